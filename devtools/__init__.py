@@ -1,0 +1,1 @@
+"""Developer tooling: the process list, the local launcher, the throwaway PostgreSQL."""

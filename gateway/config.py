@@ -1,0 +1,64 @@
+"""Gateway settings (environment variables prefixed EH_GATEWAY_)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import BaseModel, Field
+from pydantic_settings import SettingsConfigDict
+
+from shared.settings import BaseServiceSettings
+
+
+class TrustedIssuer(BaseModel):
+    """A council's own identity provider whose tokens the gateway accepts.
+
+    Agency and scopes come from the token's claims through this mapping; the scopes granted
+    are always cut down to what the agency's type may have by default, so an external IdP
+    can never grant more than a client of that agency type would get here.
+    """
+
+    issuer: str
+    jwks_url: str
+    audience: str
+    agency_id: str | None = None  # a fixed agency for every token of this issuer
+    agency_id_claim: str = "agency_id"
+    agency_type: str | None = None
+    agency_type_claim: str = "agency_type"
+    scope_claim: str = "scope"
+    scope_map: dict[str, list[str]] = Field(default_factory=dict)
+    require_at_jwt_typ: bool = True
+
+
+class Settings(BaseServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="EH_GATEWAY_", extra="ignore")
+
+    service_name: str = "gateway"
+    port: int = 8000
+
+    # Where the four services listen, by name.
+    upstreams: dict[str, str] = {
+        "referrals": "http://127.0.0.1:8001",
+        "assessments": "http://127.0.0.1:8002",
+        "consent": "http://127.0.0.1:8003",
+        "notifications": "http://127.0.0.1:8004",
+    }
+    upstream_timeout_seconds: float = 10.0
+    upstream_connect_timeout_seconds: float = 2.0
+
+    access_token_ttl_seconds: int = 900
+    hop_token_ttl_seconds: int = 120
+    trusted_issuers: list[TrustedIssuer] = []
+
+    rate_limit_per_second: float = 50.0
+    rate_limit_burst: int = 100
+
+    audit_flush_interval_seconds: float = 0.2
+    client_status_cache_seconds: float = 2.0
+    # Seed the demo agencies and clients of api.md at start-up (only ever in dev).
+    seed_demo: bool = False
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

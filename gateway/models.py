@@ -1,0 +1,75 @@
+"""Tables of the gateway: agencies, clients, signing keys, the audit chain."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from shared.db import make_metadata
+
+
+class Base(DeclarativeBase):
+    metadata = make_metadata()
+
+
+class Agency(Base):
+    __tablename__ = "agency"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    type: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Client(Base):
+    __tablename__ = "client"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(120), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    agency_id: Mapped[str] = mapped_column(ForeignKey("agency.id"))
+    secret_hash: Mapped[str] = mapped_column(String(300))
+    scopes: Mapped[list[str]] = mapped_column(JSON)
+    rate_limit_per_second: Mapped[float | None] = mapped_column(nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    secret_rotated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class SigningKey(Base):
+    __tablename__ = "signing_key"
+
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    private_pem: Mapped[str] = mapped_column(Text)
+    public_jwk: Mapped[dict[str, str]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class AuditRecord(Base):
+    """One row per call through the gateway, hash-chained per gateway instance (`chain_id`)."""
+
+    __tablename__ = "audit_record"
+    __table_args__ = (
+        Index("ix_audit_record_chain_seq", "chain_id", "seq", unique=True),
+        Index("ix_audit_record_client_at", "client_id", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    chain_id: Mapped[str] = mapped_column(String(36))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    client_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    agency_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    method: Mapped[str] = mapped_column(String(10))
+    route: Mapped[str] = mapped_column(String(200))
+    resource_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    status: Mapped[int] = mapped_column(Integer)
+    latency_ms: Mapped[float]
+    request_id: Mapped[str] = mapped_column(String(128))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))

@@ -1,0 +1,266 @@
+"""The request path through the gateway for every `/v1` route of the four services.
+
+A pure ASGI layer (no per-request FastAPI overhead): match the route table (no match: 404,
+never forwarded), authenticate the bearer token (401), check the route's scope (403), apply
+the client's rate limit (429), then forward with a pooled client per upstream, replacing
+whatever identity headers the caller sent with a hop identity the service verifies itself.
+Upstream timeouts are 504 problems, unreachable upstreams 502. Every call is audited.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import httpx
+from httpx_aiohttp import AiohttpTransport
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway.audit import Entry
+from gateway.ratelimit import retry_after_header
+from shared.identity import Identity
+from shared.problems import PROBLEM_BASE, problem_response
+from shared.tokens import TokenInvalid
+
+if TYPE_CHECKING:
+    from gateway.main import Gateway
+
+log = logging.getLogger("gateway.proxy")
+
+# RFC 9110 7.6.1 hop-by-hop headers, plus what the gateway itself sets.
+HOP_BY_HOP = {
+    b"connection",
+    b"keep-alive",
+    b"proxy-authenticate",
+    b"proxy-authorization",
+    b"te",
+    b"trailer",
+    b"trailers",
+    b"transfer-encoding",
+    b"upgrade",
+    b"proxy-connection",
+}
+DROP_REQUEST = HOP_BY_HOP | {b"host", b"content-length", b"authorization", b"x-request-id", b"cookie"}
+# Anything that looks like identity asserted by the caller is removed: services take identity
+# only from the verified hop token.
+IDENTITY_PREFIXES = (
+    b"x-identity",
+    b"x-agency",
+    b"x-client",
+    b"x-user",
+    b"x-scope",
+    b"x-eh-",
+    b"x-forwarded-user",
+    b"x-auth",
+    b"x-remote-user",
+    b"x-service",
+)
+DROP_RESPONSE = HOP_BY_HOP | {b"content-length", b"server", b"date", b"x-request-id"}
+
+
+def upstream_client(base_url: str, settings_timeout: float, connect_timeout: float) -> httpx.AsyncClient:
+    # httpx's own async pool collapses under concurrency (performance-notes.md); the aiohttp
+    # transport keeps httpx's API with a pool that holds up.
+    return httpx.AsyncClient(
+        base_url=base_url,
+        transport=AiohttpTransport(
+            limits=httpx.Limits(max_connections=256, max_keepalive_connections=128), trust_env=False
+        ),
+        timeout=httpx.Timeout(settings_timeout, connect=connect_timeout),
+    )
+
+
+def _bearer(scope: Scope) -> str | None:
+    for k, v in scope["headers"]:
+        if k == b"authorization":
+            value = v.decode("latin-1")
+            if value[:7].lower() == "bearer ":
+                return value[7:].strip()
+            return None
+    return None
+
+
+class GatewayProxy:
+    def __init__(self, app: ASGIApp, gateway: Gateway) -> None:
+        self.app = app
+        self.gw = gateway
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or (not scope["path"].startswith("/v1/") and scope["path"] != "/v1"):
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        path, method = scope["path"], scope["method"]
+        route, known = self.gw.routes.match(method, path)
+        request_id = scope.get("state", {}).get("request_id", "")
+        identity: Identity | None = None
+        status = 500
+
+        async def reply(resp: object) -> None:
+            nonlocal status
+            status = resp.status_code  # type: ignore[attr-defined]
+            await resp(scope, receive, send)  # type: ignore[operator]
+
+        try:
+            if route is None:
+                if known:
+                    await reply(
+                        problem_response(
+                            405,
+                            "Method not allowed",
+                            f"{method} is not allowed here",
+                            type_=PROBLEM_BASE + "method-not-allowed",
+                            instance=path,
+                        )
+                    )
+                else:
+                    await reply(
+                        problem_response(
+                            404, "Not found", "No such route", type_=PROBLEM_BASE + "not-found", instance=path
+                        )
+                    )
+                return
+            if route.service == "gateway":
+                # Answered by the gateway's own routers (admin), which authenticate themselves.
+                status = await self._local(scope, receive, send)
+                identity = scope.get("state", {}).get("identity")
+                return
+            token = _bearer(scope)
+            if token is None:
+                await reply(self._unauthorized(path, "A bearer access token is required"))
+                return
+            try:
+                identity = await self.gw.auth.identify(token)
+            except TokenInvalid as exc:
+                await reply(self._unauthorized(path, str(exc)))
+                return
+            scope.setdefault("state", {})["identity"] = identity
+            scope["route"] = route  # for the access log and metrics: the template, not the path
+            if not identity.has(route.scope):
+                await reply(
+                    problem_response(
+                        403,
+                        "Insufficient scope",
+                        f"This call needs the scope '{route.scope}'",
+                        type_=PROBLEM_BASE + "insufficient-scope",
+                        instance=path,
+                        headers={
+                            "WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{route.scope}"'
+                        },
+                    )
+                )
+                return
+            wait = self.gw.limiter.check(identity.client_id, self.gw.client_rate(identity.client_id))
+            if wait > 0:
+                await reply(
+                    problem_response(
+                        429,
+                        "Too many requests",
+                        "Rate limit exceeded for this client",
+                        type_=PROBLEM_BASE + "rate-limited",
+                        instance=path,
+                        headers={"Retry-After": retry_after_header(wait)},
+                    )
+                )
+                return
+            status = await self._forward(scope, receive, send, route.service, identity, request_id)
+        finally:
+            if route is not None:
+                self.gw.audit.record(
+                    Entry(
+                        at=datetime.now(UTC),
+                        client_id=identity.client_id if identity else None,
+                        agency_id=identity.agency_id if identity else None,
+                        method=method,
+                        route=route.path,
+                        resource_id=route.resource_id(path),
+                        status=status,
+                        latency_ms=(time.perf_counter() - started) * 1000,
+                        request_id=request_id,
+                    )
+                )
+
+    async def _local(self, scope: Scope, receive: Receive, send: Send) -> int:
+        status = 500
+
+        async def capture(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        await self.app(scope, receive, capture)
+        return status
+
+    def _unauthorized(self, path: str, detail: str) -> object:
+        return problem_response(
+            401,
+            "Unauthorized",
+            detail,
+            type_=PROBLEM_BASE + "unauthorized",
+            instance=path,
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
+
+    async def _forward(
+        self, scope: Scope, receive: Receive, send: Send, service: str, identity: Identity, request_id: str
+    ) -> int:
+        client = self.gw.upstreams.get(service)
+        path = scope["path"]
+        if client is None:
+            resp = problem_response(
+                502,
+                "Bad gateway",
+                "No upstream configured for this route",
+                type_=PROBLEM_BASE + "bad-gateway",
+                instance=path,
+            )
+            await resp(scope, receive, send)
+            return 502
+        body = bytearray()
+        while True:
+            message: Message = await receive()
+            if message["type"] == "http.disconnect":
+                return 499
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        headers = [
+            (k, v)
+            for k, v in scope["headers"]
+            if k not in DROP_REQUEST and not k.startswith(IDENTITY_PREFIXES)
+        ]
+        headers.append((b"authorization", b"Bearer " + self.gw.hops.for_identity(identity).encode()))
+        headers.append((b"x-request-id", request_id.encode()))
+        query = scope.get("query_string", b"")
+        url = path + ("?" + query.decode("latin-1") if query else "")
+        try:
+            upstream = await client.request(scope["method"], url, headers=headers, content=bytes(body))
+        except httpx.TimeoutException:
+            resp = problem_response(
+                504,
+                "Gateway timeout",
+                f"The {service} service did not answer in time",
+                type_=PROBLEM_BASE + "upstream-timeout",
+                instance=path,
+            )
+            await resp(scope, receive, send)
+            return 504
+        except httpx.HTTPError:
+            resp = problem_response(
+                502,
+                "Bad gateway",
+                f"The {service} service is unavailable",
+                type_=PROBLEM_BASE + "upstream-unavailable",
+                instance=path,
+            )
+            await resp(scope, receive, send)
+            return 502
+        out_headers = [(k.lower(), v) for k, v in upstream.headers.raw if k.lower() not in DROP_RESPONSE]
+        content = upstream.content
+        out_headers.append((b"content-length", str(len(content)).encode()))
+        await send({"type": "http.response.start", "status": upstream.status_code, "headers": out_headers})
+        await send({"type": "http.response.body", "body": content})
+        return upstream.status_code

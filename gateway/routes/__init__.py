@@ -1,0 +1,79 @@
+"""The declarative route table: method + path template -> service + required scope.
+
+Each service's public routes are listed in `gateway/routes/<service>.py` as `ROUTES`. A
+request that matches no entry is 404 at the gateway and never forwarded. The table also
+drives the merged OpenAPI document and the authorization matrix test.
+
+`objects` says what kind of object the path's id names ("own" rules are enforced by the
+owning service; the gateway only checks the scope). It is documentation for the
+authorization matrix: "agency" = object-level rules apply, "none" = no object in the path.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from importlib import import_module
+
+SERVICE_NAMES = ("referrals", "assessments", "consent", "notifications", "gateway")
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    scope: str
+    service: str = ""
+    summary: str = ""
+    regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        pattern = re.sub(r"\{[a-z_]+\}", r"[A-Za-z0-9._~:-]+", self.path)
+        object.__setattr__(self, "regex", re.compile(f"^{pattern}$"))
+
+    def resource_id(self, path: str) -> str | None:
+        """The last path parameter's value (for the audit), if the template has one."""
+        names = re.findall(r"\{([a-z_]+)\}", self.path)
+        if not names:
+            return None
+        parts_t = self.path.strip("/").split("/")
+        parts_p = path.strip("/").split("/")
+        for t, p in zip(reversed(parts_t), reversed(parts_p), strict=False):
+            if t.startswith("{"):
+                return p
+        return None
+
+
+def load_routes() -> list[Route]:
+    routes: list[Route] = []
+    for name in SERVICE_NAMES:
+        try:
+            module = import_module(f"gateway.routes.{name}")
+        except ModuleNotFoundError:
+            continue
+        for r in getattr(module, "ROUTES", []):
+            routes.append(Route(r.method, r.path, r.scope, r.service or name, r.summary))
+    seen: set[tuple[str, str]] = set()
+    for r in routes:
+        key = (r.method, r.path)
+        if key in seen:
+            raise ValueError(f"route {r.method} {r.path} is declared twice")
+        seen.add(key)
+    return routes
+
+
+class RouteTable:
+    def __init__(self, routes: list[Route]) -> None:
+        self.routes = routes
+        # Literal segments win over parameters: sort templates with fewer params first.
+        self._ordered = sorted(routes, key=lambda r: (r.path.count("{"), -len(r.path)))
+
+    def match(self, method: str, path: str) -> tuple[Route | None, bool]:
+        """(route, path_known): path_known tells 405 from 404."""
+        path_known = False
+        for r in self._ordered:
+            if r.regex.match(path):
+                path_known = True
+                if r.method == method:
+                    return r, True
+        return None, path_known

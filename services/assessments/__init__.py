@@ -1,0 +1,1 @@
+"""The assessments service: Episodes, lead professional, assessments, TAF plans, reviews, step-up/down and closure."""

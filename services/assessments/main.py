@@ -1,0 +1,22 @@
+"""The assessments service process: `create_app()` for uvicorn."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from services.assessments.config import Settings, get_settings
+from services.assessments.models import Base
+from services.assessments.router import router
+from shared.runtime import ServiceRuntime, build_service_app
+from shared.tokens import KeySet
+
+
+def create_app(settings: Settings | None = None, *, keys: KeySet | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    runtime = ServiceRuntime(settings, Base.metadata, source="assessments", keys=keys)
+    return build_service_app(
+        runtime,
+        title="Early Help API - assessments",
+        description="Episodes, lead professional, assessments, TAF plans, reviews, step-up/down and closure.",
+        routers=[router],
+    )

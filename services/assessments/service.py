@@ -1,0 +1,1 @@
+"""Rules of the assessments service. Services flush; the request session commits."""

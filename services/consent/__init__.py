@@ -1,0 +1,1 @@
+"""The consent service: Consent records, sharing decisions, access checks and the disclosure log."""

@@ -1,0 +1,1 @@
+"""Typed HTTP clients for the services this one calls."""

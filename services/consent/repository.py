@@ -1,0 +1,1 @@
+"""Every query of the consent service lives here."""

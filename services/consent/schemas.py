@@ -1,0 +1,1 @@
+"""Request and response schemas of the consent service (Pydantic only)."""

@@ -1,0 +1,1 @@
+"""Rules of the consent service. Services flush; the request session commits."""

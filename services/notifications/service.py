@@ -1,0 +1,1 @@
+"""Rules of the notifications service. Services flush; the request session commits."""

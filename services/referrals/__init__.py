@@ -1,0 +1,1 @@
+"""The referrals service: Requests for Support, MASH triage and decisions, the person index."""

@@ -1,0 +1,1 @@
+"""Every query of the referrals service lives here."""

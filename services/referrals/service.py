@@ -1,0 +1,1 @@
+"""Rules of the referrals service. Services flush; the request session commits."""

@@ -1,0 +1,250 @@
+"""Domain events: the envelope, the transactional outbox, the relay and the receiver.
+
+- `publish()` writes an event to the outbox in the *same* transaction as the change it
+  describes, one row per subscribing destination: if the change commits, the event will be
+  delivered; if it rolls back, the event never existed.
+- `OutboxRelay` delivers pending rows over HTTP (`POST {destination}` with the service's own
+  credentials), retrying with exponential backoff and jitter. On PostgreSQL it claims rows
+  with `FOR UPDATE SKIP LOCKED`, so several replicas can relay side by side.
+- `receive()` records the event id in `processed_event` in the handler's transaction, so an
+  event delivered twice takes effect once.
+
+Payloads carry ids and codes, never personal details: they cross service boundaries and end
+up in webhook deliveries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, Field
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.db import Database
+from shared.logs import request_id_var
+from shared.platform_tables import PlatformTables
+
+log = logging.getLogger("shared.events")
+
+MAX_BACKOFF_SECONDS = 300.0
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class EventEnvelope(BaseModel):
+    id: str = Field(default_factory=lambda: str(uuid.uuid4()))
+    type: str = Field(max_length=80)
+    source: str = Field(max_length=40)
+    occurred_at: datetime = Field(default_factory=utcnow)
+    request_id: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+def subscribers_for(event_type: str, subscribers: dict[str, list[str]]) -> list[str]:
+    out: list[str] = []
+    for prefix, urls in subscribers.items():
+        if prefix == "*" or event_type == prefix or event_type.startswith(prefix):
+            for url in urls:
+                if url not in out:
+                    out.append(url)
+    return out
+
+
+async def publish(
+    session: AsyncSession,
+    tables: PlatformTables,
+    subscribers: dict[str, list[str]],
+    *,
+    event_type: str,
+    source: str,
+    data: dict[str, Any],
+    event_id: str | None = None,
+) -> EventEnvelope:
+    envelope = EventEnvelope(
+        id=event_id or str(uuid.uuid4()),
+        type=event_type,
+        source=source,
+        request_id=request_id_var.get(),
+        data=data,
+    )
+    now = utcnow()
+    rows = [
+        {
+            "id": str(uuid.uuid4()),
+            "event_id": envelope.id,
+            "event_type": event_type,
+            "destination": dest,
+            "payload": envelope.model_dump(mode="json"),
+            "created_at": now,
+            "next_attempt_at": now,
+            "attempts": 0,
+        }
+        for dest in subscribers_for(event_type, subscribers)
+    ]
+    if rows:
+        await session.execute(insert(tables.outbox), rows)
+    return envelope
+
+
+def backoff(attempts: int, *, base: float = 1.0, cap: float = MAX_BACKOFF_SECONDS) -> float:
+    """Exponential backoff with full jitter: uniform(0, min(cap, base * 2**attempts))."""
+    return random.uniform(0, min(cap, base * (2 ** min(attempts, 20)))) + 0.05
+
+
+TokenProvider = Callable[[], Awaitable[str]]
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        db: Database,
+        tables: PlatformTables,
+        token_provider: TokenProvider,
+        *,
+        interval: float = 0.5,
+        batch_size: int = 50,
+        timeout: float = 5.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.db = db
+        self.tables = tables
+        self.token_provider = token_provider
+        self.interval = interval
+        self.batch_size = batch_size
+        self.client = httpx.AsyncClient(timeout=timeout, transport=transport)
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run_once(self) -> int:
+        """Deliver what is due; returns how many rows were delivered."""
+        t = self.tables.outbox
+        delivered = 0
+        async with self.db.session() as session:
+            stmt = (
+                select(t)
+                .where(t.c.delivered_at.is_(None), t.c.next_attempt_at <= utcnow())
+                .order_by(t.c.created_at)
+                .limit(self.batch_size)
+            )
+            if session.get_bind().dialect.name == "postgresql":
+                stmt = stmt.with_for_update(skip_locked=True)
+            rows = (await session.execute(stmt)).mappings().all()
+            if not rows:
+                return 0
+            token = None
+            for row in rows:
+                error: str | None = None
+                try:
+                    token = token or await self.token_provider()
+                    resp = await self.client.post(
+                        row["destination"],
+                        json=row["payload"],
+                        headers={
+                            "Authorization": f"Bearer {token}",
+                            "X-Request-ID": row["payload"].get("request_id") or uuid.uuid4().hex,
+                        },
+                    )
+                    if resp.status_code >= 300:
+                        error = f"HTTP {resp.status_code}"
+                except Exception as exc:
+                    error = type(exc).__name__
+                if error is None:
+                    delivered += 1
+                    await session.execute(
+                        update(t)
+                        .where(t.c.id == row["id"])
+                        .values(delivered_at=utcnow(), attempts=row["attempts"] + 1, last_error=None)
+                    )
+                else:
+                    attempts = row["attempts"] + 1
+                    await session.execute(
+                        update(t)
+                        .where(t.c.id == row["id"])
+                        .values(
+                            attempts=attempts,
+                            last_error=error,
+                            next_attempt_at=utcnow() + timedelta(seconds=backoff(attempts)),
+                        )
+                    )
+                    log.warning(
+                        "event delivery failed",
+                        extra={
+                            "event_id": row["event_id"],
+                            "event_type": row["event_type"],
+                            "destination": row["destination"],
+                            "attempts": attempts,
+                            "error": error,
+                        },
+                    )
+        return delivered
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("outbox relay pass failed")
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        await self.client.aclose()
+
+
+Handler = Callable[[AsyncSession, EventEnvelope], Awaitable[None]]
+
+
+async def receive(
+    db: Database,
+    tables: PlatformTables,
+    envelope: EventEnvelope,
+    handler: Handler | None,
+) -> bool:
+    """Apply an event once. Returns False if this event id was already processed."""
+    try:
+        async with db.session() as session:
+            exists = await session.execute(
+                select(tables.processed_event.c.event_id).where(
+                    tables.processed_event.c.event_id == envelope.id
+                )
+            )
+            if exists.first() is not None:
+                return False
+            await session.execute(
+                insert(tables.processed_event).values(
+                    event_id=envelope.id, event_type=envelope.type, processed_at=utcnow()
+                )
+            )
+            if handler is not None:
+                await handler(session, envelope)
+    except IntegrityError:
+        # A concurrent delivery of the same event got there first.
+        return False
+    return True

@@ -1,0 +1,128 @@
+"""Who is calling a service, verified by the service itself.
+
+A service trusts exactly two kinds of bearer token, both signed with the gateway's keys
+(fetched from its JWKS and selected by `kid`):
+- the short-lived hop identity the gateway mints for each proxied call (audience
+  `internal_audience`), carrying the caller's client, agency and scopes; and
+- an access token the gateway issued to a *service* client (agency type `service`), which is
+  how services call each other.
+An ordinary client's access token sent straight to a service port is refused: clients only
+ever go through the gateway, where rate limits and the audit apply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from shared.problems import Forbidden, Unauthorized
+from shared.tokens import KeySet, TokenInvalid, verify
+
+SERVICE_AGENCY_TYPE = "service"
+# Agencies that see every case: the MASH and the council's own early help service.
+ALL_SEEING_AGENCY_TYPES = frozenset({"mash", "early_help"})
+
+
+@dataclass(frozen=True)
+class Identity:
+    sub: str
+    client_id: str
+    agency_id: str
+    agency_type: str
+    scopes: frozenset[str] = field(default_factory=frozenset)
+    via_gateway: bool = True
+
+    @property
+    def is_service(self) -> bool:
+        return self.agency_type == SERVICE_AGENCY_TYPE
+
+    @property
+    def sees_all(self) -> bool:
+        return self.is_service or self.agency_type in ALL_SEEING_AGENCY_TYPES
+
+    def has(self, scope: str) -> bool:
+        return scope in self.scopes
+
+
+def identity_from_claims(claims: dict[str, Any], *, via_gateway: bool) -> Identity:
+    scope = claims.get("scope", "")
+    if not isinstance(scope, str):
+        raise TokenInvalid("scope claim must be a string")
+    agency_id = claims.get("agency_id")
+    agency_type = claims.get("agency_type")
+    if not isinstance(agency_id, str) or not isinstance(agency_type, str):
+        raise TokenInvalid("token has no agency")
+    return Identity(
+        sub=str(claims["sub"]),
+        client_id=str(claims.get("client_id") or claims["sub"]),
+        agency_id=agency_id,
+        agency_type=agency_type,
+        scopes=frozenset(scope.split()),
+        via_gateway=via_gateway,
+    )
+
+
+class ServiceAuth:
+    """Verifies the bearer token on a request that reached a service."""
+
+    def __init__(self, *, keys: KeySet, issuer: str, internal_audience: str, api_audience: str) -> None:
+        self.keys = keys
+        self.issuer = issuer
+        self.internal_audience = internal_audience
+        self.api_audience = api_audience
+
+    async def identify(self, authorization: str | None) -> Identity:
+        if not authorization or not authorization.lower().startswith("bearer "):
+            raise Unauthorized("A bearer token minted by the gateway is required")
+        token = authorization[7:].strip()
+        try:
+            claims = await verify(
+                token,
+                keys=self.keys,
+                issuer=self.issuer,
+                audience=[self.internal_audience, self.api_audience],
+            )
+            aud = claims.get("aud")
+            auds = aud if isinstance(aud, list) else [aud]
+            via_gateway = self.internal_audience in auds
+            identity = identity_from_claims(claims, via_gateway=via_gateway)
+        except TokenInvalid as exc:
+            raise Unauthorized(str(exc)) from exc
+        if not via_gateway and not identity.is_service:
+            raise Unauthorized("Clients must call through the gateway")
+        return identity
+
+
+async def current_identity(request: Request) -> Identity:
+    cached = getattr(request.state, "identity", None)
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    auth: ServiceAuth = request.app.state.auth
+    identity = await auth.identify(request.headers.get("authorization"))
+    request.state.identity = identity
+    return identity
+
+
+CurrentIdentity = Annotated[Identity, Depends(current_identity)]
+
+
+def require_scope(scope: str) -> Callable[..., Coroutine[Any, Any, Identity]]:
+    async def dependency(identity: CurrentIdentity) -> Identity:
+        if not identity.has(scope):
+            raise Forbidden(scope)
+        return identity
+
+    dependency.__name__ = f"require_{scope.replace(':', '_')}"
+    return dependency
+
+
+async def require_service(identity: CurrentIdentity) -> Identity:
+    if not identity.is_service:
+        raise Forbidden("service")
+    return identity
+
+
+ServiceIdentity = Annotated[Identity, Depends(require_service)]

@@ -1,0 +1,203 @@
+"""RFC 9457 problem responses for every error, mapped once.
+
+Domain errors subclass `Problem` with a stable `type` URI; handlers turn them, request
+validation errors, HTTP exceptions and anything unexpected into `application/problem+json`
+(the unexpected case is logged with the request id, never returned as a stack trace).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse
+
+PROBLEM_BASE = "https://early-help.example/problems/"
+PROBLEM_JSON = "application/problem+json"
+
+log = logging.getLogger("shared.problems")
+
+
+class Problem(Exception):
+    """A domain error with an RFC 9457 representation."""
+
+    status: int = 400
+    type_slug: str = "bad-request"
+    title: str = "Bad request"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.errors = errors
+        self.headers = headers or {}
+        self.extra = extra or {}
+
+    @property
+    def type(self) -> str:
+        return PROBLEM_BASE + self.type_slug
+
+
+class NotFound(Problem):
+    status, type_slug, title = 404, "not-found", "Not found"
+
+
+class Conflict(Problem):
+    status, type_slug, title = 409, "conflict", "Conflict"
+
+
+class PreconditionFailed(Problem):
+    status, type_slug, title = 412, "precondition-failed", "Precondition failed"
+
+
+class PreconditionRequired(Problem):
+    status, type_slug, title = 428, "precondition-required", "Precondition required"
+
+
+class Unauthorized(Problem):
+    status, type_slug, title = 401, "unauthorized", "Unauthorized"
+
+    def __init__(self, detail: str = "Missing, invalid or expired token") -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+
+
+class Forbidden(Problem):
+    status, type_slug, title = 403, "insufficient-scope", "Insufficient scope"
+
+    def __init__(self, scope: str) -> None:
+        super().__init__(
+            f"This call needs the scope '{scope}'",
+            headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'},
+        )
+
+
+class ValidationProblem(Problem):
+    """A 422 naming the field(s): used for rules Pydantic cannot express."""
+
+    status, type_slug, title = 422, "validation-error", "Validation failed"
+
+    def __init__(self, field: str, message: str, *, type_slug: str | None = None) -> None:
+        loc = field.split(".")
+        super().__init__(
+            f"{field}: {message}",
+            errors=[{"field": field, "loc": loc, "message": message}],
+        )
+        if type_slug:
+            self.type_slug = type_slug
+
+
+class ServiceUnavailable(Problem):
+    status, type_slug, title = 503, "service-unavailable", "Service unavailable"
+
+
+def problem_response(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    type_: str | None = None,
+    instance: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": type_ or "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if instance:
+        body["instance"] = instance
+    if errors is not None:
+        body["errors"] = errors
+    if extra:
+        body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _instance(request: Request) -> str:
+    return request.url.path
+
+
+def _loc_to_field(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or ".".join(str(p) for p in loc)
+
+
+def validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for err in errors:
+        loc = list(err.get("loc", ()))
+        out.append(
+            {
+                "field": _loc_to_field(loc),
+                "loc": [str(p) for p in loc],
+                "message": str(err.get("msg", "invalid")),
+                "code": err.get("type"),
+            }
+        )
+    return out
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        return problem_response(
+            exc.status,
+            exc.title,
+            exc.detail,
+            type_=exc.type,
+            instance=_instance(request),
+            errors=exc.errors,
+            headers=exc.headers,
+            extra=exc.extra,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = validation_errors(list(exc.errors()))
+        fields = ", ".join(sorted({e["field"] for e in errors}))
+        return problem_response(
+            422,
+            "Validation failed",
+            f"Invalid fields: {fields}",
+            type_=PROBLEM_BASE + "validation-error",
+            instance=_instance(request),
+            errors=errors,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "Error")
+        return problem_response(
+            exc.status_code,
+            title,
+            str(exc.detail),
+            instance=_instance(request),
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Runs outside the request-id middleware, so the id is taken from the scope.
+        request_id = request.scope.get("state", {}).get("request_id")
+        log.exception("unhandled error", extra={"request_id": request_id})
+        return problem_response(
+            500,
+            "Internal error",
+            "An unexpected error occurred; quote the request id to support.",
+            type_=PROBLEM_BASE + "internal-error",
+            instance=_instance(request),
+            extra={"request_id": request_id},
+            headers={"X-Request-ID": request_id} if request_id else None,
+        )

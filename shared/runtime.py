@@ -1,0 +1,151 @@
+"""Wiring one service process: database, caller verification, outbox relay, event receiver.
+
+A service's `main.py` builds a `ServiceRuntime` from its settings and metadata, then calls
+`build_service_app` with its routers and event handlers. Everything the endpoints need is
+reached through `request.app.state.runtime` via the dependencies in `shared.deps`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from sqlalchemy import MetaData
+from sqlalchemy import event as sa_event
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.app import create_service_app
+from shared.calendar import WorkingCalendar
+from shared.db import Database
+from shared.events import EventEnvelope, Handler, OutboxRelay, publish, receive
+from shared.idempotency import install_replay_handler
+from shared.identity import ServiceAuth, ServiceIdentity
+from shared.logs import configure_logging
+from shared.platform_tables import platform_tables
+from shared.service_client import ServiceClient, ServiceTokenProvider
+from shared.settings import BaseServiceSettings
+from shared.tokens import KeySet, http_jwks_fetcher
+
+
+class ServiceRuntime:
+    def __init__(
+        self,
+        settings: BaseServiceSettings,
+        metadata: MetaData,
+        *,
+        source: str,
+        event_handlers: dict[str, Handler] | None = None,
+        keys: KeySet | None = None,
+        relay_enabled: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.source = source
+        self.db = Database(settings.db_url)
+        self.tables = platform_tables(metadata)
+        self.tokens = ServiceTokenProvider(
+            f"{settings.gateway_url}/oauth/token",
+            settings.service_client_id,
+            settings.service_client_secret,
+        )
+        self.keys = keys or KeySet(http_jwks_fetcher(f"{settings.gateway_url}/.well-known/jwks.json"))
+        self.auth = ServiceAuth(
+            keys=self.keys,
+            issuer=settings.gateway_issuer,
+            internal_audience=settings.internal_audience,
+            api_audience=settings.api_audience,
+        )
+        self.relay = OutboxRelay(self.db, self.tables, self.tokens, interval=settings.relay_interval_seconds)
+        self.relay_enabled = relay_enabled
+        self.calendar = WorkingCalendar(settings.calendar_nation, settings.local_closure_days)
+        self.event_handlers: dict[str, Handler] = dict(event_handlers or {})
+        self.clients: dict[str, ServiceClient] = {}
+
+    def client(self, name: str, base_url: str) -> ServiceClient:
+        """One pooled client per partner service, created on first use."""
+        if name not in self.clients:
+            self.clients[name] = ServiceClient(base_url, self.tokens)
+        return self.clients[name]
+
+    async def publish(self, session: AsyncSession, event_type: str, data: dict[str, Any]) -> EventEnvelope:
+        envelope = await publish(
+            session,
+            self.tables,
+            self.settings.event_subscribers,
+            event_type=event_type,
+            source=self.source,
+            data=data,
+        )
+        relay = self.relay
+
+        def _wake(_session: Any) -> None:
+            relay.wake()
+
+        sa_event.listen(session.sync_session, "after_commit", _wake, once=True)
+        return envelope
+
+    async def start(self) -> None:
+        if self.relay_enabled:
+            self.relay.start()
+
+    async def stop(self) -> None:
+        await self.relay.stop()
+        for c in self.clients.values():
+            await c.aclose()
+        await self.tokens.aclose()
+        await self.db.dispose()
+
+
+def events_router(runtime: ServiceRuntime) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+
+    @router.post("/internal/events", status_code=202)
+    async def receive_event(envelope: EventEnvelope, _caller: ServiceIdentity) -> dict[str, Any]:
+        handler = runtime.event_handlers.get(envelope.type)
+        applied = await receive(runtime.db, runtime.tables, envelope, handler)
+        return {"id": envelope.id, "applied": applied, "handled": handler is not None}
+
+    return router
+
+
+def build_service_app(
+    runtime: ServiceRuntime,
+    *,
+    title: str,
+    description: str,
+    routers: list[APIRouter],
+) -> FastAPI:
+    settings = runtime.settings
+    configure_logging(runtime.source, settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    async def ready(_app: FastAPI) -> bool:
+        return await runtime.db.ping()
+
+    app = create_service_app(
+        title=title,
+        service=runtime.source,
+        description=description,
+        lifespan=lifespan,
+        ready_check=ready,
+        max_body_bytes=settings.max_body_bytes,
+    )
+    app.state.runtime = runtime
+    app.state.auth = runtime.auth
+    install_replay_handler(app)
+    for router in routers:
+        app.include_router(router)
+    app.include_router(events_router(runtime))
+    return app
+
+
+def runtime_of(request: Request) -> ServiceRuntime:
+    return request.app.state.runtime  # type: ignore[no-any-return]

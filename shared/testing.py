@@ -1,0 +1,131 @@
+"""Helpers for tests at the unit and service level (never used by running code).
+
+A throwaway RSA key pair stands in for the gateway's signing key, so a service app can be
+exercised in-process with identities exactly like those the gateway mints.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jose import jwk, jwt
+
+from shared.tokens import KeySet
+
+TEST_ISSUER = "http://127.0.0.1:8000"
+TEST_INTERNAL_AUDIENCE = "early-help-internal"
+TEST_API_AUDIENCE = "early-help-api"
+
+
+class TestSigner:
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, kid: str = "test-key") -> None:
+        private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.kid = kid
+        self.private_pem = private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode()
+        self.public_pem = (
+            private.public_key()
+            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+            .decode()
+        )
+        self.public_der = private.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        self._key = jwk.construct(self.private_pem, "RS256")
+        public = jwk.construct(self.public_pem, "RS256").to_dict()
+        public.update({"kid": kid, "use": "sig", "alg": "RS256"})
+        self.public_jwk = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in public.items()}
+
+    def jwks(self) -> dict[str, Any]:
+        return {"keys": [self.public_jwk]}
+
+    def keyset(self) -> KeySet:
+        async def fetch() -> dict[str, Any]:
+            return self.jwks()
+
+        return KeySet(fetch)
+
+    def sign(self, claims: dict[str, Any], headers: dict[str, Any] | None = None) -> str:
+        hdr = {"kid": self.kid, "typ": "at+jwt"}
+        hdr.update(headers or {})
+        return jwt.encode(claims, self._key, algorithm="RS256", headers=hdr)
+
+    def identity_token(
+        self,
+        *,
+        agency_type: str = "mash",
+        agency_id: str | None = None,
+        client_id: str | None = None,
+        scopes: str | list[str] = "",
+        audience: str = TEST_INTERNAL_AUDIENCE,
+        ttl: int = 300,
+        **extra: Any,
+    ) -> str:
+        now = int(time.time())
+        client_id = client_id or f"test-{agency_type}"
+        claims = {
+            "iss": TEST_ISSUER,
+            "sub": client_id,
+            "aud": audience,
+            "client_id": client_id,
+            "iat": now,
+            "exp": now + ttl,
+            "jti": str(uuid.uuid4()),
+            "scope": scopes if isinstance(scopes, str) else " ".join(scopes),
+            "agency_id": agency_id or f"agency-{agency_type}",
+            "agency_type": agency_type,
+        }
+        claims.update(extra)
+        return self.sign(claims)
+
+    def auth_header(self, **kwargs: Any) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.identity_token(**kwargs)}"}
+
+
+# --- databases for tests: SQLite files, or throwaway databases on the test PostgreSQL ---
+
+PG_ENV = "EH_TEST_PG_URL"  # e.g. postgresql+asyncpg://postgres@127.0.0.1:55432
+
+
+def pg_base_url() -> str | None:
+    import os
+
+    return os.environ.get(PG_ENV) or None
+
+
+async def create_test_database(tmp_dir: Any, name: str) -> str:
+    """A new empty database: a SQLite file in tmp_dir, or a fresh PostgreSQL database."""
+    base = pg_base_url()
+    if not base:
+        return f"sqlite+aiosqlite:///{tmp_dir}/{name}-{uuid.uuid4().hex[:8]}.db"
+    import asyncpg
+
+    dbname = f"t_{name}_{uuid.uuid4().hex[:10]}"
+    conn = await asyncpg.connect(base.replace("postgresql+asyncpg", "postgresql") + "/postgres")
+    try:
+        await conn.execute(f'CREATE DATABASE "{dbname}"')
+    finally:
+        await conn.close()
+    return f"{base}/{dbname}"
+
+
+async def drop_test_database(url: str) -> None:
+    if not url.startswith("postgresql"):
+        return
+    import asyncpg
+
+    base, dbname = url.rsplit("/", 1)
+    conn = await asyncpg.connect(base.replace("postgresql+asyncpg", "postgresql") + "/postgres")
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+    finally:
+        await conn.close()

@@ -1,0 +1,110 @@
+"""The whole system as real processes on free loopback ports, for end-to-end tests.
+
+On the SQLite run the databases are files in a temporary folder; on the PostgreSQL run
+(EH_TEST_PG_URL set by `make test`) each process gets a fresh database on the throwaway server.
+"""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from devtools import pg
+from devtools.launcher import Stack, migrate_all
+from devtools.stack import PROCESSES
+from shared.testing import pg_base_url
+
+
+def free_ports(n: int) -> list[int]:
+    socks, ports = [], []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    return ports
+
+
+def make_stack(tmp: Path) -> Stack:
+    ports = dict(zip([p.name for p in PROCESSES], free_ports(len(PROCESSES)), strict=True))
+    base = pg_base_url()
+    prefix = ""
+    if base:
+        # One server, a fresh set of databases per stack: "<server>/<prefix>eh_<name>".
+        prefix = f"e{uuid.uuid4().hex[:6]}_"
+        pg.create_databases(base, [f"{prefix}eh_{p.name}" for p in PROCESSES if p.kind != "worker"])
+    stack = Stack(
+        data_dir=tmp,
+        ports=ports,
+        pg_base=base,
+        db_prefix=prefix,
+        environment="dev",
+        extra_env={
+            "gateway": {"EH_GATEWAY_RATE_LIMIT_PER_SECOND": "1000", "EH_GATEWAY_RATE_LIMIT_BURST": "2000"}
+        },
+    )
+    migrate_all(tmp, base, db_prefix=prefix)
+    return stack
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    s = make_stack(tmp_path_factory.mktemp("stack"))
+    try:
+        s.start_all()
+        s.wait_ready(timeout=90)
+        yield s
+    finally:
+        s.stop_all()
+
+
+class Api:
+    """A client of the gateway holding one token per demo client."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.http = httpx.Client(base_url=stack.gateway_url, timeout=20)
+        self._tokens: dict[str, str] = {}
+
+    def token(self, client_id: str, scope: str | None = None) -> str:
+        key = f"{client_id} {scope}"
+        if key not in self._tokens:
+            data = {"grant_type": "client_credentials"}
+            if scope:
+                data["scope"] = scope
+            resp = self.http.post("/oauth/token", data=data, auth=(client_id, f"{client_id}-secret"))
+            assert resp.status_code == 200, resp.text
+            self._tokens[key] = resp.json()["access_token"]
+        return self._tokens[key]
+
+    def as_(self, client_id: str, scope: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(client_id, scope)}"}
+
+    def get(self, client_id: str, path: str, **kw):  # type: ignore[no-untyped-def]
+        return self.http.get(path, headers={**self.as_(client_id), **kw.pop("headers", {})}, **kw)
+
+    def post(self, client_id: str, path: str, **kw):  # type: ignore[no-untyped-def]
+        return self.http.post(path, headers={**self.as_(client_id), **kw.pop("headers", {})}, **kw)
+
+    def put(self, client_id: str, path: str, **kw):  # type: ignore[no-untyped-def]
+        return self.http.put(path, headers={**self.as_(client_id), **kw.pop("headers", {})}, **kw)
+
+    def patch(self, client_id: str, path: str, **kw):  # type: ignore[no-untyped-def]
+        return self.http.patch(path, headers={**self.as_(client_id), **kw.pop("headers", {})}, **kw)
+
+    def delete(self, client_id: str, path: str, **kw):  # type: ignore[no-untyped-def]
+        return self.http.delete(path, headers={**self.as_(client_id), **kw.pop("headers", {})}, **kw)
+
+
+@pytest.fixture(scope="session")
+def api(stack: Stack) -> Iterator[Api]:
+    a = Api(stack)
+    yield a
+    a.http.close()

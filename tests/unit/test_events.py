@@ -1,0 +1,113 @@
+"""The outbox (same transaction), the relay (HTTP, retries, backoff) and the receiver (once)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from shared.db import Database, make_metadata
+from shared.events import EventEnvelope, OutboxRelay, backoff, publish, receive, subscribers_for
+from shared.platform_tables import platform_tables
+
+metadata = make_metadata()
+tables = platform_tables(metadata)
+SUBS = {
+    "referral.": ["http://assessments/internal/events", "http://notifications/internal/events"],
+    "*": ["http://notifications/internal/events"],
+}
+
+
+@pytest.fixture
+async def db(tmp_path):
+    database = Database(f"sqlite+aiosqlite:///{tmp_path}/e.db")
+    async with database.write_engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    yield database
+    await database.dispose()
+
+
+def test_subscribers_by_prefix_without_duplicates():
+    assert subscribers_for("referral.decided", SUBS) == SUBS["referral."]
+    assert subscribers_for("consent.given", SUBS) == ["http://notifications/internal/events"]
+    assert subscribers_for("x", {}) == []
+
+
+def test_backoff_grows_and_is_capped():
+    assert all(backoff(1) <= 2.1 for _ in range(50))
+    assert all(backoff(30) <= 300.1 for _ in range(50))
+
+
+async def test_an_event_exists_only_if_its_transaction_commits(db):
+    with pytest.raises(RuntimeError):
+        async with db.session() as s:
+            await publish(
+                s, tables, SUBS, event_type="referral.received", source="t", data={"referral_id": "r1"}
+            )
+            raise RuntimeError("the change failed")
+    async with db.session() as s:
+        await publish(s, tables, SUBS, event_type="referral.received", source="t", data={"referral_id": "r2"})
+    async with db.session(write=False) as s:
+        rows = (await s.execute(select(tables.outbox))).mappings().all()
+    assert {r["payload"]["data"]["referral_id"] for r in rows} == {"r2"}
+    assert len(rows) == 2  # one row per destination
+
+
+async def test_relay_retries_failures_and_delivers_each_row_once(db):
+    received: list[tuple[str, str]] = []
+    fail_first = {"n": 0}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "assessments" and fail_first["n"] == 0:
+            fail_first["n"] += 1
+            return httpx.Response(503)
+        assert request.headers["authorization"] == "Bearer svc-token"
+        received.append((request.url.host, request.read().decode()))
+        return httpx.Response(202)
+
+    async def token() -> str:
+        return "svc-token"
+
+    relay = OutboxRelay(db, tables, token, transport=httpx.MockTransport(handler))
+    async with db.session() as s:
+        await publish(s, tables, SUBS, event_type="referral.decided", source="t", data={"referral_id": "r9"})
+    assert await relay.run_once() == 1  # notifications delivered, assessments failed
+    assert await relay.run_once() == 0  # the failure waits for its backoff
+    async with db.session() as s:
+        await s.execute(tables.outbox.update().values(next_attempt_at=tables.outbox.c.created_at))
+    assert await relay.run_once() == 1
+    assert await relay.run_once() == 0
+    assert sorted(h for h, _ in received) == ["assessments", "notifications"]
+    async with db.session(write=False) as s:
+        attempts = (await s.execute(select(tables.outbox.c.destination, tables.outbox.c.attempts))).all()
+    assert dict(attempts)["http://assessments/internal/events"] == 2
+    await relay.stop()
+
+
+async def test_receiver_applies_an_event_once_even_concurrently(db):
+    applied: list[str] = []
+
+    async def handler(_session, envelope: EventEnvelope) -> None:
+        applied.append(envelope.id)
+        await asyncio.sleep(0.01)
+
+    env = EventEnvelope(type="referral.decided", source="t", data={})
+    results = await asyncio.gather(*(receive(db, tables, env, handler) for _ in range(5)))
+    assert results.count(True) == 1 and applied == [env.id]
+    assert await receive(db, tables, env, handler) is False
+
+
+async def test_a_failing_handler_leaves_the_event_unprocessed(db):
+    async def broken(_session, _env):
+        raise ValueError("boom")
+
+    env = EventEnvelope(type="x.y", source="t", data={})
+    with pytest.raises(ValueError):
+        await receive(db, tables, env, broken)
+
+    async def ok(_session, _env):
+        return None
+
+    assert await receive(db, tables, env, ok) is True
