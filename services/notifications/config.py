@@ -1,8 +1,9 @@
-"""Settings of the notifications service (environment variables prefixed EH_NOTIFICATIONS_)."""
+"""Settings of the notifications service and its worker (environment variables prefixed EH_NOTIFICATIONS_)."""
 
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic_settings import SettingsConfigDict
 
@@ -14,6 +15,34 @@ class Settings(BaseServiceSettings):
 
     service_name: str = "notifications"
     port: int = 8004
+
+    # The worker process (`python -m services.notifications.worker`).
+    worker_port: int = 8005
+    worker_tick_seconds: float = 5.0
+    worker_batch_size: int = 500
+    # A claimed email/webhook delivery is leased for this long; a worker killed mid-send
+    # leaves the lease to expire and another pass sends it again (at-least-once).
+    delivery_lease_seconds: float = 60.0
+
+    # Email over SMTP.
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_tls: Literal["none", "starttls", "tls"] = "none"
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_timeout_seconds: float = 10.0
+    mail_from: str = "early-help-noreply@council.example"
+    email_max_attempts: int = 8
+
+    # Webhooks.
+    # Key that encrypts subscription signing secrets at rest (the dev default is refused
+    # outside dev/test by the base settings validator).
+    webhook_secret_key: str = "dev-webhook-secret"
+    webhook_allowed_hosts: list[str] = []
+    webhook_max_consecutive_failures: int = 5
+    webhook_max_attempts: int = 8
+    webhook_backoff_base_seconds: float = 2.0
+    webhook_timeout_seconds: float = 5.0
 
 
 @lru_cache

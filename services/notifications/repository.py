@@ -1,1 +1,69 @@
-"""Every query of the notifications service lives here."""
+"""Queries of the feed, subscriptions and deliveries (the deadline queries are in deadlines/repository.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.notifications.models import Delivery, Notification, Subscription
+from shared.identity import Identity
+from shared.pagination import PageParams, keyset
+
+
+def _addressed_to(identity: Identity):
+    return or_(
+        Notification.recipient_agency_id == identity.agency_id,
+        Notification.recipient_agency_type == identity.agency_type,
+    )
+
+
+async def feed(
+    session: AsyncSession, identity: Identity, params: PageParams, *, unread: bool
+) -> Sequence[Notification]:
+    stmt = select(Notification).where(_addressed_to(identity))
+    if unread:
+        stmt = stmt.where(Notification.read_at.is_(None))
+    stmt = keyset(stmt, Notification.created_at, Notification.id, params)
+    return (await session.scalars(stmt)).all()
+
+
+async def notification_for(
+    session: AsyncSession, identity: Identity, notification_id: str
+) -> Notification | None:
+    stmt = select(Notification).where(Notification.id == notification_id, _addressed_to(identity))
+    return (await session.scalars(stmt)).first()
+
+
+async def subscriptions_of(session: AsyncSession, agency_id: str) -> Sequence[Subscription]:
+    stmt = (
+        select(Subscription)
+        .where(Subscription.agency_id == agency_id, Subscription.status != "deleted")
+        .order_by(Subscription.created_at)
+    )
+    return (await session.scalars(stmt)).all()
+
+
+async def subscription_of(session: AsyncSession, agency_id: str, subscription_id: str) -> Subscription | None:
+    sub = await session.get(Subscription, subscription_id)
+    if sub is None or sub.agency_id != agency_id or sub.status == "deleted":
+        return None
+    return sub
+
+
+async def deliveries_of(
+    session: AsyncSession, subscription_id: str, params: PageParams
+) -> Sequence[Delivery]:
+    stmt = keyset(
+        select(Delivery).where(Delivery.subscription_id == subscription_id),
+        Delivery.created_at,
+        Delivery.id,
+        params,
+    )
+    return (await session.scalars(stmt)).all()
+
+
+async def delivery_of(session: AsyncSession, subscription_id: str, delivery_id: str) -> Delivery | None:
+    d = await session.get(Delivery, delivery_id)
+    return d if d is not None and d.subscription_id == subscription_id else None

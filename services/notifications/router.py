@@ -2,6 +2,162 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from services.notifications import service
+from services.notifications.clock import as_utc, utcnow
+from services.notifications.deadlines import repository as deadlines_repo
+from services.notifications.schemas import (
+    DeadlineList,
+    DeadlineRead,
+    DeadlineRuleList,
+    DeadlineRuleRead,
+    DeadlineRuleUpdate,
+    DeadlineSummary,
+    DeliveryList,
+    DeliveryRead,
+    NotificationList,
+    NotificationRead,
+    SubscriptionCreate,
+    SubscriptionCreated,
+    SubscriptionList,
+    SubscriptionRead,
+)
+from shared.deps import RuntimeDep, SessionDep
+from shared.etag import set_etag
+from shared.identity import CurrentIdentity, Identity, require_scope
+from shared.pagination import PageDep
+from shared.problems import Forbidden
 
 router = APIRouter(prefix="/v1", tags=["notifications"])
+
+DeadlinesReader = Annotated[Identity, Depends(require_scope("deadlines:read"))]
+Admin = Annotated[Identity, Depends(require_scope("admin"))]
+FeedReader = Annotated[Identity, Depends(require_scope("notifications:read"))]
+WebhookManager = Annotated[Identity, Depends(require_scope("webhooks:manage"))]
+
+
+async def _rules_reader(identity: CurrentIdentity) -> Identity:
+    if not (identity.has("deadlines:read") or identity.has("admin")):
+        raise Forbidden("deadlines:read")
+    return identity
+
+
+RulesReader = Annotated[Identity, Depends(_rules_reader)]
+Id = Annotated[str, Query(max_length=64)]
+
+
+@router.get("/deadline-rules", response_model=DeadlineRuleList, summary="The deadline rules (timescales)")
+async def list_rules(_: RulesReader, session: SessionDep) -> DeadlineRuleList:
+    rules = await deadlines_repo.rules(session)
+    return DeadlineRuleList(items=[DeadlineRuleRead.model_validate(r) for r in rules])
+
+
+@router.put(
+    "/deadline-rules/{kind}", response_model=DeadlineRuleRead, summary="Change a deadline rule (admin)"
+)
+async def put_rule(
+    kind: str, body: DeadlineRuleUpdate, _: Admin, session: SessionDep, request: Request, response: Response
+) -> DeadlineRuleRead:
+    rule = await service.update_rule(session, request, kind, body)
+    set_etag(response, rule.kind, rule.version)
+    return DeadlineRuleRead.model_validate(rule)
+
+
+@router.get("/deadlines", response_model=DeadlineList, summary="Deadlines, with overdue counts")
+async def list_deadlines(
+    _: DeadlinesReader,
+    session: SessionDep,
+    page: PageDep,
+    status: Literal["open", "met", "overdue", "cancelled"] | None = None,
+    assignee_email: Annotated[str | None, Query(max_length=254)] = None,
+    episode_id: Id | None = None,
+    referral_id: Id | None = None,
+    team: Annotated[str | None, Query(max_length=40)] = None,
+) -> DeadlineList:
+    now = utcnow()
+    rows, cursor, by_kind = await service.list_deadlines(
+        session,
+        page,
+        status=status,
+        assignee_email=assignee_email,
+        episode_id=episode_id,
+        referral_id=referral_id,
+        team=team,
+        now=now,
+    )
+    items = []
+    for d in rows:
+        item = DeadlineRead.model_validate(d)
+        item.overdue = d.status == "open" and as_utc(d.due_at) <= now
+        items.append(item)
+    summary = DeadlineSummary(overdue=sum(by_kind.values()), overdue_by_kind=by_kind)
+    return DeadlineList(items=items, next_cursor=cursor, summary=summary)
+
+
+@router.get("/notifications", response_model=NotificationList, summary="The caller's feed")
+async def feed(
+    identity: FeedReader, session: SessionDep, page: PageDep, unread: bool = False
+) -> NotificationList:
+    rows, cursor = await service.feed(session, identity, page, unread=unread)
+    return NotificationList(items=[NotificationRead.model_validate(n) for n in rows], next_cursor=cursor)
+
+
+@router.post("/notifications/{notification_id}/read", response_model=NotificationRead, summary="Mark read")
+async def mark_read(notification_id: str, identity: FeedReader, session: SessionDep) -> NotificationRead:
+    return NotificationRead.model_validate(await service.mark_read(session, identity, notification_id))
+
+
+@router.post(
+    "/subscriptions", status_code=201, response_model=SubscriptionCreated, summary="Subscribe to webhooks"
+)
+async def create_subscription(
+    body: SubscriptionCreate,
+    identity: WebhookManager,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    response: Response,
+) -> SubscriptionCreated:
+    sub, secret = await service.create_subscription(session, runtime.settings, identity, body)  # type: ignore[arg-type]
+    response.headers["Location"] = f"/v1/subscriptions/{sub.id}"
+    return SubscriptionCreated(**SubscriptionRead.model_validate(sub).model_dump(), secret=secret)
+
+
+@router.get("/subscriptions", response_model=SubscriptionList, summary="The agency's webhook subscriptions")
+async def list_subscriptions(identity: WebhookManager, session: SessionDep) -> SubscriptionList:
+    subs = await service.list_subscriptions(session, identity)
+    return SubscriptionList(items=[SubscriptionRead.model_validate(s) for s in subs])
+
+
+@router.delete("/subscriptions/{subscription_id}", status_code=204, summary="Delete a subscription")
+async def delete_subscription(
+    subscription_id: str, identity: WebhookManager, session: SessionDep
+) -> Response:
+    await service.delete_subscription(session, identity, subscription_id)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/subscriptions/{subscription_id}/deliveries", response_model=DeliveryList, summary="Delivery log"
+)
+async def deliveries(
+    subscription_id: str, identity: WebhookManager, session: SessionDep, page: PageDep
+) -> DeliveryList:
+    rows, cursor = await service.deliveries(session, identity, subscription_id, page)
+    return DeliveryList(items=[DeliveryRead.model_validate(d) for d in rows], next_cursor=cursor)
+
+
+@router.post(
+    "/subscriptions/{subscription_id}/deliveries/{delivery_id}/retry",
+    response_model=DeliveryRead,
+    status_code=202,
+    summary="Send a delivery again",
+)
+async def retry(
+    subscription_id: str, delivery_id: str, identity: WebhookManager, session: SessionDep
+) -> DeliveryRead:
+    return DeliveryRead.model_validate(
+        await service.retry_delivery(session, identity, subscription_id, delivery_id)
+    )

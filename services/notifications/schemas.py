@@ -1,1 +1,161 @@
 """Request and response schemas of the notifications service (Pydantic only)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
+
+from services.notifications.channels.feed import WEBHOOK_EVENT_TYPES
+from services.notifications.clock import as_utc
+
+# SQLite hands datetimes back without an offset; every stored value is UTC.
+UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
+
+Unit = Literal["working_days", "calendar_days", "hours"]
+
+
+class DeadlineRuleRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    kind: str
+    amount: int
+    unit: Unit
+    reminder_lead_hours: int
+    escalation_delay_hours: int
+    escalation_target: str = Field(
+        description="An email address, or an agency type (e.g. `early_help`) whose feed is told"
+    )
+    team: str
+    description: str
+    version: int
+    updated_at: UtcDatetime
+
+
+class DeadlineRuleList(BaseModel):
+    items: list[DeadlineRuleRead]
+
+
+class DeadlineRuleUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount: int = Field(ge=1, le=1000)
+    unit: Unit
+    reminder_lead_hours: int = Field(ge=0, le=24 * 365)
+    escalation_delay_hours: int = Field(ge=0, le=24 * 365)
+    escalation_target: str = Field(
+        min_length=2, max_length=254, pattern=r"^([a-z_]{2,40}|[^@\s]+@[^@\s]+\.[^@\s]+)$"
+    )
+
+
+class DeadlineRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    kind: str
+    status: Literal["open", "met", "cancelled"]
+    overdue: bool = False
+    subject_type: str
+    subject_id: str
+    referral_id: str | None
+    episode_id: str | None
+    consent_id: str | None
+    reference: str | None
+    team: str
+    assignee_email: str | None
+    assignee_agency_id: str | None
+    opened_at: UtcDatetime
+    due_at: UtcDatetime
+    reminder_at: UtcDatetime | None
+    escalation_at: UtcDatetime
+    met_at: UtcDatetime | None
+    cancelled_at: UtcDatetime | None
+
+
+class DeadlineSummary(BaseModel):
+    overdue: int
+    overdue_by_kind: dict[str, int]
+
+
+class DeadlineList(BaseModel):
+    items: list[DeadlineRead]
+    next_cursor: str | None = None
+    summary: DeadlineSummary
+
+
+class NotificationRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    kind: str
+    message: str
+    recipient_agency_id: str | None
+    recipient_agency_type: str | None
+    referral_id: str | None
+    episode_id: str | None
+    consent_id: str | None
+    deadline_id: str | None
+    reference: str | None
+    data: dict[str, Any]
+    created_at: UtcDatetime
+    read_at: UtcDatetime | None
+
+
+class NotificationList(BaseModel):
+    items: list[NotificationRead]
+    next_cursor: str | None = None
+
+
+class SubscriptionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: AnyHttpUrl = Field(max_length=2000)
+    event_types: list[str] = Field(min_length=1, max_length=len(WEBHOOK_EVENT_TYPES))
+
+    @field_validator("event_types")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(WEBHOOK_EVENT_TYPES))
+        if unknown:
+            raise ValueError(f"unknown event types {unknown}; known: {list(WEBHOOK_EVENT_TYPES)}")
+        return sorted(set(value))
+
+
+class SubscriptionRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    url: str
+    event_types: list[str]
+    status: str
+    disabled_reason: str | None
+    consecutive_failures: int
+    created_at: UtcDatetime
+
+
+class SubscriptionCreated(SubscriptionRead):
+    secret: str = Field(description="The signing secret (whsec_...): shown once, never again")
+
+
+class SubscriptionList(BaseModel):
+    items: list[SubscriptionRead]
+
+
+class DeliveryRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    event_type: str
+    status: str
+    attempts: int
+    next_attempt_at: UtcDatetime
+    last_status_code: int | None
+    last_error: str | None
+    created_at: UtcDatetime
+    delivered_at: UtcDatetime | None
+
+
+class DeliveryList(BaseModel):
+    items: list[DeliveryRead]
+    next_cursor: str | None = None

@@ -1,0 +1,33 @@
+"""Public routes of the notifications service."""
+
+from gateway.routes import Route
+
+ROUTES = [
+    Route(
+        "GET",
+        "/v1/deadline-rules",
+        "deadlines:read",
+        summary="The deadline rules (admin clients also hold deadlines:read)",
+    ),
+    Route("PUT", "/v1/deadline-rules/{kind}", "admin", summary="Change a deadline rule"),
+    Route("GET", "/v1/deadlines", "deadlines:read", summary="Deadlines with overdue counts"),
+    Route("GET", "/v1/notifications", "notifications:read", summary="The caller's feed"),
+    Route(
+        "POST",
+        "/v1/notifications/{notification_id}/read",
+        "notifications:read",
+        summary="Mark a notification read",
+    ),
+    Route("POST", "/v1/subscriptions", "webhooks:manage", summary="Subscribe to webhooks"),
+    Route("GET", "/v1/subscriptions", "webhooks:manage", summary="The agency's webhook subscriptions"),
+    Route(
+        "DELETE", "/v1/subscriptions/{subscription_id}", "webhooks:manage", summary="Delete a subscription"
+    ),
+    Route("GET", "/v1/subscriptions/{subscription_id}/deliveries", "webhooks:manage", summary="Delivery log"),
+    Route(
+        "POST",
+        "/v1/subscriptions/{subscription_id}/deliveries/{delivery_id}/retry",
+        "webhooks:manage",
+        summary="Send a delivery again",
+    ),
+]

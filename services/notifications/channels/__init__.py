@@ -1,0 +1,1 @@
+"""Channels: the in-app feed, email over SMTP, signed webhooks."""

@@ -1,0 +1,164 @@
+"""Writing alerts: a feed row per recipient, plus its email and webhook deliveries.
+
+Everything is written in the caller's transaction, so an alert and its deliveries exist
+together or not at all; the worker sends deliveries after commit. Rows are collected and
+inserted in bulk (a tick may write thousands).
+"""
+
+from __future__ import annotations
+
+import html
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.notifications.models import Delivery, Notification, Subscription
+
+# Webhook event types an agency can subscribe to (also the feed's `kind`).
+WEBHOOK_EVENT_TYPES = (
+    "referral.decided",
+    "referral.safeguarding_concern",
+    "referral.linked",
+    "consent.withdrawn",
+    "deadline.reminder",
+    "deadline.overdue",
+    "deadline.escalated",
+)
+ID_FIELDS = ("referral_id", "episode_id", "consent_id", "deadline_id")
+
+
+@dataclass
+class Alert:
+    kind: str
+    title: str  # no personal detail: kinds, ids and references only
+    recipient_agency_id: str | None = None
+    recipient_agency_type: str | None = None
+    recipient_email: str | None = None
+    referral_id: str | None = None
+    episode_id: str | None = None
+    consent_id: str | None = None
+    deadline_id: str | None = None
+    reference: str | None = None
+    # Codes only (deadline kind, stage, due time): copied to the feed and the webhook.
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def email_content(alert: Alert, notification_id: str) -> dict[str, str]:
+    ref = alert.reference or alert.referral_id or alert.episode_id or alert.consent_id or ""
+    subject = f"[Early Help] {alert.title} ({ref})" if ref else f"[Early Help] {alert.title}"
+    lines = [alert.title, ""]
+    for name in ("reference", *ID_FIELDS):
+        value = getattr(alert, name)
+        if value:
+            lines.append(f"{name.replace('_', ' ')}: {value}")
+    for key, value in alert.data.items():
+        lines.append(f"{key.replace('_', ' ')}: {value}")
+    lines += ["", f"Notification {notification_id}. Open the case in your Early Help system for details."]
+    text = "\n".join(lines)
+    body = "".join(f"<p>{html.escape(line)}</p>" if line else "" for line in lines)
+    return {"subject": subject[:200], "text": text, "html": f"<html><body>{body}</body></html>"}
+
+
+def webhook_payload(alert: Alert, notification_id: str, now: datetime) -> dict[str, Any]:
+    data: dict[str, Any] = {"notification_id": notification_id}
+    for name in ID_FIELDS:
+        if getattr(alert, name):
+            data[name] = getattr(alert, name)
+    for key in ("deadline_kind", "stage", "outcome"):
+        if key in alert.data:
+            data[key] = alert.data[key]
+    return {"type": alert.kind, "timestamp": now.isoformat(), "data": data}
+
+
+class AlertWriter:
+    """Collects alerts of one transaction and inserts them (and their deliveries) in bulk."""
+
+    def __init__(self, session: AsyncSession, now: datetime) -> None:
+        self.session = session
+        self.now = now
+        self.notifications: list[dict[str, Any]] = []
+        self.deliveries: list[dict[str, Any]] = []
+        self._subs: list[Subscription] | None = None
+
+    async def _subscriptions(self) -> list[Subscription]:
+        if self._subs is None:
+            rows = await self.session.scalars(select(Subscription).where(Subscription.status == "active"))
+            self._subs = list(rows)
+        return self._subs
+
+    async def add(self, alert: Alert) -> str:
+        nid = str(uuid.uuid4())
+        self.notifications.append(
+            {
+                "id": nid,
+                "kind": alert.kind,
+                "recipient_agency_id": alert.recipient_agency_id,
+                "recipient_agency_type": alert.recipient_agency_type,
+                "recipient_email": alert.recipient_email,
+                "referral_id": alert.referral_id,
+                "episode_id": alert.episode_id,
+                "consent_id": alert.consent_id,
+                "deadline_id": alert.deadline_id,
+                "reference": alert.reference,
+                "message": alert.title[:300],
+                "data": alert.data,
+                "created_at": self.now,
+                "read_at": None,
+            }
+        )
+        if alert.recipient_email:
+            self.deliveries.append(
+                self._delivery(
+                    "email", alert.kind, email_content(alert, nid), nid, email=alert.recipient_email
+                )
+            )
+        for sub in await self._subscriptions():
+            addressed = (alert.recipient_agency_id and sub.agency_id == alert.recipient_agency_id) or (
+                alert.recipient_agency_type and sub.agency_type == alert.recipient_agency_type
+            )
+            if addressed and alert.kind in sub.event_types:
+                self.deliveries.append(
+                    self._delivery(
+                        "webhook", alert.kind, webhook_payload(alert, nid, self.now), nid, sub=sub.id
+                    )
+                )
+        return nid
+
+    def _delivery(
+        self,
+        channel: str,
+        event_type: str,
+        payload: dict[str, Any],
+        nid: str,
+        *,
+        email: str | None = None,
+        sub: str | None = None,
+    ) -> dict[str, Any]:
+        return {
+            "id": str(uuid.uuid4()),
+            "channel": channel,
+            "subscription_id": sub,
+            "notification_id": nid,
+            "recipient_email": email,
+            "event_type": event_type,
+            "payload": payload,
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": self.now,
+            "lease_until": None,
+            "last_status_code": None,
+            "last_error": None,
+            "created_at": self.now,
+            "delivered_at": None,
+        }
+
+    async def flush(self) -> None:
+        if self.notifications:
+            await self.session.execute(insert(Notification), self.notifications)
+        if self.deliveries:
+            await self.session.execute(insert(Delivery), self.deliveries)
+        self.notifications, self.deliveries = [], []

@@ -1,0 +1,1 @@
+"""The deadline engine: rules, deadlines opened/met/moved/cancelled by events, due stages."""

@@ -1,0 +1,176 @@
+"""Rules of the deadline engine: opening, meeting, moving and cancelling deadlines.
+
+Decisions (docs/notifications.md):
+- A deadline copies its due time, reminder time, escalation time and escalation target when
+  it opens. Changing a rule affects deadlines opened afterwards, never those already open.
+- Order tolerance: a "met" or "cancelled" for a deadline not opened yet is kept as a
+  `deadline_fact`; the later "opened" then creates the deadline already met/cancelled.
+- Stages: `reminder` (due - lead; skipped when the deadline is already overdue by the time
+  the worker reaches it), `overdue` (due), `escalation` (due + delay). `next_stage` and
+  `next_check_at` name the next stage owed, so the worker's due query is one index range scan.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.notifications.clock import as_utc, utcnow
+from services.notifications.deadlines import repository as repo
+from services.notifications.models import Deadline, DeadlineFact, DeadlineRule
+from shared.calendar import WorkingCalendar
+
+STAGES = ("reminder", "overdue", "escalation")
+
+
+def stage_time(d: Deadline | dict, stage: str) -> datetime | None:
+    get = d.get if isinstance(d, dict) else lambda k: getattr(d, k)
+    value = {"reminder": get("reminder_at"), "overdue": get("due_at"), "escalation": get("escalation_at")}[
+        stage
+    ]
+    return as_utc(value) if value is not None else None
+
+
+def next_stage_after(d: Deadline | dict, stage: str | None, skip: set[str] = frozenset()) -> str | None:
+    order = list(STAGES)
+    start = 0 if stage is None else order.index(stage) + 1
+    for s in order[start:]:
+        if s not in skip and stage_time(d, s) is not None:
+            return s
+    return None
+
+
+def schedule(d: Deadline, alerted: set[str] = frozenset()) -> None:
+    d.next_stage = next_stage_after(d, None, alerted) if d.status == "open" else None
+    d.next_check_at = stage_time(d, d.next_stage) if d.next_stage else None
+
+
+class DeadlineEngine:
+    def __init__(self, calendar: WorkingCalendar) -> None:
+        self.calendar = calendar
+
+    def due_from(self, rule: DeadlineRule, start: datetime) -> datetime:
+        return as_utc(self.calendar.add(as_utc(start), rule.amount, rule.unit))  # type: ignore[arg-type]
+
+    async def open(
+        self,
+        session: AsyncSession,
+        kind: str,
+        *,
+        subject_type: str,
+        subject_id: str,
+        start: datetime | None = None,
+        due_at: datetime | None = None,
+        referral_id: str | None = None,
+        episode_id: str | None = None,
+        consent_id: str | None = None,
+        reference: str | None = None,
+    ) -> Deadline | None:
+        existing = await repo.open_deadlines(session, kind=kind, subject_id=subject_id)
+        if existing:
+            return existing[0]
+        rule = await repo.rule(session, kind)
+        if rule is None:
+            return None
+        if due_at is None:
+            assert start is not None
+            due_at = self.due_from(rule, start)
+        now = utcnow()
+        d = Deadline(
+            id=str(uuid.uuid4()),
+            kind=kind,
+            subject_type=subject_type,
+            subject_id=subject_id,
+            referral_id=referral_id,
+            episode_id=episode_id,
+            consent_id=consent_id,
+            reference=reference,
+            team=rule.team,
+            escalation_target=rule.escalation_target,
+            status="open",
+            opened_at=as_utc(start) if start else now,
+            created_at=now,
+        )
+        self._set_due(d, as_utc(due_at), rule)
+        if episode_id:
+            link = await repo.episode(session, episode_id)
+            if link is not None:
+                d.assignee_email, d.assignee_agency_id = link.lead_email, link.lead_agency_id
+                d.reference = d.reference or link.reference
+                if link.closed_at is not None:
+                    d.status, d.cancelled_at = "cancelled", as_utc(link.closed_at)
+        early = await repo.fact(session, kind, subject_id)
+        if early is not None and d.status == "open":
+            if early.outcome == "met":
+                d.status, d.met_at = "met", as_utc(early.at)
+            else:
+                d.status, d.cancelled_at = "cancelled", as_utc(early.at)
+            await repo.drop_fact(session, kind, subject_id)
+        schedule(d)
+        session.add(d)
+        await session.flush()
+        return d
+
+    def _set_due(self, d: Deadline, due_at: datetime, rule: DeadlineRule) -> None:
+        d.due_at = due_at
+        d.reminder_at = (
+            due_at - timedelta(hours=rule.reminder_lead_hours) if rule.reminder_lead_hours > 0 else None
+        )
+        d.escalation_at = due_at + timedelta(hours=rule.escalation_delay_hours)
+
+    async def meet(
+        self, session: AsyncSession, kind: str, subject_id: str, at: datetime, *, remember: bool = True
+    ) -> int:
+        found = await repo.open_deadlines(session, kind=kind, subject_id=subject_id)
+        for d in found:
+            d.status, d.met_at = "met", as_utc(at)
+            schedule(d)
+        if not found and remember and not await repo.any_deadline(session, kind, subject_id):
+            await self._remember(session, kind, subject_id, "met", at)
+        await session.flush()
+        return len(found)
+
+    async def cancel(self, session: AsyncSession, kind: str, subject_id: str, at: datetime) -> int:
+        found = await repo.open_deadlines(session, kind=kind, subject_id=subject_id)
+        for d in found:
+            d.status, d.cancelled_at = "cancelled", as_utc(at)
+            schedule(d)
+        if not found and not await repo.any_deadline(session, kind, subject_id):
+            await self._remember(session, kind, subject_id, "cancelled", at)
+        await session.flush()
+        return len(found)
+
+    async def cancel_episode(self, session: AsyncSession, episode_id: str, at: datetime) -> int:
+        found = await repo.open_deadlines(session, episode_id=episode_id)
+        for d in found:
+            d.status, d.cancelled_at = "cancelled", as_utc(at)
+            schedule(d)
+        await session.flush()
+        return len(found)
+
+    async def move(self, session: AsyncSession, kind: str, subject_id: str, due_at: datetime) -> int:
+        found = await repo.open_deadlines(session, kind=kind, subject_id=subject_id)
+        for d in found:
+            rule = await repo.rule(session, kind)
+            if rule is None:
+                continue
+            self._set_due(d, as_utc(due_at), rule)
+            # Stages already alerted are not repeated; the rest follow the new due time.
+            schedule(d, await repo.alerted_stages(session, d.id))
+        await session.flush()
+        return len(found)
+
+    async def _remember(
+        self, session: AsyncSession, kind: str, subject_id: str, outcome: str, at: datetime
+    ) -> None:
+        if await repo.fact(session, kind, subject_id) is None:
+            session.add(DeadlineFact(kind=kind, subject_id=subject_id, outcome=outcome, at=as_utc(at)))
+
+    async def assign(
+        self, session: AsyncSession, episode_id: str, email: str | None, agency_id: str | None
+    ) -> None:
+        for d in await repo.open_deadlines(session, episode_id=episode_id):
+            d.assignee_email, d.assignee_agency_id = email, agency_id
+        await session.flush()

@@ -1,0 +1,282 @@
+"""What each received event does: deadlines opened/met/moved/cancelled, projections, front-door alerts.
+
+Registered with `ServiceRuntime(event_handlers=...)`; the shared receiver applies each event
+id once, in one transaction with the handler.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.notifications.channels.feed import Alert, AlertWriter
+from services.notifications.clock import end_of_day, parse_moment, utcnow
+from services.notifications.deadlines.service import DeadlineEngine
+from services.notifications.models import EpisodeLink, EpisodePerson
+from shared.calendar import WorkingCalendar
+from shared.events import EventEnvelope
+
+Handler = Callable[[AsyncSession, EventEnvelope], Awaitable[None]]
+
+
+async def _episode_link(session: AsyncSession, episode_id: str) -> EpisodeLink:
+    link = await session.get(EpisodeLink, episode_id)
+    if link is None:
+        link = EpisodeLink(episode_id=episode_id)
+        session.add(link)
+    return link
+
+
+def build_handlers(calendar: WorkingCalendar) -> dict[str, Handler]:
+    engine = DeadlineEngine(calendar)
+
+    def when(data: dict[str, Any], *keys: str):  # first present timestamp, else now
+        for key in keys:
+            if data.get(key):
+                return parse_moment(data[key])
+        return utcnow()
+
+    # --- referrals ---
+    async def referral_received(s: AsyncSession, e: EventEnvelope) -> None:
+        d = e.data
+        await engine.open(
+            s,
+            "front_door_decision",
+            subject_type="referral",
+            subject_id=d["referral_id"],
+            start=when(d, "received_at"),
+            referral_id=d["referral_id"],
+            reference=d.get("reference"),
+        )
+
+    async def referral_decided(s: AsyncSession, e: EventEnvelope) -> None:
+        d = e.data
+        await engine.meet(s, "front_door_decision", d["referral_id"], when(d, "decided_at"))
+        if d.get("source_agency_id"):
+            writer = AlertWriter(s, utcnow())
+            await writer.add(
+                Alert(
+                    kind="referral.decided",
+                    title="Outcome of your referral",
+                    recipient_agency_id=d["source_agency_id"],
+                    referral_id=d["referral_id"],
+                    reference=d.get("reference"),
+                    data={"outcome": d.get("outcome")},
+                )
+            )
+            await writer.flush()
+
+    async def referral_linked(s: AsyncSession, e: EventEnvelope) -> None:
+        d = e.data
+        await engine.meet(s, "front_door_decision", d["referral_id"], e.occurred_at)
+        episode_id = d.get("linked_episode_id")
+        link = await s.get(EpisodeLink, episode_id) if episode_id else None
+        writer = AlertWriter(s, utcnow())
+        await writer.add(
+            Alert(
+                kind="referral.linked",
+                title="A new referral was linked to your case",
+                recipient_agency_id=link.lead_agency_id if link else None,
+                recipient_agency_type=None if link and link.lead_agency_id else "early_help",
+                recipient_email=link.lead_email if link else None,
+                referral_id=d["referral_id"],
+                episode_id=episode_id,
+                reference=d.get("reference"),
+            )
+        )
+        await writer.flush()
+
+    async def referral_withdrawn(s: AsyncSession, e: EventEnvelope) -> None:
+        d = e.data
+        await engine.cancel(s, "front_door_decision", d["referral_id"], when(d, "withdrawn_at"))
+
+    async def safeguarding_concern(s: AsyncSession, e: EventEnvelope) -> None:
+        d = e.data
+        writer = AlertWriter(s, utcnow())
+        await writer.add(
+            Alert(
+                kind="referral.safeguarding_concern",
+                title="Safeguarding concern: decide now",
+                recipient_agency_type="mash",
+                referral_id=d["referral_id"],
+                reference=d.get("reference"),
+            )
+        )
+        await writer.flush()
+
+    # --- assessments ---
+    async def episode_opened(s: AsyncSession, e: EventEnvelope) -> None:
+        d = e.data
+        eid = d["episode_id"]
+        link = await _episode_link(s, eid)
+        link.referral_id, link.reference = d.get("referral_id"), d.get("reference")
+        for pid in set(d.get("person_ids") or []):
+            if await s.get(EpisodePerson, (eid, pid)) is None:
+                s.add(EpisodePerson(episode_id=eid, person_id=pid))
+        await s.flush()
+        opened = when(d, "opened_at")
+        received = when(d, "referral_received_at", "opened_at")
+        common = {
+            "subject_type": "episode",
+            "subject_id": eid,
+            "episode_id": eid,
+            "referral_id": d.get("referral_id"),
+            "reference": d.get("reference"),
+        }
+        await engine.open(s, "first_contact", start=opened, **common)
+        await engine.open(s, "assessment_start", start=received, **common)
+        await engine.open(s, "assessment_completion", start=received, **common)
+
+    async def lead_assigned(s: AsyncSession, e: EventEnvelope) -> None:
+        d = e.data
+        link = await _episode_link(s, d["episode_id"])
+        link.lead_email, link.lead_agency_id = d.get("email"), d.get("agency_id")
+        await s.flush()
+        await engine.assign(s, d["episode_id"], d.get("email"), d.get("agency_id"))
+
+    async def contact_recorded(s: AsyncSession, e: EventEnvelope) -> None:
+        d = e.data
+        if d.get("first", True):
+            await engine.meet(s, "first_contact", d["episode_id"], when(d, "contact_at"))
+
+    async def assessment_started(s: AsyncSession, e: EventEnvelope) -> None:
+        d = e.data
+        at = when(d, "started_at")
+        await engine.meet(s, "assessment_start", d["episode_id"], at)
+        await engine.open(
+            s,
+            "plan_agreed",
+            subject_type="episode",
+            subject_id=d["episode_id"],
+            episode_id=d["episode_id"],
+            start=at,
+        )
+
+    async def assessment_extended(s: AsyncSession, e: EventEnvelope) -> None:
+        d = e.data
+        await engine.move(s, "assessment_completion", d["episode_id"], end_of_day(d["new_due_on"]))
+
+    async def assessment_approved(s: AsyncSession, e: EventEnvelope) -> None:
+        d = e.data
+        at = when(d, "approved_at")
+        await engine.meet(s, "assessment_completion", d["episode_id"], at)
+        await engine.open(
+            s,
+            "reassessment",
+            subject_type="episode",
+            subject_id=d["episode_id"],
+            episode_id=d["episode_id"],
+            start=at,
+        )
+
+    async def plan_agreed(s: AsyncSession, e: EventEnvelope) -> None:
+        d = e.data
+        at = when(d, "agreed_at")
+        await engine.meet(s, "plan_agreed", d["episode_id"], at)
+        await engine.open(
+            s,
+            "first_review",
+            subject_type="episode",
+            subject_id=d["episode_id"],
+            episode_id=d["episode_id"],
+            start=at,
+        )
+
+    async def review_held(s: AsyncSession, e: EventEnvelope) -> None:
+        d = e.data
+        eid = d["episode_id"]
+        at = parse_moment(d["held_on"] + "T12:00:00+00:00") if d.get("held_on") else utcnow()
+        await engine.meet(s, "first_review", eid, at)
+        # Reviews repeat: a review meets whatever next_review is open, never pre-meets a future one.
+        await engine.meet(s, "next_review", eid, at, remember=False)
+        due = end_of_day(d["next_review_on"]) if d.get("next_review_on") else None
+        await engine.open(
+            s, "next_review", subject_type="episode", subject_id=eid, episode_id=eid, start=at, due_at=due
+        )
+
+    async def stepdown_opened(s: AsyncSession, e: EventEnvelope) -> None:
+        d = e.data
+        # From the end of the panel day (23:59 London): due by the end of the 10th working day after it.
+        panel_end = end_of_day(d["panel_on"]) - timedelta(minutes=1)
+        await engine.open(
+            s,
+            "stepdown_joint_visit",
+            subject_type="episode",
+            subject_id=d["episode_id"],
+            episode_id=d["episode_id"],
+            start=panel_end,
+        )
+
+    async def joint_visit_recorded(s: AsyncSession, e: EventEnvelope) -> None:
+        d = e.data
+        await engine.meet(s, "stepdown_joint_visit", d["episode_id"], e.occurred_at)
+
+    async def episode_closed(s: AsyncSession, e: EventEnvelope) -> None:
+        d = e.data
+        at = when(d, "closed_at")
+        link = await _episode_link(s, d["episode_id"])
+        link.closed_at = at
+        await s.flush()
+        await engine.cancel_episode(s, d["episode_id"], at)
+
+    # --- consent ---
+    async def consent_given(s: AsyncSession, e: EventEnvelope) -> None:
+        d = e.data
+        await engine.open(
+            s,
+            "consent_review",
+            subject_type="consent",
+            subject_id=d["consent_id"],
+            consent_id=d["consent_id"],
+            start=when(d, "given_at"),
+        )
+
+    async def consent_withdrawn(s: AsyncSession, e: EventEnvelope) -> None:
+        d = e.data
+        await engine.cancel(s, "consent_review", d["consent_id"], when(d, "withdrawn_at"))
+        episode_ids = (
+            await s.scalars(select(EpisodePerson.episode_id).where(EpisodePerson.person_id == d["person_id"]))
+        ).all()
+        writer = AlertWriter(s, utcnow())
+        for eid in sorted(set(episode_ids)):
+            link = await s.get(EpisodeLink, eid)
+            if link is None or link.closed_at is not None:
+                continue
+            await writer.add(
+                Alert(
+                    kind="consent.withdrawn",
+                    title="Consent was withdrawn on your case",
+                    recipient_agency_id=link.lead_agency_id,
+                    recipient_agency_type=None if link.lead_agency_id else "early_help",
+                    recipient_email=link.lead_email,
+                    episode_id=eid,
+                    consent_id=d["consent_id"],
+                    reference=link.reference,
+                )
+            )
+        await writer.flush()
+
+    return {
+        "referral.received": referral_received,
+        "referral.decided": referral_decided,
+        "referral.linked": referral_linked,
+        "referral.withdrawn": referral_withdrawn,
+        "referral.safeguarding_concern": safeguarding_concern,
+        "episode.opened": episode_opened,
+        "lead_professional.assigned": lead_assigned,
+        "contact.recorded": contact_recorded,
+        "assessment.started": assessment_started,
+        "assessment.extended": assessment_extended,
+        "assessment.approved": assessment_approved,
+        "plan.agreed": plan_agreed,
+        "review.held": review_held,
+        "stepdown.opened": stepdown_opened,
+        "joint_visit.recorded": joint_visit_recorded,
+        "episode.closed": episode_closed,
+        "consent.given": consent_given,
+        "consent.withdrawn": consent_withdrawn,
+    }
