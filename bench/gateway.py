@@ -25,6 +25,21 @@ from bench.load import Result, median_result, run
 from devtools.launcher import Stack, migrate_all
 from devtools.stack import PROCESSES, ROOT
 
+SAMPLE_REFERRAL = {
+    "referral_type": "request_for_support",
+    "referrer": {"name": "Bench", "role": "Benchmark"},
+    "children": [{"given_name": "Sample", "family_name": "Child", "date_of_birth": "2016-01-01"}],
+    "address": {"line1": "1 Bench Street", "postcode": "LS1 4AP"},
+    "needs": ["school_attendance"],
+    "summary": "Benchmark sample.",
+    "consent": {
+        "obtained": True,
+        "given_by": "parent",
+        "obtained_at": "2026-01-01T00:00:00Z",
+        "method": "phone",
+    },
+}
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -37,7 +52,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=8.0)
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--path", default="/v1/referrals?limit=1")
+    ap.add_argument("--path", default=None, help="default: GET one referral created for the run")
     ap.add_argument("--service", default="referrals")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="eh-bench-"))
@@ -89,6 +104,17 @@ def main() -> int:
                 data={"grant_type": "client_credentials"},
                 auth=(f"svc-{args.service}", f"svc-{args.service}-secret"),
             ).json()["access_token"]
+            if args.path is None:
+                made = c.post(
+                    f"{gw}/v1/referrals",
+                    json=SAMPLE_REFERRAL,
+                    headers={"Authorization": f"Bearer {client_token}"},
+                )
+                if made.status_code != 201:
+                    raise SystemExit(
+                        f"could not create the sample referral: {made.status_code} {made.text[:300]}"
+                    )
+                args.path = f"/v1/referrals/{made.json()['id']}"
             for url, tok in (
                 (f"{gw}{args.path}", client_token),
                 (f"{stack.url(args.service)}{args.path}", svc_token),

@@ -116,6 +116,7 @@ class OutboxRelay:
         interval: float = 0.5,
         batch_size: int = 50,
         timeout: float = 5.0,
+        lease_seconds: float = 30.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.db = db
@@ -123,6 +124,7 @@ class OutboxRelay:
         self.token_provider = token_provider
         self.interval = interval
         self.batch_size = batch_size
+        self.lease_seconds = lease_seconds
         self.client = httpx.AsyncClient(timeout=timeout, transport=transport)
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -130,10 +132,14 @@ class OutboxRelay:
     def wake(self) -> None:
         self._wake.set()
 
-    async def run_once(self) -> int:
-        """Deliver what is due; returns how many rows were delivered."""
+    async def _claim(self) -> list[dict[str, Any]]:
+        """Take due rows under a lease, in a short transaction of its own.
+
+        No transaction stays open while events travel over HTTP: holding one (SQLite's write
+        lock above all) while the receiver calls back into this service would stall both.
+        A row whose sender dies mid-delivery is simply due again when its lease runs out.
+        """
         t = self.tables.outbox
-        delivered = 0
         async with self.db.session() as session:
             stmt = (
                 select(t)
@@ -143,44 +149,60 @@ class OutboxRelay:
             )
             if session.get_bind().dialect.name == "postgresql":
                 stmt = stmt.with_for_update(skip_locked=True)
-            rows = (await session.execute(stmt)).mappings().all()
-            if not rows:
-                return 0
+            rows = [dict(r) for r in (await session.execute(stmt)).mappings().all()]
+            if rows:
+                await session.execute(
+                    update(t)
+                    .where(t.c.id.in_([r["id"] for r in rows]))
+                    .values(next_attempt_at=utcnow() + timedelta(seconds=self.lease_seconds))
+                )
+        return rows
+
+    async def _send(self, row: dict[str, Any], token: str) -> str | None:
+        try:
+            resp = await self.client.post(
+                row["destination"],
+                json=row["payload"],
+                headers={
+                    "Authorization": f"Bearer {token}",
+                    "X-Request-ID": row["payload"].get("request_id") or uuid.uuid4().hex,
+                },
+            )
+        except Exception as exc:
+            return type(exc).__name__
+        return f"HTTP {resp.status_code}" if resp.status_code >= 300 else None
+
+    async def run_once(self) -> int:
+        """Deliver what is due; returns how many rows were delivered."""
+        t = self.tables.outbox
+        rows = await self._claim()
+        if not rows:
+            return 0
+        try:
+            token: str | None = await self.token_provider()
+        except Exception:
             token = None
-            for row in rows:
-                error: str | None = None
-                try:
-                    token = token or await self.token_provider()
-                    resp = await self.client.post(
-                        row["destination"],
-                        json=row["payload"],
-                        headers={
-                            "Authorization": f"Bearer {token}",
-                            "X-Request-ID": row["payload"].get("request_id") or uuid.uuid4().hex,
-                        },
-                    )
-                    if resp.status_code >= 300:
-                        error = f"HTTP {resp.status_code}"
-                except Exception as exc:
-                    error = type(exc).__name__
+        outcomes: list[tuple[dict[str, Any], str | None]] = []
+        for row in rows:
+            error = await self._send(row, token) if token else "no service token"
+            outcomes.append((row, error))
+        delivered = 0
+        async with self.db.session() as session:
+            for row, error in outcomes:
+                attempts = row["attempts"] + 1
                 if error is None:
                     delivered += 1
-                    await session.execute(
-                        update(t)
-                        .where(t.c.id == row["id"])
-                        .values(delivered_at=utcnow(), attempts=row["attempts"] + 1, last_error=None)
-                    )
+                    values: dict[str, Any] = {
+                        "delivered_at": utcnow(),
+                        "attempts": attempts,
+                        "last_error": None,
+                    }
                 else:
-                    attempts = row["attempts"] + 1
-                    await session.execute(
-                        update(t)
-                        .where(t.c.id == row["id"])
-                        .values(
-                            attempts=attempts,
-                            last_error=error,
-                            next_attempt_at=utcnow() + timedelta(seconds=backoff(attempts)),
-                        )
-                    )
+                    values = {
+                        "attempts": attempts,
+                        "last_error": error,
+                        "next_attempt_at": utcnow() + timedelta(seconds=backoff(attempts)),
+                    }
                     log.warning(
                         "event delivery failed",
                         extra={
@@ -191,6 +213,7 @@ class OutboxRelay:
                             "error": error,
                         },
                     )
+                await session.execute(update(t).where(t.c.id == row["id"]).values(**values))
         return delivered
 
     async def _loop(self) -> None:

@@ -12,6 +12,8 @@ ever go through the gateway, where rate limits and the audit apply.
 
 from __future__ import annotations
 
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -22,6 +24,7 @@ from shared.problems import Forbidden, Unauthorized
 from shared.tokens import KeySet, TokenInvalid, verify
 
 SERVICE_AGENCY_TYPE = "service"
+VERIFIED_CACHE_SIZE = 10_000
 # Agencies that see every case: the MASH and the council's own early help service.
 ALL_SEEING_AGENCY_TYPES = frozenset({"mash", "early_help"})
 
@@ -73,11 +76,24 @@ class ServiceAuth:
         self.issuer = issuer
         self.internal_audience = internal_audience
         self.api_audience = api_audience
+        # The gateway reuses a hop identity for a minute or so: remember verified tokens
+        # until they expire rather than check the same signature on every call.
+        self._verified: OrderedDict[str, tuple[float, Identity]] = OrderedDict()
 
     async def identify(self, authorization: str | None) -> Identity:
         if not authorization or not authorization.lower().startswith("bearer "):
             raise Unauthorized("A bearer token minted by the gateway is required")
         token = authorization[7:].strip()
+        hit = self._verified.get(token)
+        if hit is not None and hit[0] > time.time():
+            return hit[1]
+        identity, exp = await self._verify(token)
+        self._verified[token] = (exp, identity)
+        if len(self._verified) > VERIFIED_CACHE_SIZE:
+            self._verified.popitem(last=False)
+        return identity
+
+    async def _verify(self, token: str) -> tuple[Identity, float]:
         try:
             claims = await verify(
                 token,
@@ -93,7 +109,7 @@ class ServiceAuth:
             raise Unauthorized(str(exc)) from exc
         if not via_gateway and not identity.is_service:
             raise Unauthorized("Clients must call through the gateway")
-        return identity
+        return identity, float(claims["exp"])
 
 
 async def current_identity(request: Request) -> Identity:

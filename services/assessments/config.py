@@ -15,6 +15,23 @@ class Settings(BaseServiceSettings):
     service_name: str = "assessments"
     port: int = 8002
 
+    # How long a consent access-check answer is reused. A withdrawal also clears the cache
+    # at once (the `consent.withdrawn` event), so it takes effect within this bound anyway.
+    access_cache_seconds: float = 1.0
+    # Background delivery of disclosures (to consent) and pending step-ups (to referrals).
+    delivery_interval_seconds: float = 0.5
+    # In-request attempts at creating the step-up referral before it is left to the worker.
+    stepup_attempts: int = 3
+    stepup_backoff_seconds: float = 0.2
+
+    # Timescales (domain.md): every council sets its own.
+    first_contact_hours: int = 72
+    assessment_start_working_days: int = 10
+    assessment_complete_working_days: int = 45
+    joint_visit_working_days: int = 10
+    review_max_weeks: int = 12
+    reassessment_months: int = 12
+
 
 @lru_cache
 def get_settings() -> Settings:

@@ -1,8 +1,29 @@
-"""Tables of the assessments service (SQLAlchemy `Mapped[...]` only)."""
+"""Tables of the assessments service (SQLAlchemy `Mapped[...]` only).
+
+An episode is the Early Help case; everything else hangs off it. Plans are versioned: each
+`PUT` writes a new `plan` row with its own outcome and action rows, so every version stays
+readable. Outcome and action ids are stable across versions (`outcome_id`, `action_id`), so
+review scores and action progress carry over when a plan is revised.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy.orm import DeclarativeBase
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import make_metadata
 from shared.platform_tables import platform_tables
@@ -13,3 +34,230 @@ class Base(DeclarativeBase):
 
 
 PLATFORM = platform_tables(Base.metadata)
+
+TZ = DateTime(timezone=True)
+
+
+class EpisodeCounter(Base):
+    """The last reference number issued per year (`EH-YYYY-NNNNNN`)."""
+
+    __tablename__ = "episode_counter"
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class Episode(Base):
+    __tablename__ = "episode"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    reference: Mapped[str] = mapped_column(String(20), unique=True, nullable=False)
+    # Unique when present: a replayed `referral.decided` can never open a second episode.
+    referral_id: Mapped[str | None] = mapped_column(String(36), unique=True, nullable=True)
+    origin: Mapped[str] = mapped_column(String(20), nullable=False)
+    level_of_need: Mapped[str] = mapped_column(String(20), nullable=False)
+    status: Mapped[str] = mapped_column(String(10), nullable=False, default="open")
+    opened_at: Mapped[datetime] = mapped_column(TZ, nullable=False, index=True)
+    opened_by_agency_id: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    referral_received_at: Mapped[datetime | None] = mapped_column(TZ, nullable=True)
+    first_contact_due_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
+    first_contact_at: Mapped[datetime | None] = mapped_column(TZ, nullable=True)
+    assessment_start_due_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
+    assessment_complete_due_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
+    social_care_involved: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    consent_withdrawn_at: Mapped[datetime | None] = mapped_column(TZ, nullable=True)
+    stepdown_panel_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    social_worker: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    social_work_assessment_ref: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    joint_visit_due_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    joint_visit_held_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(TZ, nullable=True)
+    close_reason: Mapped[str | None] = mapped_column(String(30), nullable=True)
+    closure_summary: Mapped[str | None] = mapped_column(Text, nullable=True)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+
+
+class EpisodePerson(Base):
+    __tablename__ = "episode_person"
+    episode_id: Mapped[str] = mapped_column(ForeignKey("episode.id"), primary_key=True)
+    person_id: Mapped[str] = mapped_column(String(36), primary_key=True, index=True)
+
+
+class LeadProfessional(Base):
+    """Every assignment is kept: the current one has `ended_at` NULL."""
+
+    __tablename__ = "lead_professional"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    episode_id: Mapped[str] = mapped_column(ForeignKey("episode.id"), nullable=False, index=True)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    agency_id: Mapped[str] = mapped_column(String(120), nullable=False)
+    email: Mapped[str] = mapped_column(String(254), nullable=False)
+    phone: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    family_agreed: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    assigned_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
+    assigned_by_agency_id: Mapped[str] = mapped_column(String(120), nullable=False)
+    ended_at: Mapped[datetime | None] = mapped_column(TZ, nullable=True)
+
+
+class TafMember(Base):
+    """An agency (and its practitioner) on the Team Around the Family: drives who may see."""
+
+    __tablename__ = "taf_member"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    episode_id: Mapped[str] = mapped_column(ForeignKey("episode.id"), nullable=False, index=True)
+    agency_id: Mapped[str] = mapped_column(String(120), nullable=False, index=True)
+    agency_type: Mapped[str] = mapped_column(String(40), nullable=False)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    role: Mapped[str] = mapped_column(String(200), nullable=False)
+    added_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
+    removed_at: Mapped[datetime | None] = mapped_column(TZ, nullable=True)
+
+
+class Contact(Base):
+    __tablename__ = "contact"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    episode_id: Mapped[str] = mapped_column(ForeignKey("episode.id"), nullable=False, index=True)
+    contact_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
+    method: Mapped[str] = mapped_column(String(20), nullable=False)
+    notes: Mapped[str] = mapped_column(Text, nullable=False)
+    first: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    recorded_by_agency_id: Mapped[str] = mapped_column(String(120), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
+
+
+class Assessment(Base):
+    __tablename__ = "assessment"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    episode_id: Mapped[str] = mapped_column(ForeignKey("episode.id"), nullable=False, index=True)
+    status: Mapped[str] = mapped_column(String(12), nullable=False)
+    started_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
+    due_on: Mapped[date] = mapped_column(Date, nullable=False)
+    submitted_at: Mapped[datetime | None] = mapped_column(TZ, nullable=True)
+    approved_at: Mapped[datetime | None] = mapped_column(TZ, nullable=True)
+    approved_by: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    returned_at: Mapped[datetime | None] = mapped_column(TZ, nullable=True)
+    return_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    family_members: Mapped[list[Any]] = mapped_column(JSON, nullable=False, default=list)
+    baseline: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    factors: Mapped[list[Any]] = mapped_column(JSON, nullable=False, default=list)
+    diversity: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    analysis: Mapped[str | None] = mapped_column(Text, nullable=True)
+    priorities: Mapped[list[Any]] = mapped_column(JSON, nullable=False, default=list)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+
+
+class AssessmentExtension(Base):
+    __tablename__ = "assessment_extension"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    assessment_id: Mapped[str] = mapped_column(ForeignKey("assessment.id"), nullable=False, index=True)
+    previous_due_on: Mapped[date] = mapped_column(Date, nullable=False)
+    new_due_on: Mapped[date] = mapped_column(Date, nullable=False)
+    reason: Mapped[str] = mapped_column(Text, nullable=False)
+    approved_by: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
+
+
+class Plan(Base):
+    __tablename__ = "plan"
+    __table_args__ = (UniqueConstraint("episode_id", "version"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    episode_id: Mapped[str] = mapped_column(ForeignKey("episode.id"), nullable=False, index=True)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    agreed_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
+    agreed_by_agency_id: Mapped[str] = mapped_column(String(120), nullable=False)
+
+
+class PlanOutcome(Base):
+    __tablename__ = "plan_outcome"
+    __table_args__ = (UniqueConstraint("plan_id", "outcome_id"),)
+    row_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    plan_id: Mapped[str] = mapped_column(ForeignKey("plan.id"), nullable=False, index=True)
+    outcome_id: Mapped[str] = mapped_column(String(36), nullable=False)
+    position: Mapped[int] = mapped_column(Integer, nullable=False)
+    headline: Mapped[str] = mapped_column(String(60), nullable=False)
+    description: Mapped[str] = mapped_column(Text, nullable=False)
+    measure: Mapped[str] = mapped_column(String(500), nullable=False)
+    baseline: Mapped[str] = mapped_column(String(200), nullable=False)
+    target: Mapped[str] = mapped_column(String(200), nullable=False)
+    target_on: Mapped[date] = mapped_column(Date, nullable=False)
+
+
+class PlanAction(Base):
+    __tablename__ = "plan_action"
+    __table_args__ = (UniqueConstraint("plan_id", "action_id"),)
+    row_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    plan_id: Mapped[str] = mapped_column(ForeignKey("plan.id"), nullable=False, index=True)
+    action_id: Mapped[str] = mapped_column(String(36), nullable=False, index=True)
+    position: Mapped[int] = mapped_column(Integer, nullable=False)
+    description: Mapped[str] = mapped_column(Text, nullable=False)
+    owner_agency_id: Mapped[str] = mapped_column(String(120), nullable=False)
+    owner_name: Mapped[str] = mapped_column(String(200), nullable=False)
+    due_on: Mapped[date] = mapped_column(Date, nullable=False)
+    outcome_refs: Mapped[list[Any]] = mapped_column(JSON, nullable=False, default=list)
+    status: Mapped[str] = mapped_column(String(12), nullable=False, default="open")
+    progress_notes: Mapped[str | None] = mapped_column(Text, nullable=True)
+    completed_at: Mapped[datetime | None] = mapped_column(TZ, nullable=True)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+
+
+class Review(Base):
+    __tablename__ = "review"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    episode_id: Mapped[str] = mapped_column(ForeignKey("episode.id"), nullable=False, index=True)
+    held_on: Mapped[date] = mapped_column(Date, nullable=False)
+    next_review_on: Mapped[date] = mapped_column(Date, nullable=False)
+    attendees: Mapped[list[Any]] = mapped_column(JSON, nullable=False, default=list)
+    created_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
+
+
+class ReviewScore(Base):
+    __tablename__ = "review_score"
+    review_id: Mapped[str] = mapped_column(ForeignKey("review.id"), primary_key=True)
+    outcome_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    score: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class StepUp(Base):
+    """Stored (and committed) before the referrals service is called: its id is the
+    idempotency key there, so a retry can never create a second referral."""
+
+    __tablename__ = "step_up"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    episode_id: Mapped[str] = mapped_column(ForeignKey("episode.id"), nullable=False, index=True)
+    reason: Mapped[str] = mapped_column(Text, nullable=False)
+    agency_id: Mapped[str] = mapped_column(String(120), nullable=False)
+    agency_type: Mapped[str] = mapped_column(String(40), nullable=False)
+    requested_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
+    status: Mapped[str] = mapped_column(String(12), nullable=False)  # pending | sent
+    referral_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    sent_at: Mapped[datetime | None] = mapped_column(TZ, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
+    last_error: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class ClosureOutcome(Base):
+    """Outcomes achieved at closure, with their headline, so reports group them in SQL."""
+
+    __tablename__ = "closure_outcome"
+    episode_id: Mapped[str] = mapped_column(ForeignKey("episode.id"), primary_key=True)
+    outcome_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    headline: Mapped[str] = mapped_column(String(60), nullable=False, index=True)
+
+
+class PendingDisclosure(Base):
+    """A disclosure to report to the consent service; flushed by a background task."""
+
+    __tablename__ = "pending_disclosure"
+    __table_args__ = (Index("ix_pending_disclosure_due", "sent_at", "next_attempt_at"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    person_id: Mapped[str] = mapped_column(String(36), nullable=False)
+    agency_id: Mapped[str] = mapped_column(String(120), nullable=False)
+    resource_type: Mapped[str] = mapped_column(String(30), nullable=False)
+    resource_id: Mapped[str] = mapped_column(String(36), nullable=False)
+    basis: Mapped[str] = mapped_column(String(60), nullable=False)
+    reference_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    request_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    disclosed_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
+    sent_at: Mapped[datetime | None] = mapped_column(TZ, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(String(200), nullable=True)

@@ -1,1 +1,499 @@
 """Every query of the assessments service lives here."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, case, delete, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.assessments.models import (
+    Assessment,
+    AssessmentExtension,
+    ClosureOutcome,
+    Contact,
+    Episode,
+    EpisodeCounter,
+    EpisodePerson,
+    LeadProfessional,
+    PendingDisclosure,
+    Plan,
+    PlanAction,
+    PlanOutcome,
+    Review,
+    ReviewScore,
+    StepUp,
+    TafMember,
+)
+from shared.pagination import PageParams, keyset
+
+# --- references -----------------------------------------------------------------------------
+
+
+async def next_reference_number(session: AsyncSession, year: int) -> int:
+    """Atomic per-year counter: an UPDATE ... RETURNING takes the row lock, so two concurrent
+    openings never get the same number (SQLite serialises writers with BEGIN IMMEDIATE)."""
+    for _ in range(3):
+        stmt = (
+            update(EpisodeCounter)
+            .where(EpisodeCounter.year == year)
+            .values(last=EpisodeCounter.last + 1)
+            .returning(EpisodeCounter.last)
+        )
+        value = (await session.execute(stmt)).scalar_one_or_none()
+        if value is not None:
+            return int(value)
+        try:
+            async with session.begin_nested():
+                await session.execute(insert(EpisodeCounter).values(year=year, last=1))
+            return 1
+        except IntegrityError:
+            continue  # another transaction created the year's row first: increment it
+    raise RuntimeError("could not allocate an episode reference")
+
+
+# --- episodes -------------------------------------------------------------------------------
+
+
+async def get_episode(session: AsyncSession, episode_id: str) -> Episode | None:
+    return await session.get(Episode, episode_id)
+
+
+async def episode_by_referral(session: AsyncSession, referral_id: str) -> Episode | None:
+    return (
+        await session.execute(select(Episode).where(Episode.referral_id == referral_id))
+    ).scalar_one_or_none()
+
+
+async def person_ids(session: AsyncSession, episode_id: str) -> list[str]:
+    rows = await session.execute(
+        select(EpisodePerson.person_id)
+        .where(EpisodePerson.episode_id == episode_id)
+        .order_by(EpisodePerson.person_id)
+    )
+    return list(rows.scalars())
+
+
+async def person_ids_for(session: AsyncSession, episode_ids: list[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {e: [] for e in episode_ids}
+    if not episode_ids:
+        return out
+    rows = await session.execute(
+        select(EpisodePerson.episode_id, EpisodePerson.person_id)
+        .where(EpisodePerson.episode_id.in_(episode_ids))
+        .order_by(EpisodePerson.person_id)
+    )
+    for eid, pid in rows:
+        out[eid].append(pid)
+    return out
+
+
+async def add_people(session: AsyncSession, episode_id: str, people: list[str]) -> None:
+    session.add_all([EpisodePerson(episode_id=episode_id, person_id=p) for p in dict.fromkeys(people)])
+
+
+async def list_episodes(
+    session: AsyncSession,
+    params: PageParams,
+    *,
+    person_id: str | None,
+    status: str | None,
+    taf_agency_id: str | None,
+) -> list[Episode]:
+    stmt = select(Episode)
+    if person_id:
+        stmt = stmt.where(
+            Episode.id.in_(select(EpisodePerson.episode_id).where(EpisodePerson.person_id == person_id))
+        )
+    if status:
+        stmt = stmt.where(Episode.status == status)
+    if taf_agency_id is not None:
+        stmt = stmt.where(Episode.id.in_(active_taf_episode_ids(taf_agency_id)))
+    stmt = keyset(stmt, Episode.opened_at, Episode.id, params)
+    return list((await session.execute(stmt)).scalars())
+
+
+def active_taf_episode_ids(agency_id: str) -> Any:
+    return select(TafMember.episode_id).where(
+        TafMember.agency_id == agency_id, TafMember.removed_at.is_(None)
+    )
+
+
+async def episodes_of_person(session: AsyncSession, person_id: str) -> list[Episode]:
+    stmt = (
+        select(Episode)
+        .where(Episode.id.in_(select(EpisodePerson.episode_id).where(EpisodePerson.person_id == person_id)))
+        .order_by(Episode.opened_at)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def mark_consent_withdrawn(session: AsyncSession, person_id: str, at: datetime) -> list[str]:
+    ids = list(
+        (
+            await session.execute(
+                select(EpisodePerson.episode_id).where(EpisodePerson.person_id == person_id)
+            )
+        ).scalars()
+    )
+    if ids:
+        await session.execute(
+            update(Episode)
+            .where(Episode.id.in_(ids), Episode.status == "open")
+            .values(consent_withdrawn_at=at, version=Episode.version + 1)
+        )
+    return ids
+
+
+# --- lead professional and TAF --------------------------------------------------------------
+
+
+async def lead_history(session: AsyncSession, episode_id: str) -> list[LeadProfessional]:
+    rows = await session.execute(
+        select(LeadProfessional)
+        .where(LeadProfessional.episode_id == episode_id)
+        .order_by(LeadProfessional.assigned_at, LeadProfessional.id)
+    )
+    return list(rows.scalars())
+
+
+async def end_current_lead(session: AsyncSession, episode_id: str, at: datetime) -> None:
+    await session.execute(
+        update(LeadProfessional)
+        .where(LeadProfessional.episode_id == episode_id, LeadProfessional.ended_at.is_(None))
+        .values(ended_at=at)
+    )
+
+
+async def taf_members(session: AsyncSession, episode_id: str) -> list[TafMember]:
+    rows = await session.execute(
+        select(TafMember)
+        .where(TafMember.episode_id == episode_id, TafMember.removed_at.is_(None))
+        .order_by(TafMember.added_at, TafMember.id)
+    )
+    return list(rows.scalars())
+
+
+async def is_on_taf(session: AsyncSession, episode_id: str, agency_id: str) -> bool:
+    row = await session.execute(
+        select(TafMember.id)
+        .where(
+            TafMember.episode_id == episode_id,
+            TafMember.agency_id == agency_id,
+            TafMember.removed_at.is_(None),
+        )
+        .limit(1)
+    )
+    return row.first() is not None
+
+
+async def taf_episode_ids(session: AsyncSession, agency_id: str, episode_ids: list[str]) -> set[str]:
+    if not episode_ids:
+        return set()
+    rows = await session.execute(
+        select(TafMember.episode_id).where(
+            TafMember.episode_id.in_(episode_ids),
+            TafMember.agency_id == agency_id,
+            TafMember.removed_at.is_(None),
+        )
+    )
+    return set(rows.scalars())
+
+
+async def get_taf_member(session: AsyncSession, episode_id: str, member_id: str) -> TafMember | None:
+    member = await session.get(TafMember, member_id)
+    if member is None or member.episode_id != episode_id or member.removed_at is not None:
+        return None
+    return member
+
+
+# --- contacts -------------------------------------------------------------------------------
+
+
+async def has_contact(session: AsyncSession, episode_id: str) -> bool:
+    row = await session.execute(select(Contact.id).where(Contact.episode_id == episode_id).limit(1))
+    return row.first() is not None
+
+
+# --- assessments ----------------------------------------------------------------------------
+
+
+async def get_assessment(session: AsyncSession, assessment_id: str) -> Assessment | None:
+    return await session.get(Assessment, assessment_id)
+
+
+async def assessments_of(session: AsyncSession, episode_id: str) -> list[Assessment]:
+    rows = await session.execute(
+        select(Assessment).where(Assessment.episode_id == episode_id).order_by(Assessment.started_at)
+    )
+    return list(rows.scalars())
+
+
+async def extensions_of(session: AsyncSession, assessment_id: str) -> list[AssessmentExtension]:
+    rows = await session.execute(
+        select(AssessmentExtension)
+        .where(AssessmentExtension.assessment_id == assessment_id)
+        .order_by(AssessmentExtension.created_at)
+    )
+    return list(rows.scalars())
+
+
+# --- plans ----------------------------------------------------------------------------------
+
+
+async def latest_plan(session: AsyncSession, episode_id: str) -> Plan | None:
+    rows = await session.execute(
+        select(Plan).where(Plan.episode_id == episode_id).order_by(Plan.version.desc()).limit(1)
+    )
+    return rows.scalar_one_or_none()
+
+
+async def plan_version(session: AsyncSession, episode_id: str, version: int) -> Plan | None:
+    rows = await session.execute(select(Plan).where(Plan.episode_id == episode_id, Plan.version == version))
+    return rows.scalar_one_or_none()
+
+
+async def plan_versions(session: AsyncSession, episode_id: str) -> list[int]:
+    rows = await session.execute(
+        select(Plan.version).where(Plan.episode_id == episode_id).order_by(Plan.version)
+    )
+    return list(rows.scalars())
+
+
+async def plans_of(session: AsyncSession, episode_id: str) -> list[Plan]:
+    rows = await session.execute(select(Plan).where(Plan.episode_id == episode_id).order_by(Plan.version))
+    return list(rows.scalars())
+
+
+async def plan_outcomes(session: AsyncSession, plan_id: str) -> list[PlanOutcome]:
+    rows = await session.execute(
+        select(PlanOutcome).where(PlanOutcome.plan_id == plan_id).order_by(PlanOutcome.position)
+    )
+    return list(rows.scalars())
+
+
+async def plan_actions(session: AsyncSession, plan_id: str) -> list[PlanAction]:
+    rows = await session.execute(
+        select(PlanAction).where(PlanAction.plan_id == plan_id).order_by(PlanAction.position)
+    )
+    return list(rows.scalars())
+
+
+async def action_in_latest_plan(session: AsyncSession, action_id: str) -> tuple[PlanAction, Plan] | None:
+    """The action's row in the newest plan version that contains it."""
+    row = (
+        await session.execute(
+            select(PlanAction, Plan)
+            .join(Plan, Plan.id == PlanAction.plan_id)
+            .where(PlanAction.action_id == action_id)
+            .order_by(Plan.version.desc())
+            .limit(1)
+        )
+    ).first()
+    return (row[0], row[1]) if row else None
+
+
+async def headlines_of(session: AsyncSession, outcome_ids: list[str]) -> dict[str, str]:
+    if not outcome_ids:
+        return {}
+    rows = await session.execute(
+        select(PlanOutcome.outcome_id, PlanOutcome.headline).where(PlanOutcome.outcome_id.in_(outcome_ids))
+    )
+    return {oid: headline for oid, headline in rows}
+
+
+# --- reviews --------------------------------------------------------------------------------
+
+
+async def reviews_of(session: AsyncSession, episode_id: str) -> list[Review]:
+    rows = await session.execute(
+        select(Review).where(Review.episode_id == episode_id).order_by(Review.held_on, Review.created_at)
+    )
+    return list(rows.scalars())
+
+
+async def scores_of(session: AsyncSession, review_ids: list[str]) -> dict[str, list[tuple[str, int]]]:
+    out: dict[str, list[tuple[str, int]]] = {r: [] for r in review_ids}
+    if not review_ids:
+        return out
+    rows = await session.execute(
+        select(ReviewScore.review_id, ReviewScore.outcome_id, ReviewScore.score).where(
+            ReviewScore.review_id.in_(review_ids)
+        )
+    )
+    for rid, oid, score in rows:
+        out[rid].append((oid, score))
+    return out
+
+
+# --- closure --------------------------------------------------------------------------------
+
+
+async def closure_outcomes(session: AsyncSession, episode_id: str) -> list[str]:
+    rows = await session.execute(
+        select(ClosureOutcome.outcome_id)
+        .where(ClosureOutcome.episode_id == episode_id)
+        .order_by(ClosureOutcome.outcome_id)
+    )
+    return list(rows.scalars())
+
+
+# --- step-ups -------------------------------------------------------------------------------
+
+
+async def step_ups_of(session: AsyncSession, episode_id: str) -> list[StepUp]:
+    rows = await session.execute(
+        select(StepUp).where(StepUp.episode_id == episode_id).order_by(StepUp.requested_at)
+    )
+    return list(rows.scalars())
+
+
+async def pending_step_up(session: AsyncSession, episode_id: str) -> StepUp | None:
+    rows = await session.execute(
+        select(StepUp).where(StepUp.episode_id == episode_id, StepUp.status == "pending").limit(1)
+    )
+    return rows.scalar_one_or_none()
+
+
+async def due_step_ups(session: AsyncSession, now: datetime, limit: int = 20) -> list[StepUp]:
+    rows = await session.execute(
+        select(StepUp)
+        .where(StepUp.status == "pending", StepUp.next_attempt_at <= now)
+        .order_by(StepUp.requested_at)
+        .limit(limit)
+    )
+    return list(rows.scalars())
+
+
+# --- disclosures ----------------------------------------------------------------------------
+
+
+async def add_disclosures(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(insert(PendingDisclosure), rows)
+
+
+async def due_disclosures(session: AsyncSession, now: datetime, limit: int = 100) -> list[PendingDisclosure]:
+    stmt = (
+        select(PendingDisclosure)
+        .where(PendingDisclosure.sent_at.is_(None), PendingDisclosure.next_attempt_at <= now)
+        .order_by(PendingDisclosure.disclosed_at)
+        .limit(limit)
+    )
+    if session.bind.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def purge_sent_disclosures(session: AsyncSession, before: datetime) -> None:
+    await session.execute(
+        delete(PendingDisclosure).where(
+            PendingDisclosure.sent_at.is_not(None), PendingDisclosure.sent_at < before
+        )
+    )
+
+
+# --- reports --------------------------------------------------------------------------------
+
+
+async def episode_report(
+    session: AsyncSession, opened_from: datetime | None, opened_to: datetime | None, now: datetime
+) -> dict[str, Any]:
+    """Every figure is one aggregate query; nothing is counted in Python."""
+    conds = []
+    if opened_from is not None:
+        conds.append(Episode.opened_at >= opened_from)
+    if opened_to is not None:
+        conds.append(Episode.opened_at < opened_to)
+    where = and_(True, *conds)
+
+    def count_if(cond: Any) -> Any:
+        return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
+
+    first_assessment = (
+        select(Assessment.episode_id, func.min(Assessment.started_at).label("started_at"))
+        .group_by(Assessment.episode_id)
+        .subquery()
+    )
+    first_approval = (
+        select(Assessment.episode_id, func.min(Assessment.approved_at).label("approved_at"))
+        .where(Assessment.approved_at.is_not(None))
+        .group_by(Assessment.episode_id)
+        .subquery()
+    )
+    review_count = select(Review.episode_id, func.count().label("n")).group_by(Review.episode_id).subquery()
+    year_ago = now - timedelta(days=365)
+    stmt = (
+        select(
+            func.count(Episode.id),
+            count_if(
+                and_(
+                    Episode.first_contact_at.is_not(None),
+                    Episode.first_contact_at <= Episode.first_contact_due_at,
+                )
+            ),
+            count_if(
+                and_(
+                    Episode.first_contact_at.is_not(None),
+                    Episode.first_contact_at > Episode.first_contact_due_at,
+                )
+            ),
+            count_if(and_(Episode.first_contact_at.is_(None), Episode.first_contact_due_at < now)),
+            count_if(first_assessment.c.started_at <= Episode.assessment_start_due_at),
+            count_if(first_assessment.c.started_at > Episode.assessment_start_due_at),
+            count_if(and_(first_assessment.c.started_at.is_(None), Episode.assessment_start_due_at < now)),
+            count_if(first_approval.c.approved_at <= Episode.assessment_complete_due_at),
+            count_if(first_approval.c.approved_at > Episode.assessment_complete_due_at),
+            count_if(and_(first_approval.c.approved_at.is_(None), Episode.assessment_complete_due_at < now)),
+            count_if(and_(Episode.status == "open", Episode.opened_at < year_ago)),
+            count_if(func.coalesce(review_count.c.n, 0) >= 3),
+            count_if(
+                and_(
+                    Episode.status == "open",
+                    or_(Episode.opened_at < year_ago, func.coalesce(review_count.c.n, 0) >= 3),
+                )
+            ),
+        )
+        .select_from(Episode)
+        .outerjoin(first_assessment, first_assessment.c.episode_id == Episode.id)
+        .outerjoin(first_approval, first_approval.c.episode_id == Episode.id)
+        .outerjoin(review_count, review_count.c.episode_id == Episode.id)
+        .where(where)
+    )
+    r = (await session.execute(stmt)).one()
+    closures = await session.execute(
+        select(Episode.close_reason, func.count())
+        .where(where, Episode.status == "closed")
+        .group_by(Episode.close_reason)
+        .order_by(Episode.close_reason)
+    )
+    outcomes = await session.execute(
+        select(ClosureOutcome.headline, func.count())
+        .join(Episode, Episode.id == ClosureOutcome.episode_id)
+        .where(where)
+        .group_by(ClosureOutcome.headline)
+        .order_by(ClosureOutcome.headline)
+    )
+    return {
+        "episodes_opened": int(r[0]),
+        "first_contact": {"within_72_hours": int(r[1]), "late": int(r[2]), "overdue_no_contact": int(r[3])},
+        "assessment_started": {
+            "within_10_working_days": int(r[4]),
+            "late": int(r[5]),
+            "overdue_not_started": int(r[6]),
+        },
+        "assessment_completed": {
+            "within_45_working_days": int(r[7]),
+            "late": int(r[8]),
+            "overdue_not_completed": int(r[9]),
+        },
+        "drift": {
+            "open_more_than_12_months": int(r[10]),
+            "three_or_more_reviews": int(r[11]),
+            "open_and_drifting": int(r[12]),
+        },
+        "closures_by_reason": {str(k): int(v) for k, v in closures},
+        "outcomes_achieved_by_headline": {str(k): int(v) for k, v in outcomes},
+    }

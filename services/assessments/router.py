@@ -1,7 +1,381 @@
-"""HTTP endpoints of the assessments service: thin, they call `service`."""
+"""HTTP endpoints of the assessments service: thin, they call the service modules."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from services.assessments import service, service_assessments, service_plans
+from services.assessments.access import ViewerDep
+from services.assessments.app_runtime import AppRuntimeDep
+from services.assessments.schemas import (
+    ActionRead,
+    ActionUpdate,
+    AssessmentApprove,
+    AssessmentCreate,
+    AssessmentRead,
+    AssessmentReturn,
+    AssessmentUpdate,
+    ContactCreate,
+    ContactRead,
+    EpisodeClose,
+    EpisodeCreate,
+    EpisodeList,
+    EpisodeRead,
+    EpisodeReport,
+    ExtensionCreate,
+    JointVisitCreate,
+    LeadProfessionalRead,
+    LeadProfessionalSet,
+    PlanPut,
+    PlanRead,
+    ReviewCreate,
+    ReviewRead,
+    StepUpCreate,
+    StepUpRead,
+    TafMemberCreate,
+    TafMemberRead,
+    Timeline,
+)
+from shared.deps import IdempotencyDep, SessionDep
+from shared.etag import check_if_match, set_etag
+from shared.identity import CurrentIdentity, ServiceIdentity, require_scope
+from shared.pagination import PageDep
 
 router = APIRouter(prefix="/v1", tags=["assessments"])
+internal = APIRouter(prefix="/internal", include_in_schema=False)
+
+READ = [Depends(require_scope("episodes:read"))]
+WRITE = [Depends(require_scope("episodes:write"))]
+Id = Annotated[str, Path(max_length=36)]
+
+
+# --- episodes -------------------------------------------------------------------------------
+
+
+@router.post("/episodes", status_code=201, response_model=EpisodeRead, dependencies=WRITE)
+async def create_episode(
+    body: EpisodeCreate,
+    session: SessionDep,
+    runtime: AppRuntimeDep,
+    identity: CurrentIdentity,
+    idem: IdempotencyDep,
+    response: Response,
+) -> EpisodeRead:
+    """Open a step-down (`stepdown_panel_on`, `social_worker`) or self-referral episode."""
+    episode = await service.create_episode(session, runtime, identity, body)
+    out = await service.episode_read(session, episode)
+    location = f"/v1/episodes/{episode.id}"
+    response.headers["Location"] = location
+    set_etag(response, episode.id, episode.version)
+    await idem.complete(201, out.model_dump(mode="json"), location)
+    return out
+
+
+@router.get("/episodes", response_model=EpisodeList, dependencies=READ)
+async def list_episodes(
+    session: SessionDep,
+    viewer: ViewerDep,
+    page: PageDep,
+    person_id: Annotated[str | None, Query(max_length=36)] = None,
+    status: Literal["open", "closed"] | None = None,
+) -> EpisodeList:
+    """Only the episodes the caller may see."""
+    return await service.list_episodes(session, viewer, page, person_id=person_id, status=status)
+
+
+@router.get("/episodes/{episode_id}", response_model=EpisodeRead, dependencies=READ)
+async def get_episode(
+    episode_id: Id, session: SessionDep, viewer: ViewerDep, response: Response
+) -> EpisodeRead:
+    out, version = await service.read_episode(session, viewer, episode_id)
+    set_etag(response, episode_id, version)
+    return out
+
+
+@router.put(
+    "/episodes/{episode_id}/lead-professional", response_model=LeadProfessionalRead, dependencies=WRITE
+)
+async def set_lead_professional(
+    episode_id: Id, body: LeadProfessionalSet, session: SessionDep, runtime: AppRuntimeDep, viewer: ViewerDep
+) -> LeadProfessionalRead:
+    return await service.set_lead_professional(session, runtime, viewer, episode_id, body)
+
+
+@router.post(
+    "/episodes/{episode_id}/taf-members", status_code=201, response_model=TafMemberRead, dependencies=WRITE
+)
+async def add_taf_member(
+    episode_id: Id, body: TafMemberCreate, session: SessionDep, viewer: ViewerDep, idem: IdempotencyDep
+) -> TafMemberRead:
+    out = await service.add_taf_member(session, viewer, episode_id, body)
+    await idem.complete(201, out.model_dump(mode="json"))
+    return out
+
+
+@router.delete("/episodes/{episode_id}/taf-members/{member_id}", status_code=204, dependencies=WRITE)
+async def remove_taf_member(
+    episode_id: Id, member_id: Id, session: SessionDep, viewer: ViewerDep
+) -> Response:
+    await service.remove_taf_member(session, viewer, episode_id, member_id)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/episodes/{episode_id}/contacts", status_code=201, response_model=ContactRead, dependencies=WRITE
+)
+async def record_contact(
+    episode_id: Id,
+    body: ContactCreate,
+    session: SessionDep,
+    runtime: AppRuntimeDep,
+    viewer: ViewerDep,
+    idem: IdempotencyDep,
+) -> ContactRead:
+    out = await service.record_contact(session, runtime, viewer, episode_id, body)
+    await idem.complete(201, out.model_dump(mode="json"))
+    return out
+
+
+@router.post(
+    "/episodes/{episode_id}/step-up",
+    status_code=201,
+    response_model=StepUpRead,
+    dependencies=WRITE,
+    responses={202: {"description": "Stored; the referrals service has not confirmed yet (retried)"}},
+)
+async def step_up(
+    episode_id: Id, body: StepUpCreate, request: Request, runtime: AppRuntimeDep, viewer: ViewerDep
+) -> Any:
+    """Create a safeguarding referral in the MASH; the episode stays open."""
+    out, status = await service.step_up(request, runtime, viewer, episode_id, body)
+    return JSONResponse(out.model_dump(mode="json"), status_code=status)
+
+
+@router.get("/episodes/{episode_id}/step-ups", response_model=list[StepUpRead], dependencies=READ)
+async def list_step_ups(episode_id: Id, session: SessionDep, viewer: ViewerDep) -> list[StepUpRead]:
+    return await service.list_step_ups(session, viewer, episode_id)
+
+
+@router.post("/episodes/{episode_id}/joint-visit", dependencies=WRITE)
+async def record_joint_visit(
+    episode_id: Id, body: JointVisitCreate, session: SessionDep, runtime: AppRuntimeDep, viewer: ViewerDep
+) -> dict[str, Any]:
+    """Step-down episodes: the joint visit by the social worker and the lead professional."""
+    return await service.record_joint_visit(session, runtime, viewer, episode_id, body)
+
+
+@router.post("/episodes/{episode_id}/close", response_model=EpisodeRead, dependencies=WRITE)
+async def close_episode(
+    episode_id: Id, body: EpisodeClose, session: SessionDep, runtime: AppRuntimeDep, viewer: ViewerDep
+) -> EpisodeRead:
+    return await service.close_episode(session, runtime, viewer, episode_id, body)
+
+
+# --- assessments ----------------------------------------------------------------------------
+
+
+async def _assessment_out(session: SessionDep, a: Any, response: Response) -> AssessmentRead:
+    set_etag(response, a.id, a.version)
+    return await service_assessments.to_read(session, a)
+
+
+@router.post(
+    "/episodes/{episode_id}/assessments", status_code=201, response_model=AssessmentRead, dependencies=WRITE
+)
+async def start_assessment(
+    episode_id: Id,
+    session: SessionDep,
+    runtime: AppRuntimeDep,
+    viewer: ViewerDep,
+    idem: IdempotencyDep,
+    response: Response,
+    body: AssessmentCreate | None = None,
+) -> AssessmentRead:
+    a = await service_assessments.start_assessment(
+        session, runtime, viewer, episode_id, body or AssessmentCreate()
+    )
+    out = await _assessment_out(session, a, response)
+    location = f"/v1/assessments/{a.id}"
+    response.headers["Location"] = location
+    await idem.complete(201, out.model_dump(mode="json"), location)
+    return out
+
+
+@router.get("/assessments/{assessment_id}", response_model=AssessmentRead, dependencies=READ)
+async def get_assessment(
+    assessment_id: Id, session: SessionDep, viewer: ViewerDep, response: Response
+) -> AssessmentRead:
+    a = await service_assessments.read_assessment(session, viewer, assessment_id)
+    return await _assessment_out(session, a, response)
+
+
+@router.patch("/assessments/{assessment_id}", response_model=AssessmentRead, dependencies=WRITE)
+async def update_assessment(
+    assessment_id: Id,
+    body: AssessmentUpdate,
+    request: Request,
+    session: SessionDep,
+    viewer: ViewerDep,
+    response: Response,
+) -> AssessmentRead:
+    """Needs `If-Match` with the current ETag (428 without, 412 when stale)."""
+    a = await service_assessments.load_for_change(session, viewer, assessment_id)
+    check_if_match(request, a.id, a.version)
+    a = await service_assessments.update_assessment(session, a, body)
+    return await _assessment_out(session, a, response)
+
+
+@router.post("/assessments/{assessment_id}/submit", response_model=AssessmentRead, dependencies=WRITE)
+async def submit_assessment(
+    assessment_id: Id, session: SessionDep, runtime: AppRuntimeDep, viewer: ViewerDep, response: Response
+) -> AssessmentRead:
+    a = await service_assessments.load_for_change(session, viewer, assessment_id)
+    a = await service_assessments.submit_assessment(session, runtime, a)
+    return await _assessment_out(session, a, response)
+
+
+@router.post("/assessments/{assessment_id}/approve", response_model=AssessmentRead, dependencies=WRITE)
+async def approve_assessment(
+    assessment_id: Id,
+    body: AssessmentApprove,
+    session: SessionDep,
+    runtime: AppRuntimeDep,
+    viewer: ViewerDep,
+    response: Response,
+) -> AssessmentRead:
+    a = await service_assessments.load_for_change(session, viewer, assessment_id)
+    a = await service_assessments.approve_assessment(session, runtime, a, body)
+    return await _assessment_out(session, a, response)
+
+
+@router.post("/assessments/{assessment_id}/return", response_model=AssessmentRead, dependencies=WRITE)
+async def return_assessment(
+    assessment_id: Id, body: AssessmentReturn, session: SessionDep, viewer: ViewerDep, response: Response
+) -> AssessmentRead:
+    a = await service_assessments.load_for_change(session, viewer, assessment_id)
+    a = await service_assessments.return_assessment(session, a, body)
+    return await _assessment_out(session, a, response)
+
+
+@router.post(
+    "/assessments/{assessment_id}/extensions",
+    response_model=AssessmentRead,
+    status_code=201,
+    dependencies=WRITE,
+)
+async def extend_assessment(
+    assessment_id: Id,
+    body: ExtensionCreate,
+    session: SessionDep,
+    runtime: AppRuntimeDep,
+    viewer: ViewerDep,
+    response: Response,
+) -> AssessmentRead:
+    """Move the due date: a manager's approval and a reason are required."""
+    a = await service_assessments.load_for_change(session, viewer, assessment_id)
+    a = await service_assessments.extend_assessment(session, runtime, a, body)
+    return await _assessment_out(session, a, response)
+
+
+# --- plans, actions, reviews ----------------------------------------------------------------
+
+
+@router.put("/episodes/{episode_id}/plan", response_model=PlanRead, dependencies=WRITE)
+async def put_plan(
+    episode_id: Id, body: PlanPut, session: SessionDep, runtime: AppRuntimeDep, viewer: ViewerDep
+) -> PlanRead:
+    """Agree a new version of the TAF plan (SMART, or 422 naming each faulty item)."""
+    return await service_plans.put_plan(session, runtime, viewer, episode_id, body)
+
+
+@router.get("/episodes/{episode_id}/plan", response_model=PlanRead, dependencies=READ)
+async def get_plan(episode_id: Id, session: SessionDep, viewer: ViewerDep) -> PlanRead:
+    return await service_plans.read_plan(session, viewer, episode_id, None)
+
+
+@router.get("/episodes/{episode_id}/plan/versions/{version}", response_model=PlanRead, dependencies=READ)
+async def get_plan_version(
+    episode_id: Id, version: Annotated[int, Path(ge=1, le=100_000)], session: SessionDep, viewer: ViewerDep
+) -> PlanRead:
+    return await service_plans.read_plan(session, viewer, episode_id, version)
+
+
+@router.patch("/actions/{action_id}", response_model=ActionRead, dependencies=WRITE)
+async def update_action(
+    action_id: Id,
+    body: ActionUpdate,
+    request: Request,
+    session: SessionDep,
+    runtime: AppRuntimeDep,
+    viewer: ViewerDep,
+    response: Response,
+) -> ActionRead:
+    """Only the owning agency (403 `not-action-owner` for others who can see the episode,
+    404 for those who cannot). Needs `If-Match`."""
+
+    def check(resource_id: str, version: int) -> None:
+        check_if_match(request, resource_id, version)
+
+    out, row = await service_plans.update_action(session, runtime, viewer, action_id, body, check)
+    set_etag(response, row.action_id, row.version)
+    return out
+
+
+@router.post("/episodes/{episode_id}/reviews", status_code=201, response_model=ReviewRead, dependencies=WRITE)
+async def hold_review(
+    episode_id: Id,
+    body: ReviewCreate,
+    session: SessionDep,
+    runtime: AppRuntimeDep,
+    viewer: ViewerDep,
+    idem: IdempotencyDep,
+) -> ReviewRead:
+    out = await service_plans.hold_review(session, runtime, viewer, episode_id, body)
+    await idem.complete(201, out.model_dump(mode="json"))
+    return out
+
+
+@router.get("/episodes/{episode_id}/reviews", response_model=list[ReviewRead], dependencies=READ)
+async def list_reviews(episode_id: Id, session: SessionDep, viewer: ViewerDep) -> list[ReviewRead]:
+    return await service_plans.list_reviews(session, viewer, episode_id)
+
+
+# --- reports --------------------------------------------------------------------------------
+
+
+@router.get(
+    "/reports/episodes",
+    response_model=EpisodeReport,
+    dependencies=[Depends(require_scope("reports:read"))],
+    responses={200: {"content": {"text/csv": {}}}},
+)
+async def episode_report(
+    request: Request,
+    session: SessionDep,
+    opened_from: date | None = None,
+    opened_to: date | None = None,
+) -> Any:
+    """Timeliness, closures by reason, outcomes by headline and drift. `Accept: text/csv` for CSV."""
+    report = await service.episode_report(session, opened_from, opened_to)
+    if "text/csv" in request.headers.get("accept", ""):
+        return Response(service.report_csv(report), media_type="text/csv")
+    return report
+
+
+# --- internal -------------------------------------------------------------------------------
+
+
+@internal.get("/people/{person_id}/timeline", response_model=Timeline)
+async def person_timeline(
+    person_id: Id,
+    _caller: ServiceIdentity,
+    session: SessionDep,
+    runtime: AppRuntimeDep,
+    agency_id: Annotated[str, Query(min_length=1, max_length=120)],
+    agency_type: Annotated[str, Query(min_length=1, max_length=40)],
+) -> Timeline:
+    return await service.person_timeline(session, runtime, person_id, agency_id, agency_type)

@@ -1,1 +1,436 @@
-"""Request and response schemas of the assessments service (Pydantic only)."""
+"""Request and response schemas of the assessments service (Pydantic only).
+
+Request models forbid unknown fields and bound every text. SMART rules on plans (owners, due
+dates, measures, headlines) are checked in `service.py` so the 422 names the faulty item
+with the `plan-not-smart` problem type; Pydantic only checks shapes here.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+LongText = Annotated[str, StringConstraints(max_length=8000)]
+AgencyId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, min_length=5, max_length=40)]
+
+LevelOfNeed = Literal["universal", "universal_plus", "partnership_plus", "specialist"]
+CloseReason = Literal[
+    "needs_met", "stepped_up", "consent_withdrawn", "moved_away", "disengaged", "no_longer_eligible"
+]
+AgencyType = Literal[
+    "mash",
+    "early_help",
+    "social_care",
+    "education",
+    "health",
+    "police",
+    "housing",
+    "voluntary",
+    "youth_justice",
+    "local_authority_other",
+]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- episodes -------------------------------------------------------------------------------
+
+
+class SocialWorker(Strict):
+    name: Name
+    email: EmailStr
+    phone: Phone | None = None
+    agency_id: AgencyId | None = None
+
+
+class EpisodeCreate(Strict):
+    origin: Literal["step_down", "self_referral"]
+    person_ids: list[UUID] = Field(min_length=1, max_length=20)
+    level_of_need: LevelOfNeed = "partnership_plus"
+    stepdown_panel_on: date | None = None
+    social_worker: SocialWorker | None = None
+    social_work_assessment_ref: Short | None = Field(
+        default=None, description="The social work assessment handed over, so the family need not retell it"
+    )
+
+
+class LeadProfessionalSet(Strict):
+    name: Name
+    agency_id: AgencyId
+    email: EmailStr
+    phone: Phone | None = None
+    family_agreed: bool
+
+
+class LeadProfessionalRead(BaseModel):
+    id: str
+    name: str
+    agency_id: str
+    email: str
+    phone: str | None
+    family_agreed: bool
+    assigned_at: datetime
+    ended_at: datetime | None
+
+
+class TafMemberCreate(Strict):
+    agency_id: AgencyId
+    agency_type: AgencyType
+    name: Name
+    role: Name
+
+
+class TafMemberRead(BaseModel):
+    id: str
+    agency_id: str
+    agency_type: str
+    name: str
+    role: str
+    added_at: datetime
+
+
+class DistanceTravelled(BaseModel):
+    outcome_id: str
+    headline: str | None
+    first_score: int
+    latest_score: int
+    change: int
+    reviews: int
+
+
+class EpisodeRead(BaseModel):
+    id: str
+    reference: str
+    person_ids: list[str]
+    referral_id: str | None
+    origin: str
+    level_of_need: str
+    status: str
+    opened_at: datetime
+    first_contact_due_at: datetime
+    first_contact_at: datetime | None
+    assessment_start_due_at: datetime
+    assessment_complete_due_at: datetime
+    lead_professional: LeadProfessionalRead | None
+    lead_professional_history: list[LeadProfessionalRead]
+    taf_members: list[TafMemberRead]
+    social_care_involved: bool
+    consent_withdrawn_at: datetime | None
+    stepdown_panel_on: date | None
+    social_worker: dict[str, Any] | None
+    social_work_assessment_ref: str | None
+    joint_visit_due_on: date | None
+    joint_visit_held_on: date | None
+    distance_travelled: list[DistanceTravelled]
+    closed_at: datetime | None
+    close_reason: str | None
+    closure_summary: str | None
+    outcomes_achieved: list[str]
+
+
+class EpisodeSummary(BaseModel):
+    id: str
+    reference: str
+    person_ids: list[str]
+    referral_id: str | None
+    origin: str
+    level_of_need: str
+    status: str
+    opened_at: datetime
+    social_care_involved: bool
+    closed_at: datetime | None
+
+
+class EpisodeList(BaseModel):
+    items: list[EpisodeSummary]
+    next_cursor: str | None = None
+
+
+class ContactCreate(Strict):
+    contact_at: datetime
+    method: Literal["home_visit", "phone", "video", "office", "school", "other"]
+    notes: LongText
+
+
+class ContactRead(BaseModel):
+    id: str
+    episode_id: str
+    contact_at: datetime
+    method: str
+    notes: str
+    first: bool
+    within_deadline: bool | None
+
+
+class EpisodeClose(Strict):
+    reason: CloseReason
+    outcomes_achieved: list[Annotated[str, StringConstraints(max_length=36)]] = Field(
+        default_factory=list, max_length=50
+    )
+    summary: LongText = ""
+
+
+class StepUpCreate(Strict):
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+
+
+class StepUpRead(BaseModel):
+    step_up_id: str
+    episode_id: str
+    status: Literal["pending", "sent"]
+    referral_id: str | None
+    requested_at: datetime
+    attempts: int
+
+
+class JointVisitCreate(Strict):
+    held_on: date
+
+
+# --- assessments ----------------------------------------------------------------------------
+
+Item = Annotated[str, StringConstraints(max_length=2000)]
+GGRRAACCEESS = Literal[
+    "gender",
+    "geography",
+    "race",
+    "religion",
+    "age",
+    "ability",
+    "appearance",
+    "class",
+    "culture",
+    "ethnicity",
+    "education",
+    "employment",
+    "sexuality",
+    "sexual_orientation",
+    "spirituality",
+]
+
+
+class FamilyMemberSection(Strict):
+    person_id: UUID | None = None
+    role: Name = Field(description="child, mother, father, carer, sibling...")
+    views: LongText = ""
+    strengths: list[Item] = Field(default_factory=list, max_length=50)
+    needs: list[Item] = Field(default_factory=list, max_length=50)
+
+
+class DevelopmentalMilestones(Strict):
+    on_track: bool
+    notes: Annotated[str, StringConstraints(max_length=2000)] = ""
+
+
+class BaselineMeasures(Strict):
+    school_attendance_percent: float | None = Field(default=None, ge=0, le=100)
+    exclusions: int | None = Field(default=None, ge=0, le=1000)
+    anti_social_behaviour_incidents: int | None = Field(default=None, ge=0, le=10000)
+    developmental_milestones: DevelopmentalMilestones | None = None
+
+
+class AssessmentFields(Strict):
+    family_members: list[FamilyMemberSection] | None = Field(default=None, max_length=30)
+    baseline: BaselineMeasures | None = None
+    factors: list[Annotated[str, StringConstraints(max_length=80)]] | None = Field(
+        default=None, max_length=100
+    )
+    diversity: dict[GGRRAACCEESS, Annotated[str, StringConstraints(max_length=2000)]] | None = None
+    analysis: LongText | None = None
+    priorities: list[Item] | None = Field(default=None, max_length=50)
+
+
+class AssessmentCreate(AssessmentFields):
+    pass
+
+
+class AssessmentUpdate(AssessmentFields):
+    pass
+
+
+class Manager(Strict):
+    name: Name
+    role: Name
+
+
+class AssessmentApprove(Strict):
+    approved_by: Manager
+
+
+class AssessmentReturn(Strict):
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+    returned_by: Manager | None = None
+
+
+class ExtensionCreate(Strict):
+    new_due_on: date
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+    approved_by: Manager
+
+
+class ExtensionRead(BaseModel):
+    id: str
+    previous_due_on: date
+    new_due_on: date
+    reason: str
+    approved_by: dict[str, Any]
+    created_at: datetime
+
+
+class AssessmentRead(BaseModel):
+    id: str
+    episode_id: str
+    status: str
+    started_at: datetime
+    due_on: date
+    submitted_at: datetime | None
+    approved_at: datetime | None
+    approved_by: dict[str, Any] | None
+    returned_at: datetime | None
+    return_reason: str | None
+    family_members: list[Any]
+    baseline: dict[str, Any]
+    factors: list[Any]
+    diversity: dict[str, Any]
+    analysis: str | None
+    priorities: list[Any]
+    extensions: list[ExtensionRead]
+
+
+# --- plans ----------------------------------------------------------------------------------
+
+
+class OutcomeIn(Strict):
+    id: Annotated[str, StringConstraints(max_length=36)] | None = Field(
+        default=None, description="Keep an outcome of the previous version (its id); omit for a new one"
+    )
+    headline: Annotated[str, StringConstraints(max_length=60)] | None = None
+    description: LongText
+    measure: Short | None = None
+    baseline: Annotated[str, StringConstraints(max_length=200)] | None = None
+    target: Annotated[str, StringConstraints(max_length=200)] | None = None
+    target_on: date | None = None
+
+
+class ActionOwner(Strict):
+    agency_id: AgencyId | None = None
+    name: Name | None = None
+
+
+class ActionIn(Strict):
+    id: Annotated[str, StringConstraints(max_length=36)] | None = None
+    description: LongText
+    owner: ActionOwner | None = None
+    due_on: date | None = None
+    outcome_refs: list[int | Annotated[str, StringConstraints(max_length=36)]] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Outcomes this action serves: an index into `outcomes` or an outcome id",
+    )
+
+
+class PlanPut(Strict):
+    outcomes: list[OutcomeIn] = Field(min_length=1, max_length=30)
+    actions: list[ActionIn] = Field(min_length=1, max_length=100)
+
+
+class OutcomeRead(BaseModel):
+    id: str
+    headline: str
+    description: str
+    measure: str
+    baseline: str
+    target: str
+    target_on: date
+
+
+class ActionRead(BaseModel):
+    id: str
+    plan_version: int
+    description: str
+    owner: dict[str, str]
+    due_on: date
+    outcome_refs: list[str]
+    status: str
+    progress_notes: str | None
+    completed_at: datetime | None
+    etag: str = Field(description="Send as If-Match to PATCH /v1/actions/{id}")
+
+
+class PlanRead(BaseModel):
+    id: str
+    episode_id: str
+    version: int
+    agreed_at: datetime
+    outcomes: list[OutcomeRead]
+    actions: list[ActionRead]
+    versions: list[int]
+
+
+class ActionUpdate(Strict):
+    status: Literal["open", "in_progress", "completed"] | None = None
+    progress_notes: LongText | None = None
+
+
+# --- reviews --------------------------------------------------------------------------------
+
+
+class OutcomeProgress(Strict):
+    outcome_id: Annotated[str, StringConstraints(max_length=36)]
+    score: int = Field(ge=0, le=10)
+
+
+class ReviewCreate(Strict):
+    held_on: date
+    attendees: list[Name] = Field(default_factory=list, max_length=50)
+    outcome_progress: list[OutcomeProgress] = Field(default_factory=list, max_length=30)
+    next_review_on: date
+
+
+class ReviewRead(BaseModel):
+    id: str
+    episode_id: str
+    held_on: date
+    next_review_on: date
+    attendees: list[str]
+    outcome_progress: list[dict[str, Any]]
+
+
+# --- timeline and reports -------------------------------------------------------------------
+
+
+class TimelineItem(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    at: datetime
+    kind: str
+    episode_id: str
+
+
+class Withheld(BaseModel):
+    episode_id: str
+    reason: str
+
+
+class Timeline(BaseModel):
+    items: list[TimelineItem]
+    withheld: list[Withheld]
+
+
+class EpisodeReport(BaseModel):
+    opened_from: date | None
+    opened_to: date | None
+    episodes_opened: int
+    first_contact: dict[str, int]
+    assessment_started: dict[str, int]
+    assessment_completed: dict[str, int]
+    closures_by_reason: dict[str, int]
+    outcomes_achieved_by_headline: dict[str, int]
+    drift: dict[str, int]

@@ -1,1 +1,868 @@
-"""Rules of the assessments service. Services flush; the request session commits."""
+"""Rules of the assessments service: episodes, lead professional, TAF, contacts, step-up,
+step-down, closure, the timeline for the referrals service, reports and the events this
+service receives. Assessments are in `service_assessments.py`, plans and reviews in
+`service_plans.py`. Services flush; the request session commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from fastapi import Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.assessments import repository as repo
+from services.assessments.access import EpisodeAccess, EpisodeNotFound, Viewer
+from services.assessments.app_runtime import AssessmentsRuntime
+from services.assessments.clients.referrals import StepUpFailed
+from services.assessments.models import (
+    ClosureOutcome,
+    Contact,
+    Episode,
+    LeadProfessional,
+    StepUp,
+    TafMember,
+)
+from services.assessments.schemas import (
+    ContactCreate,
+    ContactRead,
+    DistanceTravelled,
+    EpisodeClose,
+    EpisodeCreate,
+    EpisodeList,
+    EpisodeRead,
+    EpisodeSummary,
+    JointVisitCreate,
+    LeadProfessionalRead,
+    LeadProfessionalSet,
+    StepUpCreate,
+    StepUpRead,
+    TafMemberCreate,
+    TafMemberRead,
+    Timeline,
+    TimelineItem,
+    Withheld,
+)
+from services.assessments.timeutil import aware, aware_or_none
+from shared.events import EventEnvelope, backoff, utcnow
+from shared.idempotency import IdempotencyClaim, claim
+from shared.identity import Identity
+from shared.pagination import PageParams, page_of
+from shared.problems import Conflict, ValidationProblem
+
+log = logging.getLogger("assessments.service")
+
+
+# --- problems -------------------------------------------------------------------------------
+
+
+class EpisodeClosed(Conflict):
+    type_slug, title = "episode-closed", "Episode closed"
+
+    def __init__(self) -> None:
+        super().__init__("This episode is closed and read-only")
+
+
+class NotAStepDown(Conflict):
+    type_slug, title = "not-a-step-down", "Not a step-down episode"
+
+
+class JointVisitAlreadyRecorded(Conflict):
+    type_slug, title = "joint-visit-recorded", "Joint visit already recorded"
+
+
+class StepUpInProgress(Conflict):
+    type_slug, title = "step-up-in-progress", "Step-up in progress"
+
+
+# --- loading and the closed-episode guard ---------------------------------------------------
+
+
+async def visible_episode(
+    session: AsyncSession, viewer: Viewer, episode_id: str
+) -> tuple[Episode, EpisodeAccess]:
+    episode = await repo.get_episode(session, episode_id)
+    access = await viewer.require(session, episode)
+    assert episode is not None
+    return episode, access
+
+
+async def valid_open_episode(
+    session: AsyncSession, viewer: Viewer, episode_id: str
+) -> tuple[Episode, EpisodeAccess]:
+    """The episode, visible to the caller (else 404) and open (else 409): every change uses it."""
+    episode, access = await visible_episode(session, viewer, episode_id)
+    ensure_open(episode)
+    return episode, access
+
+
+def ensure_open(episode: Episode) -> None:
+    if episode.status != "open":
+        raise EpisodeClosed()
+
+
+def touch(episode: Episode) -> None:
+    episode.version += 1
+
+
+def today() -> date:
+    return utcnow().date()
+
+
+def not_future(field: str, value: date | datetime) -> None:
+    if isinstance(value, datetime):
+        if aware(value) > utcnow() + timedelta(minutes=5):
+            raise ValidationProblem(field, "must not be in the future")
+    elif value > today():
+        raise ValidationProblem(field, "must not be in the future")
+
+
+# --- opening --------------------------------------------------------------------------------
+
+
+async def open_episode(
+    session: AsyncSession,
+    runtime: AssessmentsRuntime,
+    *,
+    origin: str,
+    person_ids: list[str],
+    level_of_need: str,
+    opened_by_agency_id: str | None,
+    referral_id: str | None = None,
+    referral_received_at: datetime | None = None,
+    stepdown_panel_on: date | None = None,
+    social_worker: dict[str, Any] | None = None,
+    social_work_assessment_ref: str | None = None,
+) -> Episode:
+    cfg = runtime.settings
+    cal = runtime.calendar
+    now = utcnow()
+    # Assessment timescales run from the request for support (domain.md); without one, from now.
+    start = aware(referral_received_at) if referral_received_at else now
+    number = await repo.next_reference_number(session, now.year)
+    episode = Episode(
+        id=str(uuid.uuid4()),
+        reference=f"EH-{now.year}-{number:06d}",
+        referral_id=referral_id,
+        origin=origin,
+        level_of_need=level_of_need,
+        status="open",
+        opened_at=now,
+        opened_by_agency_id=opened_by_agency_id,
+        referral_received_at=start if referral_received_at else None,
+        first_contact_due_at=cal.add(now, cfg.first_contact_hours, "hours").astimezone(UTC),
+        assessment_start_due_at=cal.add_working_days(start, cfg.assessment_start_working_days).astimezone(
+            UTC
+        ),
+        assessment_complete_due_at=cal.add_working_days(
+            start, cfg.assessment_complete_working_days
+        ).astimezone(UTC),
+        social_care_involved=origin == "step_down",
+        stepdown_panel_on=stepdown_panel_on,
+        social_worker=social_worker,
+        social_work_assessment_ref=social_work_assessment_ref,
+        joint_visit_due_on=(
+            cal.add_working_days_to_date(stepdown_panel_on, cfg.joint_visit_working_days)
+            if stepdown_panel_on
+            else None
+        ),
+        version=1,
+    )
+    session.add(episode)
+    await session.flush()
+    await repo.add_people(session, episode.id, person_ids)
+    await session.flush()
+    data: dict[str, Any] = {
+        "episode_id": episode.id,
+        "reference": episode.reference,
+        "person_ids": list(dict.fromkeys(person_ids)),
+        "origin": origin,
+        "level_of_need": level_of_need,
+        "opened_at": now.isoformat(),
+    }
+    if referral_id:
+        data["referral_id"] = referral_id
+        data["referral_received_at"] = start.isoformat()
+    await runtime.publish(session, "episode.opened", data)
+    if origin == "step_down" and stepdown_panel_on:
+        await runtime.publish(
+            session,
+            "stepdown.opened",
+            {
+                "episode_id": episode.id,
+                "panel_on": stepdown_panel_on.isoformat(),
+                "person_ids": data["person_ids"],
+            },
+        )
+    return episode
+
+
+async def create_episode(
+    session: AsyncSession, runtime: AssessmentsRuntime, identity: Identity, body: EpisodeCreate
+) -> Episode:
+    people = [str(p) for p in body.person_ids]
+    if body.origin == "step_down":
+        if body.stepdown_panel_on is None:
+            raise ValidationProblem("stepdown_panel_on", "a step-down needs the date of the step-down panel")
+        if body.social_worker is None:
+            raise ValidationProblem("social_worker", "a step-down needs the social worker handing over")
+        not_future("stepdown_panel_on", body.stepdown_panel_on)
+    elif body.stepdown_panel_on is not None or body.social_worker is not None:
+        field = "stepdown_panel_on" if body.stepdown_panel_on is not None else "social_worker"
+        raise ValidationProblem(field, "only a step-down episode has a panel date and a social worker")
+    return await open_episode(
+        session,
+        runtime,
+        origin=body.origin,
+        person_ids=people,
+        level_of_need=body.level_of_need,
+        opened_by_agency_id=identity.agency_id,
+        stepdown_panel_on=body.stepdown_panel_on,
+        social_worker=body.social_worker.model_dump(mode="json") if body.social_worker else None,
+        social_work_assessment_ref=body.social_work_assessment_ref,
+    )
+
+
+# --- reading --------------------------------------------------------------------------------
+
+
+def lead_read(lp: LeadProfessional) -> LeadProfessionalRead:
+    return LeadProfessionalRead(
+        id=lp.id,
+        name=lp.name,
+        agency_id=lp.agency_id,
+        email=lp.email,
+        phone=lp.phone,
+        family_agreed=lp.family_agreed,
+        assigned_at=aware(lp.assigned_at),
+        ended_at=aware_or_none(lp.ended_at),
+    )
+
+
+def taf_read(m: TafMember) -> TafMemberRead:
+    return TafMemberRead(
+        id=m.id,
+        agency_id=m.agency_id,
+        agency_type=m.agency_type,
+        name=m.name,
+        role=m.role,
+        added_at=aware(m.added_at),
+    )
+
+
+async def distance_travelled(session: AsyncSession, episode_id: str) -> list[DistanceTravelled]:
+    reviews = await repo.reviews_of(session, episode_id)
+    scores = await repo.scores_of(session, [r.id for r in reviews])
+    series: dict[str, list[int]] = {}
+    for review in reviews:  # held_on order
+        for outcome_id, score in sorted(scores[review.id]):
+            series.setdefault(outcome_id, []).append(score)
+    headlines = await repo.headlines_of(session, list(series))
+    return [
+        DistanceTravelled(
+            outcome_id=oid,
+            headline=headlines.get(oid),
+            first_score=s[0],
+            latest_score=s[-1],
+            change=s[-1] - s[0],
+            reviews=len(s),
+        )
+        for oid, s in series.items()
+    ]
+
+
+async def episode_read(
+    session: AsyncSession, episode: Episode, people: list[str] | None = None
+) -> EpisodeRead:
+    if people is None:
+        people = await repo.person_ids(session, episode.id)
+    leads = await repo.lead_history(session, episode.id)
+    current = next((lp for lp in leads if lp.ended_at is None), None)
+    return EpisodeRead(
+        id=episode.id,
+        reference=episode.reference,
+        person_ids=people,
+        referral_id=episode.referral_id,
+        origin=episode.origin,
+        level_of_need=episode.level_of_need,
+        status=episode.status,
+        opened_at=aware(episode.opened_at),
+        first_contact_due_at=aware(episode.first_contact_due_at),
+        first_contact_at=aware_or_none(episode.first_contact_at),
+        assessment_start_due_at=aware(episode.assessment_start_due_at),
+        assessment_complete_due_at=aware(episode.assessment_complete_due_at),
+        lead_professional=lead_read(current) if current else None,
+        lead_professional_history=[lead_read(lp) for lp in leads],
+        taf_members=[taf_read(m) for m in await repo.taf_members(session, episode.id)],
+        social_care_involved=episode.social_care_involved,
+        consent_withdrawn_at=aware_or_none(episode.consent_withdrawn_at),
+        stepdown_panel_on=episode.stepdown_panel_on,
+        social_worker=episode.social_worker,
+        social_work_assessment_ref=episode.social_work_assessment_ref,
+        joint_visit_due_on=episode.joint_visit_due_on,
+        joint_visit_held_on=episode.joint_visit_held_on,
+        distance_travelled=await distance_travelled(session, episode.id),
+        closed_at=aware_or_none(episode.closed_at),
+        close_reason=episode.close_reason,
+        closure_summary=episode.closure_summary,
+        outcomes_achieved=await repo.closure_outcomes(session, episode.id),
+    )
+
+
+async def read_episode(session: AsyncSession, viewer: Viewer, episode_id: str) -> tuple[EpisodeRead, int]:
+    episode, access = await visible_episode(session, viewer, episode_id)
+    viewer.disclosed(access, "episode", episode.id)
+    return await episode_read(session, episode, access.person_ids), episode.version
+
+
+async def list_episodes(
+    session: AsyncSession, viewer: Viewer, params: PageParams, *, person_id: str | None, status: str | None
+) -> EpisodeList:
+    """Only what the caller may see. For partner agencies the TAF filter is in SQL; the
+    consent check then removes episodes it does not allow, so a page may be shorter than
+    `limit` (the cursor still moves on)."""
+    taf_agency = None if viewer.identity.sees_all else viewer.agency_id
+    rows = await repo.list_episodes(
+        session, params, person_id=person_id, status=status, taf_agency_id=taf_agency
+    )
+    page, cursor = page_of(rows, params, "opened_at")
+    people = await repo.person_ids_for(session, [e.id for e in page])
+    items = []
+    for episode in page:
+        access, _reason = await viewer.check(session, episode, people[episode.id])
+        if access is None:
+            continue
+        viewer.disclosed(access, "episode", episode.id)
+        items.append(
+            EpisodeSummary(
+                id=episode.id,
+                reference=episode.reference,
+                person_ids=people[episode.id],
+                referral_id=episode.referral_id,
+                origin=episode.origin,
+                level_of_need=episode.level_of_need,
+                status=episode.status,
+                opened_at=aware(episode.opened_at),
+                social_care_involved=episode.social_care_involved,
+                closed_at=aware_or_none(episode.closed_at),
+            )
+        )
+    return EpisodeList(items=items, next_cursor=cursor)
+
+
+# --- lead professional and TAF --------------------------------------------------------------
+
+
+async def set_lead_professional(
+    session: AsyncSession,
+    runtime: AssessmentsRuntime,
+    viewer: Viewer,
+    episode_id: str,
+    body: LeadProfessionalSet,
+) -> LeadProfessionalRead:
+    episode, _ = await valid_open_episode(session, viewer, episode_id)
+    now = utcnow()
+    await repo.end_current_lead(session, episode.id, now)
+    lead = LeadProfessional(
+        id=str(uuid.uuid4()),
+        episode_id=episode.id,
+        name=body.name,
+        agency_id=body.agency_id,
+        email=str(body.email),
+        phone=body.phone,
+        family_agreed=body.family_agreed,
+        assigned_at=now,
+        assigned_by_agency_id=viewer.agency_id,
+    )
+    session.add(lead)
+    touch(episode)
+    await session.flush()
+    await runtime.publish(
+        session,
+        "lead_professional.assigned",
+        {
+            "episode_id": episode.id,
+            "agency_id": body.agency_id,
+            "email": str(body.email),
+            "family_agreed": body.family_agreed,
+            "assigned_at": now.isoformat(),
+        },
+    )
+    return lead_read(lead)
+
+
+async def add_taf_member(
+    session: AsyncSession, viewer: Viewer, episode_id: str, body: TafMemberCreate
+) -> TafMemberRead:
+    episode, _ = await valid_open_episode(session, viewer, episode_id)
+    member = TafMember(
+        id=str(uuid.uuid4()),
+        episode_id=episode.id,
+        agency_id=body.agency_id,
+        agency_type=body.agency_type,
+        name=body.name,
+        role=body.role,
+        added_at=utcnow(),
+    )
+    session.add(member)
+    touch(episode)
+    await session.flush()
+    return taf_read(member)
+
+
+async def remove_taf_member(session: AsyncSession, viewer: Viewer, episode_id: str, member_id: str) -> None:
+    episode, _ = await valid_open_episode(session, viewer, episode_id)
+    member = await repo.get_taf_member(session, episode.id, member_id)
+    if member is None:
+        raise EpisodeNotFound("No such TAF member on this episode")
+    member.removed_at = utcnow()
+    touch(episode)
+    await session.flush()
+
+
+# --- contacts -------------------------------------------------------------------------------
+
+
+async def record_contact(
+    session: AsyncSession, runtime: AssessmentsRuntime, viewer: Viewer, episode_id: str, body: ContactCreate
+) -> ContactRead:
+    episode, _ = await valid_open_episode(session, viewer, episode_id)
+    not_future("contact_at", body.contact_at)
+    contact_at = aware(body.contact_at)
+    if contact_at < aware(episode.opened_at) - timedelta(days=1):
+        raise ValidationProblem("contact_at", "is before the episode was opened")
+    first = not await repo.has_contact(session, episode.id)
+    contact = Contact(
+        id=str(uuid.uuid4()),
+        episode_id=episode.id,
+        contact_at=contact_at,
+        method=body.method,
+        notes=body.notes,
+        first=first,
+        recorded_by_agency_id=viewer.agency_id,
+        created_at=utcnow(),
+    )
+    session.add(contact)
+    if first:
+        episode.first_contact_at = contact_at
+    touch(episode)
+    await session.flush()
+    await runtime.publish(
+        session,
+        "contact.recorded",
+        {
+            "episode_id": episode.id,
+            "contact_id": contact.id,
+            "contact_at": contact_at.isoformat(),
+            "first": first,
+        },
+    )
+    return ContactRead(
+        id=contact.id,
+        episode_id=episode.id,
+        contact_at=contact_at,
+        method=contact.method,
+        notes=contact.notes,
+        first=first,
+        within_deadline=(contact_at <= aware(episode.first_contact_due_at)) if first else None,
+    )
+
+
+# --- step-up and step-down -----------------------------------------------------------------
+
+
+def step_up_read(s: StepUp) -> StepUpRead:
+    return StepUpRead(
+        step_up_id=s.id,
+        episode_id=s.episode_id,
+        status=s.status,  # type: ignore[arg-type]
+        referral_id=s.referral_id,
+        requested_at=aware(s.requested_at),
+        attempts=s.attempts,
+    )
+
+
+async def step_up(
+    request: Request, runtime: AssessmentsRuntime, viewer: Viewer, episode_id: str, body: StepUpCreate
+) -> tuple[StepUpRead, int]:
+    """Three short transactions, none held open across the HTTP call:
+    1. store the step-up (its id is the idempotency key at the referrals service) and claim
+       the client's Idempotency-Key;
+    2. call the referrals service, retrying with backoff a few times;
+    3. record the answer, set `social_care_involved`, and complete the Idempotency-Key.
+    A step-up still unconfirmed after the retries stays `pending` (202) and the background
+    worker keeps trying with the same `step_up_id`, so there is never a second referral.
+    """
+    async with runtime.db.session() as session:
+        idem = await claim(request, session, runtime.tables, viewer.identity)
+        episode, access = await valid_open_episode(session, viewer, episode_id)
+        if await repo.pending_step_up(session, episode.id) is not None:
+            raise StepUpInProgress("A step-up of this episode is still being sent to the MASH")
+        now = utcnow()
+        record = StepUp(
+            id=str(uuid.uuid4()),
+            episode_id=episode.id,
+            reason=body.reason,
+            agency_id=viewer.agency_id,
+            agency_type=viewer.identity.agency_type,
+            requested_at=now,
+            status="pending",
+            attempts=0,
+            next_attempt_at=now + timedelta(seconds=60),  # the request itself tries first
+        )
+        session.add(record)
+        episode.social_care_involved = True
+        touch(episode)
+        await session.flush()
+        step_up_id, people = record.id, access.person_ids
+        idem_key = idem.key
+    referral_id: str | None = None
+    attempts = 0
+    payload = step_up_payload(record, people)
+    for attempt in range(max(1, runtime.settings.stepup_attempts)):
+        attempts += 1
+        try:
+            referral_id = await runtime.referrals().create_step_up(payload)
+            break
+        except StepUpFailed as exc:
+            log.warning("step-up not confirmed", extra={"step_up_id": step_up_id, "error": str(exc)})
+            if attempt + 1 < runtime.settings.stepup_attempts:
+                await asyncio.sleep(runtime.settings.stepup_backoff_seconds * (2**attempt))
+    async with runtime.db.session() as session:
+        record = await session.get(StepUp, step_up_id)  # type: ignore[assignment]
+        assert record is not None
+        record.attempts += attempts
+        if referral_id is not None:
+            await mark_step_up_sent(session, runtime, record, referral_id)
+        else:
+            record.next_attempt_at = utcnow() + timedelta(seconds=backoff(record.attempts))
+        out = step_up_read(record)
+        status = 201 if referral_id else 202
+        await IdempotencyClaim(session, runtime.tables, viewer.identity.client_id, idem_key).complete(
+            status, out.model_dump(mode="json"), f"/v1/episodes/{episode_id}/step-ups/{step_up_id}"
+        )
+    return out, status
+
+
+def step_up_payload(record: StepUp, people: list[str]) -> dict[str, Any]:
+    return {
+        "step_up_id": record.id,
+        "episode_id": record.episode_id,
+        "person_ids": people,
+        "reason": record.reason,
+        "agency_id": record.agency_id,
+        "agency_type": record.agency_type,
+    }
+
+
+async def mark_step_up_sent(
+    session: AsyncSession, runtime: AssessmentsRuntime, record: StepUp, referral_id: str
+) -> None:
+    record.status = "sent"
+    record.referral_id = referral_id
+    record.sent_at = utcnow()
+    record.last_error = None
+    await session.flush()
+
+
+async def retry_pending_step_ups(runtime: AssessmentsRuntime) -> int:
+    """Background job: resend unconfirmed step-ups with their own id (idempotent upstream).
+    No transaction is held open across the call to the referrals service."""
+    now = utcnow()
+    async with runtime.db.session() as session:
+        due = []
+        for record in await repo.due_step_ups(session, now):
+            due.append(
+                (record.id, step_up_payload(record, await repo.person_ids(session, record.episode_id)))
+            )
+            record.next_attempt_at = now + timedelta(seconds=60)  # a lease while we try
+    outcomes: list[tuple[str, str | None, str | None]] = []
+    for step_up_id, payload in due:
+        try:
+            outcomes.append((step_up_id, await runtime.referrals().create_step_up(payload), None))
+        except StepUpFailed as exc:
+            outcomes.append((step_up_id, None, str(exc)[:200]))
+    done = 0
+    async with runtime.db.session() as session:
+        for step_up_id, referral_id, error in outcomes:
+            record = await session.get(StepUp, step_up_id)
+            if record is None or record.status != "pending":
+                continue
+            record.attempts += 1
+            if referral_id is None:
+                record.last_error = error
+                record.next_attempt_at = utcnow() + timedelta(seconds=backoff(record.attempts))
+                continue
+            await mark_step_up_sent(session, runtime, record, referral_id)
+            done += 1
+    return done
+
+
+async def list_step_ups(session: AsyncSession, viewer: Viewer, episode_id: str) -> list[StepUpRead]:
+    episode, _ = await visible_episode(session, viewer, episode_id)
+    return [step_up_read(s) for s in await repo.step_ups_of(session, episode.id)]
+
+
+async def record_joint_visit(
+    session: AsyncSession,
+    runtime: AssessmentsRuntime,
+    viewer: Viewer,
+    episode_id: str,
+    body: JointVisitCreate,
+) -> dict[str, Any]:
+    episode, _ = await valid_open_episode(session, viewer, episode_id)
+    if episode.origin != "step_down":
+        raise NotAStepDown("Only a step-down episode has a joint visit")
+    if episode.joint_visit_held_on is not None:
+        raise JointVisitAlreadyRecorded("The joint visit of this step-down is already recorded")
+    not_future("held_on", body.held_on)
+    if episode.stepdown_panel_on and body.held_on < episode.stepdown_panel_on:
+        raise ValidationProblem("held_on", "is before the step-down panel")
+    episode.joint_visit_held_on = body.held_on
+    touch(episode)
+    await session.flush()
+    await runtime.publish(
+        session, "joint_visit.recorded", {"episode_id": episode.id, "held_on": body.held_on.isoformat()}
+    )
+    due = episode.joint_visit_due_on
+    return {
+        "episode_id": episode.id,
+        "held_on": body.held_on,
+        "due_on": due,
+        "within_deadline": (body.held_on <= due) if due else None,
+    }
+
+
+# --- closure --------------------------------------------------------------------------------
+
+
+async def close_episode(
+    session: AsyncSession, runtime: AssessmentsRuntime, viewer: Viewer, episode_id: str, body: EpisodeClose
+) -> EpisodeRead:
+    episode, access = await valid_open_episode(session, viewer, episode_id)
+    plan = await repo.latest_plan(session, episode.id)
+    outcomes = {o.outcome_id: o for o in await repo.plan_outcomes(session, plan.id)} if plan else {}
+    seen: set[str] = set()
+    for i, outcome_id in enumerate(body.outcomes_achieved):
+        if outcome_id not in outcomes:
+            raise ValidationProblem(f"outcomes_achieved.{i}", "is not an outcome of the current plan")
+        if outcome_id in seen:
+            raise ValidationProblem(f"outcomes_achieved.{i}", "is listed twice")
+        seen.add(outcome_id)
+    now = utcnow()
+    episode.status = "closed"
+    episode.closed_at = now
+    episode.close_reason = body.reason
+    episode.closure_summary = body.summary
+    touch(episode)
+    session.add_all(
+        [ClosureOutcome(episode_id=episode.id, outcome_id=o, headline=outcomes[o].headline) for o in seen]
+    )
+    await session.flush()
+    await runtime.publish(
+        session,
+        "episode.closed",
+        {"episode_id": episode.id, "reason": body.reason, "closed_at": now.isoformat()},
+    )
+    return await episode_read(session, episode, access.person_ids)
+
+
+# --- events received ------------------------------------------------------------------------
+
+
+async def on_referral_decided(
+    session: AsyncSession, runtime: AssessmentsRuntime, envelope: EventEnvelope
+) -> None:
+    """`team_around_the_family` opens an episode; a replay (or a second delivery with a new
+    event id) finds the episode by its unique `referral_id` and does nothing."""
+    data = envelope.data
+    if data.get("outcome") != "team_around_the_family":
+        return
+    referral_id = data.get("referral_id")
+    people = data.get("person_ids") or []
+    if not isinstance(referral_id, str) or not isinstance(people, list) or not people:
+        log.warning("referral.decided without referral or people", extra={"event_id": envelope.id})
+        return
+    if await repo.episode_by_referral(session, referral_id) is not None:
+        return
+    received_at = _parse_dt(data.get("received_at"))
+    await open_episode(
+        session,
+        runtime,
+        origin="referral",
+        person_ids=[str(p) for p in people],
+        level_of_need=str(data.get("level_of_need") or "partnership_plus"),
+        opened_by_agency_id=None,
+        referral_id=referral_id,
+        referral_received_at=received_at,
+    )
+
+
+async def on_consent_withdrawn(
+    session: AsyncSession, runtime: AssessmentsRuntime, envelope: EventEnvelope
+) -> None:
+    person_id = envelope.data.get("person_id")
+    if not isinstance(person_id, str):
+        return
+    # Forget cached "allowed" answers at once, so the next read asks the consent service.
+    runtime.access_cache.forget_person(person_id)
+    at = _parse_dt(envelope.data.get("withdrawn_at")) or utcnow()
+    await repo.mark_consent_withdrawn(session, person_id, at)
+
+
+def _parse_dt(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return aware(parsed)
+
+
+# --- timeline for the referrals service -----------------------------------------------------
+
+
+async def person_timeline(
+    session: AsyncSession, runtime: AssessmentsRuntime, person_id: str, agency_id: str, agency_type: str
+) -> Timeline:
+    """The assessments part of a person's journey as `agency_id` may see it. Withheld
+    episodes are named with a reason and nothing else. Visible items are disclosures to
+    that agency (unless it is early help), recorded like any read."""
+    as_agency = Identity(
+        sub=f"timeline:{agency_id}",
+        client_id="timeline",
+        agency_id=agency_id,
+        agency_type=agency_type,
+    )
+    viewer = Viewer(as_agency, runtime)
+    items: list[TimelineItem] = []
+    withheld: list[Withheld] = []
+    for episode in await repo.episodes_of_person(session, person_id):
+        access, reason = await viewer.check(session, episode)
+        if access is None:
+            withheld.append(Withheld(episode_id=episode.id, reason=reason or "not_visible"))
+            continue
+        viewer.disclosed(access, "episode", episode.id)
+        items.extend(await episode_events(session, episode))
+    items.sort(key=lambda i: (i.at, i.kind))
+    await viewer.store_disclosures()
+    return Timeline(items=items, withheld=withheld)
+
+
+def _at_day(day: date) -> datetime:
+    return datetime.combine(day, time(0, 0), tzinfo=UTC)
+
+
+async def episode_events(session: AsyncSession, episode: Episode) -> list[TimelineItem]:
+    eid = episode.id
+    kind = "stepdown_opened" if episode.origin == "step_down" else "episode_opened"
+    out = [
+        TimelineItem(
+            at=aware(episode.opened_at),
+            kind=kind,
+            episode_id=eid,
+            reference=episode.reference,
+            origin=episode.origin,
+            level_of_need=episode.level_of_need,
+            referral_id=episode.referral_id,
+        )
+    ]
+    for lp in await repo.lead_history(session, eid):
+        out.append(
+            TimelineItem(
+                at=aware(lp.assigned_at),
+                kind="lead_professional_assigned",
+                episode_id=eid,
+                agency_id=lp.agency_id,
+            )
+        )
+    for a in await repo.assessments_of(session, eid):
+        out.append(
+            TimelineItem(
+                at=aware(a.started_at), kind="assessment_started", episode_id=eid, assessment_id=a.id
+            )
+        )
+        if a.approved_at:
+            out.append(
+                TimelineItem(
+                    at=aware(a.approved_at), kind="assessment_approved", episode_id=eid, assessment_id=a.id
+                )
+            )
+    for p in await repo.plans_of(session, eid):
+        out.append(
+            TimelineItem(
+                at=aware(p.agreed_at), kind="plan_agreed", episode_id=eid, plan_id=p.id, version=p.version
+            )
+        )
+    for r in await repo.reviews_of(session, eid):
+        out.append(
+            TimelineItem(
+                at=_at_day(r.held_on),
+                kind="review_held",
+                episode_id=eid,
+                review_id=r.id,
+                next_review_on=r.next_review_on.isoformat(),
+            )
+        )
+    for s in await repo.step_ups_of(session, eid):
+        out.append(
+            TimelineItem(
+                at=aware(s.requested_at),
+                kind="stepped_up",
+                episode_id=eid,
+                step_up_id=s.id,
+                referral_id=s.referral_id,
+            )
+        )
+    if episode.joint_visit_held_on:
+        out.append(TimelineItem(at=_at_day(episode.joint_visit_held_on), kind="joint_visit", episode_id=eid))
+    if episode.closed_at:
+        out.append(
+            TimelineItem(
+                at=aware(episode.closed_at),
+                kind="episode_closed",
+                episode_id=eid,
+                reason=episode.close_reason,
+            )
+        )
+    return out
+
+
+# --- reports --------------------------------------------------------------------------------
+
+
+async def episode_report(
+    session: AsyncSession, opened_from: date | None, opened_to: date | None
+) -> dict[str, Any]:
+    start = _at_day(opened_from) if opened_from else None
+    end = _at_day(opened_to + timedelta(days=1)) if opened_to else None
+    if start and end and end <= start:
+        raise ValidationProblem("opened_to", "must not be before opened_from")
+    figures = await repo.episode_report(session, start, end, utcnow())
+    return {"opened_from": opened_from, "opened_to": opened_to, **figures}
+
+
+def report_csv(report: dict[str, Any]) -> str:
+    import csv
+    import io
+
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["section", "measure", "value"])
+    writer.writerow(["episodes", "opened", report["episodes_opened"]])
+    for section in (
+        "first_contact",
+        "assessment_started",
+        "assessment_completed",
+        "closures_by_reason",
+        "outcomes_achieved_by_headline",
+        "drift",
+    ):
+        for measure, value in report[section].items():
+            writer.writerow([section, measure, value])
+    return buf.getvalue()

@@ -15,6 +15,11 @@ class Settings(BaseServiceSettings):
     service_name: str = "consent"
     port: int = 8003
 
+    # How often the background scan looks for consents nearing expiry (0 turns it off).
+    expiry_scan_interval_seconds: float = 3600.0
+    # `consent.expiring` is published this many days before `expires_on`.
+    expiry_notice_days: int = 30
+
 
 @lru_cache
 def get_settings() -> Settings:

@@ -1,1 +1,216 @@
 """Request and response schemas of the consent service (Pydantic only)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+Purpose = Literal["early_help_service", "information_sharing"]
+Relationship = Literal["self", "parent", "carer", "guardian"]
+Competence = Literal["presumed_16_plus", "gillick_competent", "parental"]
+Method = Literal["written", "verbal", "phone", "electronic"]
+Decision = Literal["share", "do_not_share"]
+LawfulBasisCode = Literal[
+    "consent",
+    "public_task_safeguarding",
+    "public_task_statutory",
+    "crime_prevention",
+    "legal_obligation",
+    "vital_interests",
+    "legitimate_interests",
+]
+AccessBasis = Literal["consent", "sharing_decision"]
+# A disclosure rests on an access decision, or on the MASH's statutory screening function
+# (it sees every case to decide the response; UK GDPR Art 6(1)(e), DPA 2018 Sch 1 para 18).
+DisclosureBasis = Literal["consent", "sharing_decision", "mash_screening"]
+ConsentStatus = Literal["active", "withdrawn", "expired"]
+
+# Consent given to everyone on the Team Around the Family instead of named agencies.
+TEAM_AROUND_THE_FAMILY = "team_around_the_family"
+AgencyId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class GivenBy(_Request):
+    name: str = Field(min_length=1, max_length=200)
+    relationship: Relationship
+
+
+class ConsentCreate(_Request):
+    person_id: UUID
+    given_by: GivenBy
+    competence: Competence
+    purposes: list[Purpose] = Field(min_length=1, max_length=2)
+    agencies: list[AgencyId] = Field(
+        min_length=1,
+        max_length=50,
+        description='Agency ids, or ["team_around_the_family"] for everyone on the TAF.',
+    )
+    method: Method
+    obtained_at: AwareDatetime
+    expires_on: date | None = None
+    person_date_of_birth: date | None = Field(
+        default=None,
+        description="Checked, never stored: with `presumed_16_plus` the person must be 16 or over "
+        "on `obtained_at`; with `parental` they must be under 16.",
+    )
+
+    @field_validator("purposes")
+    @classmethod
+    def _unique_purposes(cls, v: list[str]) -> list[str]:
+        return list(dict.fromkeys(v))
+
+    @field_validator("agencies")
+    @classmethod
+    def _unique_agencies(cls, v: list[str]) -> list[str]:
+        return list(dict.fromkeys(v))
+
+
+class GivenByRead(BaseModel):
+    name: str
+    relationship: str
+
+
+class WithdrawalRead(BaseModel):
+    id: str
+    reason: str
+    withdrawn_at: datetime
+    recorded_by_agency_id: str
+
+
+class ConsentRead(BaseModel):
+    id: str
+    person_id: str
+    given_by: GivenByRead
+    competence: str
+    purposes: list[str]
+    agencies: list[str]
+    method: str
+    obtained_at: datetime
+    expires_on: date | None
+    status: ConsentStatus
+    withdrawal: WithdrawalRead | None
+    recorded_by_agency_id: str
+    created_at: datetime
+
+
+class ConsentList(BaseModel):
+    items: list[ConsentRead]
+    next_cursor: str | None = None
+
+
+class ConsentWithdraw(_Request):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class LawfulBasisRead(BaseModel):
+    code: str
+    title: str
+    uk_gdpr: str
+    special_category: str
+    dpa_2018: str | None
+    notes: str
+
+
+class LawfulBasisList(BaseModel):
+    items: list[LawfulBasisRead]
+
+
+class SharingDecisionCreate(_Request):
+    person_id: UUID
+    agency_id: AgencyId
+    purpose: Purpose
+    decision: Decision
+    lawful_basis: LawfulBasisCode | None = Field(
+        default=None, description="Required to share; see GET /v1/lawful-bases."
+    )
+    justification: str = Field(min_length=1, max_length=4000)
+    decided_by: str = Field(min_length=1, max_length=200)
+    approved_by: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="The approving manager: required when sharing on a basis other than consent.",
+    )
+    decided_at: AwareDatetime | None = None
+    supersedes_id: UUID | None = Field(
+        default=None, description="The decision this one corrects (decisions are never edited)."
+    )
+
+    @field_validator("justification")
+    @classmethod
+    def _not_blank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("must not be blank")
+        return v
+
+
+class SharingDecisionRead(BaseModel):
+    id: str
+    person_id: str
+    agency_id: str
+    purpose: str
+    decision: str
+    lawful_basis: str | None
+    justification: str
+    decided_by: str
+    approved_by: str | None
+    supersedes_id: str | None
+    superseded_by_id: str | None
+    decided_at: datetime
+    recorded_by_agency_id: str
+    created_at: datetime
+
+
+class SharingDecisionList(BaseModel):
+    items: list[SharingDecisionRead]
+    next_cursor: str | None = None
+
+
+class AccessCheckRead(BaseModel):
+    allowed: bool
+    basis: AccessBasis | None
+    reference_id: str | None
+    reason: str
+
+
+class DisclosureCreate(_Request):
+    person_id: UUID
+    agency_id: AgencyId
+    resource_type: str = Field(min_length=1, max_length=60, pattern=r"^[a-z][a-z0-9_.-]*$")
+    resource_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")
+    basis: DisclosureBasis
+    reference_id: UUID | None = None
+    request_id: str | None = Field(default=None, max_length=100)
+    disclosed_at: AwareDatetime
+
+
+class DisclosureRead(BaseModel):
+    id: str
+    person_id: str
+    agency_id: str
+    resource_type: str
+    resource_id: str
+    basis: str
+    reference_id: str | None
+    request_id: str | None
+    disclosed_at: datetime
+    recorded_at: datetime
+
+
+class DisclosureList(BaseModel):
+    items: list[DisclosureRead]
+    next_cursor: str | None = None
+
+
+class DisclosureExport(BaseModel):
+    person_id: str
+    exported_at: datetime
+    count: int
+    disclosures: list[DisclosureRead]

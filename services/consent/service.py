@@ -1,1 +1,543 @@
-"""Rules of the consent service. Services flush; the request session commits."""
+"""Rules of the consent service. Services flush; the request session commits.
+
+Who sees what (object level, on top of the route scopes):
+- consents, sharing decisions and disclosures of any person are visible to the MASH, the
+  council's early help service, social care and service identities;
+- any other agency (a partner given `consent:read`, which none has by default) sees only the
+  consents naming its own agency id, the decisions about its agency and the disclosures to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.consent import repository as repo
+from services.consent.models import Consent, ConsentWithdrawal, Disclosure, SharingDecision
+from services.consent.schemas import (
+    TEAM_AROUND_THE_FAMILY,
+    AccessCheckRead,
+    ConsentCreate,
+    ConsentRead,
+    ConsentWithdraw,
+    DisclosureCreate,
+    DisclosureRead,
+    GivenByRead,
+    SharingDecisionCreate,
+    SharingDecisionRead,
+    WithdrawalRead,
+)
+from shared.db import Database
+from shared.identity import Identity
+from shared.pagination import PageParams, encode_cursor
+from shared.problems import NotFound, Problem, ValidationProblem
+
+log = logging.getLogger("consent")
+
+LOCAL_TZ = ZoneInfo("Europe/London")
+ADULT_AGE = 16
+# A device clock a little ahead of ours is not "obtained in the future".
+CLOCK_SKEW = timedelta(minutes=5)
+CONSENT_READER_TYPES = frozenset({"mash", "early_help", "social_care", "service"})
+PARENTAL_RELATIONSHIPS = frozenset({"parent", "carer", "guardian"})
+
+
+class CompetenceRule(ValidationProblem):
+    """422 `competence-rule`: who gave consent does not match the person's age or competence."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(field, message, type_slug="competence-rule")
+
+
+class ApprovalRequired(ValidationProblem):
+    def __init__(self) -> None:
+        super().__init__(
+            "approved_by",
+            "sharing without consent needs the approving manager",
+            type_slug="approval-required",
+        )
+
+
+class ConsentAlreadyWithdrawn(Problem):
+    status, type_slug, title = 409, "consent-already-withdrawn", "Consent already withdrawn"
+
+
+class DecisionAlreadySuperseded(Problem):
+    status, type_slug, title = 409, "decision-already-superseded", "Decision already superseded"
+
+
+# --- small helpers ----------------------------------------------------------------------
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """SQLite hands timestamps back without their zone; they were stored in UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def local_today() -> date:
+    """Consent expiry dates are the council's (UK) dates."""
+    return datetime.now(LOCAL_TZ).date()
+
+
+def age_on(date_of_birth: date, on: date) -> int:
+    return on.year - date_of_birth.year - ((on.month, on.day) < (date_of_birth.month, date_of_birth.day))
+
+
+def sees_every_person(identity: Identity) -> bool:
+    return identity.agency_type in CONSENT_READER_TYPES
+
+
+def consent_status(consent: Consent, withdrawal: ConsentWithdrawal | None, today: date) -> str:
+    if withdrawal is not None:
+        return "withdrawn"
+    if consent.expires_on is not None and consent.expires_on < today:
+        return "expired"
+    return "active"
+
+
+def consent_read(consent: Consent, withdrawal: ConsentWithdrawal | None) -> ConsentRead:
+    return ConsentRead(
+        id=consent.id,
+        person_id=consent.person_id,
+        given_by=GivenByRead(name=consent.given_by_name, relationship=consent.given_by_relationship),
+        competence=consent.competence,
+        purposes=consent.purposes,
+        agencies=consent.agencies,
+        method=consent.method,
+        obtained_at=as_utc(consent.obtained_at),
+        expires_on=consent.expires_on,
+        status=consent_status(consent, withdrawal, local_today()),  # type: ignore[arg-type]
+        withdrawal=None
+        if withdrawal is None
+        else WithdrawalRead(
+            id=withdrawal.id,
+            reason=withdrawal.reason,
+            withdrawn_at=as_utc(withdrawal.withdrawn_at),
+            recorded_by_agency_id=withdrawal.recorded_by_agency_id,
+        ),
+        recorded_by_agency_id=consent.recorded_by_agency_id,
+        created_at=as_utc(consent.created_at),
+    )
+
+
+def decision_read(decision: SharingDecision, superseded_by_id: str | None) -> SharingDecisionRead:
+    return SharingDecisionRead(
+        id=decision.id,
+        person_id=decision.person_id,
+        agency_id=decision.agency_id,
+        purpose=decision.purpose,
+        decision=decision.decision,
+        lawful_basis=decision.lawful_basis,
+        justification=decision.justification,
+        decided_by=decision.decided_by,
+        approved_by=decision.approved_by,
+        supersedes_id=decision.supersedes_id,
+        superseded_by_id=superseded_by_id,
+        decided_at=as_utc(decision.decided_at),
+        recorded_by_agency_id=decision.recorded_by_agency_id,
+        created_at=as_utc(decision.created_at),
+    )
+
+
+def disclosure_read(d: Disclosure) -> DisclosureRead:
+    read = DisclosureRead.model_validate(d, from_attributes=True)
+    return read.model_copy(
+        update={"disclosed_at": as_utc(d.disclosed_at), "recorded_at": as_utc(d.recorded_at)}
+    )
+
+
+class Publisher(Protocol):
+    async def publish(self, session: AsyncSession, event_type: str, data: dict[str, Any]) -> Any: ...
+
+
+# --- consents ---------------------------------------------------------------------------
+
+
+def check_competence(body: ConsentCreate) -> None:
+    """Who may give consent for whom (domain.md, "Consent and information sharing")."""
+    relationship = body.given_by.relationship
+    obtained_on = body.obtained_at.astimezone(LOCAL_TZ).date()
+    age = None
+    if body.person_date_of_birth is not None:
+        if body.person_date_of_birth > obtained_on:
+            raise ValidationProblem("person_date_of_birth", "is after the date consent was obtained")
+        age = age_on(body.person_date_of_birth, obtained_on)
+    if relationship == "self":
+        if body.competence == "parental":
+            raise CompetenceRule(
+                "competence",
+                "a person consenting for themselves is presumed_16_plus or gillick_competent",
+            )
+        if body.competence == "presumed_16_plus" and age is not None and age < ADULT_AGE:
+            raise CompetenceRule(
+                "person_date_of_birth",
+                f"the person was {age} when consent was obtained: under 16, record "
+                "gillick_competent or consent given by a parent, carer or guardian",
+            )
+    elif relationship in PARENTAL_RELATIONSHIPS:
+        if body.competence != "parental":
+            raise CompetenceRule("competence", f"consent given by a {relationship} is recorded as parental")
+        if age is not None and age >= ADULT_AGE:
+            raise CompetenceRule(
+                "given_by.relationship",
+                "a person of 16 or over gives their own consent (relationship self)",
+            )
+
+
+async def create_consent(
+    session: AsyncSession, events: Publisher, identity: Identity, body: ConsentCreate
+) -> ConsentRead:
+    check_competence(body)
+    now = utcnow()
+    if body.obtained_at > now + CLOCK_SKEW:
+        raise ValidationProblem("obtained_at", "must not be in the future")
+    if body.expires_on is not None and body.expires_on <= local_today():
+        raise ValidationProblem("expires_on", "must be a future date")
+    consent = Consent(
+        id=str(uuid.uuid4()),
+        person_id=str(body.person_id),
+        given_by_name=body.given_by.name,
+        given_by_relationship=body.given_by.relationship,
+        competence=body.competence,
+        purposes=list(body.purposes),
+        agencies=list(body.agencies),
+        method=body.method,
+        obtained_at=body.obtained_at.astimezone(UTC),
+        expires_on=body.expires_on,
+        recorded_by_agency_id=identity.agency_id,
+        recorded_by_client_id=identity.client_id,
+        created_at=now,
+    )
+    await repo.add(session, consent)
+    await events.publish(
+        session,
+        "consent.given",
+        {
+            "consent_id": consent.id,
+            "person_id": consent.person_id,
+            "purposes": consent.purposes,
+            "agencies": consent.agencies,
+            "given_at": consent.obtained_at.isoformat(),
+            "expires_on": consent.expires_on.isoformat() if consent.expires_on else None,
+        },
+    )
+    return consent_read(consent, None)
+
+
+def _may_see_consent(identity: Identity, consent: Consent) -> bool:
+    return sees_every_person(identity) or identity.agency_id in consent.agencies
+
+
+async def get_consent(session: AsyncSession, identity: Identity, consent_id: str) -> ConsentRead:
+    row = await repo.get_consent(session, consent_id)
+    if row is None or not _may_see_consent(identity, row[0]):
+        raise NotFound("No such consent")
+    return consent_read(row[0], row[1])
+
+
+async def list_consents(
+    session: AsyncSession, identity: Identity, person_id: str, params: PageParams
+) -> tuple[list[ConsentRead], str | None]:
+    rows = list(await repo.list_consents(session, person_id, params))
+    cursor = None
+    if len(rows) > params.limit:
+        rows = rows[: params.limit]
+        last = rows[-1][0]
+        cursor = encode_cursor(last.obtained_at, last.id)
+    # Filtering after the page is cut keeps the cursor right; a partner's page may be short.
+    items = [consent_read(c, w) for c, w in rows if _may_see_consent(identity, c)]
+    return items, cursor
+
+
+async def withdraw_consent(
+    session: AsyncSession,
+    events: Publisher,
+    identity: Identity,
+    consent_id: str,
+    body: ConsentWithdraw,
+) -> ConsentRead:
+    row = await repo.get_consent(session, consent_id)
+    if row is None or not _may_see_consent(identity, row[0]):
+        raise NotFound("No such consent")
+    consent, existing = row
+    if existing is not None:
+        raise ConsentAlreadyWithdrawn(
+            f"Consent {consent_id} was withdrawn at {as_utc(existing.withdrawn_at).isoformat()}"
+        )
+    withdrawal = ConsentWithdrawal(
+        id=str(uuid.uuid4()),
+        consent_id=consent.id,
+        reason=body.reason,
+        withdrawn_at=utcnow(),
+        recorded_by_agency_id=identity.agency_id,
+        recorded_by_client_id=identity.client_id,
+    )
+    try:
+        async with session.begin_nested():
+            await repo.add(session, withdrawal)
+    except IntegrityError as exc:  # a concurrent withdrawal got there first
+        raise ConsentAlreadyWithdrawn(f"Consent {consent_id} is already withdrawn") from exc
+    await events.publish(
+        session,
+        "consent.withdrawn",
+        {
+            "consent_id": consent.id,
+            "person_id": consent.person_id,
+            "purposes": consent.purposes,
+            "agencies": consent.agencies,
+            "withdrawn_at": withdrawal.withdrawn_at.isoformat(),
+        },
+    )
+    return consent_read(consent, withdrawal)
+
+
+# --- expiry announcements ---------------------------------------------------------------
+
+
+async def announce_expiring(
+    db: Database,
+    events: Publisher,
+    *,
+    notice_days: int = 30,
+    today: date | None = None,
+    batch_size: int = 200,
+) -> int:
+    """Publish `consent.expiring` once for each live consent ending within `notice_days`.
+
+    The announcement is a `consent_expiry_notice` row written in the same transaction as the
+    event, so a consent is announced once however often (and on however many replicas) the
+    scan runs. Returns how many consents were announced.
+    """
+    today = today or local_today()
+    until = today + timedelta(days=notice_days)
+    announced = 0
+    while True:
+        try:
+            async with db.session() as session:
+                rows = await repo.expiring_unannounced(session, today, until, batch_size)
+                if not rows:
+                    return announced
+                now = utcnow()
+                await repo.insert_expiry_notices(
+                    session,
+                    [{"consent_id": r.id, "expires_on": r.expires_on, "announced_at": now} for r in rows],
+                )
+                for r in rows:
+                    await events.publish(
+                        session,
+                        "consent.expiring",
+                        {
+                            "consent_id": r.id,
+                            "person_id": r.person_id,
+                            "expires_on": r.expires_on.isoformat(),
+                        },
+                    )
+            announced += len(rows)
+        except IntegrityError:
+            # Another replica announced some of these first; the next pass skips them.
+            await asyncio.sleep(0)
+            continue
+
+
+# --- sharing decisions ------------------------------------------------------------------
+
+
+async def create_decision(
+    session: AsyncSession, events: Publisher, identity: Identity, body: SharingDecisionCreate
+) -> SharingDecisionRead:
+    person_id = str(body.person_id)
+    now = utcnow()
+    decided_at = (body.decided_at or now).astimezone(UTC)
+    if decided_at > now + CLOCK_SKEW:
+        raise ValidationProblem("decided_at", "must not be in the future")
+    if body.decision == "share":
+        if body.lawful_basis is None:
+            raise ValidationProblem("lawful_basis", "sharing needs a lawful basis (see GET /v1/lawful-bases)")
+        if body.lawful_basis == "consent":
+            if not await _consent_covers(session, person_id, body.agency_id, body.purpose):
+                raise ValidationProblem(
+                    "lawful_basis",
+                    "no live consent of this person covers this purpose and agency; choose "
+                    "another basis (with an approving manager) or record consent first",
+                    type_slug="consent-required",
+                )
+        elif not body.approved_by:
+            raise ApprovalRequired()
+    if body.approved_by and body.approved_by.strip().lower() == body.decided_by.strip().lower():
+        raise ValidationProblem(
+            "approved_by",
+            "the approving manager must be someone other than the decision maker",
+            type_slug="approval-required",
+        )
+    supersedes_id = str(body.supersedes_id) if body.supersedes_id else None
+    if supersedes_id is not None:
+        previous = await repo.get_decision(session, supersedes_id)
+        if previous is None or previous[0].person_id != person_id:
+            raise ValidationProblem("supersedes_id", "no decision with this id about this person")
+        if previous[1] is not None:
+            raise DecisionAlreadySuperseded(
+                f"Decision {supersedes_id} was already superseded by {previous[1]}; supersede that one"
+            )
+    decision = SharingDecision(
+        id=str(uuid.uuid4()),
+        person_id=person_id,
+        agency_id=body.agency_id,
+        purpose=body.purpose,
+        decision=body.decision,
+        lawful_basis=body.lawful_basis,
+        justification=body.justification,
+        decided_by=body.decided_by,
+        approved_by=body.approved_by,
+        supersedes_id=supersedes_id,
+        decided_at=decided_at,
+        recorded_by_agency_id=identity.agency_id,
+        recorded_by_client_id=identity.client_id,
+        created_at=now,
+    )
+    try:
+        async with session.begin_nested():
+            await repo.add(session, decision)
+    except IntegrityError as exc:
+        raise DecisionAlreadySuperseded(f"Decision {supersedes_id} was superseded meanwhile") from exc
+    await events.publish(
+        session,
+        "sharing.decided",
+        {
+            "decision_id": decision.id,
+            "person_id": person_id,
+            "agency_id": decision.agency_id,
+            "purpose": decision.purpose,
+            "decision": decision.decision,
+            "decided_at": decided_at.isoformat(),
+            "supersedes_id": supersedes_id,
+        },
+    )
+    return decision_read(decision, None)
+
+
+async def get_decision(session: AsyncSession, identity: Identity, decision_id: str) -> SharingDecisionRead:
+    row = await repo.get_decision(session, decision_id)
+    if row is None or not (sees_every_person(identity) or row[0].agency_id == identity.agency_id):
+        raise NotFound("No such sharing decision")
+    return decision_read(row[0], row[1])
+
+
+async def list_decisions(
+    session: AsyncSession, identity: Identity, person_id: str, params: PageParams
+) -> tuple[list[SharingDecisionRead], str | None]:
+    agency = None if sees_every_person(identity) else identity.agency_id
+    rows = list(await repo.list_decisions(session, person_id, params, agency))
+    cursor = None
+    if len(rows) > params.limit:
+        rows = rows[: params.limit]
+        cursor = encode_cursor(rows[-1][0].decided_at, rows[-1][0].id)
+    return [decision_read(d, s) for d, s in rows], cursor
+
+
+# --- the access check -------------------------------------------------------------------
+
+
+def _consent_names(agencies: list[str], agency_id: str, on_taf: bool) -> str | None:
+    if agency_id in agencies:
+        return "consent_names_agency"
+    if on_taf and TEAM_AROUND_THE_FAMILY in agencies:
+        return "consent_covers_team_around_the_family"
+    return None
+
+
+async def _consent_covers(session: AsyncSession, person_id: str, agency_id: str, purpose: str) -> bool:
+    for row in await repo.live_consents(session, person_id, local_today()):
+        if purpose in row.purposes and (agency_id in row.agencies or TEAM_AROUND_THE_FAMILY in row.agencies):
+            return True
+    return False
+
+
+async def check_access(
+    session: AsyncSession,
+    person_id: str,
+    agency_id: str,
+    purpose: str,
+    *,
+    on_team_around_the_family: bool = False,
+    today: date | None = None,
+) -> AccessCheckRead:
+    """May `agency_id` receive `person_id`'s information for `purpose`? (docs/consent.md)
+
+    1. The latest sharing decision for (person, agency, purpose) that no correction supersedes
+       decides, if there is one: `share` allows, `do_not_share` denies - even against consent.
+    2. Otherwise a live consent (not withdrawn, not past `expires_on`) covering the purpose and
+       naming the agency - or naming `team_around_the_family` when the caller says the agency
+       sits on the person's TAF - allows.
+    3. Otherwise denied.
+    Reads the committed state every time (no cache): a withdrawal denies the very next check.
+    """
+    rows = await repo.access_facts(session, person_id, agency_id, purpose, today or local_today())
+    if rows and rows[0].kind == "d":
+        allowed = rows[0].decision == "share"
+        return AccessCheckRead(
+            allowed=allowed,
+            basis="sharing_decision",
+            reference_id=rows[0].id,
+            reason="decision_share" if allowed else "decision_do_not_share",
+        )
+    for row in rows:
+        if purpose not in (row.purposes or ()):
+            continue
+        reason = _consent_names(row.agencies or [], agency_id, on_team_around_the_family)
+        if reason is not None:
+            return AccessCheckRead(allowed=True, basis="consent", reference_id=row.id, reason=reason)
+    return AccessCheckRead(allowed=False, basis=None, reference_id=None, reason="no_consent_or_decision")
+
+
+# --- disclosures ------------------------------------------------------------------------
+
+
+async def record_disclosure(
+    session: AsyncSession, identity: Identity, body: DisclosureCreate
+) -> DisclosureRead:
+    disclosure = Disclosure(
+        id=str(uuid.uuid4()),
+        person_id=str(body.person_id),
+        agency_id=body.agency_id,
+        resource_type=body.resource_type,
+        resource_id=body.resource_id,
+        basis=body.basis,
+        reference_id=str(body.reference_id) if body.reference_id else None,
+        request_id=body.request_id,
+        disclosed_at=body.disclosed_at.astimezone(UTC),
+        reported_by_client_id=identity.client_id,
+        recorded_at=utcnow(),
+    )
+    await repo.add(session, disclosure)
+    return disclosure_read(disclosure)
+
+
+def _disclosure_agency_filter(identity: Identity) -> str | None:
+    return None if sees_every_person(identity) else identity.agency_id
+
+
+async def list_disclosures(
+    session: AsyncSession, identity: Identity, person_id: str, params: PageParams
+) -> tuple[list[DisclosureRead], str | None]:
+    rows = list(await repo.list_disclosures(session, person_id, params, _disclosure_agency_filter(identity)))
+    cursor = None
+    if len(rows) > params.limit:
+        rows = rows[: params.limit]
+        cursor = encode_cursor(rows[-1].disclosed_at, rows[-1].id)
+    return [disclosure_read(d) for d in rows], cursor
+
+
+async def all_disclosures(session: AsyncSession, identity: Identity, person_id: str) -> list[DisclosureRead]:
+    rows = await repo.list_disclosures(session, person_id, None, _disclosure_agency_filter(identity))
+    return [disclosure_read(d) for d in rows]

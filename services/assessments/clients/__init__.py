@@ -1,1 +1,1 @@
-"""Typed HTTP clients for the services this one calls."""
+"""Typed clients for the services the assessments service calls (consent, referrals)."""

@@ -1,0 +1,40 @@
+"""Public routes of the assessments service (internal routes are never listed here)."""
+
+from __future__ import annotations
+
+from gateway.routes import Route
+
+R, W, REP = "episodes:read", "episodes:write", "reports:read"
+
+ROUTES = [
+    Route("POST", "/v1/episodes", W, summary="Open a step-down or self-referral episode"),
+    Route("GET", "/v1/episodes", R, summary="Episodes the caller may see (filters person_id, status)"),
+    Route("GET", "/v1/episodes/{episode_id}", R, summary="One episode"),
+    Route("PUT", "/v1/episodes/{episode_id}/lead-professional", W, summary="Assign the lead professional"),
+    Route("POST", "/v1/episodes/{episode_id}/taf-members", W, summary="Add a TAF member"),
+    Route("DELETE", "/v1/episodes/{episode_id}/taf-members/{member_id}", W, summary="Remove a TAF member"),
+    Route("POST", "/v1/episodes/{episode_id}/contacts", W, summary="Record a contact with the family"),
+    Route("POST", "/v1/episodes/{episode_id}/assessments", W, summary="Start an Early Help Assessment"),
+    Route("GET", "/v1/assessments/{assessment_id}", R, summary="One assessment"),
+    Route(
+        "PATCH",
+        "/v1/assessments/{assessment_id}",
+        W,
+        summary="Edit a draft or returned assessment (If-Match)",
+    ),
+    Route("POST", "/v1/assessments/{assessment_id}/submit", W, summary="Submit an assessment"),
+    Route("POST", "/v1/assessments/{assessment_id}/approve", W, summary="Approve a submitted assessment"),
+    Route("POST", "/v1/assessments/{assessment_id}/return", W, summary="Return a submitted assessment"),
+    Route("POST", "/v1/assessments/{assessment_id}/extensions", W, summary="Extend an assessment's due date"),
+    Route("PUT", "/v1/episodes/{episode_id}/plan", W, summary="Agree a new version of the TAF plan"),
+    Route("GET", "/v1/episodes/{episode_id}/plan", R, summary="The current TAF plan"),
+    Route("GET", "/v1/episodes/{episode_id}/plan/versions/{version}", R, summary="One version of the plan"),
+    Route("PATCH", "/v1/actions/{action_id}", W, summary="Update an action (owning agency only, If-Match)"),
+    Route("POST", "/v1/episodes/{episode_id}/reviews", W, summary="Record a TAF review"),
+    Route("GET", "/v1/episodes/{episode_id}/reviews", R, summary="Reviews of an episode"),
+    Route("POST", "/v1/episodes/{episode_id}/step-up", W, summary="Step up to social care (MASH referral)"),
+    Route("GET", "/v1/episodes/{episode_id}/step-ups", R, summary="Step-ups of an episode"),
+    Route("POST", "/v1/episodes/{episode_id}/joint-visit", W, summary="Record the step-down joint visit"),
+    Route("POST", "/v1/episodes/{episode_id}/close", W, summary="Close an episode"),
+    Route("GET", "/v1/reports/episodes", REP, summary="Episode timeliness, closures, outcomes, drift"),
+]

@@ -1,0 +1,35 @@
+"""Public routes of the consent service (the gateway's route table)."""
+
+from __future__ import annotations
+
+from gateway.routes import Route
+
+ROUTES = [
+    Route("POST", "/v1/consents", "consent:write", summary="Record a consent"),
+    Route("GET", "/v1/consents", "consent:read", summary="A person's consents (?person_id=)"),
+    Route("GET", "/v1/consents/{consent_id}", "consent:read", summary="One consent"),
+    Route("POST", "/v1/consents/{consent_id}/withdraw", "consent:write", summary="Withdraw a consent"),
+    Route("GET", "/v1/lawful-bases", "consent:read", summary="The lawful bases for sharing"),
+    Route("POST", "/v1/sharing-decisions", "sharing:write", summary="Record a sharing decision"),
+    Route("GET", "/v1/sharing-decisions", "consent:read", summary="A person's sharing decisions"),
+    Route("GET", "/v1/sharing-decisions/{decision_id}", "consent:read", summary="One sharing decision"),
+    # The consent service itself accepts only service identities here.
+    Route(
+        "GET",
+        "/v1/access-checks",
+        "consent:read",
+        summary="May this agency see this person's information? (service identities only)",
+    ),
+    Route(
+        "GET",
+        "/v1/people/{person_id}/disclosures",
+        "consent:read",
+        summary="Every disclosure of a person's information",
+    ),
+    Route(
+        "GET",
+        "/v1/people/{person_id}/disclosures/export",
+        "consent:read",
+        summary="The disclosure log as JSON or CSV (subject access request)",
+    ),
+]

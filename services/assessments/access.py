@@ -1,0 +1,243 @@
+"""Who may see an episode, and the disclosures that seeing it makes.
+
+Rules (issue 5, line 9):
+- `mash`, `early_help` and service identities see every episode.
+- Any other agency sees an episode only if it is on the episode's Team Around the Family
+  **and** the consent service allows that agency for every person on the episode
+  (`purpose=information_sharing`, `on_team_around_the_family=true`). Otherwise: 404.
+- The consent service is asked at most once per request per person; answers are cached for
+  `access_cache_seconds`. If it cannot be reached, access is denied: a single-object read
+  answers 503 `consent-check-unavailable` (the caller is on the TAF, so this reveals nothing
+  new), lists and timelines leave the episode out.
+- A read by any agency other than early help (and other than a service) is a disclosure.
+  GET requests run on a read-only session, so the disclosures of a read are written in
+  their own short write transaction, committed *before* the response is sent: data is never
+  shown without its disclosure stored. The background worker then posts them to the consent
+  service (`POST /internal/disclosures`), retrying with backoff until it accepts them.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import Depends
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.assessments import repository as repo
+from services.assessments.app_runtime import AppRuntimeDep, AssessmentsRuntime
+from services.assessments.clients.consent import AccessDecision, ConsentUnavailable, DisclosureRejected
+from services.assessments.models import Episode, PendingDisclosure
+from services.assessments.timeutil import aware
+from shared.events import backoff, utcnow
+from shared.identity import CurrentIdentity, Identity
+from shared.logs import request_id_var
+from shared.problems import NotFound, Problem
+
+log = logging.getLogger("assessments.disclosures")
+
+NO_DISCLOSURE_AGENCY_TYPES = frozenset({"early_help", "service"})
+ALL_SEEING_BASIS = "mash_screening"
+
+
+class ConsentCheckUnavailable(Problem):
+    status, type_slug, title = 503, "consent-check-unavailable", "Consent check unavailable"
+
+
+class EpisodeNotFound(NotFound):
+    type_slug = "episode-not-found"
+
+
+@dataclass
+class EpisodeAccess:
+    """The caller may see this episode; `decisions` holds the consent answer per person."""
+
+    episode_id: str
+    person_ids: list[str]
+    decisions: dict[str, AccessDecision] = field(default_factory=dict)
+
+
+@dataclass
+class Viewer:
+    identity: Identity
+    runtime: AssessmentsRuntime
+    _memo: dict[str, AccessDecision | None] = field(default_factory=dict)
+    pending: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def agency_id(self) -> str:
+        return self.identity.agency_id
+
+    async def _decision(self, person_id: str) -> AccessDecision:
+        """Once per request per person; then the short shared cache; then the consent service."""
+        if person_id in self._memo:
+            memo = self._memo[person_id]
+            if memo is None:
+                raise ConsentUnavailable("earlier in this request")
+            return memo
+        cached = self.runtime.access_cache.get(person_id, self.agency_id)
+        if cached is not None:
+            self._memo[person_id] = cached
+            return cached
+        try:
+            decision = await self.runtime.consent().access_check(person_id, self.agency_id, on_taf=True)
+        except ConsentUnavailable:
+            self._memo[person_id] = None
+            raise
+        self.runtime.access_cache.put(person_id, self.agency_id, decision)
+        self._memo[person_id] = decision
+        return decision
+
+    async def check(
+        self, session: AsyncSession, episode: Episode, people: list[str] | None = None
+    ) -> tuple[EpisodeAccess | None, str | None]:
+        """(access, None) when visible, else (None, reason). Never raises for a denial."""
+        if people is None:
+            people = await repo.person_ids(session, episode.id)
+        if self.identity.sees_all:
+            return EpisodeAccess(episode.id, people), None
+        if not await repo.is_on_taf(session, episode.id, self.agency_id):
+            return None, "not_on_team_around_the_family"
+        access = EpisodeAccess(episode.id, people)
+        for person in people:
+            try:
+                decision = await self._decision(person)
+            except ConsentUnavailable:
+                return None, "consent_check_unavailable"
+            if not decision.allowed:
+                return None, "no_lawful_basis_to_share"
+            access.decisions[person] = decision
+        return access, None
+
+    async def require(self, session: AsyncSession, episode: Episode | None) -> EpisodeAccess:
+        """The episode if the caller may see it: 404 otherwise (503 if consent cannot answer)."""
+        if episode is None:
+            raise EpisodeNotFound("No such episode")
+        access, reason = await self.check(session, episode)
+        if access is None:
+            if reason == "consent_check_unavailable":
+                raise ConsentCheckUnavailable(
+                    "Sharing with your agency cannot be confirmed right now; try again shortly",
+                    headers={"Retry-After": "2"},
+                )
+            raise EpisodeNotFound("No such episode")
+        return access
+
+    def disclosed(self, access: EpisodeAccess, resource_type: str, resource_id: str) -> None:
+        """Note a read of a resource of this episode (stored when the request succeeds)."""
+        if self.identity.agency_type in NO_DISCLOSURE_AGENCY_TYPES:
+            return
+        now = utcnow()
+        for person in access.person_ids:
+            decision = access.decisions.get(person)
+            # No consent answer means an all-seeing agency (the MASH) read it.
+            basis = ALL_SEEING_BASIS if decision is None else (decision.basis or "consent")
+            self.pending.append(
+                {
+                    "id": str(uuid.uuid4()),
+                    "person_id": person,
+                    "agency_id": self.agency_id,
+                    "resource_type": resource_type,
+                    "resource_id": resource_id,
+                    "basis": basis,
+                    "reference_id": decision.reference_id if decision else None,
+                    "request_id": request_id_var.get(),
+                    "disclosed_at": now,
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                }
+            )
+
+    async def store_disclosures(self) -> None:
+        if not self.pending:
+            return
+        rows, self.pending = self.pending, []
+        async with self.runtime.db.session() as session:
+            await repo.add_disclosures(session, rows)
+        self.runtime.wake_worker()
+
+
+async def get_viewer(identity: CurrentIdentity, runtime: AppRuntimeDep) -> AsyncIterator[Viewer]:
+    viewer = Viewer(identity, runtime)
+    yield viewer
+    # Reached only when the endpoint succeeded; before the response is sent (scope="function").
+    await viewer.store_disclosures()
+
+
+ViewerDep = Annotated[Viewer, Depends(get_viewer, scope="function")]
+
+
+# --- the background delivery of disclosures --------------------------------------------------
+
+
+LEASE = timedelta(seconds=30)
+
+
+async def deliver_disclosures(runtime: AssessmentsRuntime) -> int:
+    """Post due disclosures to the consent service; failures are retried with backoff.
+
+    Rows are claimed under a lease in one short transaction, sent with no transaction open,
+    and marked in another: holding this database's write lock across a call into the consent
+    service (which may at that moment be delivering an event back here) would stall both.
+    """
+    now = utcnow()
+    async with runtime.db.session() as session:
+        rows = await repo.due_disclosures(session, now)
+        claimed = []
+        for row in rows:
+            claimed.append(
+                (
+                    row.id,
+                    {
+                        "person_id": row.person_id,
+                        "agency_id": row.agency_id,
+                        "resource_type": row.resource_type,
+                        "resource_id": row.resource_id,
+                        "basis": row.basis,
+                        "reference_id": row.reference_id,
+                        "request_id": row.request_id,
+                        "disclosed_at": _iso(row.disclosed_at),
+                    },
+                )
+            )
+            row.next_attempt_at = now + LEASE
+    if not claimed:
+        return 0
+    consent = runtime.consent()
+    results: list[tuple[str, str | None, bool]] = []  # (id, error, rejected)
+    for row_id, payload in claimed:
+        try:
+            await consent.record_disclosure(payload, key=row_id)
+            results.append((row_id, None, False))
+        except DisclosureRejected as exc:
+            results.append((row_id, f"rejected: {exc}", True))
+        except Exception as exc:
+            results.append((row_id, str(exc)[:200] or type(exc).__name__, False))
+    sent = 0
+    async with runtime.db.session() as session:
+        for row_id, error, rejected in results:
+            row = await session.get(PendingDisclosure, row_id)
+            if row is None:
+                continue
+            row.attempts += 1
+            if error is None:
+                row.sent_at = utcnow()
+                sent += 1
+            elif rejected:
+                # Kept (never deleted) but parked: a person's log must be fixed, not dropped.
+                row.last_error = error[:200]
+                row.next_attempt_at = utcnow() + timedelta(days=1)
+                log.error("disclosure rejected by consent", extra={"disclosure_id": row_id, "error": error})
+            else:
+                row.last_error = error
+                row.next_attempt_at = utcnow() + timedelta(seconds=backoff(row.attempts))
+        await repo.purge_sent_disclosures(session, utcnow() - timedelta(days=1))
+    return sent
+
+
+def _iso(value: Any) -> str:
+    return aware(value).isoformat().replace("+00:00", "Z")

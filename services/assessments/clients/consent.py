@@ -1,0 +1,72 @@
+"""The consent service, as the assessments service uses it: access checks and disclosures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from shared.service_client import ServiceClient
+
+
+class ConsentUnavailable(Exception):
+    """The consent service did not answer usefully: callers deny by default."""
+
+
+class DisclosureRejected(Exception):
+    """The consent service refused the disclosure itself (a 4xx): retrying will not help."""
+
+
+@dataclass(frozen=True)
+class AccessDecision:
+    allowed: bool
+    basis: str | None
+    reference_id: str | None
+    reason: str | None
+
+
+class ConsentClient:
+    def __init__(self, client: ServiceClient) -> None:
+        self.client = client
+
+    async def access_check(self, person_id: str, agency_id: str, *, on_taf: bool) -> AccessDecision:
+        try:
+            resp = await self.client.request(
+                "GET",
+                "/v1/access-checks",
+                params={
+                    "person_id": person_id,
+                    "agency_id": agency_id,
+                    "purpose": "information_sharing",
+                    "on_team_around_the_family": "true" if on_taf else "false",
+                },
+            )
+        except httpx.HTTPError as exc:
+            raise ConsentUnavailable(type(exc).__name__) from exc
+        if resp.status_code != 200:
+            raise ConsentUnavailable(f"HTTP {resp.status_code}")
+        try:
+            body = resp.json()
+            return AccessDecision(
+                allowed=body["allowed"] is True,
+                basis=body.get("basis"),
+                reference_id=body.get("reference_id"),
+                reason=body.get("reason"),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ConsentUnavailable("malformed answer") from exc
+
+    async def record_disclosure(self, disclosure: dict[str, Any], *, key: str) -> None:
+        """`key` (our row id) is the Idempotency-Key: a retry after a lost answer never logs
+        the same read twice. Raises on failure so the caller retries later."""
+        try:
+            resp = await self.client.request(
+                "POST", "/internal/disclosures", json=disclosure, headers={"Idempotency-Key": key}
+            )
+        except httpx.HTTPError as exc:
+            raise ConsentUnavailable(type(exc).__name__) from exc
+        if resp.status_code in (400, 403, 404, 413, 422):
+            raise DisclosureRejected(f"HTTP {resp.status_code}")
+        if resp.status_code >= 300:
+            raise ConsentUnavailable(f"HTTP {resp.status_code}")

@@ -1,0 +1,276 @@
+"""Rules of the Early Help Assessment: draft -> submitted -> approved | returned (back to
+editable), extensions approved by a manager, reassessment after 12 months."""
+
+from __future__ import annotations
+
+import uuid
+from calendar import monthrange
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.assessments import repository as repo
+from services.assessments.access import EpisodeAccess, Viewer
+from services.assessments.app_runtime import AssessmentsRuntime
+from services.assessments.models import Assessment, AssessmentExtension, Episode
+from services.assessments.schemas import (
+    AssessmentApprove,
+    AssessmentCreate,
+    AssessmentRead,
+    AssessmentReturn,
+    AssessmentUpdate,
+    ExtensionCreate,
+    ExtensionRead,
+)
+from services.assessments.service import ensure_open, today, valid_open_episode, visible_episode
+from services.assessments.timeutil import aware, aware_or_none
+from shared.events import utcnow
+from shared.problems import Conflict, NotFound, ValidationProblem
+
+EDITABLE = frozenset({"draft", "returned"})
+
+
+class AssessmentNotFound(NotFound):
+    type_slug = "assessment-not-found"
+
+
+class AssessmentInProgress(Conflict):
+    type_slug, title = "assessment-in-progress", "An assessment is in progress"
+
+
+class ReassessmentNotDue(Conflict):
+    type_slug, title = "reassessment-not-due", "Reassessment not due"
+
+
+class AssessmentWrongState(Conflict):
+    type_slug, title = "assessment-state", "Not allowed in this assessment state"
+
+
+def add_months(moment: datetime, months: int) -> datetime:
+    year, month0 = divmod(moment.month - 1 + months, 12)
+    year += moment.year
+    day = min(moment.day, monthrange(year, month0 + 1)[1])
+    return moment.replace(year=year, month=month0 + 1, day=day)
+
+
+def assessment_read(a: Assessment, extensions: list[AssessmentExtension]) -> AssessmentRead:
+    return AssessmentRead(
+        id=a.id,
+        episode_id=a.episode_id,
+        status=a.status,
+        started_at=aware(a.started_at),
+        due_on=a.due_on,
+        submitted_at=aware_or_none(a.submitted_at),
+        approved_at=aware_or_none(a.approved_at),
+        approved_by=a.approved_by,
+        returned_at=aware_or_none(a.returned_at),
+        return_reason=a.return_reason,
+        family_members=a.family_members,
+        baseline=a.baseline,
+        factors=a.factors,
+        diversity=a.diversity,
+        analysis=a.analysis,
+        priorities=a.priorities,
+        extensions=[
+            ExtensionRead(
+                id=e.id,
+                previous_due_on=e.previous_due_on,
+                new_due_on=e.new_due_on,
+                reason=e.reason,
+                approved_by=e.approved_by,
+                created_at=aware(e.created_at),
+            )
+            for e in extensions
+        ],
+    )
+
+
+async def to_read(session: AsyncSession, a: Assessment) -> AssessmentRead:
+    return assessment_read(a, await repo.extensions_of(session, a.id))
+
+
+def apply_fields(a: Assessment, body: AssessmentCreate | AssessmentUpdate) -> None:
+    values = body.model_dump(mode="json", exclude_unset=True)
+    for name in ("family_members", "baseline", "factors", "diversity", "priorities"):
+        if name in values:
+            empty: Any = {} if name in ("baseline", "diversity") else []
+            setattr(a, name, empty if values[name] is None else values[name])
+    if "analysis" in values:
+        a.analysis = values["analysis"]
+
+
+async def start_assessment(
+    session: AsyncSession,
+    runtime: AssessmentsRuntime,
+    viewer: Viewer,
+    episode_id: str,
+    body: AssessmentCreate,
+) -> Assessment:
+    episode, _ = await valid_open_episode(session, viewer, episode_id)
+    existing = await repo.assessments_of(session, episode.id)
+    if any(a.status != "approved" for a in existing):
+        raise AssessmentInProgress("Finish the assessment in progress before starting another")
+    approved = [aware(a.approved_at) for a in existing if a.approved_at]
+    now = utcnow()
+    if approved:
+        due = add_months(max(approved), runtime.settings.reassessment_months)
+        if now < due:
+            raise ReassessmentNotDue(
+                f"A reassessment is allowed 12 months after the last approval, from {due.date().isoformat()}"
+            )
+        due_on = runtime.calendar.add_working_days(
+            now, runtime.settings.assessment_complete_working_days
+        ).date()
+    else:
+        due_on = aware(episode.assessment_complete_due_at).date()
+    a = Assessment(
+        id=str(uuid.uuid4()),
+        episode_id=episode.id,
+        status="draft",
+        started_at=now,
+        due_on=due_on,
+        family_members=[],
+        baseline={},
+        factors=[],
+        diversity={},
+        priorities=[],
+        version=1,
+    )
+    apply_fields(a, body)
+    session.add(a)
+    await session.flush()
+    await runtime.publish(
+        session,
+        "assessment.started",
+        {
+            "episode_id": episode.id,
+            "assessment_id": a.id,
+            "started_at": now.isoformat(),
+            "due_on": due_on.isoformat(),
+        },
+    )
+    return a
+
+
+async def _load(
+    session: AsyncSession, viewer: Viewer, assessment_id: str
+) -> tuple[Assessment, Episode, EpisodeAccess]:
+    a = await repo.get_assessment(session, assessment_id)
+    if a is None:
+        raise AssessmentNotFound("No such assessment")
+    try:
+        episode, access = await visible_episode(session, viewer, a.episode_id)
+    except NotFound:
+        raise AssessmentNotFound("No such assessment") from None
+    return a, episode, access
+
+
+async def read_assessment(session: AsyncSession, viewer: Viewer, assessment_id: str) -> Assessment:
+    a, _episode, access = await _load(session, viewer, assessment_id)
+    viewer.disclosed(access, "assessment", a.id)
+    return a
+
+
+async def load_for_change(session: AsyncSession, viewer: Viewer, assessment_id: str) -> Assessment:
+    a, episode, _ = await _load(session, viewer, assessment_id)
+    ensure_open(episode)
+    return a
+
+
+def _state(a: Assessment, allowed: frozenset[str] | set[str], action: str) -> None:
+    if a.status not in allowed:
+        raise AssessmentWrongState(f"An assessment that is {a.status} cannot be {action}")
+
+
+async def update_assessment(session: AsyncSession, a: Assessment, body: AssessmentUpdate) -> Assessment:
+    _state(a, EDITABLE, "edited")
+    apply_fields(a, body)
+    a.version += 1
+    await session.flush()
+    return a
+
+
+async def submit_assessment(session: AsyncSession, runtime: AssessmentsRuntime, a: Assessment) -> Assessment:
+    _state(a, EDITABLE, "submitted")
+    if not a.family_members:
+        raise ValidationProblem(
+            "family_members",
+            "a whole-family assessment needs a section per family member",
+            type_slug="assessment-incomplete",
+        )
+    if not (a.analysis or "").strip():
+        raise ValidationProblem(
+            "analysis", "the analysis is required before submitting", type_slug="assessment-incomplete"
+        )
+    now = utcnow()
+    a.status = "submitted"
+    a.submitted_at = now
+    a.version += 1
+    await session.flush()
+    await runtime.publish(
+        session,
+        "assessment.submitted",
+        {"episode_id": a.episode_id, "assessment_id": a.id, "submitted_at": now.isoformat()},
+    )
+    return a
+
+
+async def approve_assessment(
+    session: AsyncSession, runtime: AssessmentsRuntime, a: Assessment, body: AssessmentApprove
+) -> Assessment:
+    _state(a, {"submitted"}, "approved")
+    now = utcnow()
+    a.status = "approved"
+    a.approved_at = now
+    a.approved_by = body.approved_by.model_dump()
+    a.version += 1
+    await session.flush()
+    await runtime.publish(
+        session,
+        "assessment.approved",
+        {"episode_id": a.episode_id, "assessment_id": a.id, "approved_at": now.isoformat()},
+    )
+    return a
+
+
+async def return_assessment(session: AsyncSession, a: Assessment, body: AssessmentReturn) -> Assessment:
+    _state(a, {"submitted"}, "returned")
+    a.status = "returned"
+    a.returned_at = utcnow()
+    a.return_reason = body.reason
+    a.version += 1
+    await session.flush()
+    return a
+
+
+async def extend_assessment(
+    session: AsyncSession, runtime: AssessmentsRuntime, a: Assessment, body: ExtensionCreate
+) -> Assessment:
+    _state(a, {"draft", "returned", "submitted"}, "extended")
+    if body.new_due_on <= a.due_on:
+        raise ValidationProblem("new_due_on", f"must be after the current due date {a.due_on.isoformat()}")
+    if body.new_due_on < today():
+        raise ValidationProblem("new_due_on", "must not be in the past")
+    if body.new_due_on > today() + timedelta(days=366):
+        raise ValidationProblem("new_due_on", "must be within a year")
+    session.add(
+        AssessmentExtension(
+            id=str(uuid.uuid4()),
+            assessment_id=a.id,
+            previous_due_on=a.due_on,
+            new_due_on=body.new_due_on,
+            reason=body.reason,
+            approved_by=body.approved_by.model_dump(),
+            created_at=utcnow(),
+        )
+    )
+    a.due_on = body.new_due_on
+    a.version += 1
+    await session.flush()
+    await runtime.publish(
+        session,
+        "assessment.extended",
+        {"episode_id": a.episode_id, "assessment_id": a.id, "new_due_on": body.new_due_on.isoformat()},
+    )
+    return a

@@ -1,0 +1,394 @@
+"""Rules of TAF plans (SMART, versioned, actions owned by agencies) and reviews."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.assessments import repository as repo
+from services.assessments.access import EpisodeAccess, Viewer
+from services.assessments.app_runtime import AssessmentsRuntime
+from services.assessments.models import Plan, PlanAction, PlanOutcome, Review, ReviewScore
+from services.assessments.schemas import (
+    ActionRead,
+    ActionUpdate,
+    OutcomeRead,
+    PlanPut,
+    PlanRead,
+    ReviewCreate,
+    ReviewRead,
+)
+from services.assessments.service import ensure_open, not_future, today, valid_open_episode, visible_episode
+from services.assessments.timeutil import aware, aware_or_none
+from shared.etag import etag_for
+from shared.events import utcnow
+from shared.problems import Conflict, NotFound, Problem, ValidationProblem
+
+HEADLINES = (
+    "good_education",
+    "good_early_years_development",
+    "improved_mental_and_physical_health",
+    "better_managed_substance_use",
+    "improved_family_relationships",
+    "children_safe_from_abuse_and_exploitation",
+    "families_diverted_from_crime",
+    "safe_from_domestic_abuse",
+    "secure_housing",
+    "financial_stability",
+)
+
+
+class PlanNotSmart(Problem):
+    """422 listing every faulty item (`outcomes.1.target_on`, `actions.0.owner.agency_id`...)."""
+
+    status, type_slug, title = 422, "plan-not-smart", "Plan is not SMART"
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        fields = ", ".join(e["field"] for e in errors)
+        super().__init__(f"Not SMART: {fields}", errors=errors)
+
+
+class PlanNotFound(NotFound):
+    type_slug = "plan-not-found"
+
+
+class ActionNotFound(NotFound):
+    type_slug = "action-not-found"
+
+
+class NotActionOwner(Problem):
+    status, type_slug, title = 403, "not-action-owner", "Not the action's owner"
+
+
+class ActionSuperseded(Conflict):
+    type_slug, title = "action-superseded", "Action not in the current plan"
+
+
+class NoPlan(Conflict):
+    type_slug, title = "no-plan", "No plan yet"
+
+
+def _err(field: str, message: str) -> dict[str, Any]:
+    return {"field": field, "loc": field.split("."), "message": message}
+
+
+# --- plans ----------------------------------------------------------------------------------
+
+
+def smart_errors(
+    body: PlanPut, previous_outcomes: set[str], previous_actions: set[str]
+) -> list[dict[str, Any]]:
+    errors: list[dict[str, Any]] = []
+    now = today()
+    ids: set[str] = set()
+    for i, o in enumerate(body.outcomes):
+        at = f"outcomes.{i}"
+        if o.headline is None:
+            errors.append(_err(f"{at}.headline", "is required (one of the 10 Supporting Families headlines)"))
+        elif o.headline not in HEADLINES:
+            errors.append(
+                _err(f"{at}.headline", "is not a Supporting Families headline: " + ", ".join(HEADLINES))
+            )
+        for name in ("measure", "baseline", "target"):
+            if not (getattr(o, name) or "").strip():
+                errors.append(_err(f"{at}.{name}", "is required: a SMART outcome is measurable"))
+        if o.target_on is None:
+            errors.append(_err(f"{at}.target_on", "is required: a SMART outcome is time-bound"))
+        elif o.target_on < now:
+            errors.append(_err(f"{at}.target_on", "is in the past"))
+        if o.id is not None:
+            if o.id not in previous_outcomes:
+                errors.append(_err(f"{at}.id", "is not an outcome of the previous plan version"))
+            elif o.id in ids:
+                errors.append(_err(f"{at}.id", "is listed twice"))
+            ids.add(o.id)
+    action_ids: set[str] = set()
+    for i, a in enumerate(body.actions):
+        at = f"actions.{i}"
+        if a.owner is None:
+            errors.append(_err(f"{at}.owner", "is required: every action has an owning agency and person"))
+        else:
+            if a.owner.agency_id is None:
+                errors.append(_err(f"{at}.owner.agency_id", "is required"))
+            if a.owner.name is None:
+                errors.append(_err(f"{at}.owner.name", "is required"))
+        if a.due_on is None:
+            errors.append(_err(f"{at}.due_on", "is required: a SMART action is time-bound"))
+        elif a.due_on < now:
+            errors.append(_err(f"{at}.due_on", "is in the past"))
+        for j, ref in enumerate(a.outcome_refs):
+            ok = (isinstance(ref, int) and 0 <= ref < len(body.outcomes)) or (
+                isinstance(ref, str) and ref in ids
+            )
+            if not ok:
+                errors.append(_err(f"{at}.outcome_refs.{j}", "names no outcome of this plan"))
+        if a.id is not None:
+            if a.id not in previous_actions:
+                errors.append(_err(f"{at}.id", "is not an action of the previous plan version"))
+            elif a.id in action_ids:
+                errors.append(_err(f"{at}.id", "is listed twice"))
+            action_ids.add(a.id)
+    return errors
+
+
+def action_read(a: PlanAction, version: int) -> ActionRead:
+    return ActionRead(
+        id=a.action_id,
+        plan_version=version,
+        description=a.description,
+        owner={"agency_id": a.owner_agency_id, "name": a.owner_name},
+        due_on=a.due_on,
+        outcome_refs=list(a.outcome_refs),
+        status=a.status,
+        progress_notes=a.progress_notes,
+        completed_at=aware_or_none(a.completed_at),
+        etag=etag_for(a.action_id, a.version),
+    )
+
+
+async def plan_read(session: AsyncSession, plan: Plan) -> PlanRead:
+    return PlanRead(
+        id=plan.id,
+        episode_id=plan.episode_id,
+        version=plan.version,
+        agreed_at=aware(plan.agreed_at),
+        outcomes=[
+            OutcomeRead(
+                id=o.outcome_id,
+                headline=o.headline,
+                description=o.description,
+                measure=o.measure,
+                baseline=o.baseline,
+                target=o.target,
+                target_on=o.target_on,
+            )
+            for o in await repo.plan_outcomes(session, plan.id)
+        ],
+        actions=[action_read(a, plan.version) for a in await repo.plan_actions(session, plan.id)],
+        versions=await repo.plan_versions(session, plan.episode_id),
+    )
+
+
+async def put_plan(
+    session: AsyncSession, runtime: AssessmentsRuntime, viewer: Viewer, episode_id: str, body: PlanPut
+) -> PlanRead:
+    episode, _ = await valid_open_episode(session, viewer, episode_id)
+    previous = await repo.latest_plan(session, episode.id)
+    prev_outcomes = (
+        {o.outcome_id for o in await repo.plan_outcomes(session, previous.id)} if previous else set()
+    )
+    prev_actions = {a.action_id: a for a in await repo.plan_actions(session, previous.id)} if previous else {}
+    errors = smart_errors(body, prev_outcomes, set(prev_actions))
+    if errors:
+        raise PlanNotSmart(errors)
+    now = utcnow()
+    plan = Plan(
+        id=str(uuid.uuid4()),
+        episode_id=episode.id,
+        version=(previous.version + 1) if previous else 1,
+        agreed_at=now,
+        agreed_by_agency_id=viewer.agency_id,
+    )
+    session.add(plan)
+    await session.flush()
+    outcome_ids: list[str] = []
+    for i, o in enumerate(body.outcomes):
+        oid = o.id or str(uuid.uuid4())
+        outcome_ids.append(oid)
+        session.add(
+            PlanOutcome(
+                row_id=str(uuid.uuid4()),
+                plan_id=plan.id,
+                outcome_id=oid,
+                position=i,
+                headline=o.headline,
+                description=o.description,
+                measure=o.measure,
+                baseline=o.baseline,
+                target=o.target,
+                target_on=o.target_on,
+            )
+        )
+    created: list[PlanAction] = []
+    for i, a in enumerate(body.actions):
+        assert a.owner is not None and a.owner.agency_id and a.owner.name and a.due_on
+        before = prev_actions.get(a.id) if a.id else None
+        row = PlanAction(
+            row_id=str(uuid.uuid4()),
+            plan_id=plan.id,
+            action_id=a.id or str(uuid.uuid4()),
+            position=i,
+            description=a.description,
+            owner_agency_id=a.owner.agency_id,
+            owner_name=a.owner.name,
+            due_on=a.due_on,
+            outcome_refs=[outcome_ids[r] if isinstance(r, int) else r for r in a.outcome_refs],
+            # Progress belongs to the action, not the plan text: it carries into the new version.
+            status=before.status if before else "open",
+            progress_notes=before.progress_notes if before else None,
+            completed_at=before.completed_at if before else None,
+            version=1,
+        )
+        session.add(row)
+        if before is None:
+            created.append(row)
+    await session.flush()
+    await runtime.publish(
+        session,
+        "plan.agreed",
+        {"episode_id": episode.id, "plan_id": plan.id, "version": plan.version, "agreed_at": now.isoformat()},
+    )
+    for row in created:
+        await runtime.publish(
+            session,
+            "action.created",
+            {
+                "episode_id": episode.id,
+                "action_id": row.action_id,
+                "owner_agency_id": row.owner_agency_id,
+                "due_on": row.due_on.isoformat(),
+            },
+        )
+    return await plan_read(session, plan)
+
+
+async def read_plan(session: AsyncSession, viewer: Viewer, episode_id: str, version: int | None) -> PlanRead:
+    episode, access = await visible_episode(session, viewer, episode_id)
+    if version is None:
+        plan = await repo.latest_plan(session, episode.id)
+    else:
+        plan = await repo.plan_version(session, episode.id, version)
+    if plan is None:
+        raise PlanNotFound("This episode has no plan" if version is None else f"No plan version {version}")
+    viewer.disclosed(access, "plan", plan.id)
+    return await plan_read(session, plan)
+
+
+async def update_action(
+    session: AsyncSession,
+    runtime: AssessmentsRuntime,
+    viewer: Viewer,
+    action_id: str,
+    body: ActionUpdate,
+    check_etag: Any,
+) -> tuple[ActionRead, PlanAction]:
+    """Only the owning agency may update its action. Another agency that cannot see the
+    episode gets 404; one that can see it but does not own the action gets 403."""
+    found = await repo.action_in_latest_plan(session, action_id)
+    if found is None:
+        raise ActionNotFound("No such action")
+    row, plan = found
+    episode = await repo.get_episode(session, plan.episode_id)
+    access: EpisodeAccess | None
+    access, _ = await viewer.check(session, episode)  # type: ignore[arg-type]
+    if access is None:
+        raise ActionNotFound("No such action")
+    if row.owner_agency_id != viewer.agency_id:
+        raise NotActionOwner("Only the agency that owns this action may update it")
+    assert episode is not None
+    ensure_open(episode)
+    latest = await repo.latest_plan(session, episode.id)
+    if latest is None or latest.id != plan.id:
+        raise ActionSuperseded("This action is not part of the current plan version")
+    check_etag(row.action_id, row.version)
+    completed_now = body.status == "completed" and row.status != "completed"
+    if body.status is not None:
+        row.status = body.status
+        row.completed_at = utcnow() if body.status == "completed" else None
+    if body.progress_notes is not None:
+        row.progress_notes = body.progress_notes
+    row.version += 1
+    await session.flush()
+    if completed_now:
+        await runtime.publish(
+            session,
+            "action.completed",
+            {
+                "episode_id": episode.id,
+                "action_id": row.action_id,
+                "owner_agency_id": row.owner_agency_id,
+                "completed_at": aware(row.completed_at).isoformat(),
+            },  # type: ignore[arg-type]
+        )
+    return action_read(row, plan.version), row
+
+
+# --- reviews --------------------------------------------------------------------------------
+
+
+async def hold_review(
+    session: AsyncSession, runtime: AssessmentsRuntime, viewer: Viewer, episode_id: str, body: ReviewCreate
+) -> ReviewRead:
+    episode, _ = await valid_open_episode(session, viewer, episode_id)
+    plan = await repo.latest_plan(session, episode.id)
+    if plan is None:
+        raise NoPlan("A review needs an agreed plan to review")
+    not_future("held_on", body.held_on)
+    if body.next_review_on <= body.held_on:
+        raise ValidationProblem("next_review_on", "must be after held_on")
+    weeks = runtime.settings.review_max_weeks
+    if body.next_review_on > body.held_on + timedelta(weeks=weeks):
+        raise ValidationProblem(
+            "next_review_on", f"must be at most {weeks} weeks after held_on", type_slug="review-too-far-ahead"
+        )
+    outcomes = {o.outcome_id for o in await repo.plan_outcomes(session, plan.id)}
+    seen: set[str] = set()
+    for i, p in enumerate(body.outcome_progress):
+        if p.outcome_id not in outcomes:
+            raise ValidationProblem(
+                f"outcome_progress.{i}.outcome_id", "is not an outcome of the current plan"
+            )
+        if p.outcome_id in seen:
+            raise ValidationProblem(f"outcome_progress.{i}.outcome_id", "is scored twice")
+        seen.add(p.outcome_id)
+    review = Review(
+        id=str(uuid.uuid4()),
+        episode_id=episode.id,
+        held_on=body.held_on,
+        next_review_on=body.next_review_on,
+        attendees=list(body.attendees),
+        created_at=utcnow(),
+    )
+    session.add(review)
+    await session.flush()
+    session.add_all(
+        [
+            ReviewScore(review_id=review.id, outcome_id=p.outcome_id, score=p.score)
+            for p in body.outcome_progress
+        ]
+    )
+    episode.version += 1
+    await session.flush()
+    await runtime.publish(
+        session,
+        "review.held",
+        {
+            "episode_id": episode.id,
+            "review_id": review.id,
+            "held_on": body.held_on.isoformat(),
+            "next_review_on": body.next_review_on.isoformat(),
+        },
+    )
+    return review_read(review, [(p.outcome_id, p.score) for p in body.outcome_progress])
+
+
+def review_read(r: Review, scores: list[tuple[str, int]]) -> ReviewRead:
+    return ReviewRead(
+        id=r.id,
+        episode_id=r.episode_id,
+        held_on=r.held_on,
+        next_review_on=r.next_review_on,
+        attendees=list(r.attendees),
+        outcome_progress=[{"outcome_id": o, "score": s} for o, s in scores],
+    )
+
+
+async def list_reviews(session: AsyncSession, viewer: Viewer, episode_id: str) -> list[ReviewRead]:
+    episode, access = await visible_episode(session, viewer, episode_id)
+    reviews = await repo.reviews_of(session, episode.id)
+    scores = await repo.scores_of(session, [r.id for r in reviews])
+    viewer.disclosed(access, "reviews", episode.id)
+    return [review_read(r, scores[r.id]) for r in reviews]

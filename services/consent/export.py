@@ -1,0 +1,35 @@
+"""The disclosure log as a file a council can hand to a family (subject access request)."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from services.consent.schemas import DisclosureRead
+
+CSV_COLUMNS = (
+    "disclosed_at",
+    "agency_id",
+    "resource_type",
+    "resource_id",
+    "basis",
+    "reference_id",
+    "request_id",
+    "id",
+)
+# Spreadsheet programs run cells starting with these as formulas (CSV injection).
+_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: object) -> str:
+    text = "" if value is None else (value.isoformat() if hasattr(value, "isoformat") else str(value))
+    return "'" + text if text.startswith(_FORMULA_PREFIXES) else text
+
+
+def disclosures_csv(items: list[DisclosureRead]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for item in items:
+        writer.writerow([_cell(getattr(item, col)) for col in CSV_COLUMNS])
+    return out.getvalue()
