@@ -14,6 +14,7 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -238,7 +239,18 @@ class GatewayProxy:
         url = path + ("?" + query.decode("latin-1") if query else "")
         try:
             upstream = await client.request(scope["method"], url, headers=headers, content=bytes(body))
-        except httpx.TimeoutException:
+        except httpx.TimeoutException as exc:
+            if isinstance(exc.__cause__, aiohttp.ClientConnectorError):
+                # The aiohttp transport reports a refused connection as a connect timeout.
+                resp = problem_response(
+                    502,
+                    "Bad gateway",
+                    f"The {service} service is unavailable",
+                    type_=PROBLEM_BASE + "upstream-unavailable",
+                    instance=path,
+                )
+                await resp(scope, receive, send)
+                return 502
             resp = problem_response(
                 504,
                 "Gateway timeout",

@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.logs import RequestIdMiddleware
 from shared.problems import install_problem_handlers, problem_response
+from shared.validation import NulGuardMiddleware
 
 access_log = logging.getLogger("access")
 
@@ -193,7 +194,8 @@ def create_service_app(
     async def metrics_endpoint() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    # Outermost first: request id, then observation, then the body limit.
+    # Outermost first: request id, then observation, then the body limit, then NULs.
+    app.add_middleware(NulGuardMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
     app.add_middleware(ObserveMiddleware, metrics=metrics)
     app.add_middleware(RequestIdMiddleware)

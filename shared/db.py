@@ -15,10 +15,11 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import MetaData, event, text
+from sqlalchemy import DateTime, MetaData, TypeDecorator, event, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -35,7 +36,31 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-SQLITE_BUSY_TIMEOUT_MS = 15_000
+# How long a write waits for a lock before the request fails with a 503 problem. Shorter
+# than the gateway's upstream timeout, so the caller hears the service's answer.
+SQLITE_BUSY_TIMEOUT_MS = 5_000
+POSTGRES_LOCK_TIMEOUT_MS = 5_000
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC in and out, on SQLite too (which stores naive text). Use it for
+    every `..._at` column so API responses always carry an offset."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("timezone-aware datetimes only")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
 
 
 def make_metadata() -> MetaData:
@@ -83,6 +108,10 @@ def create_engine(url: str, *, immediate: bool = True, **kwargs: Any) -> AsyncEn
     # recycled instead, and a dropped connection fails one request, which the client retries.
     kwargs.setdefault("pool_pre_ping", False)
     kwargs.setdefault("pool_recycle", 300)
+    if "+asyncpg" in url:
+        kwargs.setdefault(
+            "connect_args", {"server_settings": {"lock_timeout": str(POSTGRES_LOCK_TIMEOUT_MS)}}
+        )
     return create_async_engine(url, **kwargs)
 
 

@@ -16,7 +16,6 @@ up in webhook deliveries.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import uuid
@@ -30,6 +29,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.background import PeriodicTask
 from shared.db import Database
 from shared.logs import request_id_var
 from shared.platform_tables import PlatformTables
@@ -126,11 +126,11 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.lease_seconds = lease_seconds
         self.client = httpx.AsyncClient(timeout=timeout, transport=transport)
-        self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
+        self._periodic = PeriodicTask("outbox-relay", self.run_once, interval)
+        self._pass_lock = asyncio.Lock()
 
     def wake(self) -> None:
-        self._wake.set()
+        self._periodic.wake()
 
     async def _claim(self) -> list[dict[str, Any]]:
         """Take due rows under a lease, in a short transaction of its own.
@@ -173,7 +173,12 @@ class OutboxRelay:
         return f"HTTP {resp.status_code}" if resp.status_code >= 300 else None
 
     async def run_once(self) -> int:
-        """Deliver what is due; returns how many rows were delivered."""
+        """Deliver what is due; returns how many rows were delivered. Passes in one process
+        never overlap (a woken pass waits for the one in flight)."""
+        async with self._pass_lock:
+            return await self._run_once()
+
+    async def _run_once(self) -> int:
         t = self.tables.outbox
         rows = await self._claim()
         if not rows:
@@ -214,30 +219,25 @@ class OutboxRelay:
                         },
                     )
                 await session.execute(update(t).where(t.c.id == row["id"]).values(**values))
+            # A destination that answered is back: what waits for it in backoff goes now,
+            # instead of up to MAX_BACKOFF_SECONDS after a receiver's restart.
+            for destination in {row["destination"] for row, error in outcomes if error is None}:
+                await session.execute(
+                    update(t)
+                    .where(
+                        t.c.destination == destination,
+                        t.c.delivered_at.is_(None),
+                        t.c.last_error.is_not(None),
+                    )
+                    .values(next_attempt_at=utcnow())
+                )
         return delivered
 
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("outbox relay pass failed")
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
-            except TimeoutError:
-                pass
-            self._wake.clear()
-
     def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="outbox-relay")
+        self._periodic.start()
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+        await self._periodic.stop()
         await self.client.aclose()
 
 

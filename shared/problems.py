@@ -12,6 +12,8 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
@@ -149,6 +151,16 @@ def validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def _is_busy(exc: Exception) -> bool:
+    """A lock wait that ran out (SQLite busy timeout, PostgreSQL lock_timeout)."""
+    text = str(getattr(exc, "orig", exc)).lower()
+    return (
+        "database is locked" in text
+        or "lock timeout" in text
+        or "locknotavailable" in type(getattr(exc, "orig", exc)).__name__.lower()
+    )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
@@ -185,6 +197,43 @@ def install_problem_handlers(app: FastAPI) -> None:
             str(exc.detail),
             instance=_instance(request),
             headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(StaleDataError)
+    async def _stale(request: Request, exc: StaleDataError) -> JSONResponse:
+        return problem_response(
+            412,
+            "Precondition failed",
+            "The resource was changed by another request at the same time; fetch it again",
+            type_=PROBLEM_BASE + "precondition-failed",
+            instance=_instance(request),
+        )
+
+    @app.exception_handler(OverflowError)
+    async def _overflow(request: Request, exc: OverflowError) -> JSONResponse:
+        # Date arithmetic at the edges of the calendar (year 1 or 9999) in a query.
+        return problem_response(
+            422,
+            "Validation failed",
+            "A date or number in the request is out of the supported range",
+            type_=PROBLEM_BASE + "validation-error",
+            instance=_instance(request),
+            errors=[{"field": "query", "loc": ["query"], "message": "out of range"}],
+        )
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: Exception) -> JSONResponse:
+        if not _is_busy(exc):
+            return await _unexpected(request, exc)
+        log.warning("database busy", extra={"request_id": request.scope.get("state", {}).get("request_id")})
+        return problem_response(
+            503,
+            "Service busy",
+            "The database is busy; nothing was stored. Retry shortly (with the same Idempotency-Key).",
+            type_=PROBLEM_BASE + "database-busy",
+            instance=_instance(request),
+            headers={"Retry-After": "2"},
         )
 
     @app.exception_handler(Exception)

@@ -14,6 +14,7 @@ from services.assessments.access_cache import AccessCache
 from services.assessments.clients.consent import ConsentClient
 from services.assessments.clients.referrals import ReferralsClient
 from services.assessments.config import Settings
+from shared.background import PeriodicTask
 from shared.runtime import ServiceRuntime
 
 log = logging.getLogger("assessments.worker")
@@ -28,8 +29,9 @@ class AssessmentsRuntime(ServiceRuntime):
         super().__init__(settings, *args, **kwargs)  # type: ignore[arg-type]
         self.access_cache = AccessCache(settings.access_cache_seconds)
         self.jobs: list[Job] = []
-        self._worker: asyncio.Task[None] | None = None
-        self._worker_wake = asyncio.Event()
+        self._worker = PeriodicTask(
+            "assessments-worker", self.run_jobs_once, settings.delivery_interval_seconds
+        )
 
     def consent(self) -> ConsentClient:
         return ConsentClient(self.client("consent", self.settings.consent_url))
@@ -38,7 +40,7 @@ class AssessmentsRuntime(ServiceRuntime):
         return ReferralsClient(self.client("referrals", self.settings.referrals_url))
 
     def wake_worker(self) -> None:
-        self._worker_wake.set()
+        self._worker.wake()
 
     async def run_jobs_once(self) -> None:
         for job in self.jobs:
@@ -49,29 +51,13 @@ class AssessmentsRuntime(ServiceRuntime):
             except Exception:
                 log.exception("background job failed", extra={"job": getattr(job, "__name__", "job")})
 
-    async def _loop(self) -> None:
-        while True:
-            await self.run_jobs_once()
-            try:
-                await asyncio.wait_for(
-                    self._worker_wake.wait(), timeout=self.settings.delivery_interval_seconds
-                )
-            except TimeoutError:
-                pass
-            self._worker_wake.clear()
-
     async def start(self) -> None:
         await super().start()
         if self.relay_enabled:
-            self._worker = asyncio.create_task(self._loop(), name="assessments-worker")
+            self._worker.start()
 
     async def stop(self) -> None:
-        if self._worker:
-            self._worker.cancel()
-            try:
-                await self._worker
-            except asyncio.CancelledError:
-                log.debug("worker stopped")
+        await self._worker.stop()
         await super().stop()
 
 

@@ -142,6 +142,9 @@ class Assessment(Base):
     analysis: Mapped[str | None] = mapped_column(Text, nullable=True)
     priorities: Mapped[list[Any]] = mapped_column(JSON, nullable=False, default=list)
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    # Updates say "WHERE version = <the version read>": of two concurrent writers holding
+    # the same ETag, one wins and the other gets 412 (StaleDataError), on PostgreSQL too.
+    __mapper_args__ = {"version_id_col": version, "version_id_generator": False}
 
 
 class AssessmentExtension(Base):
@@ -196,6 +199,9 @@ class PlanAction(Base):
     progress_notes: Mapped[str | None] = mapped_column(Text, nullable=True)
     completed_at: Mapped[datetime | None] = mapped_column(TZ, nullable=True)
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    # Updates say "WHERE version = <the version read>": of two concurrent writers holding
+    # the same ETag, one wins and the other gets 412 (StaleDataError), on PostgreSQL too.
+    __mapper_args__ = {"version_id_col": version, "version_id_generator": False}
 
 
 class Review(Base):

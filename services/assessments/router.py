@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -44,6 +43,7 @@ from shared.deps import IdempotencyDep, SessionDep
 from shared.etag import check_if_match, set_etag
 from shared.identity import CurrentIdentity, ServiceIdentity, require_scope
 from shared.pagination import PageDep
+from shared.validation import BoundedDate
 
 router = APIRouter(prefix="/v1", tags=["assessments"])
 internal = APIRouter(prefix="/internal", include_in_schema=False)
@@ -356,8 +356,8 @@ async def list_reviews(episode_id: Id, session: SessionDep, viewer: ViewerDep) -
 async def episode_report(
     request: Request,
     session: SessionDep,
-    opened_from: date | None = None,
-    opened_to: date | None = None,
+    opened_from: BoundedDate | None = None,
+    opened_to: BoundedDate | None = None,
 ) -> Any:
     """Timeliness, closures by reason, outcomes by headline and drift. `Accept: text/csv` for CSV."""
     report = await service.episode_report(session, opened_from, opened_to)

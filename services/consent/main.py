@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 
 from fastapi import FastAPI
@@ -12,6 +10,7 @@ from services.consent import service
 from services.consent.config import Settings, get_settings
 from services.consent.models import Base
 from services.consent.router import internal_router, router
+from shared.background import PeriodicTask
 from shared.runtime import ServiceRuntime, build_service_app
 from shared.tokens import KeySet
 
@@ -25,31 +24,20 @@ class ConsentRuntime(ServiceRuntime):
 
     def __init__(self, settings: Settings, **kwargs: object) -> None:
         super().__init__(settings, Base.metadata, source="consent", **kwargs)  # type: ignore[arg-type]
-        self._expiry_task: asyncio.Task[None] | None = None
+        self._expiry = PeriodicTask(
+            "consent-expiry-scan", self.announce_expiring, settings.expiry_scan_interval_seconds
+        )
 
     async def announce_expiring(self) -> int:
         return await service.announce_expiring(self.db, self, notice_days=self.settings.expiry_notice_days)
 
-    async def _expiry_loop(self) -> None:
-        while True:
-            try:
-                await self.announce_expiring()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("consent expiry scan failed")
-            await asyncio.sleep(self.settings.expiry_scan_interval_seconds)
-
     async def start(self) -> None:
         await super().start()
         if self.settings.expiry_scan_interval_seconds > 0:
-            self._expiry_task = asyncio.create_task(self._expiry_loop(), name="consent-expiry-scan")
+            self._expiry.start()
 
     async def stop(self) -> None:
-        if self._expiry_task is not None:
-            self._expiry_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._expiry_task
+        await self._expiry.stop()
         await super().stop()
 
 

@@ -45,6 +45,9 @@ class DeadlineRule(Base):
     description: Mapped[str] = mapped_column(String(200), default="")
     version: Mapped[int] = mapped_column(Integer, default=1)
     updated_at: Mapped[datetime] = mapped_column(TZ)
+    # Updates say "WHERE version = <the version read>": of two concurrent writers holding
+    # the same ETag, one wins and the other gets 412 (StaleDataError), on PostgreSQL too.
+    __mapper_args__ = {"version_id_col": version, "version_id_generator": False}
 
 
 class Deadline(Base):

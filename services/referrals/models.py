@@ -1,11 +1,58 @@
-"""Tables of the referrals service (SQLAlchemy `Mapped[...]` only)."""
+"""Tables of the referrals service (SQLAlchemy `Mapped[...]` only).
+
+- `person`: the person index (children, unborn children, adults) with normalised names and
+  phonetic keys, and `merged_into_id` when a MASH user merged a duplicate away.
+- `person_merge`: every merge, with who did it and when it was undone.
+- `referral` and `referral_person` (who a referral names, as the referrer spelled it, and which
+  person in the index that is now: `person_id` follows merges, `original_person_id` never moves).
+- `referral_match`: possible matches waiting for a MASH user to confirm or reject.
+- `episode` and `episode_person`: a local projection of early help episodes, fed by the
+  assessments service's `episode.*` events, so linking never needs a call across services.
+- `reference_counter`: one row per reference series ("RFS-2026"), incremented atomically.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy.orm import DeclarativeBase
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import make_metadata
 from shared.platform_tables import platform_tables
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC in and out, also on SQLite (which stores naive text)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("timezone-aware datetimes only")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
 
 
 class Base(DeclarativeBase):
@@ -13,3 +60,201 @@ class Base(DeclarativeBase):
 
 
 PLATFORM = platform_tables(Base.metadata)
+
+
+class Person(Base):
+    __tablename__ = "person"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10))  # child | unborn | adult
+    given_name: Mapped[str | None] = mapped_column(String(100))
+    family_name: Mapped[str] = mapped_column(String(100))
+    given_name_norm: Mapped[str] = mapped_column(String(100), default="")
+    family_name_norm: Mapped[str] = mapped_column(String(100))
+    given_key: Mapped[str] = mapped_column(String(20), default="")
+    family_key: Mapped[str] = mapped_column(String(20))
+    date_of_birth: Mapped[date | None] = mapped_column(Date)
+    unborn_expected_on: Mapped[date | None] = mapped_column(Date)
+    nhs_number: Mapped[str | None] = mapped_column(String(10))
+    postcode: Mapped[str | None] = mapped_column(String(8))
+    gender: Mapped[str | None] = mapped_column(String(20))
+    merged_into_id: Mapped[str | None] = mapped_column(ForeignKey("person.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        # The three lookups a match makes (plus postcode + family key for adults and the
+        # unborn, who have no date of birth): each is one index range scan.
+        Index("ix_person_nhs_number", "nhs_number"),
+        Index("ix_person_family_key_dob", "family_key", "date_of_birth"),
+        Index("ix_person_dob_postcode", "date_of_birth", "postcode"),
+        Index("ix_person_postcode_family_key", "postcode", "family_key"),
+        Index("ix_person_merged_into_id", "merged_into_id"),
+    )
+
+
+class PersonMerge(Base):
+    __tablename__ = "person_merge"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    merged_person_id: Mapped[str] = mapped_column(ForeignKey("person.id"), index=True)
+    into_person_id: Mapped[str] = mapped_column(ForeignKey("person.id"), index=True)
+    reason: Mapped[str | None] = mapped_column(String(2000))
+    referral_id: Mapped[str | None] = mapped_column(String(36))
+    merged_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    merged_by_client_id: Mapped[str] = mapped_column(String(120))
+    merged_by_agency_id: Mapped[str] = mapped_column(String(120))
+    undone_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    undone_by_client_id: Mapped[str | None] = mapped_column(String(120))
+
+
+class Referral(Base):
+    __tablename__ = "referral"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    reference: Mapped[str] = mapped_column(String(20), unique=True)
+    referral_type: Mapped[str] = mapped_column(String(30))
+    status: Mapped[str] = mapped_column(String(20))
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    significant_harm_suspected: Mapped[bool] = mapped_column(Boolean, default=False)
+    source_agency_id: Mapped[str] = mapped_column(String(120))
+    source_agency_type: Mapped[str] = mapped_column(String(40))
+    source_client_id: Mapped[str] = mapped_column(String(120))
+    source_code: Mapped[str] = mapped_column(String(4))
+    referrer: Mapped[dict[str, Any]] = mapped_column(JSON)
+    address: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    postcode: Mapped[str | None] = mapped_column(String(8))
+    needs: Mapped[list[str]] = mapped_column(JSON)
+    summary: Mapped[str] = mapped_column(Text)
+    consent: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    decision_due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    linked_referral_id: Mapped[str | None] = mapped_column(ForeignKey("referral.id"))
+    open_episode_id: Mapped[str | None] = mapped_column(String(36))
+    episode_id: Mapped[str | None] = mapped_column(String(36))
+    level_of_need: Mapped[str | None] = mapped_column(String(20))
+    outcome: Mapped[str | None] = mapped_column(String(30))
+    rag: Mapped[str | None] = mapped_column(String(5))
+    rationale: Mapped[str | None] = mapped_column(Text)
+    decided_by: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    agency_checks: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    decided_by_client_id: Mapped[str | None] = mapped_column(String(120))
+    decided_within_timescale: Mapped[bool | None] = mapped_column(Boolean)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    withdrawal_reason: Mapped[str | None] = mapped_column(String(2000))
+    step_up_id: Mapped[str | None] = mapped_column(String(36), unique=True)
+    step_up_episode_id: Mapped[str | None] = mapped_column(String(36))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __table_args__ = (
+        Index("ix_referral_received_at", "received_at", "id"),
+        Index("ix_referral_source_agency_received", "source_agency_id", "received_at"),
+        Index("ix_referral_status_received", "status", "received_at"),
+        # The report's volumes: on PostgreSQL an index-only scan of the period, not the rows.
+        Index(
+            "ix_referral_report",
+            "received_at",
+            postgresql_include=[
+                "source_code",
+                "status",
+                "outcome",
+                "urgent",
+                "decided_within_timescale",
+                "episode_id",
+            ],
+        ),
+    )
+
+
+# Included in a referral_person index so the report reads them without the rows (PostgreSQL).
+REPORT_COLUMNS = [
+    "person_id",
+    "role",
+    "source_code",
+    "outcome",
+    "level_of_need",
+    "from_step_up",
+    "decided_at",
+]
+
+
+class ReferralPerson(Base):
+    __tablename__ = "referral_person"
+
+    referral_id: Mapped[str] = mapped_column(ForeignKey("referral.id"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(10), primary_key=True)  # child | adult
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[str] = mapped_column(ForeignKey("person.id"))
+    original_person_id: Mapped[str] = mapped_column(ForeignKey("person.id"))
+    match: Mapped[str] = mapped_column(String(10))  # certain | new
+    given_name: Mapped[str | None] = mapped_column(String(100))
+    family_name: Mapped[str] = mapped_column(String(100))
+    date_of_birth: Mapped[date | None] = mapped_column(Date)
+    unborn_expected_on: Mapped[date | None] = mapped_column(Date)
+    gender: Mapped[str | None] = mapped_column(String(20))
+    nhs_number: Mapped[str | None] = mapped_column(String(10))
+    upn: Mapped[str | None] = mapped_column(String(13))
+    relationship: Mapped[str | None] = mapped_column(String(60))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    email: Mapped[str | None] = mapped_column(String(254))
+    # Facts of the referral, copied here so a child's referral history and the report's
+    # window over it read this one table: those fixed at intake, and the decision's once it
+    # is made (a decision is final; a second one is refused). Joining a million referrals
+    # back by their text ids costs more than the whole report's budget (docs/referrals.md).
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    source_code: Mapped[str] = mapped_column(String(4))
+    from_step_up: Mapped[bool] = mapped_column(Boolean, default=False)
+    level_of_need: Mapped[str | None] = mapped_column(String(20))
+    outcome: Mapped[str | None] = mapped_column(String(30))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        Index("ix_referral_person_person_received", "person_id", "received_at"),
+        Index("ix_referral_person_original_person_id", "original_person_id"),
+        # The report reads a time range of these narrow columns, not the wide rows (PostgreSQL).
+        Index("ix_referral_person_report", "received_at", postgresql_include=REPORT_COLUMNS),
+    )
+
+
+class ReferralMatch(Base):
+    __tablename__ = "referral_match"
+
+    referral_id: Mapped[str] = mapped_column(ForeignKey("referral.id"), primary_key=True)
+    candidate_person_id: Mapped[str] = mapped_column(ForeignKey("person.id"), primary_key=True)
+    subject_person_id: Mapped[str] = mapped_column(ForeignKey("person.id"))
+    score: Mapped[float] = mapped_column(Float)
+    reasons: Mapped[list[str]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(10))  # possible | confirmed | rejected
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    resolved_by_client_id: Mapped[str | None] = mapped_column(String(120))
+    merge_id: Mapped[str | None] = mapped_column(String(36), index=True)
+
+
+class Episode(Base):
+    """Projection of the assessments service's episodes (from its events)."""
+
+    __tablename__ = "episode"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    reference: Mapped[str | None] = mapped_column(String(20))
+    referral_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    origin: Mapped[str | None] = mapped_column(String(20))
+    level_of_need: Mapped[str | None] = mapped_column(String(20))
+    opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    close_reason: Mapped[str | None] = mapped_column(String(40))
+
+
+class EpisodePerson(Base):
+    __tablename__ = "episode_person"
+
+    episode_id: Mapped[str] = mapped_column(ForeignKey("episode.id"), primary_key=True)
+    original_person_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    person_id: Mapped[str] = mapped_column(String(36), index=True)
+
+
+class ReferenceCounter(Base):
+    __tablename__ = "reference_counter"
+
+    name: Mapped[str] = mapped_column(String(20), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer)

@@ -1,1 +1,393 @@
-"""Every query of the referrals service lives here."""
+"""Every query of the referrals service lives here (the referral report's are in `reports`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, or_, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.referrals.matching import Facts
+from services.referrals.models import (
+    Episode,
+    EpisodePerson,
+    Person,
+    PersonMerge,
+    ReferenceCounter,
+    Referral,
+    ReferralMatch,
+    ReferralPerson,
+)
+from shared.pagination import PageParams, keyset
+
+CANDIDATE_LIMIT = 200
+MAX_MERGE_DEPTH = 50
+
+
+def is_postgres(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+# ---- references and locks ----
+
+
+async def next_in_series(session: AsyncSession, series: str) -> int:
+    """The next number of a reference series, atomically on both databases.
+
+    One upsert statement: on PostgreSQL it takes the counter row's lock until commit, so
+    concurrent creators queue and never see the same number; on SQLite every write
+    transaction already holds the database lock (BEGIN IMMEDIATE).
+    """
+    insert = pg_insert if is_postgres(session) else sqlite_insert
+    stmt = (
+        insert(ReferenceCounter)
+        .values(name=series, value=1)
+        .on_conflict_do_update(index_elements=["name"], set_={"value": ReferenceCounter.value + 1})
+        .returning(ReferenceCounter.value)
+    )
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def lock_keys(session: AsyncSession, keys: Iterable[str]) -> None:
+    """Serialise intake of the same person (PostgreSQL advisory locks, held to commit).
+
+    Two requests for one new child at the same moment would otherwise both miss each other
+    and create two people. Keys are taken in sorted order so two intakes cannot deadlock.
+    SQLite needs nothing: write transactions there are already serial.
+    """
+    if not is_postgres(session):
+        return
+    for key in sorted(set(keys)):
+        await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": key})
+
+
+# ---- the person index ----
+
+_PERSON_FACT_COLUMNS = (
+    Person.id,
+    Person.kind,
+    Person.given_name_norm,
+    Person.family_name_norm,
+    Person.given_key,
+    Person.family_key,
+    Person.date_of_birth,
+    Person.unborn_expected_on,
+    Person.nhs_number,
+    Person.postcode,
+)
+
+
+def _facts(row: Any) -> Facts:
+    return Facts(
+        kind=row.kind,
+        given_norm=row.given_name_norm or "",
+        family_norm=row.family_name_norm,
+        given_key=row.given_key or "",
+        family_key=row.family_key,
+        date_of_birth=row.date_of_birth,
+        unborn_expected_on=row.unborn_expected_on,
+        nhs_number=row.nhs_number,
+        postcode=row.postcode,
+        person_id=row.id,
+    )
+
+
+def find_candidates_statement(probe: Facts) -> Any:
+    """People who could be `probe`, fetched only through indexed keys (never a scan).
+
+    NHS number; phonetic family key + date of birth; date of birth + postcode; postcode +
+    phonetic family key (adults and unborn children have no date of birth). PostgreSQL
+    combines the matching index scans with a BitmapOr. Merged-away records are left out:
+    their survivor is found instead.
+    """
+    conditions = []
+    if probe.nhs_number:
+        conditions.append(Person.nhs_number == probe.nhs_number)
+    if probe.date_of_birth and probe.family_key:
+        conditions.append(
+            and_(Person.family_key == probe.family_key, Person.date_of_birth == probe.date_of_birth)
+        )
+    if probe.date_of_birth and probe.postcode:
+        conditions.append(
+            and_(Person.date_of_birth == probe.date_of_birth, Person.postcode == probe.postcode)
+        )
+    if probe.postcode and probe.family_key:
+        conditions.append(and_(Person.postcode == probe.postcode, Person.family_key == probe.family_key))
+    if not conditions:
+        return None
+    return (
+        select(*_PERSON_FACT_COLUMNS)
+        .where(or_(*conditions), Person.merged_into_id.is_(None))
+        .limit(CANDIDATE_LIMIT)
+    )
+
+
+async def find_candidates(session: AsyncSession, probe: Facts) -> list[Facts]:
+    stmt = find_candidates_statement(probe)
+    if stmt is None:
+        return []
+    return [_facts(r) for r in (await session.execute(stmt)).all()]
+
+
+async def add_person(session: AsyncSession, person: Person) -> None:
+    session.add(person)
+
+
+async def get_person(session: AsyncSession, person_id: str) -> Person | None:
+    return await session.get(Person, person_id)
+
+
+async def people_by_id(session: AsyncSession, ids: Iterable[str]) -> dict[str, Person]:
+    ids = list(set(ids))
+    if not ids:
+        return {}
+    rows = (await session.execute(select(Person).where(Person.id.in_(ids)))).scalars().all()
+    return {p.id: p for p in rows}
+
+
+async def fill_missing(session: AsyncSession, person_id: str, values: dict[str, Any]) -> None:
+    """Add what a later referral knows and the index did not (never overwrites)."""
+    for column, value in values.items():
+        if value is None:
+            continue
+        col = getattr(Person, column)
+        await session.execute(
+            update(Person).where(Person.id == person_id, col.is_(None)).values({column: value})
+        )
+
+
+async def canonical_id(session: AsyncSession, person_id: str) -> str:
+    """Follow merges to the surviving record."""
+    current = person_id
+    for _ in range(MAX_MERGE_DEPTH):
+        nxt = (
+            await session.execute(select(Person.merged_into_id).where(Person.id == current))
+        ).scalar_one_or_none()
+        if nxt is None:
+            return current
+        current = nxt
+    return current
+
+
+async def merged_into(session: AsyncSession, person_id: str) -> set[str]:
+    """The person and everyone merged into it, directly or through earlier merges."""
+    found, frontier = {person_id}, {person_id}
+    for _ in range(MAX_MERGE_DEPTH):
+        if not frontier:
+            break
+        rows = (
+            (await session.execute(select(Person.id).where(Person.merged_into_id.in_(frontier))))
+            .scalars()
+            .all()
+        )
+        frontier = set(rows) - found
+        found |= frontier
+    return found
+
+
+async def set_merged_into(session: AsyncSession, person_id: str, into: str | None) -> None:
+    await session.execute(update(Person).where(Person.id == person_id).values(merged_into_id=into))
+
+
+async def repoint(
+    session: AsyncSession, *, from_id: str, to_id: str, originals: set[str] | None = None
+) -> None:
+    """Move referral and episode links from one person to another (a merge or its undo)."""
+    for table in (ReferralPerson, EpisodePerson):
+        stmt = update(table).where(table.person_id == from_id)
+        if originals is not None:
+            stmt = stmt.where(table.original_person_id.in_(originals))
+        await session.execute(stmt.values(person_id=to_id))
+
+
+async def add_merge(session: AsyncSession, merge: PersonMerge) -> None:
+    session.add(merge)
+
+
+async def get_merge(session: AsyncSession, merge_id: str) -> PersonMerge | None:
+    return await session.get(PersonMerge, merge_id)
+
+
+# ---- referrals ----
+
+
+async def add_referral(session: AsyncSession, referral: Referral, people: list[ReferralPerson]) -> None:
+    session.add(referral)
+    await session.flush()
+    session.add_all(people)
+
+
+async def add_matches(session: AsyncSession, matches: list[ReferralMatch]) -> None:
+    session.add_all(matches)
+
+
+async def get_referral(
+    session: AsyncSession, referral_id: str, *, for_update: bool = False
+) -> Referral | None:
+    stmt = select(Referral).where(Referral.id == referral_id)
+    if for_update and is_postgres(session):
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def copy_decision_to_people(session: AsyncSession, referral: Referral) -> None:
+    await session.execute(
+        update(ReferralPerson)
+        .where(ReferralPerson.referral_id == referral.id)
+        .values(
+            level_of_need=referral.level_of_need, outcome=referral.outcome, decided_at=referral.decided_at
+        )
+    )
+
+
+async def referral_by_step_up(session: AsyncSession, step_up_id: str) -> Referral | None:
+    return (
+        await session.execute(select(Referral).where(Referral.step_up_id == step_up_id))
+    ).scalar_one_or_none()
+
+
+async def referral_people(session: AsyncSession, referral_id: str) -> list[ReferralPerson]:
+    stmt = (
+        select(ReferralPerson)
+        .where(ReferralPerson.referral_id == referral_id)
+        .order_by(ReferralPerson.role.desc(), ReferralPerson.position)  # children first
+    )
+    return list((await session.execute(stmt)).scalars().all())
+
+
+async def referral_matches(session: AsyncSession, referral_id: str) -> list[ReferralMatch]:
+    stmt = (
+        select(ReferralMatch)
+        .where(ReferralMatch.referral_id == referral_id)
+        .order_by(ReferralMatch.score.desc(), ReferralMatch.candidate_person_id)
+    )
+    return list((await session.execute(stmt)).scalars().all())
+
+
+async def get_match(session: AsyncSession, referral_id: str, candidate_id: str) -> ReferralMatch | None:
+    return await session.get(ReferralMatch, (referral_id, candidate_id))
+
+
+@dataclass(frozen=True)
+class ReferralFilters:
+    status: str | None = None
+    source_agency_id: str | None = None
+    person_id: str | None = None
+    received_from: datetime | None = None
+    received_to: datetime | None = None
+    only_agency_id: str | None = None  # object-level rule: partners see their own only
+
+
+async def list_referrals(session: AsyncSession, f: ReferralFilters, page: PageParams) -> list[Referral]:
+    stmt = select(Referral)
+    if f.status:
+        stmt = stmt.where(Referral.status == f.status)
+    if f.source_agency_id:
+        stmt = stmt.where(Referral.source_agency_id == f.source_agency_id)
+    if f.only_agency_id:
+        stmt = stmt.where(Referral.source_agency_id == f.only_agency_id)
+    if f.person_id:
+        stmt = stmt.where(
+            Referral.id.in_(select(ReferralPerson.referral_id).where(ReferralPerson.person_id == f.person_id))
+        )
+    if f.received_from:
+        stmt = stmt.where(Referral.received_at >= f.received_from)
+    if f.received_to:
+        stmt = stmt.where(Referral.received_at < f.received_to)
+    stmt = keyset(stmt, Referral.received_at, Referral.id, page)  # type: ignore[arg-type]
+    return list((await session.execute(stmt)).scalars().all())
+
+
+async def undecided_referral_for(
+    session: AsyncSession, person_ids: Sequence[str], *, before: datetime, exclude_id: str | None = None
+) -> str | None:
+    """The latest referral still awaiting a decision for any of these children."""
+    stmt = (
+        select(Referral.id)
+        .join(ReferralPerson, ReferralPerson.referral_id == Referral.id)
+        .where(
+            ReferralPerson.person_id.in_(person_ids),
+            ReferralPerson.role == "child",
+            Referral.status == "received",
+            Referral.received_at <= before,
+        )
+        .order_by(Referral.received_at.desc(), Referral.id.desc())
+        .limit(1)
+    )
+    if exclude_id:
+        stmt = stmt.where(Referral.id != exclude_id)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def referral_person_ids(
+    session: AsyncSession, referral_id: str, role: str | None = "child"
+) -> list[str]:
+    stmt = select(ReferralPerson.person_id).where(ReferralPerson.referral_id == referral_id)
+    if role:
+        stmt = stmt.where(ReferralPerson.role == role)
+    return list((await session.execute(stmt.order_by(ReferralPerson.position))).scalars().all())
+
+
+async def referrals_naming(session: AsyncSession, person_id: str) -> list[Referral]:
+    """Every referral naming this person (merges already followed), oldest first."""
+    stmt = (
+        select(Referral)
+        .where(
+            Referral.id.in_(select(ReferralPerson.referral_id).where(ReferralPerson.person_id == person_id))
+        )
+        .order_by(Referral.received_at, Referral.id)
+    )
+    return list((await session.execute(stmt)).scalars().all())
+
+
+# ---- the episode projection ----
+
+
+async def open_episode_for(session: AsyncSession, person_ids: Sequence[str]) -> str | None:
+    stmt = (
+        select(Episode.id)
+        .join(EpisodePerson, EpisodePerson.episode_id == Episode.id)
+        .where(EpisodePerson.person_id.in_(person_ids), Episode.closed_at.is_(None))
+        .order_by(Episode.opened_at.desc(), Episode.id.desc())
+        .limit(1)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def get_episode(session: AsyncSession, episode_id: str) -> Episode | None:
+    return await session.get(Episode, episode_id)
+
+
+async def add_episode(session: AsyncSession, episode: Episode) -> None:
+    session.add(episode)
+    await session.flush()
+
+
+async def add_episode_people(session: AsyncSession, episode_id: str, people: dict[str, str]) -> None:
+    """`people`: person id as the event named it -> the surviving record."""
+    existing = set(
+        (
+            await session.execute(
+                select(EpisodePerson.original_person_id).where(EpisodePerson.episode_id == episode_id)
+            )
+        ).scalars()
+    )
+    session.add_all(
+        EpisodePerson(episode_id=episode_id, original_person_id=orig, person_id=canon)
+        for orig, canon in people.items()
+        if orig not in existing
+    )
+
+
+async def set_referral_episode(session: AsyncSession, referral_id: str, episode_id: str) -> bool:
+    result = await session.execute(
+        update(Referral)
+        .where(Referral.id == referral_id, Referral.episode_id.is_(None))
+        .values(episode_id=episode_id, version=Referral.version + 1)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -1,1 +1,394 @@
-"""Request and response schemas of the referrals service (Pydantic only)."""
+"""Request and response schemas of the referrals service (Pydantic only).
+
+Input models forbid unknown fields (a misspelt field is a 422 naming it, not silently lost)
+and carry every rule that needs nothing but the request itself: lengths, the NHS number's
+modulus 11, UK postcodes, need codes, ages 0-25 and unborn children's expected dates.
+Rules that need the database or the caller (consent, decisions, access) live in `service`.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from services.referrals.codes import (
+    NEED_CODES,
+    LevelOfNeed,
+    Outcome,
+    Rag,
+    ReferralStatus,
+    ReferralType,
+)
+from services.referrals.identifiers import (
+    format_postcode,
+    normalise_nhs_number,
+    normalise_postcode,
+    normalise_upn,
+)
+from shared.calendar import LONDON
+
+MAX_AGE_YEARS = 25
+UNBORN_PAST_DAYS = 28  # an expected date a little in the past: the baby may be late
+UNBORN_FUTURE_DAYS = 42 * 7
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Role = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=40)]
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+Gender = Literal["female", "male", "other", "not_known", "not_stated"]
+ConsentMethod = Literal["in_person", "phone", "video", "written", "electronic"]
+
+
+def london_today() -> date:
+    return datetime.now(LONDON).date()
+
+
+def _need_code(value: str) -> str:
+    if value not in NEED_CODES:
+        raise ValueError(f"unknown need code {value!r} (the list is in docs/referrals.md)")
+    return value
+
+
+NeedCode = Annotated[str, StringConstraints(max_length=60), AfterValidator(_need_code)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Referrer(Strict):
+    name: ShortText
+    role: Role
+    email: EmailStr | None = None
+    phone: Phone | None = None
+
+
+class ChildIn(Strict):
+    given_name: Name | None = Field(None, description="Required unless the child is unborn")
+    family_name: Name
+    date_of_birth: date | None = Field(None, description="Required unless unborn_expected_on is given")
+    unborn_expected_on: date | None = Field(None, description="Expected date of an unborn child")
+    gender: Gender = "not_known"
+    nhs_number: str | None = Field(None, max_length=14, description="10 digits, modulus 11 checked")
+    upn: str | None = Field(None, max_length=13, description="Unique Pupil Number")
+
+    @field_validator("nhs_number")
+    @classmethod
+    def _nhs(cls, v: str | None) -> str | None:
+        return normalise_nhs_number(v) if v is not None else None
+
+    @field_validator("upn")
+    @classmethod
+    def _upn(cls, v: str | None) -> str | None:
+        return normalise_upn(v) if v is not None else None
+
+    @field_validator("date_of_birth")
+    @classmethod
+    def _dob(cls, v: date | None) -> date | None:
+        if v is None:
+            return v
+        today = london_today()
+        if v > today:
+            raise ValueError("must not be in the future (an unborn child has unborn_expected_on)")
+        age = today.year - v.year - ((today.month, today.day) < (v.month, v.day))
+        if age > MAX_AGE_YEARS:
+            raise ValueError(f"early help is for children and young people aged 0 to {MAX_AGE_YEARS}")
+        return v
+
+    @field_validator("unborn_expected_on")
+    @classmethod
+    def _expected(cls, v: date | None) -> date | None:
+        if v is None:
+            return v
+        today = london_today()
+        if not today - timedelta(days=UNBORN_PAST_DAYS) <= v <= today + timedelta(days=UNBORN_FUTURE_DAYS):
+            raise ValueError(f"must be between {UNBORN_PAST_DAYS} days ago and 42 weeks from today")
+        return v
+
+    @model_validator(mode="after")
+    def _born_or_unborn(self) -> ChildIn:
+        if self.date_of_birth is None and self.unborn_expected_on is None:
+            raise ValueError("date_of_birth is required (or unborn_expected_on for an unborn child)")
+        if self.date_of_birth is not None and self.unborn_expected_on is not None:
+            raise ValueError("give date_of_birth or unborn_expected_on, not both")
+        if self.unborn_expected_on is None and self.given_name is None:
+            raise ValueError("given_name is required for a child who has been born")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return "unborn" if self.unborn_expected_on else "child"
+
+
+class AdultIn(Strict):
+    given_name: Name
+    family_name: Name
+    relationship: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
+    phone: Phone | None = None
+    email: EmailStr | None = None
+
+
+class AddressIn(Strict):
+    line1: ShortText
+    town: Name | None = None
+    postcode: str = Field(max_length=10)
+
+    @field_validator("postcode")
+    @classmethod
+    def _postcode(cls, v: str) -> str:
+        return format_postcode(normalise_postcode(v))
+
+
+class ConsentIn(Strict):
+    obtained: bool
+    given_by: ShortText
+    obtained_at: AwareDatetime
+    method: ConsentMethod
+
+
+class ReferralCreate(Strict):
+    referral_type: ReferralType
+    referrer: Referrer
+    children: list[ChildIn] = Field(min_length=1, max_length=20)
+    adults: list[AdultIn] = Field(default_factory=list, max_length=20)
+    address: AddressIn
+    needs: list[NeedCode] = Field(min_length=1, max_length=20)
+    summary: LongText
+    significant_harm_suspected: bool = False
+    consent: ConsentIn | None = None
+
+    @field_validator("needs")
+    @classmethod
+    def _unique_needs(cls, v: list[str]) -> list[str]:
+        return list(dict.fromkeys(v))
+
+
+class DecidedBy(Strict):
+    name: ShortText
+    role: Role
+
+
+class AgencyCheck(Strict):
+    agency_type: Annotated[str, StringConstraints(min_length=1, max_length=40)]
+    summary: Reason
+
+
+class DecisionCreate(Strict):
+    level_of_need: LevelOfNeed
+    outcome: Outcome
+    rag: Rag | None = None
+    rationale: LongText
+    decided_by: DecidedBy
+    agency_checks: list[AgencyCheck] = Field(default_factory=list, max_length=20)
+
+
+class WithdrawRequest(Strict):
+    reason: Reason
+
+
+class MergeCreate(Strict):
+    into_person_id: Annotated[str, StringConstraints(min_length=1, max_length=36)]
+    reason: Reason | None = None
+
+
+class StepUpCreate(BaseModel):
+    """Internal contract (docs/contracts.md); tolerant of fields added later."""
+
+    step_up_id: Annotated[str, StringConstraints(min_length=1, max_length=36)]
+    episode_id: Annotated[str, StringConstraints(min_length=1, max_length=36)]
+    person_ids: list[Annotated[str, StringConstraints(min_length=1, max_length=36)]] = Field(
+        min_length=1, max_length=20
+    )
+    reason: LongText
+    agency_id: Annotated[str, StringConstraints(min_length=1, max_length=120)]
+    agency_type: Annotated[str, StringConstraints(min_length=1, max_length=40)]
+
+
+# ---- responses ----
+
+
+class ChildRead(BaseModel):
+    person_id: str
+    given_name: str | None
+    family_name: str
+    date_of_birth: date | None
+    unborn_expected_on: date | None
+    gender: str | None
+    nhs_number: str | None
+    upn: str | None
+    match: Literal["certain", "new"] = Field(
+        description="certain: linked to a person already in the index; new: a new person"
+    )
+
+
+class AdultRead(BaseModel):
+    person_id: str
+    given_name: str | None
+    family_name: str
+    relationship: str | None
+    phone: str | None
+    email: str | None
+    match: Literal["certain", "new"]
+
+
+class MatchRead(BaseModel):
+    """A possible existing person; the person's details only for callers with people:read."""
+
+    person_id: str = Field(description="The existing person this may be")
+    for_person_id: str = Field(description="The person this referral named")
+    score: float
+    status: Literal["possible", "confirmed", "rejected"]
+    reasons: list[str]
+    given_name: str | None = None
+    family_name: str | None = None
+    date_of_birth: date | None = None
+    unborn_expected_on: date | None = None
+    postcode: str | None = None
+
+
+class DecisionRead(BaseModel):
+    level_of_need: LevelOfNeed
+    outcome: Outcome
+    rag: Rag | None
+    rationale: str
+    decided_by: dict[str, Any]
+    agency_checks: list[dict[str, Any]]
+    decided_at: datetime
+    decided_within_timescale: bool
+
+
+class NeedRead(BaseModel):
+    code: str
+    headline: str
+
+
+class ReferralRead(BaseModel):
+    id: str
+    reference: str
+    referral_type: ReferralType
+    status: ReferralStatus
+    urgent: bool
+    significant_harm_suspected: bool
+    received_at: datetime
+    decision_due_at: datetime
+    source_agency_id: str
+    source_code: str = Field(description="Children in Need census referral source code")
+    referrer: dict[str, Any]
+    children: list[ChildRead]
+    adults: list[AdultRead]
+    address: dict[str, Any] | None
+    needs: list[str]
+    need_headlines: list[NeedRead]
+    summary: str
+    consent: dict[str, Any] | None
+    matches: list[MatchRead]
+    linked_referral_id: str | None
+    open_episode_id: str | None
+    episode_id: str | None
+    decision: DecisionRead | None
+    decided_within_timescale: bool | None
+    withdrawn_at: datetime | None
+    withdrawal_reason: str | None
+    step_up_id: str | None
+    step_up_episode_id: str | None
+
+
+class ReferralSummary(BaseModel):
+    id: str
+    reference: str
+    referral_type: ReferralType
+    status: ReferralStatus
+    urgent: bool
+    received_at: datetime
+    decision_due_at: datetime
+    source_agency_id: str
+    source_code: str
+    level_of_need: LevelOfNeed | None
+    outcome: Outcome | None
+    decided_at: datetime | None
+    decided_within_timescale: bool | None
+    linked_referral_id: str | None
+    open_episode_id: str | None
+    episode_id: str | None
+
+
+class ReferralList(BaseModel):
+    items: list[ReferralSummary]
+    next_cursor: str | None = None
+
+
+class PersonRead(BaseModel):
+    id: str
+    kind: Literal["child", "unborn", "adult"]
+    given_name: str | None
+    family_name: str
+    date_of_birth: date | None
+    unborn_expected_on: date | None
+    nhs_number: str | None
+    postcode: str | None
+    gender: str | None
+    merged_into_id: str | None
+    created_at: datetime
+
+
+class PersonMatchRead(PersonRead):
+    score: float
+    match: Literal["certain", "possible"]
+    reasons: list[str]
+
+
+class PersonSearchResult(BaseModel):
+    items: list[PersonMatchRead]
+
+
+class MergeRead(BaseModel):
+    id: str
+    merged_person_id: str
+    into_person_id: str
+    reason: str | None
+    referral_id: str | None
+    merged_at: datetime
+    merged_by_client_id: str
+    undone_at: datetime | None
+    undone_by_client_id: str | None
+
+
+class JourneyItem(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    at: datetime
+    kind: str
+    source: Literal["referrals", "assessments"]
+
+
+class Withheld(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    reason: str
+
+
+class Unavailable(BaseModel):
+    part: str
+    reason: str
+
+
+class JourneyRead(BaseModel):
+    person_id: str
+    items: list[JourneyItem]
+    withheld: list[Withheld]
+    incomplete: bool
+    unavailable: list[Unavailable]

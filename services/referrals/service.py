@@ -1,1 +1,574 @@
-"""Rules of the referrals service. Services flush; the request session commits."""
+"""Rules of the referrals service: intake, one front door, MASH decisions, withdrawal, step-ups.
+
+Services flush; the request session commits. Every state change publishes its event through
+the outbox in the same transaction (`runtime.publish`), so an event exists exactly when the
+change does and reaches a receiver that was down at the time once it is back.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.referrals import people
+from services.referrals import repository as repo
+from services.referrals.codes import (
+    NEED_CODES,
+    OUTCOME_LEVELS,
+    READ_ALL_AGENCY_TYPES,
+    STEP_UP_SOURCE_CODE,
+    source_code_for,
+)
+from services.referrals.config import Settings
+from services.referrals.errors import (
+    ConsentRequired,
+    DecisionAlreadyMade,
+    DecisionLevelMismatch,
+    MatchAlreadyResolved,
+    ReferralNotAwaitingDecision,
+    ReferralNotFound,
+)
+from services.referrals.identifiers import normalise_postcode
+from services.referrals.matching import Facts
+from services.referrals.models import Person, Referral, ReferralMatch, ReferralPerson
+from services.referrals.schemas import (
+    AdultRead,
+    ChildRead,
+    DecisionCreate,
+    DecisionRead,
+    MatchRead,
+    NeedRead,
+    ReferralCreate,
+    ReferralRead,
+    ReferralSummary,
+    StepUpCreate,
+    WithdrawRequest,
+)
+from shared.calendar import LONDON
+from shared.identity import Identity
+from shared.problems import NotFound, Problem, ValidationProblem
+from shared.runtime import ServiceRuntime
+
+CLOCK_SKEW = timedelta(minutes=5)
+REFERENCE_PREFIX = "RFS"
+
+
+class NotSubmitter(Problem):
+    status, type_slug, title = 403, "not-submitter", "Not the submitting agency"
+
+
+@dataclass
+class Context:
+    """Who is asking, when, and with what: passed to every rule."""
+
+    session: AsyncSession
+    runtime: ServiceRuntime
+    identity: Identity
+    now: datetime
+
+    @property
+    def settings(self) -> Settings:
+        return cast(Settings, self.runtime.settings)
+
+    async def publish(self, event_type: str, data: dict[str, Any]) -> None:
+        await self.runtime.publish(self.session, event_type, data)
+
+
+def reads_all(identity: Identity) -> bool:
+    """MASH, early help and social care (which takes step-ups and s47 work) read every referral."""
+    return identity.agency_type in READ_ALL_AGENCY_TYPES
+
+
+async def visible(ctx: Context, referral_id: str, *, for_update: bool = False) -> Referral:
+    """The referral if this caller may see it; 404 otherwise, so its existence does not leak."""
+    referral = await repo.get_referral(ctx.session, referral_id, for_update=for_update)
+    if referral is None or not (
+        reads_all(ctx.identity) or referral.source_agency_id == ctx.identity.agency_id
+    ):
+        raise ReferralNotFound()
+    return referral
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+# ---- intake ----
+
+
+async def create(ctx: Context, body: ReferralCreate) -> Referral:
+    significant = body.significant_harm_suspected or body.referral_type == "safeguarding_concern"
+    if not significant and (body.consent is None or not body.consent.obtained):
+        raise ConsentRequired()
+    if body.consent and body.consent.obtained_at > ctx.now + CLOCK_SKEW:
+        raise ValidationProblem("consent.obtained_at", "must not be in the future")
+    postcode = normalise_postcode(body.address.postcode)
+    subjects: list[tuple[str, Any, Facts]] = [
+        (
+            "child",
+            c,
+            Facts.of(
+                c.kind,
+                c.given_name,
+                c.family_name,
+                date_of_birth=c.date_of_birth,
+                unborn_expected_on=c.unborn_expected_on,
+                nhs_number=c.nhs_number,
+                postcode=postcode,
+            ),
+        )
+        for c in body.children
+    ] + [("adult", a, Facts.of("adult", a.given_name, a.family_name, postcode=postcode)) for a in body.adults]
+    await repo.lock_keys(ctx.session, (k for _, _, f in subjects for k in people.match_lock_keys(f)))
+    referral = await _new_referral(
+        ctx,
+        referral_type=body.referral_type,
+        urgent=significant,
+        source_agency_id=ctx.identity.agency_id,
+        source_agency_type=ctx.identity.agency_type,
+        source_code=source_code_for(ctx.identity.agency_type, body.referral_type),
+        referrer=body.referrer.model_dump(mode="json"),
+        address=body.address.model_dump(mode="json"),
+        postcode=postcode,
+        needs=body.needs,
+        summary=body.summary,
+        consent=body.consent.model_dump(mode="json") if body.consent else None,
+    )
+    rows, matches = await _resolve_people(ctx, referral, subjects)
+    await _link_and_add(ctx, referral, rows, matches)
+    return referral
+
+
+async def _new_referral(ctx: Context, **fields: Any) -> Referral:
+    series = f"{REFERENCE_PREFIX}-{ctx.now.astimezone(LONDON).year}"
+    number = await repo.next_in_series(ctx.session, series)
+    return Referral(
+        id=str(uuid.uuid4()),
+        reference=f"{series}-{number:06d}",
+        status="received",
+        significant_harm_suspected=fields["urgent"],
+        source_client_id=ctx.identity.client_id,
+        received_at=ctx.now,
+        decision_due_at=ctx.runtime.calendar.add_working_days(ctx.now, ctx.settings.decision_working_days),
+        version=1,
+        **fields,
+    )
+
+
+async def _resolve_people(
+    ctx: Context, referral: Referral, subjects: list[tuple[str, Any, Facts]]
+) -> tuple[list[ReferralPerson], list[ReferralMatch]]:
+    """Match each person named against the index: link, or add with possible matches."""
+    created: set[str] = set()
+    rows: list[ReferralPerson] = []
+    matches: dict[str, ReferralMatch] = {}
+    positions = {"child": 0, "adult": 0}
+    for role, item, facts in subjects:
+        resolved = await people.resolve(
+            ctx.session,
+            facts,
+            settings=ctx.settings,
+            now=ctx.now,
+            given_name=item.given_name,
+            family_name=item.family_name,
+            gender=getattr(item, "gender", None),
+            # Two children of one request are never offered as each other's duplicate.
+            exclude=created,
+        )
+        if resolved.match == "new":
+            created.add(resolved.person_id)
+        rows.append(
+            ReferralPerson(
+                referral_id=referral.id,
+                role=role,
+                position=positions[role],
+                person_id=resolved.person_id,
+                original_person_id=resolved.person_id,
+                match=resolved.match,
+                given_name=item.given_name,
+                family_name=item.family_name,
+                date_of_birth=getattr(item, "date_of_birth", None),
+                unborn_expected_on=getattr(item, "unborn_expected_on", None),
+                gender=getattr(item, "gender", None),
+                nhs_number=getattr(item, "nhs_number", None),
+                upn=getattr(item, "upn", None),
+                relationship=getattr(item, "relationship", None),
+                phone=getattr(item, "phone", None),
+                email=getattr(item, "email", None),
+                received_at=referral.received_at,
+            )
+        )
+        positions[role] += 1
+        for s in resolved.possible:
+            if s.person_id in created or s.person_id == resolved.person_id:
+                continue
+            current = matches.get(s.person_id)
+            if current is None or s.score > current.score:
+                matches[s.person_id] = ReferralMatch(
+                    referral_id=referral.id,
+                    candidate_person_id=s.person_id,
+                    subject_person_id=resolved.person_id,
+                    score=s.score,
+                    reasons=s.reasons,
+                    status="possible",
+                )
+    return rows, list(matches.values())
+
+
+async def _link_and_add(
+    ctx: Context, referral: Referral, rows: list[ReferralPerson], matches: list[ReferralMatch]
+) -> None:
+    """One front door: a child already known to an undecided referral or an open episode.
+
+    A request for support joins what exists (`status: linked`) instead of starting a
+    parallel case. A safeguarding concern is never held back that way: it stays with the
+    MASH (urgent), carrying the ids of what it relates to.
+    """
+    known = [r.person_id for r in rows if r.role == "child" and r.match == "certain"]
+    if known:
+        # A step-up arrives knowing its episode; the projection may not have it yet.
+        referral.open_episode_id = referral.open_episode_id or await repo.open_episode_for(ctx.session, known)
+        referral.linked_referral_id = await repo.undecided_referral_for(
+            ctx.session, known, before=referral.received_at
+        )
+    if (referral.open_episode_id or referral.linked_referral_id) and not referral.urgent:
+        referral.status = "linked"
+    for row in rows:
+        row.source_code = referral.source_code
+        row.from_step_up = referral.step_up_id is not None
+    await repo.add_referral(ctx.session, referral, rows)
+    await repo.add_matches(ctx.session, matches)
+    await ctx.session.flush()
+    children = [r.person_id for r in rows if r.role == "child"]
+    adults = [r.person_id for r in rows if r.role == "adult"]
+    if referral.status == "linked":
+        await _publish_linked(ctx, referral, children)
+    else:
+        await ctx.publish(
+            "referral.received",
+            {
+                **_base_event(referral),
+                "referral_type": referral.referral_type,
+                "source_code": referral.source_code,
+                "person_ids": children,
+                "adult_person_ids": adults,
+                "urgent": referral.urgent,
+                "received_at": _iso(referral.received_at),
+                "decision_due_at": _iso(referral.decision_due_at),
+                "open_episode_id": referral.open_episode_id,
+                "linked_referral_id": referral.linked_referral_id,
+            },
+        )
+    if referral.urgent:
+        await ctx.publish(
+            "referral.safeguarding_concern",
+            {
+                **_base_event(referral),
+                "person_ids": children,
+                "received_at": _iso(referral.received_at),
+                "open_episode_id": referral.open_episode_id,
+            },
+        )
+
+
+def _base_event(referral: Referral) -> dict[str, Any]:
+    return {
+        "referral_id": referral.id,
+        "reference": referral.reference,
+        "source_agency_id": referral.source_agency_id,
+    }
+
+
+async def _publish_linked(ctx: Context, referral: Referral, children: list[str]) -> None:
+    await ctx.publish(
+        "referral.linked",
+        {
+            **_base_event(referral),
+            "person_ids": children,
+            "linked_referral_id": referral.linked_referral_id,
+            "linked_episode_id": referral.open_episode_id,
+            "received_at": _iso(referral.received_at),
+        },
+    )
+
+
+async def create_step_up(ctx: Context, body: StepUpCreate) -> tuple[Referral, bool]:
+    """A safeguarding referral from an early help episode; (referral, created)."""
+    await repo.lock_keys(ctx.session, [f"stepup:{body.step_up_id}"])
+    existing = await repo.referral_by_step_up(ctx.session, body.step_up_id)
+    if existing is not None:
+        return existing, False
+    known = await repo.people_by_id(ctx.session, body.person_ids)
+    missing = [pid for pid in body.person_ids if pid not in known]
+    if missing:
+        raise ValidationProblem("person_ids", f"not in the person index: {', '.join(missing)}")
+    canonical = [await repo.canonical_id(ctx.session, pid) for pid in dict.fromkeys(body.person_ids)]
+    persons = await repo.people_by_id(ctx.session, canonical)
+    referral = await _new_referral(
+        ctx,
+        referral_type="safeguarding_concern",
+        urgent=True,
+        source_agency_id=body.agency_id,
+        source_agency_type=body.agency_type,
+        source_code=STEP_UP_SOURCE_CODE,
+        referrer={"name": "Early help lead professional (step-up)", "role": body.agency_type},
+        address=None,
+        postcode=next((p.postcode for p in persons.values() if p.postcode), None),
+        needs=[],
+        summary=body.reason,
+        consent=None,
+        step_up_id=body.step_up_id,
+        step_up_episode_id=body.episode_id,
+    )
+    positions = {"child": 0, "adult": 0}
+    rows = []
+    for pid in dict.fromkeys(canonical):
+        p = persons[pid]
+        role = "adult" if p.kind == "adult" else "child"
+        rows.append(
+            ReferralPerson(
+                referral_id=referral.id,
+                role=role,
+                position=positions[role],
+                person_id=p.id,
+                original_person_id=p.id,
+                match="certain",
+                given_name=p.given_name,
+                family_name=p.family_name,
+                date_of_birth=p.date_of_birth,
+                unborn_expected_on=p.unborn_expected_on,
+                gender=p.gender,
+                nhs_number=p.nhs_number,
+                received_at=referral.received_at,
+            )
+        )
+        positions[role] += 1
+    referral.open_episode_id = body.episode_id
+    await _link_and_add(ctx, referral, rows, [])
+    return referral, True
+
+
+# ---- triage ----
+
+
+async def decide(
+    ctx: Context, referral_id: str, body: DecisionCreate, precondition: Callable[[Referral], None]
+) -> Referral:
+    referral = await visible(ctx, referral_id, for_update=True)
+    precondition(referral)
+    if referral.status == "decided":
+        raise DecisionAlreadyMade(f"{referral.reference} was decided at {_iso(referral.decided_at)}")
+    if referral.status != "received":
+        raise ReferralNotAwaitingDecision(
+            f"{referral.reference} is {referral.status}: there is nothing to decide"
+        )
+    allowed = OUTCOME_LEVELS[body.outcome]
+    if body.level_of_need not in allowed:
+        raise DecisionLevelMismatch(body.outcome, body.level_of_need, sorted(allowed))
+    referral.status = "decided"
+    referral.level_of_need = body.level_of_need
+    referral.outcome = body.outcome
+    referral.rag = body.rag
+    referral.rationale = body.rationale
+    referral.decided_by = body.decided_by.model_dump()
+    referral.agency_checks = [c.model_dump() for c in body.agency_checks]
+    referral.decided_at = ctx.now
+    referral.decided_by_client_id = ctx.identity.client_id
+    referral.decided_within_timescale = ctx.now <= referral.decision_due_at
+    referral.version += 1
+    await ctx.session.flush()
+    await repo.copy_decision_to_people(ctx.session, referral)
+    await ctx.publish(
+        "referral.decided",
+        {
+            **_base_event(referral),
+            "referral_type": referral.referral_type,
+            "person_ids": await repo.referral_person_ids(ctx.session, referral.id, "child"),
+            "adult_person_ids": await repo.referral_person_ids(ctx.session, referral.id, "adult"),
+            "level_of_need": referral.level_of_need,
+            "outcome": referral.outcome,
+            "rag": referral.rag,
+            "decided_at": _iso(referral.decided_at),
+            "received_at": _iso(referral.received_at),
+            "decision_due_at": _iso(referral.decision_due_at),
+            "decided_within_timescale": referral.decided_within_timescale,
+        },
+    )
+    return referral
+
+
+async def withdraw(
+    ctx: Context, referral_id: str, body: WithdrawRequest, precondition: Callable[[Referral], None]
+) -> Referral:
+    referral = await visible(ctx, referral_id, for_update=True)
+    if referral.source_agency_id != ctx.identity.agency_id and not ctx.identity.has("triage:write"):
+        raise NotSubmitter("Only the agency that submitted a referral, or the MASH, may withdraw it")
+    precondition(referral)
+    if referral.status == "decided":
+        raise DecisionAlreadyMade(f"{referral.reference} was already decided")
+    if referral.status != "received":
+        raise ReferralNotAwaitingDecision(f"{referral.reference} is {referral.status}")
+    referral.status = "withdrawn"
+    referral.withdrawn_at = ctx.now
+    referral.withdrawal_reason = body.reason
+    referral.version += 1
+    await ctx.session.flush()
+    await ctx.publish("referral.withdrawn", {**_base_event(referral), "withdrawn_at": _iso(ctx.now)})
+    return referral
+
+
+async def resolve_match(ctx: Context, referral_id: str, person_id: str, *, confirm: bool) -> Referral:
+    """A MASH user says whether a possible match is the same person (confirm merges them)."""
+    referral = await visible(ctx, referral_id, for_update=True)
+    match = await repo.get_match(ctx.session, referral.id, person_id)
+    if match is None:
+        raise NotFound("This person is not a possible match on this referral")
+    if match.status != "possible":
+        raise MatchAlreadyResolved(f"This match was already {match.status}")
+    match.status = "confirmed" if confirm else "rejected"
+    match.resolved_at = ctx.now
+    match.resolved_by_client_id = ctx.identity.client_id
+    referral.version += 1
+    if confirm:
+        subject = await repo.canonical_id(ctx.session, match.subject_person_id)
+        existing = await repo.canonical_id(ctx.session, match.candidate_person_id)
+        if subject != existing:
+            record = await people.merge(
+                ctx.session,
+                subject,
+                existing,
+                identity=ctx.identity,
+                now=ctx.now,
+                reason=f"Confirmed as the same person on referral {referral.reference}",
+                referral_id=referral.id,
+            )
+            match.merge_id = record.id
+        await ctx.session.flush()
+        if referral.status == "received" and not referral.urgent:
+            await _link_later(ctx, referral)
+    await ctx.session.flush()
+    return referral
+
+
+async def _link_later(ctx: Context, referral: Referral) -> None:
+    """After a confirmed match: the child may turn out to be known already."""
+    children = await repo.referral_person_ids(ctx.session, referral.id, "child")
+    referral.open_episode_id = await repo.open_episode_for(ctx.session, children)
+    referral.linked_referral_id = await repo.undecided_referral_for(
+        ctx.session, children, before=referral.received_at, exclude_id=referral.id
+    )
+    if referral.open_episode_id or referral.linked_referral_id:
+        referral.status = "linked"
+        await _publish_linked(ctx, referral, children)
+
+
+# ---- representations ----
+
+
+async def represent(ctx: Context, referral: Referral) -> ReferralRead:
+    rows = await repo.referral_people(ctx.session, referral.id)
+    matches = await repo.referral_matches(ctx.session, referral.id)
+    # Candidates' details are other people's records: only for callers of the person index.
+    details = ctx.identity.has("people:read")
+    candidates = (
+        await repo.people_by_id(ctx.session, (m.candidate_person_id for m in matches)) if details else {}
+    )
+    decision = None
+    if referral.decided_at is not None:
+        decision = DecisionRead(
+            level_of_need=referral.level_of_need,  # type: ignore[arg-type]
+            outcome=referral.outcome,  # type: ignore[arg-type]
+            rag=referral.rag,  # type: ignore[arg-type]
+            rationale=referral.rationale or "",
+            decided_by=referral.decided_by or {},
+            agency_checks=referral.agency_checks or [],
+            decided_at=referral.decided_at,
+            decided_within_timescale=bool(referral.decided_within_timescale),
+        )
+    return ReferralRead(
+        id=referral.id,
+        reference=referral.reference,
+        referral_type=referral.referral_type,  # type: ignore[arg-type]
+        status=referral.status,  # type: ignore[arg-type]
+        urgent=referral.urgent,
+        significant_harm_suspected=referral.significant_harm_suspected,
+        received_at=referral.received_at,
+        decision_due_at=referral.decision_due_at,
+        source_agency_id=referral.source_agency_id,
+        source_code=referral.source_code,
+        referrer=referral.referrer,
+        children=[
+            ChildRead(
+                person_id=r.person_id,
+                given_name=r.given_name,
+                family_name=r.family_name,
+                date_of_birth=r.date_of_birth,
+                unborn_expected_on=r.unborn_expected_on,
+                gender=r.gender,
+                nhs_number=r.nhs_number,
+                upn=r.upn,
+                match=r.match,  # type: ignore[arg-type]
+            )
+            for r in rows
+            if r.role == "child"
+        ],
+        adults=[
+            AdultRead(
+                person_id=r.person_id,
+                given_name=r.given_name,
+                family_name=r.family_name,
+                relationship=r.relationship,
+                phone=r.phone,
+                email=r.email,
+                match=r.match,  # type: ignore[arg-type]
+            )
+            for r in rows
+            if r.role == "adult"
+        ],
+        address=referral.address,
+        needs=referral.needs,
+        need_headlines=[NeedRead(code=n, headline=NEED_CODES[n]) for n in referral.needs if n in NEED_CODES],
+        summary=referral.summary,
+        consent=referral.consent,
+        matches=[_match_read(m, candidates.get(m.candidate_person_id)) for m in matches],
+        linked_referral_id=referral.linked_referral_id,
+        open_episode_id=referral.open_episode_id,
+        episode_id=referral.episode_id,
+        decision=decision,
+        decided_within_timescale=referral.decided_within_timescale,
+        withdrawn_at=referral.withdrawn_at,
+        withdrawal_reason=referral.withdrawal_reason,
+        step_up_id=referral.step_up_id,
+        step_up_episode_id=referral.step_up_episode_id,
+    )
+
+
+def _match_read(m: ReferralMatch, person: Person | None) -> MatchRead:
+    details: dict[str, Any] = {}
+    if person is not None:
+        details = {
+            "given_name": person.given_name,
+            "family_name": person.family_name,
+            "date_of_birth": person.date_of_birth,
+            "unborn_expected_on": person.unborn_expected_on,
+            "postcode": person.postcode,
+        }
+    return MatchRead.model_validate(
+        {
+            "person_id": m.candidate_person_id,
+            "for_person_id": m.subject_person_id,
+            "score": m.score,
+            "status": m.status,
+            "reasons": m.reasons,
+            **details,
+        }
+    )
+
+
+def summary(referral: Referral) -> ReferralSummary:
+    return ReferralSummary.model_validate(referral, from_attributes=True)

@@ -7,6 +7,7 @@ On the SQLite run the databases are files in a temporary folder; on the PostgreS
 from __future__ import annotations
 
 import socket
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -71,18 +72,22 @@ class Api:
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
         self.http = httpx.Client(base_url=stack.gateway_url, timeout=20)
-        self._tokens: dict[str, str] = {}
+        self._tokens: dict[str, tuple[str, float]] = {}
 
     def token(self, client_id: str, scope: str | None = None) -> str:
+        """A token per client, renewed a minute before it expires (a long run outlives one)."""
         key = f"{client_id} {scope}"
-        if key not in self._tokens:
+        hit = self._tokens.get(key)
+        if hit is None or hit[1] - time.monotonic() < 60:
             data = {"grant_type": "client_credentials"}
             if scope:
                 data["scope"] = scope
             resp = self.http.post("/oauth/token", data=data, auth=(client_id, f"{client_id}-secret"))
             assert resp.status_code == 200, resp.text
-            self._tokens[key] = resp.json()["access_token"]
-        return self._tokens[key]
+            body = resp.json()
+            hit = (body["access_token"], time.monotonic() + body["expires_in"])
+            self._tokens[key] = hit
+        return hit[0]
 
     def as_(self, client_id: str, scope: str | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token(client_id, scope)}"}

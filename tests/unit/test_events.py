@@ -111,3 +111,36 @@ async def test_a_failing_handler_leaves_the_event_unprocessed(db):
         return None
 
     assert await receive(db, tables, env, ok) is True
+
+
+async def test_a_destination_that_answers_again_gets_its_backlog_at_once(db):
+    up = {"ok": False}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(202 if up["ok"] else 503)
+
+    async def token() -> str:
+        return "svc-token"
+
+    subs = {"*": ["http://assessments/internal/events"]}
+    relay = OutboxRelay(db, tables, token, transport=httpx.MockTransport(handler))
+    for i in range(3):
+        async with db.session() as s:
+            await publish(s, tables, subs, event_type="x.y", source="t", data={"n": i})
+    assert await relay.run_once() == 0  # all three fail and back off
+    up["ok"] = True
+    async with db.session() as s:  # one of them comes due; the others are still backing off
+        from datetime import timedelta
+
+        from shared.events import utcnow
+
+        await s.execute(tables.outbox.update().values(next_attempt_at=utcnow() + timedelta(hours=1)))
+        first = (await s.execute(select(tables.outbox.c.id).limit(1))).scalar_one()
+        await s.execute(
+            tables.outbox.update()
+            .where(tables.outbox.c.id == first)
+            .values(next_attempt_at=tables.outbox.c.created_at)
+        )
+    assert await relay.run_once() == 1
+    assert await relay.run_once() == 2  # the backlog went without waiting for its backoff
+    await relay.stop()

@@ -216,3 +216,13 @@ def test_settings_refuse_development_secrets_outside_dev():
     with pytest.raises(ValueError, match="PostgreSQL"):
         BaseServiceSettings(environment="production", service_client_secret="a-real-one")
     BaseServiceSettings(environment="staging", service_client_secret="s3cr3t-from-a-vault")
+
+
+async def test_nul_characters_are_refused_naming_the_field(app_client, signer):
+    h = signer.auth_header(agency_type="mash")
+    resp = await app_client.post("/v1/things", json={"name": "a\u0000b", "n": 1}, headers=h)
+    assert resp.status_code == 422 and resp.json()["errors"][0]["field"] == "name"
+    query = await app_client.get("/v1/things?cursor=%00", headers=h)
+    assert query.status_code == 422
+    fine = await app_client.post("/v1/things", json={"name": "ok", "n": 1}, headers=h)
+    assert fine.status_code == 201

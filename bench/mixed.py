@@ -1,0 +1,700 @@
+"""A mixed workload through the gateway, on SQLite and on PostgreSQL: saturation throughput,
+latency at fixed arrival rates, CPU seconds per request and memory per process.
+
+    python -m bench.mixed                       # both databases, rates 25,50,100 req/s
+    python -m bench.mixed --db sqlite --rates 25,50,100 --seconds 20 --saturation-seconds 15
+    python -m bench.mixed --json results.json   # also write every figure as JSON
+
+Loopback only and bounded: it starts its own processes (the gateway, the four services and the
+notifications worker) on free 127.0.0.1 ports - for PostgreSQL also a throwaway server
+(devtools.pg, fsync off) - runs each phase for a fixed time, and stops and deletes everything.
+
+The workload, by weight (one request is one of these):
+
+| operation | weight | client | path |
+| --- | --- | --- | --- |
+| create referral | 15 | demo-education | POST /v1/referrals (through the gateway) |
+| read referral | 20 | demo-mash | GET /v1/referrals/{id} |
+| list referrals | 15 | demo-mash | GET /v1/referrals?limit=20 |
+| decision | 10 | demo-mash | POST /v1/referrals/{id}/decision (a referral still awaiting one) |
+| read episode | 20 | demo-early-help | GET /v1/episodes/{id} |
+| access check | 20 | svc-assessments | GET /v1/access-checks, **direct to the consent port** |
+
+The access check is an internal endpoint of the consent service (the assessments and referrals
+services call it on reads); it is sent straight to the consent process with a service token,
+as they do, so it carries no gateway cost. Everything else goes through the gateway.
+
+Phases, per database:
+1. saturation: closed loop, `--connections` requests always in flight, for `--saturation-seconds`;
+   the completed requests per second is the throughput at saturation;
+2. fixed rates: an open-loop generator sends at each rate (evenly spaced arrivals) for
+   `--seconds`, whatever the answers' speed; latency is measured from the *scheduled* send
+   time, so a server that falls behind shows it (no coordinated omission). At most
+   `--max-in-flight` requests are outstanding; arrivals beyond that are counted as dropped.
+
+CPU: utime+stime from /proc/<pid>/stat of every process before and after each phase (for
+PostgreSQL the postmaster, its live children and its reaped children's cutime+cstime), divided
+by the requests completed. Memory: VmRSS (/proc/<pid>/status) and PSS (smaps_rollup) at the end. The load
+generator runs on the same 2 cores and its own CPU is shown apart. Each phase is preceded by a
+short warm-up that is not measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import string
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import httpx
+
+from bench.gateway import free_port
+from bench.load import _loopback
+from devtools import pg
+from devtools.launcher import Stack, migrate_all
+from devtools.stack import PROCESSES
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+WEIGHTS = {
+    "create referral": 15,
+    "read referral": 20,
+    "list referrals": 15,
+    "decision": 10,
+    "read episode": 20,
+    "access check (direct to consent)": 20,
+}
+TARGET_RATE, TARGET_P99_MS = 100, 100.0
+
+
+# --- /proc accounting -----------------------------------------------------------------------
+
+
+def cpu_seconds(pid: int, *, with_children: bool = False) -> float:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = text[text.rindex(")") + 2 :].split()
+    # fields[0] is field 3 (state): utime=14, stime=15, cutime=16, cstime=17.
+    ticks = int(fields[11]) + int(fields[12])
+    if with_children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / CLK_TCK
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds spent by the whole machine (every core, every process) since boot."""
+    parts = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in parts[:8])
+    return (user + nice + system + irq + softirq + steal) / CLK_TCK
+
+
+def rss_mib(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def pss_mib(pid: int) -> float:
+    """Proportional set size: shared pages divided among their users (no double counting)."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def children_of(ppid: int) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            text = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if int(text[text.rindex(")") + 2 :].split()[1]) == ppid:
+            out.append(int(entry.name))
+    return out
+
+
+@dataclass
+class Processes:
+    """The pids to account for: name -> pid, plus an optional PostgreSQL postmaster."""
+
+    pids: dict[str, int]
+    postmaster: int | None = None
+
+    def cpu(self) -> dict[str, float]:
+        out = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        if self.postmaster:
+            out["postgresql"] = cpu_seconds(self.postmaster, with_children=True) + sum(
+                cpu_seconds(c) for c in children_of(self.postmaster)
+            )
+        out["load generator"] = cpu_seconds(os.getpid())
+        out["machine"] = machine_busy_seconds()
+        return out
+
+    def rss(self) -> dict[str, float]:
+        out = {name: rss_mib(pid) for name, pid in self.pids.items()}
+        if self.postmaster:
+            out["postgresql"] = rss_mib(self.postmaster) + sum(
+                rss_mib(c) for c in children_of(self.postmaster)
+            )
+        out["load generator"] = rss_mib(os.getpid())
+        return out
+
+    def pss(self) -> dict[str, float]:
+        out = {name: pss_mib(pid) for name, pid in self.pids.items()}
+        if self.postmaster:
+            out["postgresql"] = pss_mib(self.postmaster) + sum(
+                pss_mib(c) for c in children_of(self.postmaster)
+            )
+        out["load generator"] = pss_mib(os.getpid())
+        return out
+
+
+# --- the workload ---------------------------------------------------------------------------
+
+
+def unique_name(rng: random.Random) -> str:
+    return rng.choice(string.ascii_uppercase) + "".join(rng.choices(string.ascii_lowercase, k=11))
+
+
+def postcode(rng: random.Random) -> str:
+    letters = string.ascii_uppercase
+    return f"{rng.choice(letters)}{rng.choice(letters)}{rng.randint(1, 29)} {rng.randint(1, 9)}{rng.choice(letters)}{rng.choice(letters)}"
+
+
+def referral_body(rng: random.Random) -> dict[str, Any]:
+    family = unique_name(rng)
+    return {
+        "referral_type": "request_for_support",
+        "referrer": {"name": "Bench Referrer", "role": "DSL", "email": "dsl@bench.example"},
+        "children": [
+            {
+                "given_name": unique_name(rng),
+                "family_name": family,
+                "date_of_birth": f"20{rng.randint(10, 20)}-0{rng.randint(1, 9)}-{rng.randint(10, 28)}",
+            }
+        ],
+        "adults": [{"given_name": unique_name(rng), "family_name": family, "relationship": "mother"}],
+        "address": {
+            "line1": f"{rng.randint(1, 999)} {family} Road",
+            "town": "Anytown",
+            "postcode": "LS1 4AP",
+        },
+        "needs": ["school_attendance", "parental_mental_health"],
+        "summary": "Benchmark referral: attendance 71%, parent unwell.",
+        "consent": {
+            "obtained": True,
+            "given_by": "parent",
+            "obtained_at": "2026-01-05T10:00:00Z",
+            "method": "phone",
+        },
+    }
+
+
+# Every decision opens an episode (in assessments, through the events), as most do.
+DECISION = {
+    "level_of_need": "partnership_plus",
+    "outcome": "team_around_the_family",
+    "rag": "amber",
+    "rationale": "Benchmark decision.",
+    "decided_by": {"name": "Bench Manager", "role": "MASH team manager"},
+}
+
+
+@dataclass
+class World:
+    gateway: str
+    consent: str
+    tokens: dict[str, str]
+    agency: str
+    referrals: list[str] = field(default_factory=list)
+    undecided: list[str] = field(default_factory=list)
+    episodes: list[str] = field(default_factory=list)
+    people: list[str] = field(default_factory=list)
+    rng: random.Random = field(default_factory=lambda: random.Random(7))
+
+    def auth(self, client: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[client]}"}
+
+
+async def one_request(session: aiohttp.ClientSession, world: World, op: str) -> str | None:
+    """Send one operation; None if it answered as expected, else what it answered."""
+    rng = world.rng
+    if op == "decision" and not world.undecided:
+        op = "create referral"
+    if op == "create referral":
+        async with session.post(
+            f"{world.gateway}/v1/referrals", json=referral_body(rng), headers=world.auth("demo-education")
+        ) as resp:
+            body = await resp.read()
+            if resp.status != 201:
+                return str(resp.status)
+            data = json.loads(body)
+            world.referrals.append(data["id"])
+            world.undecided.append(data["id"])
+            world.people.append(data["children"][0]["person_id"])
+            return None
+    if op == "read referral":
+        rid = rng.choice(world.referrals)
+        async with session.get(
+            f"{world.gateway}/v1/referrals/{rid}", headers=world.auth("demo-mash")
+        ) as resp:
+            await resp.read()
+            return None if resp.status == 200 else str(resp.status)
+    if op == "list referrals":
+        async with session.get(
+            f"{world.gateway}/v1/referrals", params={"limit": "20"}, headers=world.auth("demo-mash")
+        ) as resp:
+            await resp.read()
+            return None if resp.status == 200 else str(resp.status)
+    if op == "decision":
+        rid = world.undecided.pop()
+        async with session.post(
+            f"{world.gateway}/v1/referrals/{rid}/decision", json=DECISION, headers=world.auth("demo-mash")
+        ) as resp:
+            await resp.read()
+            return None if resp.status in (200, 201) else str(resp.status)
+    if op == "read episode":
+        eid = rng.choice(world.episodes)
+        async with session.get(
+            f"{world.gateway}/v1/episodes/{eid}", headers=world.auth("demo-early-help")
+        ) as resp:
+            await resp.read()
+            return None if resp.status == 200 else str(resp.status)
+    if op == "access check (direct to consent)":
+        params = {
+            "person_id": rng.choice(world.people),
+            "agency_id": world.agency,
+            "purpose": rng.choice(["information_sharing", "early_help_service"]),
+        }
+        async with session.get(
+            f"{world.consent}/v1/access-checks", params=params, headers=world.auth("svc-assessments")
+        ) as resp:
+            await resp.read()
+            return None if resp.status == 200 else str(resp.status)
+    raise ValueError(op)
+
+
+def schedule(n: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    names, weights = list(WEIGHTS), list(WEIGHTS.values())
+    return rng.choices(names, weights=weights, k=n)
+
+
+@dataclass
+class PhaseResult:
+    name: str
+    seconds: float
+    latencies: dict[str, list[float]]
+    errors: dict[str, int]
+    dropped: int = 0
+    cpu: dict[str, float] = field(default_factory=dict)
+    rss: dict[str, float] = field(default_factory=dict)
+    pss: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def completed(self) -> int:
+        return sum(len(v) for v in self.latencies.values())
+
+    @property
+    def all_latencies(self) -> list[float]:
+        return sorted(x for v in self.latencies.values() for x in v)
+
+    @property
+    def rps(self) -> float:
+        return self.completed / self.seconds if self.seconds else 0.0
+
+    def pct(self, q: float, op: str | None = None) -> float:
+        data = self.all_latencies if op is None else sorted(self.latencies.get(op, []))
+        if not data:
+            return 0.0
+        return data[min(len(data) - 1, int(q * len(data)))] * 1000
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "seconds": self.seconds,
+            "completed": self.completed,
+            "rps": self.rps,
+            "p50_ms": self.pct(0.5),
+            "p99_ms": self.pct(0.99),
+            "errors": dict(self.errors),
+            "dropped": self.dropped,
+            "per_operation": {
+                op: {"n": len(v), "p50_ms": self.pct(0.5, op), "p99_ms": self.pct(0.99, op)}
+                for op, v in self.latencies.items()
+            },
+            "cpu_seconds": self.cpu,
+            "rss_mib": self.rss,
+            "pss_mib": self.pss,
+        }
+
+
+async def closed_loop(world: World, connections: int, seconds: float, seed: int) -> PhaseResult:
+    ops = schedule(1_000_000, seed)
+    latencies: dict[str, list[float]] = defaultdict(list)
+    errors: dict[str, int] = defaultdict(int)
+    next_op = 0
+    connector = aiohttp.TCPConnector(limit=connections + 8)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as session:
+        stop_at = time.perf_counter() + seconds
+
+        async def worker() -> None:
+            nonlocal next_op
+            while time.perf_counter() < stop_at and next_op < len(ops):
+                op = ops[next_op]
+                next_op += 1
+                t0 = time.perf_counter()
+                try:
+                    failed = await one_request(session, world, op)
+                except (TimeoutError, aiohttp.ClientError) as exc:
+                    failed = type(exc).__name__
+                if failed is None:
+                    latencies[op].append(time.perf_counter() - t0)
+                else:
+                    errors[f"{op}: {failed}"] += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(connections)))
+        elapsed = time.perf_counter() - started
+    return PhaseResult(f"saturation ({connections} in flight)", elapsed, dict(latencies), dict(errors))
+
+
+async def open_loop(world: World, rate: float, seconds: float, seed: int, max_in_flight: int) -> PhaseResult:
+    n = int(rate * seconds)
+    ops = schedule(n, seed)
+    latencies: dict[str, list[float]] = defaultdict(list)
+    errors: dict[str, int] = defaultdict(int)
+    dropped = 0
+    in_flight = 0
+    connector = aiohttp.TCPConnector(limit=max_in_flight)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as session:
+
+        async def fire(op: str, scheduled: float) -> None:
+            nonlocal in_flight
+            try:
+                failed = await one_request(session, world, op)
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                failed = type(exc).__name__
+            finally:
+                in_flight -= 1
+            if failed is None:
+                latencies[op].append(time.perf_counter() - scheduled)
+            else:
+                errors[f"{op}: {failed}"] += 1
+
+        tasks = []
+        start = time.perf_counter()
+        for i, op in enumerate(ops):
+            scheduled = start + i / rate
+            delay = scheduled - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if in_flight >= max_in_flight:
+                dropped += 1
+                continue
+            in_flight += 1
+            tasks.append(asyncio.create_task(fire(op, scheduled)))
+        await asyncio.gather(*tasks)
+        elapsed = max(seconds, time.perf_counter() - start)
+    return PhaseResult(f"{rate:g} req/s", elapsed, dict(latencies), dict(errors), dropped)
+
+
+# --- setup ----------------------------------------------------------------------------------
+
+
+def token(gw: str, client: str) -> str:
+    resp = httpx.post(
+        f"{gw}/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(client, f"{client}-secret"),
+        timeout=30,
+    )
+    resp.raise_for_status()
+    return str(resp.json()["access_token"])
+
+
+def prepare(stack: Stack, referrals: int, episodes: int) -> World:
+    gw = stack.gateway_url
+    clients = ["demo-education", "demo-mash", "demo-early-help", "svc-assessments"]
+    tokens = {c: token(gw, c) for c in clients}
+    from jose import jwt
+
+    world = World(
+        gw, stack.url("consent"), tokens, jwt.get_unverified_claims(tokens["demo-education"])["agency_id"]
+    )
+    rng = random.Random(1)
+    with httpx.Client(timeout=30) as c:
+        made = []
+        for _ in range(referrals + episodes):
+            r = c.post(f"{gw}/v1/referrals", json=referral_body(rng), headers=world.auth("demo-education"))
+            if r.status_code != 201:
+                raise SystemExit(f"setup: create referral answered {r.status_code}: {r.text[:300]}")
+            made.append(r.json())
+        for data in made:
+            world.referrals.append(data["id"])
+            world.people.append(data["children"][0]["person_id"])
+        for data in made[:episodes]:
+            r = c.post(
+                f"{gw}/v1/referrals/{data['id']}/decision", json=DECISION, headers=world.auth("demo-mash")
+            )
+            if r.status_code not in (200, 201):
+                raise SystemExit(f"setup: decision answered {r.status_code}: {r.text[:300]}")
+        world.undecided = [d["id"] for d in made[episodes:]]
+        deadline = time.monotonic() + 60
+        pending = [d["id"] for d in made[:episodes]]
+        while pending and time.monotonic() < deadline:
+            for rid in list(pending):
+                eid = (
+                    c.get(f"{gw}/v1/referrals/{rid}", headers=world.auth("demo-mash"))
+                    .json()
+                    .get("episode_id")
+                )
+                if eid:
+                    world.episodes.append(eid)
+                    pending.remove(rid)
+            if pending:
+                time.sleep(0.5)
+        if not world.episodes:
+            raise SystemExit("setup: no episode opened within 60 s")
+        # Every kind of request answers before anything is measured.
+        for eid in world.episodes[:1]:
+            r = c.get(f"{gw}/v1/episodes/{eid}", headers=world.auth("demo-early-help"))
+            if r.status_code != 200:
+                raise SystemExit(f"setup: read episode answered {r.status_code}: {r.text[:300]}")
+        r = c.get(
+            f"{world.consent}/v1/access-checks",
+            params={
+                "person_id": world.people[0],
+                "agency_id": world.agency,
+                "purpose": "information_sharing",
+            },
+            headers=world.auth("svc-assessments"),
+        )
+        if r.status_code != 200:
+            raise SystemExit(f"setup: access check answered {r.status_code}: {r.text[:300]}")
+    return world
+
+
+def start_stack(db: str, log_level: str) -> tuple[Stack, Path, Path | None, int | None]:
+    tmp = Path(tempfile.mkdtemp(prefix=f"eh-mixed-{db}-"))
+    pg_base, pg_root, postmaster = None, None, None
+    if db == "postgres":
+        pg_base, pg_root = pg.start()
+        pg.create_databases(pg_base, [f"eh_{p.name}" for p in PROCESSES if p.kind != "worker"])
+        postmaster = int((pg_root / "data" / "postmaster.pid").read_text().split()[0])
+    ports = {p.name: free_port() for p in PROCESSES}
+    extra: dict[str, dict[str, str]] = {
+        p.name: {f"{p.env_prefix}LOG_LEVEL": log_level} for p in PROCESSES if p.name != "gateway"
+    }
+    extra["gateway"] = {
+        "EH_GATEWAY_RATE_LIMIT_PER_SECOND": "1000000",
+        "EH_GATEWAY_RATE_LIMIT_BURST": "1000000",
+        "EH_GATEWAY_LOG_LEVEL": log_level,
+    }
+    migrate_all(tmp, pg_base)
+    stack = Stack(data_dir=tmp, ports=ports, pg_base=pg_base, extra_env=extra)
+    return stack, tmp, pg_root, postmaster
+
+
+def account(procs: Processes, run: Any) -> PhaseResult:
+    cpu0 = procs.cpu()
+    result: PhaseResult = run()
+    cpu1 = procs.cpu()
+    result.cpu = {k: cpu1[k] - cpu0.get(k, 0.0) for k in cpu1}
+    result.rss = procs.rss()
+    result.pss = procs.pss()
+    return result
+
+
+def run_database(db: str, args: argparse.Namespace) -> dict[str, Any]:
+    stack, tmp, pg_root, postmaster = start_stack(db, args.log_level)
+    print(f"\n=== {db}: data in {tmp}", flush=True)
+    try:
+        stack.start_all()
+        stack.wait_ready(timeout=90)
+        _loopback(stack.gateway_url)
+        world = prepare(stack, args.setup_referrals, args.setup_episodes)
+        procs = Processes({name: r.popen.pid for name, r in stack.running.items()}, postmaster)
+        results: list[PhaseResult] = []
+        # Warm-up: every code path once at a gentle rate, not measured.
+        asyncio.run(open_loop(world, 25, 3, seed=99, max_in_flight=args.max_in_flight))
+        sat = account(
+            procs,
+            lambda: asyncio.run(closed_loop(world, args.connections, args.saturation_seconds, seed=1)),
+        )
+        results.append(sat)
+        print(
+            f"  {sat.name}: {sat.rps:,.1f} req/s p50 {sat.pct(0.5):.1f} ms p99 {sat.pct(0.99):.1f} ms",
+            flush=True,
+        )
+        for i, rate in enumerate(args.rates):
+            time.sleep(2)  # let the event relays catch up between phases
+            res = account(
+                procs,
+                lambda rate=rate, i=i: asyncio.run(
+                    open_loop(world, rate, args.seconds, seed=10 + i, max_in_flight=args.max_in_flight)
+                ),
+            )
+            results.append(res)
+            print(
+                f"  {res.name}: done {res.rps:,.1f} req/s p50 {res.pct(0.5):.1f} ms p99 {res.pct(0.99):.1f} ms "
+                f"errors {sum(res.errors.values())} dropped {res.dropped}",
+                flush=True,
+            )
+    finally:
+        stack.stop_all()
+        if pg_root is not None:
+            pg.stop(pg_root)
+    return {"db": db, "phases": [r.to_json() for r in results], "_results": results}
+
+
+# --- report ---------------------------------------------------------------------------------
+
+SERVERS = (
+    "gateway",
+    "referrals",
+    "assessments",
+    "consent",
+    "notifications",
+    "notifications-worker",
+    "postgresql",
+)
+
+
+def report(runs: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    print(
+        f"\nMachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"load average before the run {args.loadavg}; log level {args.log_level}; "
+        f"{args.seconds:g} s per rate, saturation {args.saturation_seconds:g} s with {args.connections} in flight\n"
+    )
+    print("| database | phase | completed req/s | p50 ms | p99 ms | errors | dropped |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for run in runs:
+        for r in run["_results"]:
+            print(
+                f"| {run['db']} | {r.name} | {r.rps:,.1f} | {r.pct(0.5):.1f} | {r.pct(0.99):.1f} | "
+                f"{sum(r.errors.values())} | {r.dropped} |"
+            )
+    for run in runs:
+        for r in run["_results"]:
+            if r.errors:
+                detail = ", ".join(f"{k} x{v}" for k, v in sorted(r.errors.items()))
+                print(f"\nerrors on {run['db']}, {r.name}: {detail}")
+    ops = list(WEIGHTS)
+    for run in runs:
+        print(f"\nPer operation on {run['db']}, p50 / p99 ms:\n")
+        names = [r.name for r in run["_results"]]
+        print("| operation | " + " | ".join(names) + " |")
+        print("| --- |" + " --- |" * len(names))
+        for op in ops:
+            cells = [f"{r.pct(0.5, op):.1f} / {r.pct(0.99, op):.1f}" for r in run["_results"]]
+            print(f"| {op} | " + " | ".join(cells) + " |")
+    for run in runs:
+        print(
+            f"\nCPU ms per request in each phase, and memory at the end of the run, on {run['db']} "
+            "(PostgreSQL: the postmaster and its backends summed; RSS counts shared buffers once per backend, PSS shares them out):\n"
+        )
+        names = [r.name for r in run["_results"]]
+        print("| process | " + " | ".join(names) + " | RSS MiB | PSS MiB |")
+        print("| --- |" + " --- |" * len(names) + " --- | --- |")
+        present = [p for p in (*SERVERS, "load generator") if p in run["_results"][0].cpu]
+        for p in present:
+            cells = [f"{1000 * r.cpu[p] / max(1, r.completed):.2f}" for r in run["_results"]]
+            last = run["_results"][-1]
+            print(
+                f"| {p} | " + " | ".join(cells) + f" | {last.rss.get(p, 0):.0f} | {last.pss.get(p, 0):.0f} |"
+            )
+        totals = [sum(v for k, v in r.cpu.items() if k in SERVERS) for r in run["_results"]]
+        # What else the machine did meanwhile (other programs than this benchmark's), in cores.
+        others = [
+            max(0.0, r.cpu["machine"] - sum(v for k, v in r.cpu.items() if k != "machine")) / r.seconds
+            for r in run["_results"]
+        ]
+        cells = [
+            f"{1000 * t / max(1, r.completed):.2f}" for t, r in zip(totals, run["_results"], strict=True)
+        ]
+        rss_total = sum(v for k, v in run["_results"][-1].rss.items() if k in SERVERS)
+        pss_total = sum(v for k, v in run["_results"][-1].pss.items() if k in SERVERS)
+        print("| **all servers** | " + " | ".join(cells) + f" | {rss_total:.0f} | {pss_total:.0f} |")
+        shares = [
+            f"{100 * r.cpu.get('gateway', 0) / t:.0f}%" if t else "-"
+            for t, r in zip(totals, run["_results"], strict=True)
+        ]
+        print("| gateway share of server CPU | " + " | ".join(shares) + " | | |")
+        busy = [f"{t / r.seconds:.2f}" for t, r in zip(totals, run["_results"], strict=True)]
+        print("| servers' CPU, cores busy | " + " | ".join(busy) + " | |")
+        print(
+            "| other programs on the machine, cores busy | " + " | ".join(f"{o:.2f}" for o in others) + " | |"
+        )
+    print()
+    for run in runs:
+        at = next((r for r in run["_results"] if r.name == f"{TARGET_RATE:g} req/s"), None)
+        if at is None:
+            continue
+        p99 = at.pct(0.99)
+        ok = p99 < TARGET_P99_MS and at.dropped == 0 and not sum(at.errors.values())
+        print(
+            f"target on {run['db']}: p99 {p99:.1f} ms at {TARGET_RATE} req/s "
+            f"(target < {TARGET_P99_MS:.0f} ms): {'met' if ok else 'MISSED'}"
+        )
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
+    ap.add_argument("--rates", default="25,50,100", help="fixed arrival rates, requests/s (comma separated)")
+    ap.add_argument("--seconds", type=float, default=20.0, help="seconds at each fixed rate")
+    ap.add_argument("--saturation-seconds", type=float, default=15.0)
+    ap.add_argument("--connections", type=int, default=32, help="requests in flight at saturation")
+    ap.add_argument("--max-in-flight", type=int, default=256)
+    ap.add_argument("--setup-referrals", type=int, default=200)
+    ap.add_argument("--setup-episodes", type=int, default=20)
+    ap.add_argument(
+        "--log-level", default="WARNING", help="the processes' log level (INFO logs every request)"
+    )
+    ap.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = ap.parse_args()
+    args.rates = [float(r) for r in args.rates.split(",") if r]
+    if max(args.rates) > 1000 or args.seconds > 120 or args.saturation_seconds > 120:
+        raise SystemExit("bounded: at most 1000 req/s and 120 s per phase")
+    args.loadavg = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    dbs = ["sqlite", "postgres"] if args.db == "both" else [args.db]
+    runs = [run_database(db, args) for db in dbs]
+    report(runs, args)
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {
+                    "loadavg_before": args.loadavg,
+                    "runs": [{k: v for k, v in r.items() if k != "_results"} for r in runs],
+                },
+                indent=2,
+            )
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

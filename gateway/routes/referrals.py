@@ -1,0 +1,48 @@
+"""Public routes of the referrals service (internal routes are never listed here)."""
+
+from __future__ import annotations
+
+from gateway.routes import Route
+
+CREATE, READ, TRIAGE, PEOPLE, REP = (
+    "referrals:create",
+    "referrals:read",
+    "triage:write",
+    "people:read",
+    "reports:read",
+)
+
+ROUTES = [
+    Route("POST", "/v1/referrals", CREATE, summary="Submit a Request for Support or safeguarding concern"),
+    Route(
+        "GET", "/v1/referrals", READ, summary="Referrals the caller may see (partners: their agency's own)"
+    ),
+    Route("GET", "/v1/referrals/{referral_id}", READ, summary="One referral"),
+    Route(
+        "POST",
+        "/v1/referrals/{referral_id}/withdraw",
+        CREATE,
+        summary="Withdraw a referral awaiting a decision",
+    ),
+    Route("POST", "/v1/referrals/{referral_id}/decision", TRIAGE, summary="Record the MASH decision"),
+    Route(
+        "POST",
+        "/v1/referrals/{referral_id}/matches/{person_id}/confirm",
+        TRIAGE,
+        summary="Confirm a possible match (merges the people)",
+    ),
+    Route(
+        "POST",
+        "/v1/referrals/{referral_id}/matches/{person_id}/reject",
+        TRIAGE,
+        summary="Reject a possible match",
+    ),
+    Route("GET", "/v1/people", PEOPLE, summary="Search the person index (ranked, scored)"),
+    Route("GET", "/v1/people/{person_id}", PEOPLE, summary="One person in the index"),
+    Route("GET", "/v1/people/{person_id}/journey", PEOPLE, summary="A child's journey across services"),
+    Route("POST", "/v1/people/{person_id}/merge", TRIAGE, summary="Merge a duplicate person into another"),
+    Route("POST", "/v1/people/merges/{merge_id}/undo", TRIAGE, summary="Undo a merge"),
+    Route(
+        "GET", "/v1/reports/referrals", REP, summary="Referral volumes, timeliness, conversion, re-referrals"
+    ),
+]

@@ -1,0 +1,60 @@
+"""Events this service receives: the assessments service's episodes.
+
+`episode.opened` / `episode.closed` keep the local projection of open episodes per person
+that linking reads (so intake never waits on another service), and `episode.opened` with a
+`referral_id` gives that referral its `episode_id`. Each handler runs in the receiver's
+transaction, once per event id (shared.events.receive).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.referrals import repository as repo
+from services.referrals.models import Episode
+from shared.events import EventEnvelope, Handler
+
+
+def _when(value: Any) -> datetime | None:
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else None
+
+
+async def _episode(session: AsyncSession, episode_id: str) -> Episode:
+    episode = await repo.get_episode(session, episode_id)
+    if episode is None:
+        episode = Episode(id=episode_id)
+        await repo.add_episode(session, episode)
+    return episode
+
+
+async def episode_opened(session: AsyncSession, envelope: EventEnvelope) -> None:
+    data = envelope.data
+    episode = await _episode(session, str(data["episode_id"]))
+    episode.reference = data.get("reference") or episode.reference
+    episode.referral_id = data.get("referral_id") or episode.referral_id
+    episode.origin = data.get("origin") or episode.origin
+    episode.level_of_need = data.get("level_of_need") or episode.level_of_need
+    episode.opened_at = _when(data.get("opened_at")) or envelope.occurred_at
+    people = {str(pid): await repo.canonical_id(session, str(pid)) for pid in data.get("person_ids") or []}
+    await repo.add_episode_people(session, episode.id, people)
+    if episode.referral_id:
+        await repo.set_referral_episode(session, episode.referral_id, episode.id)
+
+
+async def episode_closed(session: AsyncSession, envelope: EventEnvelope) -> None:
+    # A close that overtakes its open still lands: the open then only fills in the rest.
+    episode = await _episode(session, str(envelope.data["episode_id"]))
+    episode.closed_at = _when(envelope.data.get("closed_at")) or envelope.occurred_at
+    episode.close_reason = envelope.data.get("reason")
+
+
+HANDLERS: dict[str, Handler] = {
+    "episode.opened": episode_opened,
+    "episode.closed": episode_closed,
+}

@@ -1,0 +1,127 @@
+"""Every bad Request for Support is a 422 problem naming the field (and the rule, for consent)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from services.referrals.schemas import london_today
+from services.referrals.tests.conftest import child, rfs
+
+VALIDATION = "https://early-help.example/problems/validation-error"
+TOMORROW = (london_today() + timedelta(days=1)).isoformat()
+TWENTY_SIX = london_today().replace(year=london_today().year - 26).isoformat()
+
+
+def with_child(**fields):
+    return rfs(children=[{**rfs()["children"][0], **fields}])
+
+
+CASES = {
+    "date of birth in the future": (with_child(date_of_birth=TOMORROW), "children.0.date_of_birth"),
+    "older than 25": (with_child(date_of_birth=TWENTY_SIX), "children.0.date_of_birth"),
+    "NHS number fails modulus 11": (with_child(nhs_number="9434765918"), "children.0.nhs_number"),
+    "NHS number not 10 digits": (with_child(nhs_number="12345"), "children.0.nhs_number"),
+    "malformed postcode": (
+        rfs(address={"line1": "1 Oak Street", "postcode": "NOT A POSTCODE"}),
+        "address.postcode",
+    ),
+    "postcode with impossible letters": (
+        rfs(address={"line1": "1 Oak Street", "postcode": "QV1 1AA"}),
+        "address.postcode",
+    ),
+    "unknown need code": (rfs(needs=["school_attendance", "being_a_teenager"]), "needs.1"),
+    "no needs": (rfs(needs=[]), "needs"),
+    "empty children list": (rfs(children=[]), "children"),
+    "over-long summary": (rfs(summary="x" * 5001), "summary"),
+    "over-long child name": (with_child(given_name="A" * 101), "children.0.given_name"),
+    "over-long referrer role": (rfs(referrer={"name": "Jo", "role": "r" * 121}), "referrer.role"),
+    "unknown top-level field": (rfs(favourite_colour="blue"), "favourite_colour"),
+    "unknown nested field": (with_child(shoe_size=3), "children.0.shoe_size"),
+    "born child without a date of birth": (rfs(children=[child("Amira", "Ahmed")]), "children.0"),
+    "both born and unborn": (with_child(unborn_expected_on=TOMORROW), "children.0"),
+    "unknown referral type": (rfs(referral_type="gossip"), "referral_type"),
+    "bad referrer email": (
+        rfs(referrer={"name": "Jo", "role": "DSL", "email": "not-an-email"}),
+        "referrer.email",
+    ),
+    "bad UPN": (with_child(upn="12345"), "children.0.upn"),
+    "consent without a time zone": (
+        rfs(
+            consent={
+                "obtained": True,
+                "given_by": "Samira",
+                "obtained_at": "2026-11-02T10:00:00",
+                "method": "phone",
+            }
+        ),
+        "consent.obtained_at",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+async def test_each_bad_input_is_a_422_naming_the_field(svc, case):
+    body, field = CASES[case]
+    resp = await svc.client.post("/v1/referrals", json=body, headers=svc.as_("school_a"))
+    assert resp.status_code == 422, resp.text
+    assert resp.headers["content-type"].startswith("application/problem+json")
+    problem = resp.json()
+    assert problem["type"] == VALIDATION
+    assert field in [e["field"] for e in problem["errors"]], problem["errors"]
+    assert "Traceback" not in resp.text
+
+
+@pytest.mark.parametrize(
+    "consent",
+    [
+        None,
+        {
+            "obtained": False,
+            "given_by": "Samira Ahmed",
+            "obtained_at": "2026-11-02T10:00:00Z",
+            "method": "phone",
+        },
+    ],
+)
+async def test_consent_is_required_unless_significant_harm_is_suspected(svc, consent):
+    body = rfs(consent=consent)
+    resp = await svc.client.post("/v1/referrals", json=body, headers=svc.as_("school_a"))
+    assert resp.status_code == 422
+    problem = resp.json()
+    assert problem["type"] == "https://early-help.example/problems/consent-required"
+    assert problem["title"] == "Consent required"
+    assert problem["errors"][0]["field"] == "consent"
+    # Significant harm suspected: the same request needs no consent and is urgent.
+    ok = await svc.client.post(
+        "/v1/referrals", json={**body, "significant_harm_suspected": True}, headers=svc.as_("school_a")
+    )
+    assert ok.status_code == 201, ok.text
+    assert ok.json()["urgent"] is True
+    concern = await svc.client.post(
+        "/v1/referrals", json={**body, "referral_type": "safeguarding_concern"}, headers=svc.as_("police")
+    )
+    assert concern.status_code == 201, concern.text
+    assert concern.json()["significant_harm_suspected"] is True
+
+
+async def test_consent_obtained_in_the_future_is_refused(svc):
+    body = rfs(
+        consent={
+            "obtained": True,
+            "given_by": "Samira",
+            "obtained_at": "2099-01-01T10:00:00Z",
+            "method": "phone",
+        }
+    )
+    resp = await svc.client.post("/v1/referrals", json=body, headers=svc.as_("school_a"))
+    assert resp.status_code == 422
+    assert resp.json()["errors"][0]["field"] == "consent.obtained_at"
+
+
+async def test_a_refused_request_stores_nothing(svc):
+    await svc.client.post("/v1/referrals", json=rfs(needs=["nope"]), headers=svc.as_("mash"))
+    listed = await svc.client.get("/v1/referrals", headers=svc.as_("mash"))
+    assert listed.json()["items"] == []
+    assert await svc.outbox() == []

@@ -1,0 +1,94 @@
+"""Input rules every service shares: bounded dates, and no NUL characters in any text.
+
+PostgreSQL cannot store a NUL character in text, and no legitimate case note contains one,
+so a NUL anywhere in a JSON body or query string is a 422 naming the field, before any
+handler runs (rather than a database error half-way through a write).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Annotated, Any
+
+from pydantic import Field
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.problems import PROBLEM_BASE, problem_response
+
+# Dates a query may ask about: wide enough for any real record, narrow enough that date
+# arithmetic (a year either side, working days) cannot overflow.
+EARLIEST = date(1900, 1, 1)
+LATEST = date(2199, 12, 31)
+BoundedDate = Annotated[date, Field(ge=EARLIEST, le=LATEST)]
+
+
+def _nul_path(value: Any, path: list[str]) -> list[str] | None:
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if "\x00" in str(k):
+                return [*path, str(k)]
+            found = _nul_path(v, [*path, str(k)])
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for i, v in enumerate(value):
+            found = _nul_path(v, [*path, str(i)])
+            if found is not None:
+                return found
+    return None
+
+
+class NulGuardMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if b"%00" in scope.get("query_string", b""):
+            await self._reject(scope, receive, send, "query", ["query"])
+            return
+        if scope["method"] in ("GET", "HEAD", "DELETE", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        if b"\\u0000" in body or b"\x00" in body:
+            try:
+                path = _nul_path(json.loads(body), []) or ["body"]
+            except ValueError:
+                path = ["body"]
+            await self._reject(scope, receive, send, ".".join(path), ["body", *path])
+            return
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _reject(self, scope: Scope, receive: Receive, send: Send, field: str, loc: list[str]) -> None:
+        resp = problem_response(
+            422,
+            "Validation failed",
+            f"{field}: text may not contain NUL characters",
+            type_=PROBLEM_BASE + "validation-error",
+            instance=scope.get("path"),
+            errors=[{"field": field, "loc": loc, "message": "text may not contain NUL characters"}],
+        )
+        await resp(scope, receive, send)

@@ -1,0 +1,1391 @@
+"""The authorization matrix, end to end through the gateway (issue 7, item 2).
+
+Every route of the gateway's route table (`gateway.routes.load_routes()`) x every demo client
+x own and others' objects. Each cell asserts the designed status exactly:
+
+- **403 `insufficient_scope`** when the client's default scopes (`gateway/clients.py`
+  `DEFAULT_SCOPES`) lack the route's scope. The gateway decides this from the route table
+  alone, so these cells are generated, never written down (and carry the route's scope in
+  `WWW-Authenticate`).
+- Otherwise what `EXPECTATIONS` says for that route and object: **2xx** (allowed), **404** (the
+  object is not the caller's to see: another agency's referral, an episode it is not on the
+  TAF of or has no lawful basis to see, another agency's subscription or notification...),
+  or a 403/409 that the owning service documents, named by its problem type.
+
+`EXPECTATIONS` is keyed by (method, path template). A route without an entry fails: its cells
+fail, and `test_every_route_has_an_expectation` names it. An entry naming a client that lacks
+the route's scope (a dead cell) fails that test too.
+
+Objects are built once per module through the API (`world`). A call that changes an object
+other cells rely on gets a fresh object when the caller is expected to succeed
+(`Target.fresh`); callers expected to be refused are pointed at decoys, so a wrongly allowed
+call fails its own cell without spoiling later ones.
+
+Who sees what (the design these expectations follow):
+- referrals (api.md, docs/referrals.md): the MASH, early help and social care read every
+  referral; any other agency only its own, else 404.
+- episodes (docs/assessments.md "Visibility"): the MASH and early help see every episode;
+  anyone else (social care included) only when on the TAF *and* the consent service allows it
+  for every person on the episode, else 404; writes need the same visibility.
+- consent (docs/consent.md "Who sees what"): only mash, early_help and social_care hold
+  `consent:read` by default, and they see every person's records.
+- notifications (docs/notifications.md): a feed item is the addressee agency's, a
+  subscription the creating agency's; anyone else's is 404. Deadlines are not filtered.
+"""
+
+from __future__ import annotations
+
+import http.server
+import random
+import string
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from jose import jwt
+
+from gateway.clients import DEFAULT_SCOPES
+from gateway.routes import Route, load_routes
+
+pytestmark = pytest.mark.e2e
+
+# --- the clients ------------------------------------------------------------------------------
+
+SA, SB = "demo-education", "demo-education-2"  # school A, school B (two agencies)
+HE, PO, HO, VO, YJ = "demo-health", "demo-police", "demo-housing", "demo-voluntary", "demo-youth-justice"
+MA, EH, SC, AD = "demo-mash", "demo-early-help", "demo-social-care", "demo-admin"
+CLIENTS: dict[str, str] = {  # client -> agency type
+    SA: "education",
+    SB: "education",
+    HE: "health",
+    PO: "police",
+    HO: "housing",
+    VO: "voluntary",
+    YJ: "youth_justice",
+    MA: "mash",
+    EH: "early_help",
+    SC: "social_care",
+    AD: "admin",
+}
+
+
+def holds(client: str, scope: str) -> bool:
+    return scope in DEFAULT_SCOPES[CLIENTS[client]]
+
+
+# Read every referral: services/referrals/codes.py READ_ALL_AGENCY_TYPES.
+READS_ALL_REFERRALS = frozenset({MA, EH, SC})
+# Episode E: school A on the TAF with consent; the police on the TAF under a do_not_share decision.
+SEES_E = frozenset({MA, EH, SA})
+# Episode E2: school B on the TAF with consent.
+SEES_E2 = frozenset({MA, EH, SB})
+
+TODAY = date.today()
+SOON = (TODAY + timedelta(days=60)).isoformat()
+
+
+# --- what a cell expects ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Want:
+    codes: frozenset[int]
+    problem: str | None = None  # the problem `type` ends with "/<problem>"
+    scope: str | None = None  # WWW-Authenticate names this scope
+
+    @property
+    def success(self) -> bool:
+        return all(200 <= c < 300 for c in self.codes)
+
+    def __str__(self) -> str:
+        codes = "/".join(str(c) for c in sorted(self.codes))
+        return (
+            codes
+            + (f" {self.problem}" if self.problem else "")
+            + (f" scope={self.scope}" if self.scope else "")
+        )
+
+
+def want(codes: int | Iterable[int] | Want, problem: str | None = None, scope: str | None = None) -> Want:
+    if isinstance(codes, Want):
+        return codes
+    return Want(frozenset([codes] if isinstance(codes, int) else codes), problem, scope)
+
+
+@dataclass(frozen=True)
+class Expect:
+    """`overrides` name clients explicitly; every other client holding the scope gets `default`."""
+
+    default: Want
+    overrides: dict[str, Want] = field(default_factory=dict)
+
+    def of(self, client: str) -> Want:
+        return self.overrides.get(client, self.default)
+
+
+def everyone(status: int | Iterable[int] | Want) -> Expect:
+    """Every client that holds the route's scope."""
+    return Expect(want(status))
+
+
+def only(status: int | Iterable[int] | Want, clients: Iterable[str], otherwise: Any = 404) -> Expect:
+    return Expect(want(otherwise), {c: want(status) for c in clients})
+
+
+def table(default: Any, overrides: dict[str, Any]) -> Expect:
+    return Expect(want(default), {c: want(s) for c, s in overrides.items()})
+
+
+@dataclass
+class Call:
+    path: str
+    json: Any = None
+    params: dict[str, Any] | None = None
+    headers: dict[str, str] | None = None
+
+
+Builder = Callable[["World", str, bool], Call]  # (world, caller, fresh) -> the request
+Check = Callable[["World", str, httpx.Response], "str | None"]
+
+
+@dataclass
+class Target:
+    """One object (or object state) a route is called on, and what each client gets."""
+
+    name: str
+    expect: Expect
+    call: Builder
+    # True: a caller expected to succeed gets a newly built object (the call changes it);
+    # everyone else gets the shared decoy `call(world, caller, False)` returns.
+    fresh: bool = False
+    check: Check | None = None  # more than the status: what a list shows to this caller
+
+
+# --- request bodies ---------------------------------------------------------------------------
+
+
+def name() -> str:
+    return "".join(random.choices(string.ascii_uppercase, k=10)).capitalize()
+
+
+def now_iso() -> str:
+    return (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+
+
+def referral_body(
+    *,
+    given: str | None = None,
+    family: str | None = None,
+    dob: str | None = None,
+    postcode: str = "S60 1AE",
+    adults: bool = True,
+) -> dict[str, Any]:
+    family = family or name()
+    dob = dob or (date(2012, 1, 1) + timedelta(days=random.randrange(3000))).isoformat()
+    return {
+        "referral_type": "request_for_support",
+        "referrer": {
+            "name": "Jo Clarke",
+            "role": "Designated safeguarding lead",
+            "email": "dsl@oakfield.example",
+        },
+        "children": [{"given_name": given or name(), "family_name": family, "date_of_birth": dob}],
+        "adults": [{"given_name": name(), "family_name": family, "relationship": "mother"}] if adults else [],
+        "address": {"line1": "1 Oak Street", "postcode": postcode},
+        "needs": ["school_attendance", "parental_mental_health"],
+        "summary": "Attendance 71%; mother has depression.",
+        "consent": {"obtained": True, "given_by": "Mother", "obtained_at": now_iso(), "method": "phone"},
+    }
+
+
+NFA = {
+    "level_of_need": "universal",
+    "outcome": "no_further_action",
+    "rag": "green",
+    "rationale": "Universal services meet the need.",
+    "decided_by": {"name": "Dee Cision", "role": "MASH team manager"},
+}
+TAF_DECISION = {
+    **NFA,
+    "level_of_need": "partnership_plus",
+    "outcome": "team_around_the_family",
+    "rag": "amber",
+    "rationale": "Several needs: multi-agency early help with a lead professional.",
+}
+ASSESSMENT = {
+    "family_members": [
+        {"role": "child", "views": "Likes school", "strengths": ["reading"], "needs": ["attendance"]}
+    ],
+    "baseline": {"school_attendance_percent": 71, "exclusions": 0},
+    "analysis": "Attendance falls when mum is unwell.",
+    "priorities": ["attendance"],
+}
+MANAGER = {"name": "Mo Manager", "role": "Early help team manager"}
+
+
+def plan_body(owner_agency_id: str) -> dict[str, Any]:
+    return {
+        "outcomes": [
+            {
+                "headline": "good_education",
+                "description": "Attends school every day",
+                "measure": "attendance %",
+                "baseline": "71",
+                "target": "95",
+                "target_on": SOON,
+            }
+        ],
+        "actions": [
+            {
+                "description": "Daily check-in at the gate",
+                "owner": {"agency_id": owner_agency_id, "name": "Ms Head"},
+                "due_on": SOON,
+                "outcome_refs": [0],
+            }
+        ],
+    }
+
+
+def taf_member(agency_id: str, agency_type: str) -> dict[str, Any]:
+    return {"agency_id": agency_id, "agency_type": agency_type, "name": "A. Member", "role": "Key worker"}
+
+
+def throwaway_member() -> dict[str, Any]:
+    # An agency that is no demo client: adding or removing it changes no cell's visibility.
+    return taf_member(f"matrix-{uuid.uuid4().hex[:12]}", "voluntary")
+
+
+def consent_body(person_id: str, agencies: list[str] | None = None) -> dict[str, Any]:
+    return {
+        "person_id": person_id,
+        "given_by": {"name": "A Parent", "relationship": "parent"},
+        "competence": "parental",
+        "purposes": ["early_help_service", "information_sharing"],
+        "agencies": agencies or ["team_around_the_family"],
+        "method": "verbal",
+        "obtained_at": now_iso(),
+    }
+
+
+def do_not_share(person_id: str, agency_id: str) -> dict[str, Any]:
+    return {
+        "person_id": person_id,
+        "agency_id": agency_id,
+        "purpose": "information_sharing",
+        "decision": "do_not_share",
+        "justification": "Not necessary or proportionate for this agency's role.",
+        "decided_by": "Erin Early",
+    }
+
+
+# --- a webhook receiver, so deliveries succeed and subscriptions stay active ---------------------
+
+
+class _Receiver(http.server.BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length") or 0))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+class WebhookSink:
+    def __init__(self) -> None:
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+# --- the world: every object the matrix needs, built through the API -----------------------------
+
+
+def eventually(fn: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+class World:
+    def __init__(self, http_client: httpx.Client, sink_url: str, service_urls: dict[str, str]) -> None:
+        self.http = http_client
+        self.sink_url = sink_url
+        self.service_urls = service_urls  # straight to each service, for its /metrics
+        self.tokens: dict[str, str] = {}
+        self.claims: dict[str, dict[str, Any]] = {}
+        # Tokens of our own (not the session's cached ones): fresh for this module's 15 minutes.
+        for client in CLIENTS:
+            resp = http_client.post(
+                "/oauth/token", data={"grant_type": "client_credentials"}, auth=(client, f"{client}-secret")
+            )
+            assert resp.status_code == 200, resp.text
+            self.tokens[client] = resp.json()["access_token"]
+            self.claims[client] = jwt.get_unverified_claims(self.tokens[client])
+        self.agency = {c: self.claims[c]["agency_id"] for c in CLIENTS}
+
+    # -- HTTP --
+
+    def send(self, method: str, client: str, call: Call) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.tokens[client]}", **(call.headers or {})}
+        return self.http.request(method, call.path, json=call.json, params=call.params, headers=headers)
+
+    def refusals_at(self, service: str) -> float:
+        """How many 403s the service itself has answered on public routes (its own metrics).
+
+        A scope-refused call that the gateway decides never reaches the service, so this
+        does not move; every service also checks scopes, which would otherwise hide a gateway
+        that forwarded it."""
+        text = httpx.get(f"{self.service_urls[service]}/metrics", timeout=10).text
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("http_requests_total{") and 'status="403"' in line and 'route="/v1/' in line
+        )
+
+    def ok(self, method: str, client: str, path: str, json: Any = None, **kw: Any) -> Any:
+        """A setup call that must succeed."""
+        resp = self.send(method, client, Call(path, json=json, **kw))
+        assert 200 <= resp.status_code < 300, (
+            f"setup {method} {path} as {client}: {resp.status_code} {resp.text}"
+        )
+        return resp.json() if resp.content else None
+
+    # -- building blocks --
+
+    def referral(self, client: str, **kw: Any) -> dict[str, Any]:
+        return self.ok("POST", client, "/v1/referrals", referral_body(**kw))
+
+    def add_taf(self, episode_id: str, client: str) -> str:
+        body = taf_member(self.agency[client], CLIENTS[client])
+        return self.ok("POST", EH, f"/v1/episodes/{episode_id}/taf-members", body)["id"]
+
+    def share_with_taf(
+        self, episode_id: str, person_id: str, taf: Iterable[str], refused: Iterable[str]
+    ) -> str:
+        """TAF members added by early help, the family's TAF-wide consent recorded by early help,
+        and a do_not_share decision for each `refused` agency (on the TAF, but no lawful basis)."""
+        for client in (*taf, *refused):
+            self.add_taf(episode_id, client)
+        consent_id = self.ok("POST", EH, "/v1/consents", consent_body(person_id))["id"]
+        for client in refused:
+            self.ok("POST", EH, "/v1/sharing-decisions", do_not_share(person_id, self.agency[client]))
+        return consent_id
+
+    def episode(
+        self, *, step_down: bool = False, taf: Iterable[str] = (SA,), refused: Iterable[str] = ()
+    ) -> str:
+        """An episode opened by early help (POST /v1/episodes), shared like episode E."""
+        person = str(uuid.uuid4())
+        body: dict[str, Any] = {
+            "origin": "self_referral",
+            "person_ids": [person],
+            "level_of_need": "partnership_plus",
+        }
+        if step_down:
+            body.update(
+                origin="step_down",
+                stepdown_panel_on=TODAY.isoformat(),
+                social_worker={"name": "Sam Social", "email": "sam.social@council.example"},
+            )
+        episode_id = self.ok("POST", EH, "/v1/episodes", body)["id"]
+        self.share_with_taf(episode_id, person, taf, refused)
+        return episode_id
+
+    def assessment(self, episode_id: str, *, submitted: bool = False) -> str:
+        aid = self.ok("POST", EH, f"/v1/episodes/{episode_id}/assessments", ASSESSMENT)["id"]
+        if submitted:
+            self.ok("POST", EH, f"/v1/assessments/{aid}/submit")
+        return aid
+
+    def plan(self, episode_id: str, owner: str) -> dict[str, Any]:
+        return self.ok("PUT", EH, f"/v1/episodes/{episode_id}/plan", plan_body(self.agency[owner]))
+
+    def possible_match(self) -> tuple[str, str]:
+        """(referral, existing person): the family moved, so the same child is only a possible match."""
+        # A date of birth of its own, so that no other pair's child is also a possible match.
+        family, given = name(), name()
+        dob = (date(2010, 1, 1) + timedelta(days=random.randrange(4000))).isoformat()
+        first = self.referral(SA, given=given, family=family, dob=dob, postcode="S60 1AE", adults=False)
+        second = self.referral(SA, given=given, family=family, dob=dob, postcode="S61 2BB", adults=False)
+        existing = first["children"][0]["person_id"]
+        assert existing in [m["person_id"] for m in second["matches"]], second["matches"]
+        return second["id"], existing
+
+    def two_people(self) -> tuple[str, str]:
+        return tuple(self.referral(SA)["children"][0]["person_id"] for _ in range(2))  # type: ignore[return-value]
+
+    def merge(self) -> str:
+        dup, into = self.two_people()
+        return self.ok(
+            "POST", MA, f"/v1/people/{dup}/merge", {"into_person_id": into, "reason": "duplicate"}
+        )["id"]
+
+    def consent(self) -> str:
+        return self.ok("POST", EH, "/v1/consents", consent_body(str(uuid.uuid4())))["id"]
+
+    def subscription(self, client: str, event_types: list[str] | None = None) -> str:
+        body = {"url": self.sink_url, "event_types": event_types or ["referral.linked"]}
+        return self.ok("POST", client, "/v1/subscriptions", body)["id"]
+
+    def admin_client(self) -> str:
+        body = {
+            "name": "Matrix throwaway",
+            "agency_type": "voluntary",
+            "client_id": f"matrix-{uuid.uuid4().hex[:12]}",
+        }
+        return self.ok("POST", AD, "/v1/admin/clients", body)["client_id"]
+
+    def etag(self, path: str) -> str:
+        resp = self.send("GET", EH, Call(path))
+        assert resp.status_code == 200, resp.text
+        return resp.headers["etag"]
+
+    def action_etag(self, episode_id: str, action_id: str) -> str:
+        plan = self.ok("GET", EH, f"/v1/episodes/{episode_id}/plan")
+        return next(a["etag"] for a in plan["actions"] if a["id"] == action_id)
+
+    def extension(self, assessment_id: str) -> dict[str, Any]:
+        due = date.fromisoformat(self.ok("GET", EH, f"/v1/assessments/{assessment_id}")["due_on"])
+        return {
+            "new_due_on": (due + timedelta(days=1)).isoformat(),
+            "reason": "Family away",
+            "approved_by": MANAGER,
+        }
+
+    def ids(self, client: str, path: str, params: dict[str, Any] | None = None) -> set[str]:
+        """Every id a list shows this client, following the cursor."""
+        seen: set[str] = set()
+        params = {**(params or {}), "limit": 200}
+        for _ in range(50):
+            body = self.ok("GET", client, path, params=params)
+            seen |= {item["id"] for item in body["items"]}
+            if not body.get("next_cursor"):
+                break
+            params["cursor"] = body["next_cursor"]
+        return seen
+
+    # -- the shared objects --
+
+    def build(self) -> None:
+        # Webhook subscriptions of each school, made before their referrals are decided, so a
+        # delivery exists for each; and decoys for cells that must not touch the real ones.
+        self.sub = {c: self.subscription(c, ["referral.decided"]) for c in (SA, SB)}
+        self.decoy_sub = {c: self.subscription(c) for c in (SA, SB)}
+
+        # A referral of each agency that may submit one; decoys awaiting a decision.
+        self.own_referral = {c: self.referral(c) for c in CLIENTS if holds(c, "referrals:create")}
+        self.ref_a, self.ref_b = self.own_referral[SA], self.own_referral[SB]
+        self.ref_a_child = self.ref_a["children"][0]["person_id"]
+        self.decoy_ref = {c: self.referral(c)["id"] for c in (SA, SB)}
+
+        # Episode E: school A's request for support, decided TAF by the MASH.
+        taf = self.referral(SA)
+        self.ref_taf, self.x = taf["id"], taf["children"][0]["person_id"]
+        self.ok("POST", MA, f"/v1/referrals/{self.ref_taf}/decision", TAF_DECISION)
+        self.ok("POST", MA, f"/v1/referrals/{self.ref_b['id']}/decision", NFA)
+        self.e = eventually(
+            lambda: self.ok("GET", SA, f"/v1/referrals/{self.ref_taf}")["episode_id"], "episode E to open"
+        )
+        self.ok(
+            "PUT",
+            EH,
+            f"/v1/episodes/{self.e}/lead-professional",
+            {
+                "name": "Erin Early",
+                "agency_id": self.agency[EH],
+                "email": "erin@council.example",
+                "family_agreed": True,
+            },
+        )
+        self.consent_e = self.share_with_taf(self.e, self.x, taf=(SA,), refused=(PO,))
+        self.decision_po = self.ok("GET", EH, "/v1/sharing-decisions", params={"person_id": self.x})["items"][
+            0
+        ]["id"]
+        self.assessment_e = self.assessment(self.e)
+        plan_e = self.plan(self.e, SA)
+        self.outcome_e, self.action_a = plan_e["outcomes"][0]["id"], plan_e["actions"][0]["id"]
+
+        # Episode E2: school B on the TAF, with consent; B owns its plan's action.
+        self.e2 = self.episode(taf=(SB,))
+        self.y = self.ok("GET", EH, f"/v1/episodes/{self.e2}")["person_ids"][0]
+        self.assessment_e2 = self.assessment(self.e2)
+        plan_e2 = self.plan(self.e2, SB)
+        self.outcome_e2, self.action_b = plan_e2["outcomes"][0]["id"], plan_e2["actions"][0]["id"]
+        self.member_e2 = self.ok("POST", EH, f"/v1/episodes/{self.e2}/taf-members", throwaway_member())["id"]
+
+        # The decoy: shared like E, for callers who must be refused a change.
+        self.decoy = self.episode(taf=(SA,), refused=(PO,))
+        self.decoy_assessment = self.assessment(self.decoy)
+        self.decoy_member = self.ok("POST", EH, f"/v1/episodes/{self.decoy}/taf-members", throwaway_member())[
+            "id"
+        ]
+
+        # A closed episode, shared like E.
+        self.closed = self.episode(taf=(SA,))
+        self.ok("POST", EH, f"/v1/episodes/{self.closed}/close", {"reason": "needs_met", "summary": "Done."})
+
+        # The person index, consent and admin decoys.
+        self.decoy_match = self.possible_match()
+        self.decoy_people = self.two_people()
+        self.decoy_merge = self.merge()
+        self.decoy_consent = self.consent()
+        self.withdrawn_consent = self.consent()
+        self.ok(
+            "POST", EH, f"/v1/consents/{self.withdrawn_consent}/withdraw", {"reason": "Changed their mind"}
+        )
+        self.decoy_client = self.admin_client()
+        rule = next(
+            r for r in self.ok("GET", AD, "/v1/deadline-rules")["items"] if r["kind"] == "first_review"
+        )
+        self.rule_body = {
+            k: rule[k]
+            for k in ("amount", "unit", "reminder_lead_hours", "escalation_delay_hours", "escalation_target")
+        }
+
+        # Each school's feed item (the MASH decision on its referral) and webhook delivery.
+        decided = {SA: self.ref_taf, SB: self.ref_b["id"]}
+
+        def feed_item(client: str) -> str | None:
+            items = self.ok("GET", client, "/v1/notifications", params={"limit": 200})["items"]
+            return next((n["id"] for n in items if n["referral_id"] == decided[client]), None)
+
+        def delivery(client: str) -> str | None:
+            items = self.ok("GET", client, f"/v1/subscriptions/{self.sub[client]}/deliveries")["items"]
+            return items[0]["id"] if items else None
+
+        self.notification = {c: eventually(lambda c=c: feed_item(c), f"{c}'s notification") for c in (SA, SB)}
+        self.delivery = {c: eventually(lambda c=c: delivery(c), f"{c}'s delivery") for c in (SA, SB)}
+
+        # The design holds before the matrix starts: each school sees its own episode only.
+        for client, episode_id in ((SA, self.e), (SB, self.e2)):
+            eventually(
+                lambda c=client, e=episode_id: (
+                    self.send("GET", c, Call(f"/v1/episodes/{e}")).status_code == 200
+                ),
+                f"{client} to see its episode",
+                timeout=10,
+            )
+
+    def cleanup(self) -> None:
+        """Subscriptions to the receiver that is about to stop would fail for the rest of the session."""
+        for client in CLIENTS:
+            if not holds(client, "webhooks:manage"):
+                continue
+            for sub in self.ok("GET", client, "/v1/subscriptions")["items"]:
+                if sub["url"].startswith(self.sink_url):
+                    self.send("DELETE", client, Call(f"/v1/subscriptions/{sub['id']}"))
+
+
+# --- call builders -----------------------------------------------------------------------------
+
+
+def other_school(caller: str) -> str:
+    """The 'other agency' of an object: school A's, unless school A is asking (then school B's)."""
+    return SB if caller == SA else SA
+
+
+def fixed(path: str | Callable[[World], str], **kw: Any) -> Builder:
+    def build(w: World, caller: str, fresh: bool) -> Call:
+        return Call(
+            path(w) if callable(path) else path, **{k: v(w) if callable(v) else v for k, v in kw.items()}
+        )
+
+    return build
+
+
+def listed(
+    obj: Callable[[World], str], visible: Iterable[str], path: str, params: Callable[[World], dict]
+) -> Check:
+    """The list shows `obj` to exactly the `visible` clients."""
+    visible = frozenset(visible)
+
+    def check(w: World, caller: str, _resp: httpx.Response) -> str | None:
+        shown = obj(w) in w.ids(caller, path, params(w))
+        if shown != (caller in visible):
+            return f"the list {'shows' if shown else 'does not show'} {obj(w)} to {caller}"
+        return None
+
+    return check
+
+
+def episode_path(suffix: str = "", which: str = "e") -> Builder:
+    return fixed(lambda w: f"/v1/episodes/{getattr(w, which)}{suffix}")
+
+
+def fresh_episode(suffix: str, body: Any = None, *, step_down: bool = False) -> Builder:
+    """A new episode shared like E for a caller expected to succeed; the decoy otherwise."""
+
+    def build(w: World, caller: str, fresh: bool) -> Call:
+        episode_id = w.episode(step_down=step_down) if fresh else w.decoy
+        return Call(f"/v1/episodes/{episode_id}{suffix}", json=body)
+
+    return build
+
+
+def fresh_assessment(suffix: str, body: Any = None, *, submitted: bool) -> Builder:
+    def build(w: World, caller: str, fresh: bool) -> Call:
+        aid = w.assessment(w.episode(), submitted=submitted) if fresh else w.decoy_assessment
+        return Call(f"/v1/assessments/{aid}{suffix}", json=body)
+
+    return build
+
+
+def patch_assessment(which: str) -> Builder:
+    def build(w: World, caller: str, fresh: bool) -> Call:
+        aid = getattr(w, which)
+        path = f"/v1/assessments/{aid}"
+        return Call(path, json={"analysis": f"Updated by {caller}."}, headers={"If-Match": w.etag(path)})
+
+    return build
+
+
+def extend(which: str) -> Builder:
+    def build(w: World, caller: str, fresh: bool) -> Call:
+        aid = getattr(w, which)
+        return Call(f"/v1/assessments/{aid}/extensions", json=w.extension(aid))
+
+    return build
+
+
+def patch_action(episode: str, action: str) -> Builder:
+    def build(w: World, caller: str, fresh: bool) -> Call:
+        etag = w.action_etag(getattr(w, episode), getattr(w, action))
+        return Call(
+            f"/v1/actions/{getattr(w, action)}",
+            json={"status": "in_progress", "progress_notes": f"Checked by {caller}"},
+            headers={"If-Match": etag},
+        )
+
+    return build
+
+
+def review(episode: str, outcome: str) -> Builder:
+    def build(w: World, caller: str, fresh: bool) -> Call:
+        body = {
+            "held_on": TODAY.isoformat(),
+            "next_review_on": (TODAY + timedelta(weeks=6)).isoformat(),
+            "attendees": ["Erin Early", "Ms Head"],
+            "outcome_progress": [{"outcome_id": getattr(w, outcome), "score": 5}],
+        }
+        return Call(f"/v1/episodes/{getattr(w, episode)}/reviews", json=body)
+
+    return build
+
+
+def remove_member(w: World, caller: str, fresh: bool) -> Call:
+    if fresh:
+        member = w.ok("POST", EH, f"/v1/episodes/{w.e}/taf-members", throwaway_member())["id"]
+        return Call(f"/v1/episodes/{w.e}/taf-members/{member}")
+    return Call(f"/v1/episodes/{w.decoy}/taf-members/{w.decoy_member}")
+
+
+def withdraw_other(w: World, caller: str, fresh: bool) -> Call:
+    owner = other_school(caller)
+    rid = w.referral(owner)["id"] if fresh else w.decoy_ref[owner]
+    return Call(f"/v1/referrals/{rid}/withdraw", json={"reason": "Sent in error"})
+
+
+def withdraw_own(w: World, caller: str, fresh: bool) -> Call:
+    return Call(f"/v1/referrals/{w.referral(caller)['id']}/withdraw", json={"reason": "Sent in error"})
+
+
+def decide(w: World, caller: str, fresh: bool) -> Call:
+    rid = w.referral(SA)["id"] if fresh else w.decoy_ref[SA]
+    return Call(f"/v1/referrals/{rid}/decision", json=NFA)
+
+
+def resolve_match(verb: str) -> Builder:
+    def build(w: World, caller: str, fresh: bool) -> Call:
+        rid, person = w.possible_match() if fresh else w.decoy_match
+        return Call(f"/v1/referrals/{rid}/matches/{person}/{verb}")
+
+    return build
+
+
+def merge_people(w: World, caller: str, fresh: bool) -> Call:
+    dup, into = w.two_people() if fresh else w.decoy_people
+    return Call(f"/v1/people/{dup}/merge", json={"into_person_id": into, "reason": "The same child"})
+
+
+def undo_merge(w: World, caller: str, fresh: bool) -> Call:
+    return Call(f"/v1/people/merges/{w.merge() if fresh else w.decoy_merge}/undo")
+
+
+def withdraw_consent(w: World, caller: str, fresh: bool) -> Call:
+    cid = w.consent() if fresh else w.decoy_consent
+    return Call(f"/v1/consents/{cid}/withdraw", json={"reason": "The family withdrew"})
+
+
+def delete_other_subscription(w: World, caller: str, fresh: bool) -> Call:
+    return Call(f"/v1/subscriptions/{w.decoy_sub[other_school(caller)]}")
+
+
+def delete_own_subscription(w: World, caller: str, fresh: bool) -> Call:
+    return Call(f"/v1/subscriptions/{w.subscription(caller)}")
+
+
+def retry(sub_of: str, delivery_of: str) -> Builder:
+    return fixed(lambda w: f"/v1/subscriptions/{w.sub[sub_of]}/deliveries/{w.delivery[delivery_of]}/retry")
+
+
+def admin_client(verb: str) -> Builder:
+    def build(w: World, caller: str, fresh: bool) -> Call:
+        return Call(f"/v1/admin/clients/{w.admin_client() if fresh else w.decoy_client}/{verb}")
+
+    return build
+
+
+def journey_check(w: World, caller: str, resp: httpx.Response) -> str | None:
+    kinds = {i["kind"] for i in resp.json()["items"]}
+    shown = "episode_opened" in kinds
+    if shown != (caller in SEES_E):  # the assessments part follows episode visibility
+        return f"the journey {'shows' if shown else 'hides'} episode E to {caller}: {sorted(kinds)}"
+    return None
+
+
+def access_check_params(w: World) -> dict[str, str]:
+    return {"person_id": w.x, "agency_id": w.agency[SA], "purpose": "information_sharing"}
+
+
+def new_episode_body(w: World) -> dict[str, Any]:
+    return {"origin": "self_referral", "person_ids": [str(uuid.uuid4())], "level_of_need": "universal_plus"}
+
+
+# --- the expectation table ---------------------------------------------------------------------
+#
+# For each route: the objects it is called on and what each client holding the route's scope
+# gets. The first target of each route is also the object of the scope-refused cells, so it
+# never depends on the caller owning something.
+
+E_WRITERS = (EH, SA)  # see E and hold episodes:write (the MASH reads only)
+E2_WRITERS = (EH, SB)
+CLOSED = want(409, "episode-closed")
+
+EXPECTATIONS: dict[tuple[str, str], list[Target]] = {
+    # ---- referrals (api.md "Referrals service"; partners read only their own, else 404) ----
+    ("POST", "/v1/referrals"): [
+        Target(
+            "a new request for support",
+            everyone(201),
+            lambda w, c, f: Call("/v1/referrals", json=referral_body()),
+        )
+    ],
+    ("GET", "/v1/referrals"): [
+        Target(
+            "filtered to school A's child",
+            everyone(200),
+            fixed("/v1/referrals", params=lambda w: {"person_id": w.ref_a_child}),
+            check=listed(
+                lambda w: w.ref_a["id"],
+                {*READS_ALL_REFERRALS, SA},
+                "/v1/referrals",
+                lambda w: {"person_id": w.ref_a_child},
+            ),
+        )
+    ],
+    ("GET", "/v1/referrals/{referral_id}"): [
+        Target(
+            "school A's referral",
+            only(200, {*READS_ALL_REFERRALS, SA}),
+            fixed(lambda w: f"/v1/referrals/{w.ref_a['id']}"),
+        ),
+        Target(
+            "school B's referral",
+            only(200, {*READS_ALL_REFERRALS, SB}),
+            fixed(lambda w: f"/v1/referrals/{w.ref_b['id']}"),
+        ),
+        Target(
+            "the caller's own referral",
+            everyone(200),
+            lambda w, c, f: Call(f"/v1/referrals/{w.own_referral[c]['id']}"),
+        ),
+    ],
+    # docs/referrals.md: the submitting agency, or a caller with triage:write, withdraws;
+    # "others that can see it: 403 not-submitter". Early help and social care read every
+    # referral, so another agency's is visible to them but not theirs to withdraw.
+    ("POST", "/v1/referrals/{referral_id}/withdraw"): [
+        Target(
+            "another agency's referral awaiting a decision",
+            table(404, {MA: 200, EH: want(403, "not-submitter"), SC: want(403, "not-submitter")}),
+            withdraw_other,
+            fresh=True,
+        ),
+        Target("its own referral awaiting a decision", everyone(200), withdraw_own, fresh=True),
+    ],
+    # Only the MASH holds triage:write. api.md / docs/referrals.md: a second decision is 409
+    # decision-already-made.
+    ("POST", "/v1/referrals/{referral_id}/decision"): [
+        Target("a referral awaiting a decision", everyone(200), decide, fresh=True),
+        Target(
+            "a referral already decided",
+            everyone(want(409, "decision-already-made")),
+            fixed(lambda w: f"/v1/referrals/{w.ref_taf}/decision", json=NFA),
+        ),
+    ],
+    ("POST", "/v1/referrals/{referral_id}/matches/{person_id}/confirm"): [
+        Target("a possible match", everyone(200), resolve_match("confirm"), fresh=True)
+    ],
+    ("POST", "/v1/referrals/{referral_id}/matches/{person_id}/reject"): [
+        Target("a possible match", everyone(200), resolve_match("reject"), fresh=True)
+    ],
+    # The person index has no object-level rule: people:read is held only by the MASH, early
+    # help and social care, who see every person.
+    ("GET", "/v1/people"): [
+        Target(
+            "a search by family name and date of birth",
+            everyone(200),
+            fixed(
+                "/v1/people",
+                params=lambda w: {
+                    "family_name": w.ref_a["children"][0]["family_name"],
+                    "date_of_birth": w.ref_a["children"][0]["date_of_birth"],
+                },
+            ),
+        )
+    ],
+    ("GET", "/v1/people/{person_id}"): [
+        Target("a child", everyone(200), fixed(lambda w: f"/v1/people/{w.x}"))
+    ],
+    # The journey is 200 for every people:read holder; its assessments part follows episode
+    # visibility (services/referrals/journey.py): social care, not on E's TAF, sees no episode.
+    ("GET", "/v1/people/{person_id}/journey"): [
+        Target(
+            "episode E's child",
+            everyone(200),
+            fixed(lambda w: f"/v1/people/{w.x}/journey"),
+            check=journey_check,
+        )
+    ],
+    ("POST", "/v1/people/{person_id}/merge"): [
+        Target("two records of a child", everyone(201), merge_people, fresh=True)
+    ],
+    ("POST", "/v1/people/merges/{merge_id}/undo"): [Target("a merge", everyone(200), undo_merge, fresh=True)],
+    ("GET", "/v1/reports/referrals"): [Target("the report", everyone(200), fixed("/v1/reports/referrals"))],
+    # ---- assessments (docs/assessments.md "Visibility"; writes need the same visibility) ----
+    # POST /v1/episodes has no object: any episodes:write holder may open a self-referral
+    # (api.md and docs/assessments.md set no agency rule).
+    ("POST", "/v1/episodes"): [
+        Target(
+            "a new self-referral episode",
+            everyone(201),
+            lambda w, c, f: Call("/v1/episodes", json=new_episode_body(w)),
+        )
+    ],
+    ("GET", "/v1/episodes"): [
+        Target(
+            "filtered to E's child",
+            everyone(200),
+            fixed("/v1/episodes", params=lambda w: {"person_id": w.x}),
+            check=listed(lambda w: w.e, SEES_E, "/v1/episodes", lambda w: {"person_id": w.x}),
+        ),
+        Target(
+            "filtered to E2's child",
+            everyone(200),
+            fixed("/v1/episodes", params=lambda w: {"person_id": w.y}),
+            check=listed(lambda w: w.e2, SEES_E2, "/v1/episodes", lambda w: {"person_id": w.y}),
+        ),
+    ],
+    ("GET", "/v1/episodes/{episode_id}"): [
+        Target("episode E", only(200, SEES_E), episode_path()),
+        Target("episode E2", only(200, SEES_E2), episode_path(which="e2")),
+    ],
+    ("PUT", "/v1/episodes/{episode_id}/lead-professional"): [
+        Target(
+            "episode E",
+            only(200, E_WRITERS),
+            fixed(
+                lambda w: f"/v1/episodes/{w.e}/lead-professional",
+                json=lambda w: {
+                    "name": "Erin Early",
+                    "agency_id": w.agency[EH],
+                    "email": "erin@council.example",
+                    "family_agreed": True,
+                },
+            ),
+        ),
+        Target(
+            "episode E2",
+            only(200, E2_WRITERS),
+            fixed(
+                lambda w: f"/v1/episodes/{w.e2}/lead-professional",
+                json=lambda w: {
+                    "name": "Erin Early",
+                    "agency_id": w.agency[EH],
+                    "email": "erin@council.example",
+                    "family_agreed": True,
+                },
+            ),
+        ),
+    ],
+    ("POST", "/v1/episodes/{episode_id}/taf-members"): [
+        Target(
+            "episode E",
+            only(201, E_WRITERS),
+            fixed(lambda w: f"/v1/episodes/{w.e}/taf-members", json=lambda w: throwaway_member()),
+        ),
+        Target(
+            "episode E2",
+            only(201, E2_WRITERS),
+            fixed(lambda w: f"/v1/episodes/{w.e2}/taf-members", json=lambda w: throwaway_member()),
+        ),
+    ],
+    ("DELETE", "/v1/episodes/{episode_id}/taf-members/{member_id}"): [
+        Target("a member of the episode", only(204, E_WRITERS), remove_member, fresh=True),
+        # The member id belongs to E2: named under E it is no member of E, even for early help.
+        Target(
+            "E2's member named under episode E",
+            everyone(404),
+            fixed(lambda w: f"/v1/episodes/{w.e}/taf-members/{w.member_e2}"),
+        ),
+    ],
+    ("POST", "/v1/episodes/{episode_id}/contacts"): [
+        Target(
+            "episode E",
+            only(201, E_WRITERS),
+            fixed(
+                lambda w: f"/v1/episodes/{w.e}/contacts",
+                json=lambda w: {"contact_at": now_iso(), "method": "phone", "notes": "Spoke to mum."},
+            ),
+        ),
+        Target(
+            "episode E2",
+            only(201, E2_WRITERS),
+            fixed(
+                lambda w: f"/v1/episodes/{w.e2}/contacts",
+                json=lambda w: {"contact_at": now_iso(), "method": "phone", "notes": "Spoke to dad."},
+            ),
+        ),
+        # docs/assessments.md: "Closed episodes: any change is 409 episode-closed" - for those
+        # who may see it; anyone else still gets 404 (visibility is checked first).
+        Target(
+            "a closed episode shared like E",
+            table(404, {EH: CLOSED, SA: CLOSED}),
+            fixed(
+                lambda w: f"/v1/episodes/{w.closed}/contacts",
+                json=lambda w: {"contact_at": now_iso(), "method": "phone", "notes": "Late."},
+            ),
+        ),
+    ],
+    ("POST", "/v1/episodes/{episode_id}/assessments"): [
+        Target(
+            "an open episode with no assessment",
+            only(201, E_WRITERS),
+            fresh_episode("/assessments", ASSESSMENT),
+            fresh=True,
+        ),
+        # docs/assessments.md "Reassessment": a new assessment only when none is in progress.
+        Target(
+            "episode E, its assessment in progress",
+            table(404, {EH: want(409, "assessment-in-progress"), SA: want(409, "assessment-in-progress")}),
+            fixed(lambda w: f"/v1/episodes/{w.e}/assessments", json=ASSESSMENT),
+        ),
+    ],
+    ("GET", "/v1/assessments/{assessment_id}"): [
+        Target("E's assessment", only(200, SEES_E), fixed(lambda w: f"/v1/assessments/{w.assessment_e}")),
+        Target("E2's assessment", only(200, SEES_E2), fixed(lambda w: f"/v1/assessments/{w.assessment_e2}")),
+    ],
+    ("PATCH", "/v1/assessments/{assessment_id}"): [
+        Target("E's draft assessment", only(200, E_WRITERS), patch_assessment("assessment_e")),
+        Target("E2's draft assessment", only(200, E2_WRITERS), patch_assessment("assessment_e2")),
+    ],
+    ("POST", "/v1/assessments/{assessment_id}/submit"): [
+        Target(
+            "a complete draft assessment",
+            only(200, E_WRITERS),
+            fresh_assessment("/submit", submitted=False),
+            fresh=True,
+        )
+    ],
+    # api.md marks approve/return "(manager)": the manager is the person named in `approved_by`
+    # (or `returned_by`); neither api.md nor docs/assessments.md limits them to an agency type,
+    # so whoever may write to the episode may approve or return (the service checks visibility).
+    ("POST", "/v1/assessments/{assessment_id}/approve"): [
+        Target(
+            "a submitted assessment",
+            only(200, E_WRITERS),
+            fresh_assessment("/approve", {"approved_by": MANAGER}, submitted=True),
+            fresh=True,
+        )
+    ],
+    ("POST", "/v1/assessments/{assessment_id}/return"): [
+        Target(
+            "a submitted assessment",
+            only(200, E_WRITERS),
+            fresh_assessment(
+                "/return", {"reason": "Add the father's views", "returned_by": MANAGER}, submitted=True
+            ),
+            fresh=True,
+        )
+    ],
+    ("POST", "/v1/assessments/{assessment_id}/extensions"): [
+        Target("E's draft assessment", only(201, E_WRITERS), extend("assessment_e")),
+        Target("E2's draft assessment", only(201, E2_WRITERS), extend("assessment_e2")),
+    ],
+    ("PUT", "/v1/episodes/{episode_id}/plan"): [
+        Target(
+            "an open episode",
+            only(200, E_WRITERS),
+            lambda w, c, f: fresh_episode("/plan", plan_body(w.agency[SA]))(w, c, f),
+            fresh=True,
+        )
+    ],
+    ("GET", "/v1/episodes/{episode_id}/plan"): [
+        Target("episode E's plan", only(200, SEES_E), episode_path("/plan")),
+        Target("episode E2's plan", only(200, SEES_E2), episode_path("/plan", "e2")),
+    ],
+    ("GET", "/v1/episodes/{episode_id}/plan/versions/{version}"): [
+        Target("episode E's plan, version 1", only(200, SEES_E), episode_path("/plan/versions/1")),
+        Target("episode E2's plan, version 1", only(200, SEES_E2), episode_path("/plan/versions/1", "e2")),
+    ],
+    # docs/assessments.md "Actions": only the owner agency; 404 if the caller cannot see the
+    # episode, 403 not-action-owner if it can but does not own the action (early help too).
+    ("PATCH", "/v1/actions/{action_id}"): [
+        Target(
+            "school A's action on E",
+            table(404, {SA: 200, EH: want(403, "not-action-owner")}),
+            patch_action("e", "action_a"),
+        ),
+        Target(
+            "school B's action on E2",
+            table(404, {SB: 200, EH: want(403, "not-action-owner")}),
+            patch_action("e2", "action_b"),
+        ),
+    ],
+    ("POST", "/v1/episodes/{episode_id}/reviews"): [
+        Target("episode E", only(201, E_WRITERS), review("e", "outcome_e")),
+        Target("episode E2", only(201, E2_WRITERS), review("e2", "outcome_e2")),
+    ],
+    ("GET", "/v1/episodes/{episode_id}/reviews"): [
+        Target("episode E", only(200, SEES_E), episode_path("/reviews")),
+        Target("episode E2", only(200, SEES_E2), episode_path("/reviews", "e2")),
+    ],
+    # docs/assessments.md "Step-up": 201 once the referrals service confirms, 202 `pending`
+    # when it has not yet (the worker keeps trying): both are the designed success.
+    ("POST", "/v1/episodes/{episode_id}/step-up"): [
+        Target(
+            "an open episode",
+            only((201, 202), E_WRITERS),
+            fresh_episode("/step-up", {"reason": "Disclosure of harm at school"}),
+            fresh=True,
+        )
+    ],
+    ("GET", "/v1/episodes/{episode_id}/step-ups"): [
+        Target("episode E", only(200, SEES_E), episode_path("/step-ups")),
+        Target("episode E2", only(200, SEES_E2), episode_path("/step-ups", "e2")),
+    ],
+    ("POST", "/v1/episodes/{episode_id}/joint-visit"): [
+        Target(
+            "a step-down episode",
+            only(200, E_WRITERS),
+            fresh_episode("/joint-visit", {"held_on": TODAY.isoformat()}, step_down=True),
+            fresh=True,
+        )
+    ],
+    ("POST", "/v1/episodes/{episode_id}/close"): [
+        Target(
+            "an open episode",
+            only(200, E_WRITERS),
+            fresh_episode("/close", {"reason": "needs_met", "summary": "Needs met."}),
+            fresh=True,
+        ),
+        Target(
+            "a closed episode shared like E",
+            table(404, {EH: CLOSED, SA: CLOSED}),
+            fixed(
+                lambda w: f"/v1/episodes/{w.closed}/close", json={"reason": "needs_met", "summary": "Again."}
+            ),
+        ),
+    ],
+    ("GET", "/v1/reports/episodes"): [Target("the report", everyone(200), fixed("/v1/reports/episodes"))],
+    # ---- consent (docs/consent.md "Who sees what": every consent:read holder sees all) ----
+    ("POST", "/v1/consents"): [
+        Target(
+            "a new consent",
+            everyone(201),
+            lambda w, c, f: Call("/v1/consents", json=consent_body(str(uuid.uuid4()))),
+        )
+    ],
+    ("GET", "/v1/consents"): [
+        Target(
+            "E's child",
+            everyone(200),
+            fixed("/v1/consents", params=lambda w: {"person_id": w.x}),
+            check=listed(lambda w: w.consent_e, {MA, EH, SC}, "/v1/consents", lambda w: {"person_id": w.x}),
+        )
+    ],
+    ("GET", "/v1/consents/{consent_id}"): [
+        Target("the TAF consent of E's child", everyone(200), fixed(lambda w: f"/v1/consents/{w.consent_e}"))
+    ],
+    # docs/consent.md: "a second withdrawal is 409 consent-already-withdrawn".
+    ("POST", "/v1/consents/{consent_id}/withdraw"): [
+        Target("a live consent", everyone(200), withdraw_consent, fresh=True),
+        Target(
+            "a withdrawn consent",
+            everyone(want(409, "consent-already-withdrawn")),
+            fixed(lambda w: f"/v1/consents/{w.withdrawn_consent}/withdraw", json={"reason": "Again"}),
+        ),
+    ],
+    ("GET", "/v1/lawful-bases"): [Target("the list", everyone(200), fixed("/v1/lawful-bases"))],
+    ("POST", "/v1/sharing-decisions"): [
+        Target(
+            "a do_not_share decision",
+            everyone(201),
+            lambda w, c, f: Call("/v1/sharing-decisions", json=do_not_share(str(uuid.uuid4()), w.agency[HO])),
+        )
+    ],
+    ("GET", "/v1/sharing-decisions"): [
+        Target(
+            "E's child",
+            everyone(200),
+            fixed("/v1/sharing-decisions", params=lambda w: {"person_id": w.x}),
+            check=listed(
+                lambda w: w.decision_po, {MA, EH, SC}, "/v1/sharing-decisions", lambda w: {"person_id": w.x}
+            ),
+        )
+    ],
+    ("GET", "/v1/sharing-decisions/{decision_id}"): [
+        Target(
+            "the police decision on E's child",
+            everyone(200),
+            fixed(lambda w: f"/v1/sharing-decisions/{w.decision_po}"),
+        )
+    ],
+    # docs/consent.md: service identities only (the gateway's table says consent:read): the
+    # consent service refuses every agency client, naming the scope "service".
+    ("GET", "/v1/access-checks"): [
+        Target(
+            "may school A see E's child?",
+            everyone(want(403, "insufficient-scope", scope="service")),
+            fixed("/v1/access-checks", params=access_check_params),
+        )
+    ],
+    ("GET", "/v1/people/{person_id}/disclosures"): [
+        Target("E's child", everyone(200), fixed(lambda w: f"/v1/people/{w.x}/disclosures"))
+    ],
+    ("GET", "/v1/people/{person_id}/disclosures/export"): [
+        Target(
+            "E's child",
+            everyone(200),
+            fixed(lambda w: f"/v1/people/{w.x}/disclosures/export", params={"format": "csv"}),
+        )
+    ],
+    # ---- notifications (docs/notifications.md) ----
+    ("GET", "/v1/deadline-rules"): [Target("the rules", everyone(200), fixed("/v1/deadline-rules"))],
+    ("PUT", "/v1/deadline-rules/{kind}"): [
+        Target(
+            "first_review, unchanged",
+            everyone(200),
+            fixed("/v1/deadline-rules/first_review", json=lambda w: w.rule_body),
+        )
+    ],
+    # "deadlines:read is granted to mash, early_help, social_care and admin clients, and they
+    # see all deadlines (no per-agency filtering)".
+    ("GET", "/v1/deadlines"): [Target("all deadlines", everyone(200), fixed("/v1/deadlines"))],
+    ("GET", "/v1/notifications"): [
+        Target(
+            "the caller's feed",
+            everyone(200),
+            fixed("/v1/notifications"),
+            check=listed(lambda w: w.notification[SA], {SA}, "/v1/notifications", lambda w: {}),
+        )
+    ],
+    ("POST", "/v1/notifications/{notification_id}/read"): [
+        Target(
+            "school A's notification",
+            only(200, {SA}),
+            fixed(lambda w: f"/v1/notifications/{w.notification[SA]}/read"),
+        ),
+        Target(
+            "school B's notification",
+            only(200, {SB}),
+            fixed(lambda w: f"/v1/notifications/{w.notification[SB]}/read"),
+        ),
+    ],
+    ("POST", "/v1/subscriptions"): [
+        Target(
+            "a new subscription",
+            everyone(201),
+            lambda w, c, f: Call(
+                "/v1/subscriptions", json={"url": w.sink_url, "event_types": ["referral.linked"]}
+            ),
+        )
+    ],
+    ("GET", "/v1/subscriptions"): [
+        Target(
+            "the agency's subscriptions",
+            everyone(200),
+            fixed("/v1/subscriptions"),
+            check=listed(lambda w: w.sub[SA], {SA}, "/v1/subscriptions", lambda w: {}),
+        )
+    ],
+    # "Subscriptions belong to the caller's agency (others: 404)".
+    ("DELETE", "/v1/subscriptions/{subscription_id}"): [
+        Target("another agency's subscription", everyone(404), delete_other_subscription),
+        Target("its own subscription", everyone(204), delete_own_subscription, fresh=True),
+    ],
+    ("GET", "/v1/subscriptions/{subscription_id}/deliveries"): [
+        Target(
+            "school A's subscription",
+            only(200, {SA}),
+            fixed(lambda w: f"/v1/subscriptions/{w.sub[SA]}/deliveries"),
+        ),
+        Target(
+            "school B's subscription",
+            only(200, {SB}),
+            fixed(lambda w: f"/v1/subscriptions/{w.sub[SB]}/deliveries"),
+        ),
+    ],
+    ("POST", "/v1/subscriptions/{subscription_id}/deliveries/{delivery_id}/retry"): [
+        Target("school A's delivery", only(202, {SA}), retry(SA, SA)),
+        Target("school B's delivery", only(202, {SB}), retry(SB, SB)),
+        # School B's own subscription in the path does not make school A's delivery its own.
+        Target("school A's delivery under school B's subscription", everyone(404), retry(SB, SA)),
+    ],
+    # ---- the gateway's own admin routes (answered by gateway/admin.py, which refuses a
+    # token without `admin` with the same 403 insufficient_scope) ----
+    ("POST", "/v1/admin/clients"): [
+        Target(
+            "a new client",
+            everyone(201),
+            lambda w, c, f: Call(
+                "/v1/admin/clients",
+                json={
+                    "name": "Matrix",
+                    "agency_type": "voluntary",
+                    "client_id": f"matrix-{uuid.uuid4().hex[:12]}",
+                },
+            ),
+        )
+    ],
+    ("GET", "/v1/admin/clients"): [Target("the list", everyone(200), fixed("/v1/admin/clients"))],
+    # Never a demo client: these calls go to throwaway clients the matrix created.
+    ("POST", "/v1/admin/clients/{client_ref}/rotate-secret"): [
+        Target("a throwaway client", everyone(200), admin_client("rotate-secret"), fresh=True)
+    ],
+    ("POST", "/v1/admin/clients/{client_ref}/disable"): [
+        Target("a throwaway client", everyone(200), admin_client("disable"), fresh=True)
+    ],
+    ("GET", "/v1/admin/audit"): [Target("the audit", everyone(200), fixed("/v1/admin/audit"))],
+}
+
+
+# --- the tests ---------------------------------------------------------------------------------
+
+ROUTES = load_routes()
+CELLS = [(route, client) for route in ROUTES for client in CLIENTS]
+
+
+def route_id(route: Route) -> str:
+    return f"{route.method} {route.path}"
+
+
+@pytest.fixture(scope="module")
+def world(api: Any) -> Any:
+    sink = WebhookSink()
+    sink.start()
+    services = {r.service for r in ROUTES if r.service != "gateway"}
+    w = World(api.http, sink.url, {name: api.stack.url(name) for name in services})
+    try:
+        w.build()
+        yield w
+    finally:
+        try:
+            w.cleanup()
+        finally:
+            sink.stop()
+
+
+def mismatch(wanted: Want, resp: httpx.Response) -> str | None:
+    if resp.status_code not in wanted.codes:
+        return f"expected {wanted}, got {resp.status_code}: {resp.text[:300]}"
+    if wanted.problem:
+        kind = resp.json().get("type", "")
+        if not kind.endswith("/" + wanted.problem):
+            return f"expected problem {wanted.problem}, got {kind!r}"
+    if wanted.scope:
+        challenge = resp.headers.get("www-authenticate", "")
+        if f'scope="{wanted.scope}"' not in challenge:
+            return f"expected WWW-Authenticate naming scope {wanted.scope}, got {challenge!r}"
+    return None
+
+
+def test_every_route_has_an_expectation() -> None:
+    """A new route fails here until its row is written; a removed route leaves a stale row."""
+    keys = {(r.method, r.path) for r in ROUTES}
+    missing = sorted(keys - EXPECTATIONS.keys())
+    stale = sorted(EXPECTATIONS.keys() - keys)
+    assert not missing, f"routes with no expectation in EXPECTATIONS: {missing}"
+    assert not stale, f"EXPECTATIONS rows for routes that no longer exist: {stale}"
+    for route in ROUTES:
+        targets = EXPECTATIONS[(route.method, route.path)]
+        assert targets, route_id(route)
+        holders = {c for c in CLIENTS if holds(c, route.scope)}
+        for t in targets:
+            dead = set(t.expect.overrides) - holders
+            assert not dead, (
+                f"{route_id(route)} / {t.name}: {sorted(dead)} lack {route.scope}; the gateway refuses them"
+            )
+
+
+def test_demo_clients_hold_their_default_scopes(world: World) -> None:
+    """The premise of the generated 403 cells: each demo client's token carries its type's defaults."""
+    for client, agency_type in CLIENTS.items():
+        claims = world.claims[client]
+        assert claims["agency_type"] == agency_type, client
+        assert set(claims["scope"].split()) == set(DEFAULT_SCOPES[agency_type]), client
+    assert world.agency[SA] != world.agency[SB], "the two schools must be different agencies"
+
+
+@pytest.mark.parametrize(("route", "client"), CELLS, ids=[f"{route_id(r)} as {c}" for r, c in CELLS])
+def test_authorization_matrix(world: World, route: Route, client: str) -> None:
+    targets = EXPECTATIONS.get((route.method, route.path))
+    if targets is None:
+        pytest.fail(f"no expectation for {route_id(route)}: add its row to EXPECTATIONS in {__name__}")
+    if not holds(client, route.scope):
+        # Function level: the gateway refuses on the route's scope, whatever the object, and
+        # never forwards the call (the admin routes are the gateway's own: nothing to forward).
+        call = targets[0].call(world, client, False)
+        upstream = route.service if route.service != "gateway" else None
+        before = world.refusals_at(upstream) if upstream else 0.0
+        resp = world.send(route.method, client, call)
+        problem = mismatch(want(403, "insufficient-scope", scope=route.scope), resp)
+        challenge = resp.headers.get("www-authenticate", "")
+        if problem is None and not challenge.startswith('Bearer error="insufficient_scope"'):
+            problem = f"expected a Bearer insufficient_scope challenge, got {challenge!r}"
+        if problem is None and upstream and world.refusals_at(upstream) != before:
+            problem = f"the {upstream} service refused it: the gateway forwarded a call lacking {route.scope}"
+        assert problem is None, f"{route_id(route)} as {client} (lacks {route.scope}): {problem}"
+        return
+    failures = []
+    for t in targets:
+        wanted = t.expect.of(client)
+        call = t.call(world, client, t.fresh and wanted.success)
+        resp = world.send(route.method, client, call)
+        problem = mismatch(wanted, resp)
+        if problem is None and t.check is not None:
+            problem = t.check(world, client, resp)
+        if problem:
+            failures.append(f"{t.name} ({call.path}): {problem}")
+    assert not failures, f"{route_id(route)} as {client}:\n  " + "\n  ".join(failures)
