@@ -239,37 +239,24 @@ class GatewayProxy:
         url = path + ("?" + query.decode("latin-1") if query else "")
         try:
             upstream = await client.request(scope["method"], url, headers=headers, content=bytes(body))
-        except httpx.TimeoutException as exc:
-            if isinstance(exc.__cause__, aiohttp.ClientConnectorError):
-                # The aiohttp transport reports a refused connection as a connect timeout.
-                resp = problem_response(
-                    502,
-                    "Bad gateway",
-                    f"The {service} service is unavailable",
-                    type_=PROBLEM_BASE + "upstream-unavailable",
-                    instance=path,
+        except httpx.HTTPError as exc:
+            # The aiohttp transport reports a refused connection as a connect timeout: only a
+            # timeout that is not a refused connection is the upstream being slow.
+            refused = isinstance(exc.__cause__, aiohttp.ClientConnectorError)
+            if isinstance(exc, httpx.TimeoutException) and not refused:
+                status, title, detail, slug = (
+                    504,
+                    "Gateway timeout",
+                    "did not answer in time",
+                    "upstream-timeout",
                 )
-                await resp(scope, receive, send)
-                return 502
+            else:
+                status, title, detail, slug = 502, "Bad gateway", "is unavailable", "upstream-unavailable"
             resp = problem_response(
-                504,
-                "Gateway timeout",
-                f"The {service} service did not answer in time",
-                type_=PROBLEM_BASE + "upstream-timeout",
-                instance=path,
+                status, title, f"The {service} service {detail}", type_=PROBLEM_BASE + slug, instance=path
             )
             await resp(scope, receive, send)
-            return 504
-        except httpx.HTTPError:
-            resp = problem_response(
-                502,
-                "Bad gateway",
-                f"The {service} service is unavailable",
-                type_=PROBLEM_BASE + "upstream-unavailable",
-                instance=path,
-            )
-            await resp(scope, receive, send)
-            return 502
+            return status
         out_headers = [(k.lower(), v) for k, v in upstream.headers.raw if k.lower() not in DROP_RESPONSE]
         content = upstream.content
         out_headers.append((b"content-length", str(len(content)).encode()))
