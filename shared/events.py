@@ -128,6 +128,7 @@ class OutboxRelay:
         self.client = httpx.AsyncClient(timeout=timeout, transport=transport)
         self._periodic = PeriodicTask("outbox-relay", self.run_once, interval)
         self._pass_lock = asyncio.Lock()
+        self._started_once = False
 
     def wake(self) -> None:
         self._periodic.wake()
@@ -180,6 +181,15 @@ class OutboxRelay:
 
     async def _run_once(self) -> int:
         t = self.tables.outbox
+        if not self._started_once:
+            # A process that died mid-delivery left rows under a lease (and others in
+            # backoff): on start, everything undelivered is due now. Another replica may be
+            # sending one of them at this moment; receivers drop the duplicate by event id.
+            self._started_once = True
+            async with self.db.session() as session:
+                await session.execute(
+                    update(t).where(t.c.delivered_at.is_(None)).values(next_attempt_at=utcnow())
+                )
         rows = await self._claim()
         if not rows:
             return 0

@@ -356,7 +356,7 @@ def test_assessments_killed_mid_journey_every_event_takes_effect_once(tmp_path: 
                 lambda fam=fam, want=want: (
                     (k := kinds(deadlines(api, f"episode_id={fam.episode_id}"))) == want and k
                 ),
-                timeout=20,
+                timeout=45,
             ) or kinds(deadlines(api, f"episode_id={fam.episode_id}"))
             assert got == want, (fam.surname, got)
         # No duplicate episode references either.

@@ -265,6 +265,24 @@ def test_ahmed_family_the_ordinary_path(api):
         timeout=15,
     )
     assert disclosures, "the school's reads were not logged"
+    # A MASH read is logged too, on the basis of its screening function; early help's are not.
+    assert api.get("demo-mash", f"/v1/episodes/{episode_id}").status_code == 200
+    mash_agency = agency_id(api, "demo-mash")
+    mash_reads = eventually(
+        lambda: [
+            d
+            for d in api.get(eh, f"/v1/people/{amira}/disclosures").json()["items"]
+            if d["agency_id"] == mash_agency
+        ],
+        timeout=15,
+    )
+    assert mash_reads and all(d["basis"] == "mash_screening" for d in mash_reads)
+    eh_agency = agency_id(api, eh)
+    assert not [
+        d
+        for d in api.get(eh, f"/v1/people/{amira}/disclosures").json()["items"]
+        if d["agency_id"] == eh_agency
+    ]
     csv = api.get(eh, f"/v1/people/{amira}/disclosures/export?format=csv")
     assert csv.status_code == 200 and school_agency in csv.text
 
