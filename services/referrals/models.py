@@ -26,6 +26,8 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -146,13 +148,13 @@ class Referral(Base):
 
 # Included in a referral_person index so the report reads them without the rows (PostgreSQL).
 REPORT_COLUMNS = [
-    "person_id",
-    "role",
     "source_code",
     "outcome",
-    "level_of_need",
-    "from_step_up",
     "decided_at",
+    "previous_received_at",
+    "next_received_at",
+    "escalated_later",
+    "episode_after_decision",
 ]
 
 
@@ -185,12 +187,26 @@ class ReferralPerson(Base):
     level_of_need: Mapped[str | None] = mapped_column(String(20))
     outcome: Mapped[str | None] = mapped_column(String(30))
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The child's timeline around this referral, kept current as referrals, decisions, merges
+    # and episodes arrive (reports.refresh_follow_ups), so the report sums facts instead of
+    # walking every child's history at request time. Children's rows only (adults: defaults).
+    previous_received_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    next_received_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    escalated_later: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    episode_after_decision: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     __table_args__ = (
         Index("ix_referral_person_person_received", "person_id", "received_at"),
         Index("ix_referral_person_original_person_id", "original_person_id"),
-        # The report reads a time range of these narrow columns, not the wide rows (PostgreSQL).
-        Index("ix_referral_person_report", "received_at", postgresql_include=REPORT_COLUMNS),
+        # The report reads a time range of children's rows, these narrow columns and not the
+        # wide rows (PostgreSQL: an index-only scan).
+        Index(
+            "ix_referral_person_report",
+            "received_at",
+            postgresql_include=REPORT_COLUMNS,
+            postgresql_where=text("role = 'child'"),
+            sqlite_where=text("role = 'child'"),
+        ),
     )
 
 

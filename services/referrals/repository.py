@@ -23,6 +23,7 @@ from services.referrals.models import (
     ReferralMatch,
     ReferralPerson,
 )
+from services.referrals.reports import refresh_follow_ups
 from shared.pagination import PageParams, keyset
 
 CANDIDATE_LIMIT = 200
@@ -203,6 +204,7 @@ async def repoint(
         if originals is not None:
             stmt = stmt.where(table.original_person_id.in_(originals))
         await session.execute(stmt.values(person_id=to_id))
+    await refresh_follow_ups(session, [from_id, to_id])
 
 
 async def add_merge(session: AsyncSession, merge: PersonMerge) -> None:
@@ -220,6 +222,7 @@ async def add_referral(session: AsyncSession, referral: Referral, people: list[R
     session.add(referral)
     await session.flush()
     session.add_all(people)
+    await refresh_follow_ups(session, [p.person_id for p in people if p.role == "child"])
 
 
 async def add_matches(session: AsyncSession, matches: list[ReferralMatch]) -> None:
@@ -243,6 +246,7 @@ async def copy_decision_to_people(session: AsyncSession, referral: Referral) -> 
             level_of_need=referral.level_of_need, outcome=referral.outcome, decided_at=referral.decided_at
         )
     )
+    await refresh_follow_ups(session, await referral_person_ids(session, referral.id, role="child"))
 
 
 async def referral_by_step_up(session: AsyncSession, step_up_id: str) -> Referral | None:
@@ -382,6 +386,7 @@ async def add_episode_people(session: AsyncSession, episode_id: str, people: dic
         for orig, canon in people.items()
         if orig not in existing
     )
+    await refresh_follow_ups(session, people.values())
 
 
 async def set_referral_episode(session: AsyncSession, referral_id: str, episode_id: str) -> bool:

@@ -25,7 +25,7 @@ from datetime import timedelta
 
 import pytest
 
-from services.referrals.tests.conftest import london, rfs
+from services.referrals.tests.conftest import child, london, rfs
 
 CHILDREN = {
     "P": ("Oliver", "Price", "2014-01-01"),
@@ -261,3 +261,112 @@ async def test_report_access_and_bad_periods(svc):
     assert bad.status_code == 422
     empty = (await svc.client.get("/v1/reports/referrals", headers=svc.as_("mash"))).json()
     assert empty["totals"]["received"] == 0 and empty["decided_within_timescale"]["share"] is None
+
+
+def _facts_query():
+    from sqlalchemy import select
+
+    from services.referrals.models import ReferralPerson as RP
+
+    return select(
+        RP.referral_id,
+        RP.role,
+        RP.position,
+        RP.previous_received_at,
+        RP.next_received_at,
+        RP.escalated_later,
+        RP.episode_after_decision,
+    ).order_by(RP.referral_id, RP.role, RP.position)
+
+
+async def test_the_backfill_gives_the_facts_the_service_kept(year):
+    """The timeline facts kept as each referral, decision and episode arrived equal those the
+    migration's backfill (and `follow_up_facts()` for everyone) compute from scratch."""
+    import importlib
+
+    from sqlalchemy import text, update
+
+    from services.referrals import reports
+    from services.referrals.models import ReferralPerson as RP
+
+    migration = importlib.import_module("services.referrals.migrations.versions.0003_follow_up_facts")
+    db = year.runtime.db
+    async with db.session(write=False) as s:
+        kept = (await s.execute(_facts_query())).all()
+    assert any(row.previous_received_at for row in kept) and any(row.escalated_later for row in kept)
+    assert any(row.episode_after_decision for row in kept)
+    wiped = {
+        "previous_received_at": None,
+        "next_received_at": None,
+        "escalated_later": False,
+        "episode_after_decision": False,
+    }
+    for recompute in (text(migration.BACKFILL), reports.follow_up_facts()):
+        async with db.session() as s:
+            await s.execute(update(RP).values(**wiped))
+            await s.execute(recompute)
+        async with db.session(write=False) as s:
+            assert (await s.execute(_facts_query())).all() == kept
+
+
+async def test_a_merge_and_its_undo_move_a_childs_timeline(svc):
+    """Two records of one boy: merged, his second referral becomes a re-referral and his first
+    NFA one 're-referred later'; undone, both figures go back."""
+    svc.now = london(2026, 10, 5, 9)
+    a = await svc.create("school_a", rfs(children=[child("Leo", "Hart", "2016-01-01")]))
+    svc.now = london(2026, 10, 5, 12)
+    assert (await svc.decide(a["id"], "universal", "no_further_action")).status_code == 200
+    svc.now = london(2026, 11, 2, 9)
+    b = await svc.create(
+        "police",
+        rfs(children=[child("Leon", "Hartley", "2016-01-01")], address={"line1": "x", "postcode": "S1 2HE"}),
+    )
+    svc.now = None
+    leo, leon = a["children"][0]["person_id"], b["children"][0]["person_id"]
+    headers = svc.as_("mash")
+
+    async def figures():
+        resp = await svc.client.get(
+            "/v1/reports/referrals", params={"from": "2026-01-01", "to": "2026-12-31"}, headers=headers
+        )
+        out = resp.json()
+        return (
+            out["re_referrals_within_12_months"]["re_referrals"],
+            out["no_further_action_follow_up"]["re_referred_later"],
+        )
+
+    assert await figures() == (0, 0)
+    merged = await svc.client.post(f"/v1/people/{leon}/merge", json={"into_person_id": leo}, headers=headers)
+    assert merged.status_code == 201, merged.text
+    assert await figures() == (1, 1)
+    undone = await svc.client.post(f"/v1/people/merges/{merged.json()['id']}/undo", headers=headers)
+    assert undone.status_code == 200
+    assert await figures() == (0, 0)
+
+
+async def test_an_episode_opened_later_counts_for_an_earlier_nfa(year):
+    """The episode arrives as an event long after the NFA decision: the figure follows."""
+
+    async def episode_later():
+        resp = await year.client.get(
+            "/v1/reports/referrals",
+            params={"from": "2026-01-01", "to": "2026-12-31"},
+            headers=year.as_("mash"),
+        )
+        return resp.json()["no_further_action_follow_up"]["early_help_episode_later"]
+
+    assert await episode_later() == 1
+    people = (await year.client.get("/v1/referrals?limit=100", headers=year.as_("mash"))).json()["items"]
+    lewis = next(r for r in people if r["received_at"].startswith("2026-10-01"))
+    resp = await year.client.get(f"/v1/referrals/{lewis['id']}", headers=year.as_("mash"))
+    theo = resp.json()["children"][0]["person_id"]
+    await year.event(
+        "episode.opened",
+        {
+            "episode_id": "ep-i",
+            "person_ids": [theo],
+            "origin": "step_down",
+            "opened_at": "2026-12-01T10:00:00+00:00",
+        },
+    )
+    assert await episode_later() == 2
