@@ -179,8 +179,10 @@ def unique_name(rng: random.Random) -> str:
 
 
 def postcode(rng: random.Random) -> str:
-    letters = string.ascii_uppercase
-    return f"{rng.choice(letters)}{rng.choice(letters)}{rng.randint(1, 29)} {rng.randint(1, 9)}{rng.choice(letters)}{rng.choice(letters)}"
+    """A valid UK postcode (letters only where the standard allows them)."""
+    area = rng.choice("ABCDEFGHIJKLMNOPRSTUWYZ") + rng.choice("ABCDEFGHKLMNOPQRSTUVWXY")
+    inward = rng.choice("ABDEFGHJLNPQRSTUWXYZ") + rng.choice("ABDEFGHJLNPQRSTUWXYZ")
+    return f"{area}{rng.randint(1, 29)} {rng.randint(1, 9)}{inward}"
 
 
 def referral_body(rng: random.Random) -> dict[str, Any]:
@@ -199,7 +201,7 @@ def referral_body(rng: random.Random) -> dict[str, Any]:
         "address": {
             "line1": f"{rng.randint(1, 999)} {family} Road",
             "town": "Anytown",
-            "postcode": "LS1 4AP",
+            "postcode": postcode(rng),
         },
         "needs": ["school_attendance", "parental_mental_health"],
         "summary": "Benchmark referral: attendance 71%, parent unwell.",

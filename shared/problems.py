@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
@@ -152,7 +153,10 @@ def validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _is_busy(exc: Exception) -> bool:
-    """A lock wait that ran out (SQLite busy timeout, PostgreSQL lock_timeout)."""
+    """A lock wait that ran out (SQLite busy timeout, PostgreSQL lock_timeout, or the wait for
+    a connection: SQLite's one writer per process, or a full PostgreSQL pool)."""
+    if isinstance(exc, PoolTimeout):
+        return True
     text = str(getattr(exc, "orig", exc)).lower()
     return (
         "database is locked" in text
@@ -223,6 +227,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(DBAPIError)
+    @app.exception_handler(PoolTimeout)
     async def _database(request: Request, exc: Exception) -> JSONResponse:
         if not _is_busy(exc):
             return await _unexpected(request, exc)

@@ -14,14 +14,16 @@ shapes the answer, and never sees a referral row.
 from __future__ import annotations
 
 import csv
+import functools
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     and_,
+    bindparam,
     case,
     false,
     func,
@@ -181,9 +183,11 @@ def report_query(dialect: str, start_on: date, end_on: date) -> Any:
     return union_all(total, by_source, by_outcome)
 
 
-def follow_up_facts(person_ids: Sequence[str] | None = None) -> Any:
+@functools.cache
+def follow_up_facts(some: bool = False) -> Any:
     """The UPDATE that recomputes the timeline facts on children's `referral_person` rows:
-    for the given people, or for everyone (`None`, as the migration's backfill does).
+    for everyone (as the migration's backfill does), or (`some`) for the people in the
+    expanding parameter `person_ids`. Built once: building it costs more than running it.
 
     Per child, in time order: the previous and the next referral, whether a later referral
     was escalated (a step-up, or decided at the specialist level), and whether an episode was
@@ -217,8 +221,8 @@ def follow_up_facts(person_ids: Sequence[str] | None = None) -> Any:
         func.coalesce(last_escalated_at > t.c.received_at, false()).label("escalated_later"),
         episode_after.label("episode_after_decision"),
     ).where(t.c.role == "child")
-    if person_ids is not None:
-        facts = facts.where(t.c.person_id.in_(sorted(set(person_ids))))
+    if some:
+        facts = facts.where(t.c.person_id.in_(bindparam("person_ids", expanding=True)))
     f = facts.subquery("facts")
     return (
         update(rp)
@@ -239,7 +243,7 @@ async def refresh_follow_ups(session: AsyncSession, person_ids: Iterable[str]) -
     ids = [pid for pid in dict.fromkeys(person_ids) if pid]
     if ids:
         await session.flush()
-        await session.execute(follow_up_facts(ids))
+        await session.execute(follow_up_facts(some=True), {"person_ids": ids})
 
 
 # For this one query: JIT compilation cost more than the query itself (1.5 s of 1.9 s at 100,000

@@ -238,7 +238,8 @@ async def get_referral(
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def copy_decision_to_people(session: AsyncSession, referral: Referral) -> None:
+async def copy_decision_to_people(session: AsyncSession, referral: Referral, children: Sequence[str]) -> None:
+    """The decision onto the referral's people rows, and the children's timelines refreshed."""
     await session.execute(
         update(ReferralPerson)
         .where(ReferralPerson.referral_id == referral.id)
@@ -246,7 +247,7 @@ async def copy_decision_to_people(session: AsyncSession, referral: Referral) -> 
             level_of_need=referral.level_of_need, outcome=referral.outcome, decided_at=referral.decided_at
         )
     )
-    await refresh_follow_ups(session, await referral_person_ids(session, referral.id, role="child"))
+    await refresh_follow_ups(session, children)
 
 
 async def referral_by_step_up(session: AsyncSession, step_up_id: str) -> Referral | None:

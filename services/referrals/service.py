@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -70,6 +70,10 @@ class Context:
     runtime: ServiceRuntime
     identity: Identity
     now: datetime
+    # What this request already holds of a referral's people and matches, so answering with
+    # the referral does not read them back (each read is a round trip inside the write lock).
+    people_of: dict[str, list[ReferralPerson]] = field(default_factory=dict)
+    matches_of: dict[str, list[ReferralMatch]] = field(default_factory=dict)
 
     @property
     def settings(self) -> Settings:
@@ -145,11 +149,9 @@ async def create(ctx: Context, body: ReferralCreate) -> Referral:
 
 
 async def _new_referral(ctx: Context, **fields: Any) -> Referral:
-    series = f"{REFERENCE_PREFIX}-{ctx.now.astimezone(LONDON).year}"
-    number = await repo.next_in_series(ctx.session, series)
+    """The referral, without its reference yet (`_link_and_add` numbers it last)."""
     return Referral(
         id=str(uuid.uuid4()),
-        reference=f"{series}-{number:06d}",
         status="received",
         significant_harm_suspected=fields["urgent"],
         source_client_id=ctx.identity.client_id,
@@ -158,6 +160,15 @@ async def _new_referral(ctx: Context, **fields: Any) -> Referral:
         version=1,
         **fields,
     )
+
+
+async def _number(ctx: Context, referral: Referral) -> None:
+    """Take the next reference of the year's series. Taken as late in the transaction as
+    possible: the series' counter row stays locked until commit, so every concurrent intake
+    waits for it (PostgreSQL) for as long as the rest of this transaction lasts."""
+    series = f"{REFERENCE_PREFIX}-{ctx.now.astimezone(LONDON).year}"
+    number = await repo.next_in_series(ctx.session, series)
+    referral.reference = f"{series}-{number:06d}"
 
 
 async def _resolve_people(
@@ -241,9 +252,12 @@ async def _link_and_add(
     for row in rows:
         row.source_code = referral.source_code
         row.from_step_up = referral.step_up_id is not None
+    await _number(ctx, referral)
     await repo.add_referral(ctx.session, referral, rows)
     await repo.add_matches(ctx.session, matches)
     await ctx.session.flush()
+    ctx.people_of[referral.id] = sorted(rows, key=lambda r: (r.role != "child", r.position))
+    ctx.matches_of[referral.id] = sorted(matches, key=lambda m: (-m.score, m.candidate_person_id))
     children = [r.person_id for r in rows if r.role == "child"]
     adults = [r.person_id for r in rows if r.role == "adult"]
     if referral.status == "linked":
@@ -382,14 +396,16 @@ async def decide(
     referral.decided_within_timescale = ctx.now <= referral.decision_due_at
     referral.version += 1
     await ctx.session.flush()
-    await repo.copy_decision_to_people(ctx.session, referral)
+    rows = ctx.people_of[referral.id] = await repo.referral_people(ctx.session, referral.id)
+    children = [r.person_id for r in rows if r.role == "child"]
+    await repo.copy_decision_to_people(ctx.session, referral, children)
     await ctx.publish(
         "referral.decided",
         {
             **_base_event(referral),
             "referral_type": referral.referral_type,
-            "person_ids": await repo.referral_person_ids(ctx.session, referral.id, "child"),
-            "adult_person_ids": await repo.referral_person_ids(ctx.session, referral.id, "adult"),
+            "person_ids": children,
+            "adult_person_ids": [r.person_id for r in rows if r.role == "adult"],
             "level_of_need": referral.level_of_need,
             "outcome": referral.outcome,
             "rag": referral.rag,
@@ -471,8 +487,12 @@ async def _link_later(ctx: Context, referral: Referral) -> None:
 
 
 async def represent(ctx: Context, referral: Referral) -> ReferralRead:
-    rows = await repo.referral_people(ctx.session, referral.id)
-    matches = await repo.referral_matches(ctx.session, referral.id)
+    rows = ctx.people_of.get(referral.id)
+    if rows is None:
+        rows = await repo.referral_people(ctx.session, referral.id)
+    matches = ctx.matches_of.get(referral.id)
+    if matches is None:
+        matches = await repo.referral_matches(ctx.session, referral.id)
     # Candidates' details are other people's records: only for callers of the person index.
     details = ctx.identity.has("people:read")
     candidates = (

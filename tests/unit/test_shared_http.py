@@ -73,6 +73,25 @@ def build(signer, url: str):
         set_etag(response, "res", version)
         return {"ok": True}
 
+    @router.post("/hold/{ms}", status_code=201)
+    async def hold(ms: int, body: ThingCreate, session: SessionDep):
+        """A write that keeps its transaction open for `ms` milliseconds."""
+        import asyncio
+        import uuid
+        from datetime import UTC, datetime
+
+        await session.execute(
+            insert(thing).values(id=str(uuid.uuid4()), name=body.name, n=body.n, created_at=datetime.now(UTC))
+        )
+        await asyncio.sleep(ms / 1000)
+        return {"name": body.name}
+
+    @router.get("/pool-timeout")
+    async def pool_timeout(_who: CurrentIdentity):
+        from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+        raise PoolTimeout("QueuePool limit of size 1 overflow 0 reached, connection timed out")
+
     @router.get("/boom")
     async def boom(_who: CurrentIdentity):
         raise RuntimeError("secret detail: Amira Ahmed NHS 9434765919")
@@ -116,6 +135,31 @@ async def test_unexpected_errors_are_500_problems_without_details(app_client, si
     assert resp.status_code == 500
     assert "Amira" not in resp.text and "Traceback" not in resp.text
     assert resp.json()["request_id"] == resp.headers["x-request-id"]
+
+
+async def test_sqlite_writers_queue_in_arrival_order(app_client, signer):
+    """One write connection per process on SQLite: concurrent writers wait their turn in the
+    order they came (not in SQLite's busy handler, which sleeps and is not first-come-first-
+    served), and each succeeds."""
+    import asyncio
+
+    h = signer.auth_header(agency_type="mash")
+
+    async def write(i: int):
+        await asyncio.sleep(i * 0.03)  # arrive in order 0, 1, 2, ...
+        return await app_client.post("/v1/hold/150", json={"name": f"w{i}", "n": i}, headers=h)
+
+    answers = await asyncio.gather(*(write(i) for i in range(5)))
+    assert [r.status_code for r in answers] == [201] * 5
+    listed = await app_client.get("/v1/things?limit=10", headers=h)
+    assert listed.json()["items"] == [f"w{i}" for i in range(5)][::-1]  # newest first
+
+
+async def test_waiting_too_long_for_the_database_is_a_503_problem(app_client, signer):
+    resp = await app_client.get("/v1/pool-timeout", headers=signer.auth_header(agency_type="mash"))
+    assert resp.status_code == 503
+    assert resp.json()["type"].endswith("/database-busy") and resp.headers["retry-after"] == "2"
+    assert "QueuePool" not in resp.text
 
 
 async def test_request_id_is_echoed_or_generated(app_client):
