@@ -35,8 +35,9 @@ Phases, per database:
 CPU: utime+stime from /proc/<pid>/stat of every process before and after each phase (for
 PostgreSQL the postmaster, its live children and its reaped children's cutime+cstime), divided
 by the requests completed. Memory: VmRSS (/proc/<pid>/status) and PSS (smaps_rollup) at the end. The load
-generator runs on the same 2 cores and its own CPU is shown apart. Each phase is preceded by a
-short warm-up that is not measured.
+generator runs on the same 2 cores and its own CPU is shown apart. A short warm-up that is not
+measured comes first, and every phase starts once the servers are idle again (the events the
+previous phase left queued have been handled), so each phase pays for its own work.
 """
 
 from __future__ import annotations
@@ -530,6 +531,21 @@ def account(procs: Processes, run: Any) -> PhaseResult:
     return result
 
 
+def settle(procs: Processes, *, idle_cores: float = 0.15, limit: float = 120.0) -> float:
+    """Wait until the servers are idle (less than `idle_cores` busy over a second, twice in a
+    row), so a phase does not pay for the events the previous one left queued (a saturation
+    phase leaves hundreds: outbox deliveries, deadlines, alerts). Returns the seconds waited."""
+    started, quiet = time.monotonic(), 0
+    servers = [k for k in procs.cpu() if k not in ("load generator", "machine")]
+    while time.monotonic() - started < limit and quiet < 2:
+        before = procs.cpu()
+        time.sleep(1.0)
+        after = procs.cpu()
+        busy = sum(after[k] - before[k] for k in servers)
+        quiet = quiet + 1 if busy < idle_cores else 0
+    return time.monotonic() - started
+
+
 def run_database(db: str, args: argparse.Namespace) -> dict[str, Any]:
     stack, tmp, pg_root, postmaster = start_stack(db, args.log_level)
     print(f"\n=== {db}: data in {tmp}", flush=True)
@@ -542,6 +558,7 @@ def run_database(db: str, args: argparse.Namespace) -> dict[str, Any]:
         results: list[PhaseResult] = []
         # Warm-up: every code path once at a gentle rate, not measured.
         asyncio.run(open_loop(world, 25, 3, seed=99, max_in_flight=args.max_in_flight))
+        settle(procs)
         sat = account(
             procs,
             lambda: asyncio.run(closed_loop(world, args.connections, args.saturation_seconds, seed=1)),
@@ -552,7 +569,8 @@ def run_database(db: str, args: argparse.Namespace) -> dict[str, Any]:
             flush=True,
         )
         for i, rate in enumerate(args.rates):
-            time.sleep(2)  # let the event relays catch up between phases
+            waited = settle(procs)
+            print(f"  (servers idle again after {waited:.0f} s)", flush=True)
             res = account(
                 procs,
                 lambda rate=rate, i=i: asyncio.run(
