@@ -98,10 +98,11 @@ def create_engine(url: str, *, immediate: bool = True, **kwargs: Any) -> AsyncEn
             kwargs.setdefault("pool_timeout", SQLITE_BUSY_TIMEOUT_MS / 1000)
         # aiosqlite runs every statement on a thread of its own and hands the result back. While
         # the event loop is busy with other requests, that thread waits for the GIL for up to
-        # the switch interval (5 ms by default) at each hand-over: a round trip measured 0.4 ms
-        # idle and 11 ms under a busy loop, 3.4 ms with 0.5 ms. Every write transaction holds
-        # SQLite's one write lock across its round trips, so this is paid by every writer
-        # queued behind it (docs/performance.md).
+        # the switch interval (5 ms by default) at each hand-over, and every write transaction
+        # holds SQLite's one write lock across its round trips, so each writer queued behind it
+        # pays too. Measured here: a round trip under a CPU-bound loop took 11 ms at 5 ms and
+        # 3.4 ms at 0.5 ms; the price is CPU when idle (0.48 -> 0.61 ms per round trip). The
+        # trade-off and the figures: docs/performance.md.
         sys.setswitchinterval(min(sys.getswitchinterval(), SQLITE_SWITCH_INTERVAL_SECONDS))
         engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs)
 
