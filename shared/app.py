@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.logs import RequestIdMiddleware
-from shared.problems import install_problem_handlers, problem_response
+from shared.problems import document_problems, install_problem_handlers, problem_response
 from shared.validation import NulGuardMiddleware
 
 access_log = logging.getLogger("access")
@@ -171,6 +171,14 @@ def create_service_app(
     metrics = Metrics(service)
     app.state.metrics = metrics
     install_problem_handlers(app)
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_problems(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

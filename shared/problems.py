@@ -255,3 +255,61 @@ def install_problem_handlers(app: FastAPI) -> None:
             extra={"request_id": request_id},
             headers={"X-Request-ID": request_id} if request_id else None,
         )
+
+
+# The OpenAPI description of every error answer (RFC 9457), and where it goes in a document.
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "type": "object",
+    "description": "An RFC 9457 problem. `errors` names each invalid field (422).",
+    "required": ["type", "title", "status"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "request_id": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "field": {"type": "string"},
+                    "loc": {"type": "array", "items": {}},
+                    "message": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+
+
+def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
+    """Make an OpenAPI document say what the service really answers on errors: a 422 is a
+    problem naming the field (not FastAPI's `HTTPValidationError` as plain JSON), and every
+    other status an operation does not list (401, 403, 404, 409, 412, 428, 503...) is a
+    problem too (the `default` response)."""
+    ref = {"$ref": "#/components/schemas/Problem"}
+    problem = {PROBLEM_MEDIA_TYPE: {"schema": ref}}
+    for item in schema.get("paths", {}).values():
+        for operation in item.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            responses = operation["responses"]
+            if "422" in responses:
+                responses["422"] = {
+                    "description": "Validation failed: the problem names each field",
+                    "content": problem,
+                }
+            responses.setdefault(
+                "default", {"description": "An error, as an RFC 9457 problem", "content": problem}
+            )
+    schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+    text = str(schema.get("paths", {}))
+    for unused in ("HTTPValidationError", "ValidationError"):
+        if f"#/components/schemas/{unused}" not in text:
+            schemas.pop(unused, None)
+    schemas["Problem"] = PROBLEM_SCHEMA
+    return schema

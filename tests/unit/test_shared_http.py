@@ -270,3 +270,20 @@ async def test_nul_characters_are_refused_naming_the_field(app_client, signer):
     assert query.status_code == 422
     fine = await app_client.post("/v1/things", json={"name": "ok", "n": 1}, headers=h)
     assert fine.status_code == 201
+
+
+async def test_openapi_documents_errors_as_problems(app_client):
+    """422 is a problem naming the field, and every other error status is a problem (default),
+    as the services answer; FastAPI's plain-JSON HTTPValidationError is not advertised."""
+    doc = (await app_client.get("/openapi.json")).json()
+    responses = doc["paths"]["/v1/things"]["post"]["responses"]
+    problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    assert responses["422"]["content"] == problem
+    assert responses["default"]["content"] == problem
+    assert "201" in responses
+    assert "HTTPValidationError" not in doc["components"]["schemas"]
+    assert doc["components"]["schemas"]["Problem"]["required"] == ["type", "title", "status"]
+    # And the answers match: an error not listed for the operation (401 here) is a problem.
+    unauthenticated = await app_client.get("/v1/things")
+    assert unauthenticated.status_code == 401
+    assert unauthenticated.headers["content-type"] == "application/problem+json"
