@@ -245,10 +245,11 @@ class OutboxRelay:
                 )
             # A destination that answered is back: what waits for it in backoff goes now,
             # instead of up to MAX_BACKOFF_SECONDS after a receiver's restart. Only asked of
-            # destinations that may have a backlog (this process saw them fail, or it just
-            # started), so a healthy stream costs one UPDATE per pass.
-            self._failing |= {row["destination"] for row, _ in failed}
-            for destination in sorted((answered & self._failing) - {row["destination"] for row, _ in failed}):
+            # destinations this process saw fail (on start the first pass made everything
+            # due already), so a healthy stream costs one UPDATE per pass.
+            failing_now = {row["destination"] for row, _ in failed}
+            self._failing |= failing_now
+            for destination in sorted((answered & self._failing) - failing_now):
                 await session.execute(
                     update(t)
                     .where(

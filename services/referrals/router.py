@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse
 
 from services.referrals import journey as journey_flow
 from services.referrals import people, reports, service
+from services.referrals.models import Referral
 from services.referrals.repository import ReferralFilters, list_referrals
 from services.referrals.schemas import (
     DecisionCreate,
@@ -62,6 +63,12 @@ def ctx(session: Any, runtime: Any, identity: Identity, now: datetime) -> servic
     return service.Context(session, runtime, identity, now)
 
 
+async def _answer(c: service.Context, referral: Referral, response: Response) -> ReferralRead:
+    """The referral as the caller may see it, with its ETag."""
+    set_etag(response, referral.id, referral.version)
+    return await service.represent(c, referral)
+
+
 def _precondition(request: Request) -> Any:
     return lambda referral: check_if_match(request, referral.id, referral.version, required=False)
 
@@ -86,11 +93,10 @@ async def create_referral(
     makes a retry safe."""
     c = ctx(session, runtime, identity, now)
     referral = await service.create(c, body)
-    out = await service.represent(c, referral)
+    out = await _answer(c, referral, response)
     location = f"/v1/referrals/{referral.id}"
     await idem.complete(201, out.model_dump(mode="json"), location)
     response.headers["Location"] = location
-    set_etag(response, referral.id, referral.version)
     return out
 
 
@@ -145,8 +151,7 @@ async def get_referral(
 ) -> ReferralRead:
     c = ctx(session, runtime, identity, now)
     referral = await service.visible(c, referral_id)
-    set_etag(response, referral.id, referral.version)
-    return await service.represent(c, referral)
+    return await _answer(c, referral, response)
 
 
 @router.post("/referrals/{referral_id}/withdraw", response_model=ReferralRead, tags=["referrals"])
@@ -163,8 +168,7 @@ async def withdraw_referral(
     """The submitting agency (or the MASH) withdraws a referral awaiting a decision."""
     c = ctx(session, runtime, identity, now)
     referral = await service.withdraw(c, referral_id, body, _precondition(request))
-    set_etag(response, referral.id, referral.version)
-    return await service.represent(c, referral)
+    return await _answer(c, referral, response)
 
 
 @router.post("/referrals/{referral_id}/decision", response_model=ReferralRead, tags=["triage"])
@@ -181,8 +185,7 @@ async def decide_referral(
     """The MASH decision: level of need and outcome must agree (docs/referrals.md); once only."""
     c = ctx(session, runtime, identity, now)
     referral = await service.decide(c, referral_id, body, _precondition(request))
-    set_etag(response, referral.id, referral.version)
-    return await service.represent(c, referral)
+    return await _answer(c, referral, response)
 
 
 @router.post(
@@ -200,8 +203,7 @@ async def confirm_match(
     """The possible match is the same person: the referral's person is merged into it."""
     c = ctx(session, runtime, identity, now)
     referral = await service.resolve_match(c, referral_id, person_id, confirm=True)
-    set_etag(response, referral.id, referral.version)
-    return await service.represent(c, referral)
+    return await _answer(c, referral, response)
 
 
 @router.post(
@@ -218,8 +220,7 @@ async def reject_match(
 ) -> ReferralRead:
     c = ctx(session, runtime, identity, now)
     referral = await service.resolve_match(c, referral_id, person_id, confirm=False)
-    set_etag(response, referral.id, referral.version)
-    return await service.represent(c, referral)
+    return await _answer(c, referral, response)
 
 
 # ---- the person index ----

@@ -125,3 +125,31 @@ async def test_a_refused_request_stores_nothing(svc):
     listed = await svc.client.get("/v1/referrals", headers=svc.as_("mash"))
     assert listed.json()["items"] == []
     assert await svc.outbox() == []
+
+
+def _years_ago_plus(years: int, days: int) -> str:
+    today = london_today()
+    try:
+        then = today.replace(year=today.year - years)
+    except ValueError:  # 29 February
+        then = today.replace(year=today.year - years, day=28)
+    return (then + timedelta(days=days)).isoformat()
+
+
+@pytest.mark.parametrize(
+    "child_fields",
+    [
+        {"date_of_birth": london_today().isoformat()},  # born today
+        {"date_of_birth": _years_ago_plus(26, 1)},  # 25, the 26th birthday tomorrow
+        {"date_of_birth": None, "unborn_expected_on": (london_today() + timedelta(days=60)).isoformat()},
+    ],
+    ids=["newborn", "aged 25", "unborn"],
+)
+async def test_ages_0_to_25_and_unborn_children_are_accepted(svc, child_fields):
+    resp = await svc.client.post(
+        "/v1/referrals", json=with_child(**child_fields), headers=svc.as_("school_a")
+    )
+    assert resp.status_code == 201, resp.text
+    got = resp.json()["children"][0]
+    assert got["date_of_birth"] == child_fields["date_of_birth"]
+    assert got["unborn_expected_on"] == child_fields.get("unborn_expected_on")
