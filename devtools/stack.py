@@ -64,13 +64,20 @@ WORKER = Process(
 )
 PROCESSES = [GATEWAY, *SERVICES.values(), WORKER]
 
-# Which events each service sends where ("prefix" -> receiving services).
+# Which events each service sends where: an event type, or a prefix ("referral.", "*" for
+# all), -> receiving services. A receiver gets only what it acts on: every delivery costs a
+# request on both sides, and assessments, for one, acts on no referral event but the decision.
 EVENT_ROUTES: dict[str, dict[str, list[str]]] = {
-    "referrals": {"referral.": ["assessments", "notifications"]},
-    "assessments": {"*": ["notifications"], "episode.": ["referrals"], "stepup.": ["referrals"]},
-    "consent": {"*": ["notifications"], "consent.": ["assessments"]},
+    "referrals": {"referral.": ["notifications"], "referral.decided": ["assessments"]},
+    "assessments": {
+        "*": ["notifications"],
+        "episode.opened": ["referrals"],
+        "episode.closed": ["referrals"],
+    },
+    "consent": {"*": ["notifications"], "consent.withdrawn": ["assessments"]},
     "notifications": {},
 }
+
 
 DEV_SECRET = "{client_id}-secret"
 

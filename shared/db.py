@@ -1,8 +1,9 @@
 """Async database base: engines, sessions, naming convention, migrations.
 
-SQLite (the embedded default) runs in WAL mode with a busy timeout, and write transactions
-begin IMMEDIATE so two writers queue on the lock instead of failing half-way with
-"database is locked". Reads use a separate engine with ordinary deferred transactions, so
+SQLite (the embedded default) runs in WAL mode through the project's driver
+(shared.sqlite_driver: statements on the event loop's thread, lock waits as async sleeps up to
+a busy timeout), and write transactions begin IMMEDIATE so two writers queue on the lock
+instead of failing half-way with "database is locked". Reads use a separate engine with ordinary deferred transactions, so
 they do not queue behind writers. PostgreSQL is used when the URL says so.
 
 The request session commits when the handler succeeds and rolls back on any error; service
@@ -12,7 +13,6 @@ code only flushes.
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -29,6 +29,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase
 
+from shared.sqlite_driver import inloop_url
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -41,7 +43,6 @@ NAMING_CONVENTION = {
 # than the gateway's upstream timeout, so the caller hears the service's answer.
 SQLITE_BUSY_TIMEOUT_MS = 5_000
 POSTGRES_LOCK_TIMEOUT_MS = 5_000
-SQLITE_SWITCH_INTERVAL_SECONDS = 0.0005
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -92,19 +93,16 @@ def create_engine(url: str, *, immediate: bool = True, **kwargs: Any) -> AsyncEn
             # first-come-first-served: under load a write could wait seconds behind later ones.
             # One write connection per process makes writers queue in order on the pool
             # instead, for the same bounded time (a pool timeout is then a 503, as a busy
-            # timeout is). The busy handler still covers other processes sharing the file.
+            # timeout is). Other processes sharing the file are waited for by the driver.
             kwargs.setdefault("pool_size", 1)
             kwargs.setdefault("max_overflow", 0)
             kwargs.setdefault("pool_timeout", SQLITE_BUSY_TIMEOUT_MS / 1000)
-        # aiosqlite runs every statement on a thread of its own and hands the result back. While
-        # the event loop is busy with other requests, that thread waits for the GIL for up to
-        # the switch interval (5 ms by default) at each hand-over, and every write transaction
-        # holds SQLite's one write lock across its round trips, so each writer queued behind it
-        # pays too. Measured here: a round trip under a CPU-bound loop took 11 ms at 5 ms and
-        # 3.4 ms at 0.5 ms; the price is CPU when idle (0.48 -> 0.61 ms per round trip). The
-        # trade-off and the figures: docs/performance.md.
-        sys.setswitchinterval(min(sys.getswitchinterval(), SQLITE_SWITCH_INTERVAL_SECONDS))
-        engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs)
+        # Statements run on the event loop's thread (shared.sqlite_driver), not on aiosqlite's
+        # threads: no thread hand-overs, and a lock held by another process is waited for
+        # with asyncio.sleep, up to the busy timeout, instead of inside SQLite.
+        engine = create_async_engine(
+            inloop_url(url), connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs
+        )
 
         @event.listens_for(engine.sync_engine, "connect")
         def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -112,7 +110,6 @@ def create_engine(url: str, *, immediate: bool = True, **kwargs: Any) -> AsyncEn
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()

@@ -4,8 +4,11 @@
   describes, one row per subscribing destination: if the change commits, the event will be
   delivered; if it rolls back, the event never existed.
 - `OutboxRelay` delivers pending rows over HTTP (`POST {destination}` with the service's own
-  credentials), retrying with exponential backoff and jitter. On PostgreSQL it claims rows
-  with `FOR UPDATE SKIP LOCKED`, so several replicas can relay side by side.
+  credentials), retrying with exponential backoff and jitter. Rows a request publishes are
+  written under a lease held by the publishing process and handed to its relay when the
+  transaction commits, so the usual delivery costs one UPDATE after the send. What is left
+  (a failed send in backoff, the rows of a process that died) is claimed from the table; on
+  PostgreSQL with `FOR UPDATE SKIP LOCKED`, so several replicas can relay side by side.
 - `receive()` records the event id in `processed_event` in the handler's transaction, so an
   event delivered twice takes effect once.
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -33,6 +37,7 @@ from shared.background import PeriodicTask
 from shared.db import Database
 from shared.logs import request_id_var
 from shared.platform_tables import PlatformTables
+from shared.service_client import pooled_transport
 
 log = logging.getLogger("shared.events")
 
@@ -71,7 +76,14 @@ async def publish(
     source: str,
     data: dict[str, Any],
     event_id: str | None = None,
+    lease_seconds: float = 0.0,
+    handed_over: list[dict[str, Any]] | None = None,
 ) -> EventEnvelope:
+    """Write the event's outbox rows in the caller's transaction.
+
+    With `lease_seconds`, the rows are not due until the lease runs out: the caller means to
+    deliver them itself once the transaction commits (it gets them in `handed_over`). If it
+    never does, they are due to any relay when the lease ends."""
     envelope = EventEnvelope(
         id=event_id or str(uuid.uuid4()),
         type=event_type,
@@ -88,13 +100,15 @@ async def publish(
             "destination": dest,
             "payload": envelope.model_dump(mode="json"),
             "created_at": now,
-            "next_attempt_at": now,
+            "next_attempt_at": now + timedelta(seconds=lease_seconds),
             "attempts": 0,
         }
         for dest in subscribers_for(event_type, subscribers)
     ]
     if rows:
         await session.execute(insert(tables.outbox), rows)
+        if handed_over is not None:
+            handed_over.extend(rows)
     return envelope
 
 
@@ -125,13 +139,21 @@ class OutboxRelay:
         self.interval = interval
         self.batch_size = batch_size
         self.lease_seconds = lease_seconds
-        self.client = httpx.AsyncClient(timeout=timeout, transport=transport)
-        self._periodic = PeriodicTask("outbox-relay", self.run_once, interval)
+        self.client = httpx.AsyncClient(timeout=timeout, transport=transport or pooled_transport())
+        self._periodic = PeriodicTask("outbox-relay", self._tick, interval)
         self._pass_lock = asyncio.Lock()
         self._started_once = False
         self._failing: set[str] = set()  # destinations that may have events in backoff
+        self._handed: list[dict[str, Any]] = []  # committed rows leased to this process
+        self._table_checked_at = float("-inf")
 
     def wake(self) -> None:
+        self._periodic.wake()
+
+    def hand_over(self, rows: list[dict[str, Any]]) -> None:
+        """Rows a committed transaction published under this relay's lease: sent on the next
+        pass without claiming them from the table."""
+        self._handed.extend(rows)
         self._periodic.wake()
 
     async def _claim(self) -> list[dict[str, Any]]:
@@ -184,13 +206,25 @@ class OutboxRelay:
             return type(exc).__name__
         return f"HTTP {resp.status_code}" if resp.status_code >= 300 else None
 
-    async def run_once(self) -> int:
-        """Deliver what is due; returns how many rows were delivered. Passes in one process
-        never overlap (a woken pass waits for the one in flight)."""
-        async with self._pass_lock:
-            return await self._run_once()
+    async def _send_in_order(self, rows: list[dict[str, Any]], token: str | None) -> list[str | None]:
+        return [await self._send(row, token) if token else "no service token" for row in rows]
 
-    async def _run_once(self) -> int:
+    async def run_once(self) -> int:
+        """Deliver what was handed over and what is due in the table; returns how many rows
+        were delivered. Passes in one process never overlap (a woken pass waits for the one
+        in flight)."""
+        async with self._pass_lock:
+            return await self._run_once(check_table=True)
+
+    async def _tick(self) -> int:
+        # Woken by a commit: send what it handed over. The table (backoffs, leases that ran
+        # out) is asked at most once per interval, however often commits wake the relay.
+        async with self._pass_lock:
+            return await self._run_once(
+                check_table=time.monotonic() - self._table_checked_at >= self.interval * 0.9
+            )
+
+    async def _run_once(self, *, check_table: bool) -> int:
         t = self.tables.outbox
         if not self._started_once:
             # A process that died mid-delivery left rows under a lease (and others in
@@ -201,17 +235,28 @@ class OutboxRelay:
                 await session.execute(
                     update(t).where(t.c.delivered_at.is_(None)).values(next_attempt_at=utcnow())
                 )
-        rows = await self._claim()
+        rows, self._handed = self._handed, []
+        if check_table:
+            self._table_checked_at = time.monotonic()
+            handed = {r["id"] for r in rows}
+            rows += [r for r in await self._claim() if r["id"] not in handed]
         if not rows:
             return 0
+        rows.sort(key=lambda r: r["created_at"])
         try:
             token: str | None = await self.token_provider()
         except Exception:
             token = None
-        outcomes: list[tuple[dict[str, Any], str | None]] = []
+        # Each destination gets its events in order; destinations are served side by side.
+        by_destination: dict[str, list[dict[str, Any]]] = {}
         for row in rows:
-            error = await self._send(row, token) if token else "no service token"
-            outcomes.append((row, error))
+            by_destination.setdefault(row["destination"], []).append(row)
+        results = await asyncio.gather(*(self._send_in_order(rs, token) for rs in by_destination.values()))
+        outcomes = [
+            (row, error)
+            for rs, errors in zip(by_destination.values(), results, strict=True)
+            for row, error in zip(rs, errors, strict=True)
+        ]
         delivered_ids = [row["id"] for row, error in outcomes if error is None]
         failed = [(row, error) for row, error in outcomes if error is not None]
         answered = {row["destination"] for row, error in outcomes if error is None}
@@ -249,7 +294,8 @@ class OutboxRelay:
             # due already), so a healthy stream costs one UPDATE per pass.
             failing_now = {row["destination"] for row, _ in failed}
             self._failing |= failing_now
-            for destination in sorted((answered & self._failing) - failing_now):
+            recovered = sorted((answered & self._failing) - failing_now)
+            for destination in recovered:
                 await session.execute(
                     update(t)
                     .where(
@@ -260,6 +306,8 @@ class OutboxRelay:
                     .values(next_attempt_at=utcnow())
                 )
                 self._failing.discard(destination)
+        if recovered:
+            self._table_checked_at = float("-inf")  # the backlog goes on the next pass
         return len(delivered_ids)
 
     def start(self) -> None:

@@ -69,6 +69,9 @@ class ServiceRuntime:
         return self.clients[name]
 
     async def publish(self, session: AsyncSession, event_type: str, data: dict[str, Any]) -> EventEnvelope:
+        """Publish in the session's transaction; this process's relay sends the event as soon
+        as the transaction commits (the rows are leased to it meanwhile, see shared.events)."""
+        rows: list[dict[str, Any]] = []
         envelope = await publish(
             session,
             self.tables,
@@ -76,13 +79,16 @@ class ServiceRuntime:
             event_type=event_type,
             source=self.source,
             data=data,
+            lease_seconds=self.relay.lease_seconds if self.relay_enabled else 0.0,
+            handed_over=rows,
         )
-        relay = self.relay
+        if rows and self.relay_enabled:
+            relay = self.relay
 
-        def _wake(_session: Any) -> None:
-            relay.wake()
+            def _hand_over(_session: Any) -> None:
+                relay.hand_over(rows)
 
-        sa_event.listen(session.sync_session, "after_commit", _wake, once=True)
+            sa_event.listen(session.sync_session, "after_commit", _hand_over, once=True)
         return envelope
 
     async def start(self) -> None:
@@ -103,8 +109,11 @@ def events_router(runtime: ServiceRuntime) -> APIRouter:
     @router.post("/internal/events", status_code=202)
     async def receive_event(envelope: EventEnvelope, _caller: ServiceIdentity) -> dict[str, Any]:
         handler = runtime.event_handlers.get(envelope.type)
+        if handler is None:
+            # Nothing here acts on this type: acknowledge it without touching the database.
+            return {"id": envelope.id, "applied": False, "handled": False}
         applied = await receive(runtime.db, runtime.tables, envelope, handler)
-        return {"id": envelope.id, "applied": applied, "handled": handler is not None}
+        return {"id": envelope.id, "applied": applied, "handled": True}
 
     return router
 

@@ -144,3 +144,39 @@ async def test_a_destination_that_answers_again_gets_its_backlog_at_once(db):
     assert await relay.run_once() == 1
     assert await relay.run_once() == 2  # the backlog went without waiting for its backoff
     await relay.stop()
+
+
+async def test_rows_leased_to_their_publisher_go_when_handed_over_or_when_the_lease_ends(db):
+    received: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        received.append(request.read().decode())
+        return httpx.Response(202)
+
+    async def token() -> str:
+        return "svc-token"
+
+    subs = {"*": ["http://notifications/internal/events"]}
+    relay = OutboxRelay(db, tables, token, transport=httpx.MockTransport(handler), lease_seconds=30)
+    assert await relay.run_once() == 0  # the first pass after a start
+    handed: list[dict] = []
+    async with db.session() as s:
+        first = await publish(
+            s, tables, subs, event_type="x.y", source="t", data={}, lease_seconds=30, handed_over=handed
+        )
+    assert len(handed) == 1
+    assert await relay.run_once() == 0  # leased to its publisher: not due in the table
+    relay.hand_over(handed)
+    assert await relay.run_once() == 1
+    assert first.id in received[0]
+    # A publisher that never hands its rows over (it died): they are due when the lease ends.
+    async with db.session() as s:
+        second = await publish(
+            s, tables, subs, event_type="x.y", source="t", data={}, lease_seconds=30, handed_over=[]
+        )
+    assert await relay.run_once() == 0
+    async with db.session() as s:
+        await s.execute(tables.outbox.update().values(next_attempt_at=tables.outbox.c.created_at))
+    assert await relay.run_once() == 1
+    assert len(received) == 2 and second.id in received[1]
+    await relay.stop()
