@@ -140,9 +140,13 @@ class Database:
 
     def __post_init__(self) -> None:
         self.write_engine = create_engine(self.url, immediate=True)
-        self.read_engine = (
-            create_engine(self.url, immediate=False) if is_sqlite(self.url) else self.write_engine
-        )
+        if is_sqlite(self.url):
+            self.read_engine = create_engine(self.url, immediate=False)
+        else:
+            # Read sessions never commit, so a transaction around them only adds a BEGIN and
+            # a ROLLBACK round trip. Under READ COMMITTED each statement has its own snapshot
+            # either way. Same pool, no transaction.
+            self.read_engine = self.write_engine.execution_options(isolation_level="AUTOCOMMIT")
         self.write_sessions = async_sessionmaker(self.write_engine, expire_on_commit=False)
         self.read_sessions = async_sessionmaker(self.read_engine, expire_on_commit=False)
 
@@ -170,7 +174,7 @@ class Database:
 
     async def dispose(self) -> None:
         await self.write_engine.dispose()
-        if self.read_engine is not self.write_engine:
+        if is_sqlite(self.url):
             await self.read_engine.dispose()
 
 

@@ -145,6 +145,7 @@ class OutboxRelay:
         self._started_once = False
         self._failing: set[str] = set()  # destinations that may have events in backoff
         self._handed: list[dict[str, Any]] = []  # committed rows leased to this process
+        self._delivered: list[str] = []  # sent, not yet marked in the table
         self._table_checked_at = float("-inf")
 
     def wake(self) -> None:
@@ -238,9 +239,12 @@ class OutboxRelay:
         rows, self._handed = self._handed, []
         if check_table:
             self._table_checked_at = time.monotonic()
-            handed = {r["id"] for r in rows}
-            rows += [r for r in await self._claim() if r["id"] not in handed]
+            ours = {r["id"] for r in rows}.union(self._delivered)  # in hand, or sent and not marked yet
+            rows += [r for r in await self._claim() if r["id"] not in ours]
         if not rows:
+            if check_table and self._delivered:
+                async with self.db.session() as session:
+                    await self._mark_delivered(session)
             return 0
         rows.sort(key=lambda r: r["created_at"])
         try:
@@ -260,13 +264,13 @@ class OutboxRelay:
         delivered_ids = [row["id"] for row, error in outcomes if error is None]
         failed = [(row, error) for row, error in outcomes if error is not None]
         answered = {row["destination"] for row, error in outcomes if error is None}
+        self._delivered += delivered_ids
+        # Marking what went out can wait for the next pass that asks the table (at most one
+        # interval; the rows stay leased far longer), so a busy stream marks in batches.
+        if not failed and not check_table and len(self._delivered) < self.batch_size:
+            return len(delivered_ids)
         async with self.db.session() as session:
-            if delivered_ids:
-                await session.execute(
-                    update(t)
-                    .where(t.c.id.in_(delivered_ids))
-                    .values(delivered_at=utcnow(), attempts=t.c.attempts + 1, last_error=None)
-                )
+            await self._mark_delivered(session)
             for row, error in failed:
                 attempts = row["attempts"] + 1
                 log.warning(
@@ -310,11 +314,28 @@ class OutboxRelay:
             self._table_checked_at = float("-inf")  # the backlog goes on the next pass
         return len(delivered_ids)
 
+    async def _mark_delivered(self, session: AsyncSession) -> None:
+        ids, self._delivered = self._delivered, []
+        if ids:
+            t = self.tables.outbox
+            await session.execute(
+                update(t)
+                .where(t.c.id.in_(ids))
+                .values(delivered_at=utcnow(), attempts=t.c.attempts + 1, last_error=None)
+            )
+
     def start(self) -> None:
         self._periodic.start()
 
     async def stop(self) -> None:
         await self._periodic.stop()
+        if self._delivered:
+            try:
+                async with self.db.session() as session:
+                    await self._mark_delivered(session)
+            except Exception:
+                # Unmarked rows go again when their lease ends; receivers drop duplicates.
+                log.exception("marking delivered events on stop failed")
         await self.client.aclose()
 
 
@@ -330,13 +351,7 @@ async def receive(
     """Apply an event once. Returns False if this event id was already processed."""
     try:
         async with db.session() as session:
-            exists = await session.execute(
-                select(tables.processed_event.c.event_id).where(
-                    tables.processed_event.c.event_id == envelope.id
-                )
-            )
-            if exists.first() is not None:
-                return False
+            # The primary key decides: a second delivery fails this insert and changes nothing.
             await session.execute(
                 insert(tables.processed_event).values(
                     event_id=envelope.id, event_type=envelope.type, processed_at=utcnow()
@@ -345,6 +360,6 @@ async def receive(
             if handler is not None:
                 await handler(session, envelope)
     except IntegrityError:
-        # A concurrent delivery of the same event got there first.
+        # Processed already, or a concurrent delivery of the same event got there first.
         return False
     return True

@@ -180,3 +180,42 @@ async def test_rows_leased_to_their_publisher_go_when_handed_over_or_when_the_le
     assert await relay.run_once() == 1
     assert len(received) == 2 and second.id in received[1]
     await relay.stop()
+
+
+async def test_what_went_out_is_marked_in_batches_and_never_sent_twice(db):
+    received: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        received.append(request.read().decode())
+        return httpx.Response(202)
+
+    async def token() -> str:
+        return "svc-token"
+
+    t = tables.outbox
+    relay = OutboxRelay(db, tables, token, transport=httpx.MockTransport(handler), interval=3600)
+    assert await relay.run_once() == 0
+    handed: list[dict] = []
+    async with db.session() as s:
+        await publish(
+            s, tables, SUBS, event_type="x.y", source="t", data={}, lease_seconds=30, handed_over=handed
+        )
+    relay.hand_over(handed)
+    assert await relay._tick() == 1  # a pass woken by a commit: sent, marked later
+    async with db.session() as s:
+        assert (await s.execute(select(t.c.delivered_at))).scalar_one() is None
+        await s.execute(t.update().values(next_attempt_at=t.c.created_at))  # even if due again...
+    assert await relay.run_once() == 0  # ...it is not sent twice; this pass marks it
+    assert len(received) == 1
+    async with db.session() as s:
+        assert (await s.execute(select(t.c.delivered_at))).scalar_one() is not None
+    handed = []
+    async with db.session() as s:
+        await publish(
+            s, tables, SUBS, event_type="x.y", source="t", data={}, lease_seconds=30, handed_over=handed
+        )
+    relay.hand_over(handed)
+    assert await relay._tick() == 1
+    await relay.stop()  # stopping marks what went out
+    async with db.session(write=False) as s:
+        assert (await s.execute(select(t.c.id).where(t.c.delivered_at.is_(None)))).all() == []

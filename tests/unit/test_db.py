@@ -1,0 +1,37 @@
+"""shared.db: read and write sessions, on whichever database the run uses."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from shared.db import Database
+from shared.testing import create_test_database, drop_test_database, pg_base_url
+
+
+@pytest.fixture
+async def db(tmp_path):
+    url = await create_test_database(tmp_path, "db")
+    database = Database(url)
+    yield database
+    await database.dispose()
+    await drop_test_database(url)
+
+
+async def test_writes_commit_and_reads_see_them(db):
+    async with db.session() as s:
+        await s.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY)"))
+        await s.execute(text("INSERT INTO t VALUES (1)"))
+    async with db.session(write=False) as s:
+        assert (await s.execute(text("SELECT count(*) FROM t"))).scalar_one() == 1
+
+
+@pytest.mark.skipif(not pg_base_url(), reason="PostgreSQL only")
+async def test_read_sessions_on_postgresql_open_no_transaction(db):
+    """Each statement of a read session is its own transaction (no BEGIN/ROLLBACK round trips);
+    a write session's statements share one."""
+    xid = text("SELECT txid_current()")
+    async with db.session(write=False) as s:
+        assert (await s.execute(xid)).scalar_one() != (await s.execute(xid)).scalar_one()
+    async with db.session() as s:
+        assert (await s.execute(xid)).scalar_one() == (await s.execute(xid)).scalar_one()
