@@ -146,7 +146,8 @@ async def test_a_destination_that_answers_again_gets_its_backlog_at_once(db):
     await relay.stop()
 
 
-async def test_rows_leased_to_their_publisher_go_when_handed_over_or_when_the_lease_ends(db):
+def _recording_relay(db: Database, **options: float) -> tuple[OutboxRelay, list[str]]:
+    """A relay whose receiver accepts everything and records each body."""
     received: list[str] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -156,8 +157,12 @@ async def test_rows_leased_to_their_publisher_go_when_handed_over_or_when_the_le
     async def token() -> str:
         return "svc-token"
 
+    return OutboxRelay(db, tables, token, transport=httpx.MockTransport(handler), **options), received
+
+
+async def test_rows_leased_to_their_publisher_go_when_handed_over_or_when_the_lease_ends(db):
     subs = {"*": ["http://notifications/internal/events"]}
-    relay = OutboxRelay(db, tables, token, transport=httpx.MockTransport(handler), lease_seconds=30)
+    relay, received = _recording_relay(db, lease_seconds=30)
     assert await relay.run_once() == 0  # the first pass after a start
     handed: list[dict] = []
     async with db.session() as s:
@@ -183,17 +188,8 @@ async def test_rows_leased_to_their_publisher_go_when_handed_over_or_when_the_le
 
 
 async def test_what_went_out_is_marked_in_batches_and_never_sent_twice(db):
-    received: list[str] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        received.append(request.read().decode())
-        return httpx.Response(202)
-
-    async def token() -> str:
-        return "svc-token"
-
     t = tables.outbox
-    relay = OutboxRelay(db, tables, token, transport=httpx.MockTransport(handler), interval=3600)
+    relay, received = _recording_relay(db, interval=3600)
     assert await relay.run_once() == 0
     handed: list[dict] = []
     async with db.session() as s:
