@@ -4,6 +4,7 @@ latency at fixed arrival rates, CPU seconds per request and memory per process.
     python -m bench.mixed                       # both databases, rates 25,50,100 req/s
     python -m bench.mixed --db sqlite --rates 25,50,100 --seconds 20 --saturation-seconds 15
     python -m bench.mixed --json results.json   # also write every figure as JSON
+    python -m bench.mixed --rates 100 --per-operation 20   # also each operation's CPU, alone
 
 Loopback only and bounded: it starts its own processes (the gateway, the four services and the
 notifications worker) on free 127.0.0.1 ports - for PostgreSQL also a throwaway server
@@ -299,7 +300,9 @@ async def one_request(session: aiohttp.ClientSession, world: World, op: str) -> 
     raise ValueError(op)
 
 
-def schedule(n: int, seed: int) -> list[str]:
+def schedule(n: int, seed: int, only: str | None = None) -> list[str]:
+    if only is not None:
+        return [only] * n
     rng = random.Random(seed)
     names, weights = list(WEIGHTS), list(WEIGHTS.values())
     return rng.choices(names, weights=weights, k=n)
@@ -384,9 +387,11 @@ async def closed_loop(world: World, connections: int, seconds: float, seed: int)
     return PhaseResult(f"saturation ({connections} in flight)", elapsed, dict(latencies), dict(errors))
 
 
-async def open_loop(world: World, rate: float, seconds: float, seed: int, max_in_flight: int) -> PhaseResult:
+async def open_loop(
+    world: World, rate: float, seconds: float, seed: int, max_in_flight: int, only: str | None = None
+) -> PhaseResult:
     n = int(rate * seconds)
-    ops = schedule(n, seed)
+    ops = schedule(n, seed, only)
     latencies: dict[str, list[float]] = defaultdict(list)
     errors: dict[str, int] = defaultdict(int)
     dropped = 0
@@ -556,6 +561,7 @@ def run_database(db: str, args: argparse.Namespace) -> dict[str, Any]:
         world = prepare(stack, args.setup_referrals, args.setup_episodes)
         procs = Processes({name: r.popen.pid for name, r in stack.running.items()}, postmaster)
         results: list[PhaseResult] = []
+        per_op: list[PhaseResult] = []
         # Warm-up: every code path once at a gentle rate, not measured.
         asyncio.run(open_loop(world, 25, 3, seed=99, max_in_flight=args.max_in_flight))
         settle(procs)
@@ -583,11 +589,39 @@ def run_database(db: str, args: argparse.Namespace) -> dict[str, Any]:
                 f"errors {sum(res.errors.values())} dropped {res.dropped}",
                 flush=True,
             )
+        if args.per_operation:
+            for op in WEIGHTS:
+                settle(procs)
+                # Each operation alone; the CPU counted runs until the servers are idle again,
+                # so it includes the event work the operation causes in other services.
+                cpu0 = procs.cpu()
+                res = asyncio.run(
+                    open_loop(
+                        world,
+                        args.per_operation,
+                        args.seconds,
+                        seed=5,
+                        max_in_flight=args.max_in_flight,
+                        only=op,
+                    )
+                )
+                settle(procs)
+                cpu1 = procs.cpu()
+                res.name = op
+                res.cpu = {k: cpu1[k] - cpu0.get(k, 0.0) for k in cpu1}
+                per_op.append(res)
+                print(f"  {op} alone at {args.per_operation:g} req/s: p50 {res.pct(0.5):.1f} ms", flush=True)
     finally:
         stack.stop_all()
         if pg_root is not None:
             pg.stop(pg_root)
-    return {"db": db, "phases": [r.to_json() for r in results], "_results": results}
+    return {
+        "db": db,
+        "phases": [r.to_json() for r in results],
+        "per_operation": [r.to_json() for r in per_op],
+        "_results": results,
+        "_per_operation": per_op,
+    }
 
 
 # --- report ---------------------------------------------------------------------------------
@@ -668,6 +702,22 @@ def report(runs: list[dict[str, Any]], args: argparse.Namespace) -> None:
         print(
             "| other programs on the machine, cores busy | " + " | ".join(f"{o:.2f}" for o in others) + " | |"
         )
+    for run in runs:
+        if not run["_per_operation"]:
+            continue
+        print(
+            f"\nCPU ms per operation on {run['db']}, each sent alone at {args.per_operation:g} req/s for "
+            f"{args.seconds:g} s, counted until the servers were idle again (so it includes the event work "
+            "it causes elsewhere, and the idle background work of every process meanwhile):\n"
+        )
+        present = [p for p in SERVERS if p in run["_per_operation"][0].cpu]
+        print("| operation | " + " | ".join(present) + " | all servers |")
+        print("| --- |" + " --- |" * (len(present) + 1))
+        for r in run["_per_operation"]:
+            n = max(1, r.completed)
+            cells = [f"{1000 * r.cpu[p] / n:.2f}" for p in present]
+            total = sum(r.cpu[p] for p in present)
+            print(f"| {r.name} | " + " | ".join(cells) + f" | {1000 * total / n:.2f} |")
     print()
     for run in runs:
         at = next((r for r in run["_results"] if r.name == f"{TARGET_RATE:g} req/s"), None)
@@ -695,9 +745,19 @@ def main() -> int:
         "--log-level", default="WARNING", help="the processes' log level (INFO logs every request)"
     )
     ap.add_argument("--json", type=Path, help="also write the figures to this file")
+    ap.add_argument(
+        "--per-operation",
+        type=float,
+        metavar="RATE",
+        help="also send each operation alone at RATE req/s for --seconds and report its CPU per process",
+    )
     args = ap.parse_args()
     args.rates = [float(r) for r in args.rates.split(",") if r]
-    if max(args.rates) > 1000 or args.seconds > 120 or args.saturation_seconds > 120:
+    if (
+        max([*args.rates, args.per_operation or 0]) > 1000
+        or args.seconds > 120
+        or args.saturation_seconds > 120
+    ):
         raise SystemExit("bounded: at most 1000 req/s and 120 s per phase")
     args.loadavg = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     dbs = ["sqlite", "postgres"] if args.db == "both" else [args.db]
@@ -708,7 +768,7 @@ def main() -> int:
             json.dumps(
                 {
                     "loadavg_before": args.loadavg,
-                    "runs": [{k: v for k, v in r.items() if k != "_results"} for r in runs],
+                    "runs": [{k: v for k, v in r.items() if not k.startswith("_")} for r in runs],
                 },
                 indent=2,
             )

@@ -16,6 +16,7 @@ import hashlib
 import json
 import logging
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -142,6 +143,30 @@ class VerifyResult:
     problems: list[str]
 
 
+VERIFY_PAGE_ROWS = 2_000
+
+
+async def _chain_rows(session: Any, chain: str) -> AsyncIterator[AuditRecord]:
+    """A chain's rows in order, a page at a time: a long chain need not sit in memory, and no
+    server-side cursor is needed (the SQLite and PostgreSQL paths are the same)."""
+    after = 0
+    while True:
+        page = (
+            await session.scalars(
+                select(AuditRecord)
+                .where(AuditRecord.chain_id == chain, AuditRecord.seq > after)
+                .order_by(AuditRecord.seq)
+                .limit(VERIFY_PAGE_ROWS)
+            )
+        ).all()
+        for rec in page:
+            yield rec
+        if len(page) < VERIFY_PAGE_ROWS:
+            return
+        after = page[-1].seq
+        session.expunge_all()
+
+
 async def verify(db: Database) -> VerifyResult:
     problems: list[str] = []
     rows_seen = 0
@@ -149,10 +174,7 @@ async def verify(db: Database) -> VerifyResult:
         chains = [r[0] for r in (await session.execute(select(AuditRecord.chain_id).distinct())).all()]
         for chain in chains:
             prev, expected_seq = GENESIS, 1
-            result = await session.stream(
-                select(AuditRecord).where(AuditRecord.chain_id == chain).order_by(AuditRecord.seq)
-            )
-            async for (rec,) in result:
+            async for rec in _chain_rows(session, chain):
                 rows_seen += 1
                 row = {f: getattr(rec, f) for f in FIELDS}
                 if rec.seq != expected_seq:

@@ -140,13 +140,11 @@ class Database:
 
     def __post_init__(self) -> None:
         self.write_engine = create_engine(self.url, immediate=True)
-        if is_sqlite(self.url):
-            self.read_engine = create_engine(self.url, immediate=False)
-        else:
-            # Read sessions never commit, so a transaction around them only adds a BEGIN and
-            # a ROLLBACK round trip. Under READ COMMITTED each statement has its own snapshot
-            # either way. Same pool, no transaction.
-            self.read_engine = self.write_engine.execution_options(isolation_level="AUTOCOMMIT")
+        # Read sessions stay transactions on PostgreSQL too: the referral report's `SET LOCAL`
+        # settings need one (tried without: two round trips saved per read, the report's plan lost).
+        self.read_engine = (
+            create_engine(self.url, immediate=False) if is_sqlite(self.url) else self.write_engine
+        )
         self.write_sessions = async_sessionmaker(self.write_engine, expire_on_commit=False)
         self.read_sessions = async_sessionmaker(self.read_engine, expire_on_commit=False)
 
@@ -174,7 +172,7 @@ class Database:
 
     async def dispose(self) -> None:
         await self.write_engine.dispose()
-        if is_sqlite(self.url):
+        if self.read_engine is not self.write_engine:
             await self.read_engine.dispose()
 
 

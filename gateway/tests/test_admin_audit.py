@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from sqlalchemy import delete, update
 
 from gateway import audit as audit_ops
@@ -81,7 +82,10 @@ async def test_every_call_is_audited_and_the_chain_detects_tampering(gwh):
     assert not result.ok and any("edited" in p for p in result.problems)
 
 
-async def test_a_deleted_audit_row_is_detected(gwh):
+@pytest.mark.parametrize("page_rows", [2_000, 2])
+async def test_a_deleted_audit_row_is_detected(gwh, monkeypatch, page_rows):
+    # A page of 2 rows puts the chain over several pages, and the gap across a page boundary.
+    monkeypatch.setattr(audit_ops, "VERIFY_PAGE_ROWS", page_rows)
     headers = await gwh.bearer("education")
     for i in range(3):
         await gwh.client.get(f"/v1/things/t{i}", headers=headers)

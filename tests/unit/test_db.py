@@ -27,11 +27,8 @@ async def test_writes_commit_and_reads_see_them(db):
 
 
 @pytest.mark.skipif(not pg_base_url(), reason="PostgreSQL only")
-async def test_read_sessions_on_postgresql_open_no_transaction(db):
-    """Each statement of a read session is its own transaction (no BEGIN/ROLLBACK round trips);
-    a write session's statements share one."""
-    xid = text("SELECT txid_current()")
+async def test_read_sessions_on_postgresql_are_transactions(db):
+    """The referral report's `SET LOCAL` settings hold only inside a transaction."""
     async with db.session(write=False) as s:
-        assert (await s.execute(xid)).scalar_one() != (await s.execute(xid)).scalar_one()
-    async with db.session() as s:
-        assert (await s.execute(xid)).scalar_one() == (await s.execute(xid)).scalar_one()
+        await s.execute(text("SET LOCAL work_mem = '64MB'"))
+        assert (await s.execute(text("SHOW work_mem"))).scalar_one() == "64MB"

@@ -178,12 +178,12 @@ async def test_three_concurrent_workers_alert_each_stage_once(notif, tmp_path):
 
 
 async def test_one_worker_process_then_killed_mid_batch_and_restarted(notif, tmp_path):
-    n = 150
+    n = 300
     await seed_overdue(notif, n)
-    proc, port = start_worker(notif.svc.db_url, tmp_path, batch=5)
+    proc, _ = start_worker(notif.svc.db_url, tmp_path, batch=5)
     try:
-        await wait_healthy(port)
-        # Kill it hard as soon as it has written something, while work is still left.
+        # Kill it hard as soon as it has written something, while work is still left (it is
+        # watched from its start: by the time it answers /readyz it may be done).
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and (await counts(notif))[1] == 0:
             await asyncio.sleep(0.01)
@@ -193,8 +193,9 @@ async def test_one_worker_process_then_killed_mid_batch_and_restarted(notif, tmp
         stop([proc])
     pending, alerts, _notes, _ = await counts(notif)
     assert 0 < alerts < 2 * n and pending > 0, (pending, alerts)
-    proc2, _ = start_worker(notif.svc.db_url, tmp_path, batch=5)
+    proc2, port = start_worker(notif.svc.db_url, tmp_path, batch=5)
     try:
+        await wait_healthy(port)
         await wait_done(notif)
     finally:
         stop([proc2])
