@@ -295,7 +295,7 @@ class OutboxRelay:
             # A destination that answered is back: what waits for it in backoff goes now,
             # instead of up to MAX_BACKOFF_SECONDS after a receiver's restart. Only asked of
             # destinations this process saw fail (on start the first pass made everything
-            # due already), so a healthy stream costs one UPDATE per pass.
+            # due already), so a healthy stream costs only the batched mark.
             failing_now = {row["destination"] for row, _ in failed}
             self._failing |= failing_now
             recovered = sorted((answered & self._failing) - failing_now)
