@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -18,6 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared import heap
 from shared.logs import RequestIdMiddleware
 from shared.problems import document_problems, install_problem_handlers, problem_response
 from shared.validation import NulGuardMiddleware
@@ -159,11 +160,19 @@ def create_service_app(
     version: str = "1.0.0",
     openapi_url: str | None = "/openapi.json",
 ) -> FastAPI:
+    inner = lifespan or noop_lifespan
+
+    @asynccontextmanager
+    async def settled(app: FastAPI) -> AsyncIterator[None]:
+        async with inner(app):
+            heap.settle()  # started: what exists now lives as long as the process
+            yield
+
     app = FastAPI(
         title=title,
         description=description,
         version=version,
-        lifespan=lifespan,
+        lifespan=settled,
         openapi_url=openapi_url,
         docs_url="/docs" if openapi_url else None,
         redoc_url=None,
@@ -210,5 +219,6 @@ def create_service_app(
     return app
 
 
+@asynccontextmanager
 async def noop_lifespan(_app: FastAPI) -> AsyncIterator[None]:
     yield

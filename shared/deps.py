@@ -17,7 +17,7 @@ READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One transaction per request: committed when the handler returns, else rolled back."""
-    db = runtime_of(request).db
+    db = (await runtime_of(request)).db
     async with db.session(write=request.method not in READ_METHODS) as session:
         yield session
 

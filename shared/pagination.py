@@ -33,7 +33,7 @@ class PageParams(BaseModel):
     cursor: str | None = None
 
 
-def page_params(
+async def page_params(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size (max 200)")] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=500, description="Opaque cursor from next_cursor")] = None,
 ) -> PageParams:

@@ -156,5 +156,6 @@ def build_service_app(
     return app
 
 
-def runtime_of(request: Request) -> ServiceRuntime:
+async def runtime_of(request: Request) -> ServiceRuntime:
+    # `async def`, as every dependency here: FastAPI runs a plain `def` one in a worker thread.
     return request.app.state.runtime  # type: ignore[no-any-return]

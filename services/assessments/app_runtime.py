@@ -61,7 +61,7 @@ class AssessmentsRuntime(ServiceRuntime):
         await super().stop()
 
 
-def assessments_runtime(request: Request) -> AssessmentsRuntime:
+async def assessments_runtime(request: Request) -> AssessmentsRuntime:
     return request.app.state.runtime  # type: ignore[no-any-return]
 
 

@@ -50,7 +50,7 @@ CanReadReports = Annotated[Identity, Depends(require_scope("reports:read"))]
 Id = Annotated[str, Path(min_length=1, max_length=36)]
 
 
-def now_of(request: Request) -> datetime:
+async def now_of(request: Request) -> datetime:
     """The current time; tests set `app.state.clock` to travel to a given moment."""
     clock = getattr(request.app.state, "clock", None)
     return clock() if clock else utcnow()
