@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import DateTime, MetaData, TypeDecorator, event, text
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -147,6 +148,26 @@ class Database:
         )
         self.write_sessions = async_sessionmaker(self.write_engine, expire_on_commit=False)
         self.read_sessions = async_sessionmaker(self.read_engine, expire_on_commit=False)
+        self._autocommit_engine: AsyncEngine | None = None
+
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[AsyncConnection]:
+        """A PostgreSQL connection outside every request's transaction: each statement is
+        committed as it runs, so a row it locks is released at once, not at the caller's commit.
+
+        For counters that many requests advance (reference series). From its own small pool:
+        a request that already holds a pooled connection never waits on the main pool for a
+        second one. SQLite has no use for it (its writers are already serial, and a second
+        writer in the same process would wait for the first), so it is refused there.
+        """
+        if is_sqlite(self.url):
+            raise RuntimeError("autocommit connections are for PostgreSQL only")
+        if self._autocommit_engine is None:
+            self._autocommit_engine = create_engine(
+                self.url, pool_size=2, max_overflow=8, isolation_level="AUTOCOMMIT"
+            )
+        async with self._autocommit_engine.connect() as conn:
+            yield conn
 
     @asynccontextmanager
     async def session(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:
@@ -172,6 +193,9 @@ class Database:
 
     async def dispose(self) -> None:
         await self.write_engine.dispose()
+        if self._autocommit_engine is not None:
+            await self._autocommit_engine.dispose()
+            self._autocommit_engine = None
         if self.read_engine is not self.write_engine:
             await self.read_engine.dispose()
 

@@ -163,11 +163,15 @@ async def _new_referral(ctx: Context, **fields: Any) -> Referral:
 
 
 async def _number(ctx: Context, referral: Referral) -> None:
-    """Take the next reference of the year's series. Taken as late in the transaction as
-    possible: the series' counter row stays locked until commit, so every concurrent intake
-    waits for it (PostgreSQL) for as long as the rest of this transaction lasts."""
+    """Take the next reference of the year's series (`repo.next_in_series`). On PostgreSQL in
+    a statement of its own, committed at once, so concurrent intakes never queue behind this
+    transaction; on SQLite inside it, as late as possible."""
     series = f"{REFERENCE_PREFIX}-{ctx.now.astimezone(LONDON).year}"
-    number = await repo.next_in_series(ctx.session, series)
+    if repo.is_postgres(ctx.session):
+        async with ctx.runtime.db.autocommit() as conn:
+            number = await repo.next_in_series(conn, series, postgres=True)
+    else:
+        number = await repo.next_in_series(ctx.session, series, postgres=False)
     referral.reference = f"{series}-{number:06d}"
 
 

@@ -32,3 +32,31 @@ async def test_read_sessions_on_postgresql_are_transactions(db):
     async with db.session(write=False) as s:
         await s.execute(text("SET LOCAL work_mem = '64MB'"))
         assert (await s.execute(text("SHOW work_mem"))).scalar_one() == "64MB"
+
+
+@pytest.mark.skipif(not pg_base_url(), reason="PostgreSQL only")
+async def test_autocommit_statements_release_their_row_locks_at_once(db):
+    """A counter advanced on `autocommit()` is not held until anyone's commit: a second
+    advance runs while the first caller's own transaction is still open."""
+    import asyncio
+
+    async with db.session() as s:
+        await s.execute(text("CREATE TABLE counter (name TEXT PRIMARY KEY, value INTEGER)"))
+        await s.execute(text("INSERT INTO counter VALUES ('x', 0)"))
+    bump = text("UPDATE counter SET value = value + 1 WHERE name = 'x' RETURNING value")
+    async with db.session() as open_request:
+        await open_request.execute(text("SELECT 1"))  # the request holds a connection and a transaction
+        async with db.autocommit() as conn:
+            assert (await conn.execute(bump)).scalar_one() == 1
+        async with asyncio.timeout(2), db.autocommit() as conn:
+            assert (await conn.execute(bump)).scalar_one() == 2
+        # Committed without any commit call: another session sees it before this one ends.
+        async with db.session(write=False) as other:
+            assert (await other.execute(text("SELECT value FROM counter"))).scalar_one() == 2
+
+
+@pytest.mark.skipif(bool(pg_base_url()), reason="SQLite only")
+async def test_autocommit_is_refused_on_sqlite(db):
+    with pytest.raises(RuntimeError, match="PostgreSQL only"):
+        async with db.autocommit():
+            pass

@@ -9,7 +9,10 @@ from datetime import datetime
 
 import pytest
 
+from services.referrals import service
+from services.referrals.models import Referral
 from services.referrals.tests.conftest import LONDON, NAMES, child, london, rfs
+from shared.testing import pg_base_url
 
 
 async def test_a_request_for_support_is_received(svc):
@@ -162,6 +165,22 @@ async def test_references_are_sequential_and_unique_under_concurrency(svc):
     assert all(r.status_code == 201 for r in results), [r.text for r in results if r.status_code != 201]
     numbers = sorted(int(r.json()["reference"].rsplit("-", 1)[1]) for r in results)
     assert numbers == list(range(1, 13))
+
+
+@pytest.mark.skipif(not pg_base_url(), reason="PostgreSQL: SQLite writers are serial anyway")
+async def test_an_open_intake_does_not_hold_the_series_for_the_next(svc):
+    """An intake numbered but not yet committed does not make the next one wait: the series'
+    counter row is advanced in a statement committed on its own (on the previous code the
+    second create waited for the first's commit, up to the 5 s lock timeout)."""
+    svc.now = london(2026, 11, 23, 10, 0)
+    async with svc.runtime.db.session() as open_intake:
+        held = Referral(id="held")
+        ctx = service.Context(open_intake, svc.runtime, None, svc.now)  # type: ignore[arg-type]
+        await service._number(ctx, held)
+        async with asyncio.timeout(3):
+            out = await svc.create()
+    assert held.reference is not None
+    assert int(out["reference"].rsplit("-", 1)[1]) == int(held.reference.rsplit("-", 1)[1]) + 1
 
 
 async def test_the_series_restarts_each_year(svc):
