@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import httpx
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from starlette.middleware import Middleware
@@ -19,7 +18,7 @@ from gateway.config import Settings, get_settings
 from gateway.keys import KeyStore
 from gateway.models import Agency, Client
 from gateway.openapi import OpenAPIMerger
-from gateway.proxy import GatewayProxy, upstream_client
+from gateway.proxy import GatewayProxy, Upstream
 from gateway.ratelimit import RateLimiter
 from gateway.routes import RouteTable, load_routes
 from gateway.seed import seed_demo
@@ -38,7 +37,7 @@ class Gateway:
         self.routes = RouteTable(load_routes())
         self.limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
         self.audit = AuditWriter(self.db, settings.audit_flush_interval_seconds)
-        self.upstreams: dict[str, httpx.AsyncClient] = {}
+        self.upstreams: dict[str, Upstream] = {}
         self.auth: Authenticator
         self.hops: HopTokens
         self.openapi: OpenAPIMerger
@@ -50,16 +49,17 @@ class Gateway:
         self.auth = Authenticator(self.settings, self.db, self.keys)
         self.hops = HopTokens(self.settings, self.keys)
         for name, url in self.settings.upstreams.items():
-            self.upstreams[name] = upstream_client(
+            self.upstreams[name] = Upstream(
                 url, self.settings.upstream_timeout_seconds, self.settings.upstream_connect_timeout_seconds
             )
+            self.upstreams[name].open()
         self.openapi = OpenAPIMerger(self.upstreams, self.routes)
         self.audit.start()
 
     async def stop(self) -> None:
         await self.audit.stop()
-        for client in self.upstreams.values():
-            await client.aclose()
+        for upstream in self.upstreams.values():
+            await upstream.close()
         await self.db.dispose()
 
     def issue_token(self, client: Client, agency: Agency, scopes: list[str]) -> tuple[str, int]:

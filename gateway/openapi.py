@@ -12,12 +12,15 @@ from __future__ import annotations
 import copy
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
+import aiohttp
 
 from gateway.clients import ALL_SCOPES
 from gateway.routes import RouteTable
+
+if TYPE_CHECKING:
+    from gateway.proxy import Upstream
 
 CACHE_SECONDS = 60.0
 METHODS = ("get", "post", "put", "patch", "delete")
@@ -83,7 +86,7 @@ def merge(base: dict[str, Any], services: dict[str, dict[str, Any]], table: Rout
 
 
 class OpenAPIMerger:
-    def __init__(self, upstreams: dict[str, httpx.AsyncClient], table: RouteTable) -> None:
+    def __init__(self, upstreams: dict[str, Upstream], table: RouteTable) -> None:
         self.upstreams = upstreams
         self.table = table
         self._cached: tuple[float, dict[str, Any]] | None = None
@@ -94,12 +97,10 @@ class OpenAPIMerger:
             return self._cached[1]
         services: dict[str, dict[str, Any]] = {}
         missing: list[str] = []
-        for name, client in self.upstreams.items():
+        for name, upstream in self.upstreams.items():
             try:
-                resp = await client.get("/openapi.json", timeout=5.0)
-                resp.raise_for_status()
-                services[name] = resp.json()
-            except (httpx.HTTPError, ValueError):
+                services[name] = await upstream.get_json("/openapi.json", timeout=5.0)
+            except (aiohttp.ClientError, TimeoutError, ValueError):
                 missing.append(name)
         doc = merge(base, services, self.table)
         if missing:

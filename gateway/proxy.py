@@ -9,14 +9,13 @@ Upstream timeouts are 504 problems, unreachable upstreams 502. Every call is aud
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
-import httpx
-from httpx_aiohttp import AiohttpTransport
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.audit import Entry
@@ -61,16 +60,60 @@ IDENTITY_PREFIXES = (
 DROP_RESPONSE = HOP_BY_HOP | {b"content-length", b"server", b"date", b"x-request-id"}
 
 
-def upstream_client(base_url: str, settings_timeout: float, connect_timeout: float) -> httpx.AsyncClient:
-    # httpx's own async pool collapses under concurrency (performance-notes.md); the aiohttp
-    # transport keeps httpx's API with a pool that holds up.
-    return httpx.AsyncClient(
-        base_url=base_url,
-        transport=AiohttpTransport(
-            limits=httpx.Limits(max_connections=256, max_keepalive_connections=128), trust_env=False
-        ),
-        timeout=httpx.Timeout(settings_timeout, connect=connect_timeout),
-    )
+class Upstream:
+    """One service behind the gateway, over a pooled aiohttp session of its own.
+
+    aiohttp directly, not httpx over its aiohttp transport: the httpx layer (URL parsing,
+    header models, decoding) cost the gateway as much CPU per request as the rest of the
+    proxy path together (docs/performance.md). The session keeps no cookies (a cookie one
+    caller's response set must never ride on another caller's request), adds no headers of
+    its own (no Content-Type guessed for a body the caller sent without one, no
+    Accept-Encoding), and passes bodies through undecoded with their Content-Encoding.
+    Created inside the running event loop (`open`), closed by `close`.
+    """
+
+    def __init__(self, base_url: str, timeout: float, connect_timeout: float) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    def open(self) -> None:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=256, limit_per_host=256, ttl_dns_cache=300),
+                timeout=self.timeout,
+                cookie_jar=aiohttp.DummyCookieJar(),
+                auto_decompress=False,
+                trust_env=False,
+                skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+            )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def request(
+        self, method: str, target: str, headers: list[tuple[str, str]], body: bytes
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        """Status, raw response headers and body; aiohttp's errors are the caller's to map."""
+        self.open()
+        assert self._session is not None
+        async with self._session.request(
+            method, self.base_url + target, headers=headers, data=body or None, allow_redirects=False
+        ) as resp:
+            content = await resp.read()
+            return resp.status, list(resp.raw_headers), content
+
+    async def get_json(self, target: str, timeout: float) -> Any:
+        """A JSON document from the service (the merged OpenAPI); raises on any failure."""
+        self.open()
+        assert self._session is not None
+        async with self._session.get(
+            self.base_url + target, timeout=aiohttp.ClientTimeout(total=timeout), allow_redirects=False
+        ) as resp:
+            resp.raise_for_status()
+            return json.loads(await resp.read())
 
 
 def _bearer(scope: Scope) -> str | None:
@@ -229,37 +272,36 @@ class GatewayProxy:
             if not message.get("more_body"):
                 break
         headers = [
-            (k, v)
+            (k.decode("latin-1"), v.decode("latin-1"))
             for k, v in scope["headers"]
             if k not in DROP_REQUEST and not k.startswith(IDENTITY_PREFIXES)
         ]
-        headers.append((b"authorization", b"Bearer " + self.gw.hops.for_identity(identity).encode()))
-        headers.append((b"x-request-id", request_id.encode()))
+        headers.append(("authorization", "Bearer " + self.gw.hops.for_identity(identity)))
+        headers.append(("x-request-id", request_id))
         query = scope.get("query_string", b"")
-        url = path + ("?" + query.decode("latin-1") if query else "")
+        target = path + ("?" + query.decode("latin-1") if query else "")
         try:
-            upstream = await client.request(scope["method"], url, headers=headers, content=bytes(body))
-        except httpx.HTTPError as exc:
-            # The aiohttp transport reports a refused connection as a connect timeout: only a
-            # timeout that is not a refused connection is the upstream being slow.
-            refused = isinstance(exc.__cause__, aiohttp.ClientConnectorError)
-            if isinstance(exc, httpx.TimeoutException) and not refused:
-                status, title, detail, slug = (
+            status, raw_headers, content = await client.request(scope["method"], target, headers, bytes(body))
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            # A refused connection is the upstream being down, whatever its exception's type;
+            # any other timeout (connect or total) is the upstream being slow.
+            refused = isinstance(exc, aiohttp.ClientConnectorError)
+            if isinstance(exc, TimeoutError) and not refused:
+                code, title, detail, slug = (
                     504,
                     "Gateway timeout",
                     "did not answer in time",
                     "upstream-timeout",
                 )
             else:
-                status, title, detail, slug = 502, "Bad gateway", "is unavailable", "upstream-unavailable"
+                code, title, detail, slug = 502, "Bad gateway", "is unavailable", "upstream-unavailable"
             resp = problem_response(
-                status, title, f"The {service} service {detail}", type_=PROBLEM_BASE + slug, instance=path
+                code, title, f"The {service} service {detail}", type_=PROBLEM_BASE + slug, instance=path
             )
             await resp(scope, receive, send)
-            return status
-        out_headers = [(k.lower(), v) for k, v in upstream.headers.raw if k.lower() not in DROP_RESPONSE]
-        content = upstream.content
+            return code
+        out_headers = [(k.lower(), v) for k, v in raw_headers if k.lower() not in DROP_RESPONSE]
         out_headers.append((b"content-length", str(len(content)).encode()))
-        await send({"type": "http.response.start", "status": upstream.status_code, "headers": out_headers})
+        await send({"type": "http.response.start", "status": status, "headers": out_headers})
         await send({"type": "http.response.body", "body": content})
-        return upstream.status_code
+        return status

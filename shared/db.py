@@ -163,8 +163,11 @@ class Database:
         if is_sqlite(self.url):
             raise RuntimeError("autocommit connections are for PostgreSQL only")
         if self._autocommit_engine is None:
+            # No overflow: an overflow connection is closed on return, and opening one costs
+            # more than the statement (a backend per connection); waiting for one of five is
+            # waiting for a single short statement.
             self._autocommit_engine = create_engine(
-                self.url, pool_size=2, max_overflow=8, isolation_level="AUTOCOMMIT"
+                self.url, pool_size=5, max_overflow=0, isolation_level="AUTOCOMMIT"
             )
         async with self._autocommit_engine.connect() as conn:
             yield conn

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import gzip
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route as SRoute
 
 from gateway import clients as client_ops
@@ -67,7 +68,20 @@ class Upstream:
                     "headers": dict(request.headers),
                     "body": body.decode() if body else "",
                 },
-                headers={"Connection": "keep-alive", "Keep-Alive": "timeout=5", "X-Upstream": "yes"},
+                headers={
+                    "Connection": "keep-alive",
+                    "Keep-Alive": "timeout=5",
+                    "X-Upstream": "yes",
+                    # A cookie the gateway passes back but must never replay to anyone.
+                    "Set-Cookie": "upstream-session=abc; Path=/",
+                },
+            )
+
+        async def gzipped(request: Request) -> Response:
+            self.calls.append({"path": request.url.path, "headers": dict(request.headers)})
+            return Response(
+                gzip.compress(b'{"packed": true}'),
+                headers={"Content-Encoding": "gzip", "Content-Type": "application/json"},
             )
 
         async def slow(request: Request) -> JSONResponse:
@@ -109,6 +123,7 @@ class Upstream:
         self.app = Starlette(
             routes=[
                 SRoute("/v1/slow", slow),
+                SRoute("/v1/things/packed", gzipped),
                 SRoute("/openapi.json", openapi),
                 SRoute("/jwks.json", jwks),
                 SRoute("/{path:path}", echo, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 
 from jose import jwt
 
@@ -165,3 +166,44 @@ async def test_health_ready_metrics(gwh):
     metrics = (await gwh.client.get("/metrics")).text
     assert 'route="/v1/things/{thing_id}"' in metrics
     assert "/v1/things/abc" not in metrics
+
+
+async def test_an_upstream_cookie_is_passed_back_but_never_replayed(gwh):
+    """The gateway's pooled client keeps no cookie jar: what one caller's response set must
+    not ride on the next caller's request."""
+    first = await gwh.client.get("/v1/things", headers=await gwh.bearer("education"))
+    assert first.status_code == 200 and "upstream-session=abc" in first.headers["set-cookie"]
+    second = await gwh.client.get("/v1/things", headers=await gwh.bearer("health"))
+    assert second.status_code == 200
+    assert "cookie" not in second.json()["headers"]
+    assert all("cookie" not in call["headers"] for call in gwh.upstream.calls)
+
+
+async def test_bodies_and_headers_pass_through_unaltered(gwh):
+    headers = await gwh.bearer("education")
+    # No Content-Type guessed for a body sent without one; the caller's own headers, not the proxy's.
+    resp = await gwh.client.post("/v1/things", headers=headers, content=b'{"a": 1}')
+    assert resp.status_code == 200, resp.text
+    got = resp.json()
+    assert got["body"] == '{"a": 1}'
+    assert "content-type" not in got["headers"]
+    assert got["headers"]["user-agent"].startswith("python-httpx")
+    # A compressed answer comes back as sent, with its Content-Encoding.
+    packed = await gwh.client.get("/v1/things/packed", headers={**headers, "Accept-Encoding": "identity"})
+    assert packed.status_code == 200
+    assert packed.headers["content-encoding"] == "gzip"
+    assert packed.json() == {"packed": True}  # httpx decodes it here, at the caller
+
+
+async def test_refused_connection_is_502_at_once(gateway_factory):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    gwh = await gateway_factory(upstreams={"referrals": f"http://127.0.0.1:{port}"})
+    headers = await gwh.bearer("education")
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    resp = await gwh.client.get("/v1/things", headers=headers)
+    assert resp.status_code == 502
+    assert resp.json()["type"].endswith("upstream-unavailable")
+    assert loop.time() - start < 1.0

@@ -114,22 +114,32 @@ def build_handlers(calendar: WorkingCalendar) -> dict[str, Handler]:
         eid = d["episode_id"]
         link = await _episode_link(s, eid)
         link.referral_id, link.reference = d.get("referral_id"), d.get("reference")
-        for pid in set(d.get("person_ids") or []):
-            if await s.get(EpisodePerson, (eid, pid)) is None:
-                s.add(EpisodePerson(episode_id=eid, person_id=pid))
+        people = set(d.get("person_ids") or [])
+        if people:
+            known = set(
+                await s.scalars(
+                    select(EpisodePerson.person_id).where(
+                        EpisodePerson.episode_id == eid, EpisodePerson.person_id.in_(people)
+                    )
+                )
+            )
+            s.add_all(EpisodePerson(episode_id=eid, person_id=pid) for pid in sorted(people - known))
         await s.flush()
         opened = when(d, "opened_at")
         received = when(d, "referral_received_at", "opened_at")
-        common = {
-            "subject_type": "episode",
-            "subject_id": eid,
-            "episode_id": eid,
-            "referral_id": d.get("referral_id"),
-            "reference": d.get("reference"),
-        }
-        await engine.open(s, "first_contact", start=opened, **common)
-        await engine.open(s, "assessment_start", start=received, **common)
-        await engine.open(s, "assessment_completion", start=received, **common)
+        await engine.open_all(
+            s,
+            {
+                "first_contact": (opened, None),
+                "assessment_start": (received, None),
+                "assessment_completion": (received, None),
+            },
+            subject_type="episode",
+            subject_id=eid,
+            episode_id=eid,
+            referral_id=d.get("referral_id"),
+            reference=d.get("reference"),
+        )
 
     async def lead_assigned(s: AsyncSession, e: EventEnvelope) -> None:
         d = e.data

@@ -37,6 +37,29 @@ async def open_deadlines(
     return (await session.scalars(stmt)).all()
 
 
+async def open_deadlines_of(session: AsyncSession, subject_id: str, kinds: list[str]) -> Sequence[Deadline]:
+    stmt = select(Deadline).where(
+        Deadline.status == "open", Deadline.subject_id == subject_id, Deadline.kind.in_(kinds)
+    )
+    return (await session.scalars(stmt)).all()
+
+
+async def rules_of(session: AsyncSession, kinds: list[str]) -> dict[str, DeadlineRule]:
+    rows = await session.scalars(select(DeadlineRule).where(DeadlineRule.kind.in_(kinds)))
+    return {r.kind: r for r in rows}
+
+
+async def facts_of(session: AsyncSession, subject_id: str, kinds: list[str]) -> dict[str, DeadlineFact]:
+    stmt = select(DeadlineFact).where(DeadlineFact.subject_id == subject_id, DeadlineFact.kind.in_(kinds))
+    return {f.kind: f for f in await session.scalars(stmt)}
+
+
+async def drop_facts(session: AsyncSession, subject_id: str, kinds: list[str]) -> None:
+    await session.execute(
+        delete(DeadlineFact).where(DeadlineFact.subject_id == subject_id, DeadlineFact.kind.in_(kinds))
+    )
+
+
 async def any_deadline(session: AsyncSession, kind: str, subject_id: str) -> bool:
     stmt = select(Deadline.id).where(Deadline.kind == kind, Deadline.subject_id == subject_id).limit(1)
     return (await session.execute(stmt)).first() is not None
@@ -44,12 +67,6 @@ async def any_deadline(session: AsyncSession, kind: str, subject_id: str) -> boo
 
 async def fact(session: AsyncSession, kind: str, subject_id: str) -> DeadlineFact | None:
     return await session.get(DeadlineFact, (kind, subject_id))
-
-
-async def drop_fact(session: AsyncSession, kind: str, subject_id: str) -> None:
-    await session.execute(
-        delete(DeadlineFact).where(DeadlineFact.kind == kind, DeadlineFact.subject_id == subject_id)
-    )
 
 
 async def episode(session: AsyncSession, episode_id: str) -> EpisodeLink | None:

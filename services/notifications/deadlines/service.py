@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -59,59 +60,87 @@ class DeadlineEngine:
         session: AsyncSession,
         kind: str,
         *,
-        subject_type: str,
-        subject_id: str,
         start: datetime | None = None,
         due_at: datetime | None = None,
+        **subject: Any,
+    ) -> Deadline | None:
+        """Open one deadline (or return the one of its kind already open for the subject);
+        `subject` is `open_all`'s keywords (subject_type, subject_id, the ids, reference)."""
+        return (await self.open_all(session, {kind: (start, due_at)}, **subject)).get(kind)
+
+    async def open_all(
+        self,
+        session: AsyncSession,
+        kinds: dict[str, tuple[datetime | None, datetime | None]],
+        *,
+        subject_type: str,
+        subject_id: str,
         referral_id: str | None = None,
         episode_id: str | None = None,
         consent_id: str | None = None,
         reference: str | None = None,
-    ) -> Deadline | None:
-        existing = await repo.open_deadlines(session, kind=kind, subject_id=subject_id)
-        if existing:
-            return existing[0]
-        rule = await repo.rule(session, kind)
-        if rule is None:
-            return None
-        if due_at is None:
-            assert start is not None
-            due_at = self.due_from(rule, start)
+    ) -> dict[str, Deadline]:
+        """Open several deadlines of one subject, each from its (start, due_at), together.
+
+        One query each for what is already open, the rules and the early facts, and one
+        flush, whatever the number of kinds: an opened episode starts three deadlines, and
+        one at a time they cost twelve round trips. A kind already open is returned as it
+        is; a kind without a rule is left out.
+        """
+        wanted = sorted(kinds)
+        opened = {d.kind: d for d in await repo.open_deadlines_of(session, subject_id, wanted)}
+        wanted = [k for k in wanted if k not in opened]
+        if not wanted:
+            return opened
+        rules = await repo.rules_of(session, wanted)
+        wanted = [k for k in wanted if k in rules]
+        if not wanted:
+            return opened
+        link = await repo.episode(session, episode_id) if episode_id else None
+        early = await repo.facts_of(session, subject_id, wanted)
         now = utcnow()
-        d = Deadline(
-            id=str(uuid.uuid4()),
-            kind=kind,
-            subject_type=subject_type,
-            subject_id=subject_id,
-            referral_id=referral_id,
-            episode_id=episode_id,
-            consent_id=consent_id,
-            reference=reference,
-            team=rule.team,
-            escalation_target=rule.escalation_target,
-            status="open",
-            opened_at=as_utc(start) if start else now,
-            created_at=now,
-        )
-        self._set_due(d, as_utc(due_at), rule)
-        if episode_id:
-            link = await repo.episode(session, episode_id)
+        applied: list[str] = []
+        for kind in wanted:
+            rule = rules[kind]
+            start, due_at = kinds[kind]
+            if due_at is None:
+                assert start is not None
+                due_at = self.due_from(rule, start)
+            d = Deadline(
+                id=str(uuid.uuid4()),
+                kind=kind,
+                subject_type=subject_type,
+                subject_id=subject_id,
+                referral_id=referral_id,
+                episode_id=episode_id,
+                consent_id=consent_id,
+                reference=reference,
+                team=rule.team,
+                escalation_target=rule.escalation_target,
+                status="open",
+                opened_at=as_utc(start) if start else now,
+                created_at=now,
+            )
+            self._set_due(d, as_utc(due_at), rule)
             if link is not None:
                 d.assignee_email, d.assignee_agency_id = link.lead_email, link.lead_agency_id
                 d.reference = d.reference or link.reference
                 if link.closed_at is not None:
                     d.status, d.cancelled_at = "cancelled", as_utc(link.closed_at)
-        early = await repo.fact(session, kind, subject_id)
-        if early is not None and d.status == "open":
-            if early.outcome == "met":
-                d.status, d.met_at = "met", as_utc(early.at)
-            else:
-                d.status, d.cancelled_at = "cancelled", as_utc(early.at)
-            await repo.drop_fact(session, kind, subject_id)
-        schedule(d)
-        session.add(d)
+            fact = early.get(kind)
+            if fact is not None and d.status == "open":
+                if fact.outcome == "met":
+                    d.status, d.met_at = "met", as_utc(fact.at)
+                else:
+                    d.status, d.cancelled_at = "cancelled", as_utc(fact.at)
+                applied.append(kind)
+            schedule(d)
+            session.add(d)
+            opened[kind] = d
+        if applied:
+            await repo.drop_facts(session, subject_id, applied)
         await session.flush()
-        return d
+        return opened
 
     def _set_due(self, d: Deadline, due_at: datetime, rule: DeadlineRule) -> None:
         d.due_at = due_at

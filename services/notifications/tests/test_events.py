@@ -250,3 +250,37 @@ async def test_deadline_list_filters_and_overdue_summary(notif):
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "status"
     denied = await notif.client.get("/v1/deadlines", headers=notif.headers(scopes="referrals:read"))
     assert denied.status_code == 403
+
+
+async def test_an_opened_episode_starts_its_three_deadlines_together(notif):
+    """One query each for the open deadlines, rules and early facts, and one INSERT, for all
+    three deadlines (one at a time they took twelve statements); early facts used are dropped."""
+    from sqlalchemy import event, func, select
+
+    from services.notifications.models import DeadlineFact
+
+    await notif.event(
+        "contact.recorded",
+        {"episode_id": "e9", "contact_id": "c", "contact_at": T0.isoformat(), "first": True},
+    )
+    statements: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args):
+        if statement.lstrip().split(" ", 1)[0].upper() in ("SELECT", "INSERT", "UPDATE", "DELETE"):
+            statements.append(statement)
+
+    engine = notif.db.write_engine.sync_engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        await notif.event(
+            "episode.opened", {"episode_id": "e9", "person_ids": ["p1", "p2"], "opened_at": T0.isoformat()}
+        )
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert len([s for s in statements if s.startswith("INSERT INTO deadline ")]) == 1, statements
+    assert len(statements) <= 10, statements
+    assert (await notif.deadline("first_contact", episode_id="e9"))["status"] == "met"
+    for kind in ("assessment_start", "assessment_completion"):
+        assert (await notif.deadline(kind, episode_id="e9"))["status"] == "open"
+    async with notif.db.session(write=False) as s:
+        assert (await s.scalar(select(func.count()).select_from(DeadlineFact))) == 0
