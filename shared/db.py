@@ -141,13 +141,20 @@ class Database:
 
     def __post_init__(self) -> None:
         self.write_engine = create_engine(self.url, immediate=True)
-        # Read sessions stay transactions on PostgreSQL too: the referral report's `SET LOCAL`
-        # settings need one (tried without: two round trips saved per read, the report's plan lost).
+        # PostgreSQL read sessions run each statement on its own (autocommit), over the write
+        # engine's pool: a BEGIN and a ROLLBACK round trip fewer per read. At READ COMMITTED a
+        # transaction gave reads nothing more (each statement sees its own snapshot either
+        # way). A read that needs one (`SET LOCAL`: the referral report) asks for
+        # `session(write=False, transaction=True)`.
         self.read_engine = (
-            create_engine(self.url, immediate=False) if is_sqlite(self.url) else self.write_engine
+            create_engine(self.url, immediate=False)
+            if is_sqlite(self.url)
+            else self.write_engine.execution_options(isolation_level="AUTOCOMMIT")
         )
         self.write_sessions = async_sessionmaker(self.write_engine, expire_on_commit=False)
         self.read_sessions = async_sessionmaker(self.read_engine, expire_on_commit=False)
+        # SQLite's read connections already run in a (deferred) transaction of their own.
+        self.read_transaction_sessions = self.read_sessions if is_sqlite(self.url) else self.write_sessions
         self._autocommit_engine: AsyncEngine | None = None
 
     @asynccontextmanager
@@ -173,9 +180,14 @@ class Database:
             yield conn
 
     @asynccontextmanager
-    async def session(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:
-        """A unit of work: commits on success, rolls back on error."""
-        factory = self.write_sessions if write else self.read_sessions
+    async def session(self, *, write: bool = True, transaction: bool = False) -> AsyncIterator[AsyncSession]:
+        """A unit of work: commits on success, rolls back on error. A read session
+        (`write=False`) is rolled back; on PostgreSQL its statements run outside a transaction
+        unless `transaction=True`."""
+        if write:
+            factory = self.write_sessions
+        else:
+            factory = self.read_transaction_sessions if transaction else self.read_sessions
         async with factory() as session:
             try:
                 yield session
@@ -199,7 +211,7 @@ class Database:
         if self._autocommit_engine is not None:
             await self._autocommit_engine.dispose()
             self._autocommit_engine = None
-        if self.read_engine is not self.write_engine:
+        if is_sqlite(self.url):  # on PostgreSQL the read engine shares the write engine's pool
             await self.read_engine.dispose()
 
 

@@ -309,7 +309,7 @@ async def undo_merge(merge_id: Id, identity: CanTriage, session: SessionDep, now
 async def referral_report(
     request: Request,
     _identity: CanReadReports,
-    session: SessionDep,
+    runtime: RuntimeDep,
     from_: Annotated[
         BoundedDate | None, Query(alias="from", description="First day (London), inclusive")
     ] = None,
@@ -320,7 +320,9 @@ async def referral_report(
     start_on = from_ or end_on - timedelta(days=365)
     if start_on > end_on:
         raise ValidationProblem("from", "must not be after to")
-    report = await reports.referral_report(session, start_on, end_on)
+    # A transaction of its own: the report's planner settings are `SET LOCAL` (PostgreSQL).
+    async with runtime.db.session(write=False, transaction=True) as session:
+        report = await reports.referral_report(session, start_on, end_on)
     if "text/csv" in request.headers.get("accept", ""):
         return Response(
             reports.to_csv(report),

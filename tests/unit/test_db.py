@@ -27,11 +27,18 @@ async def test_writes_commit_and_reads_see_them(db):
 
 
 @pytest.mark.skipif(not pg_base_url(), reason="PostgreSQL only")
-async def test_read_sessions_on_postgresql_are_transactions(db):
-    """The referral report's `SET LOCAL` settings hold only inside a transaction."""
+async def test_postgresql_reads_run_outside_a_transaction_unless_asked(db):
+    """Plain read sessions send no BEGIN/ROLLBACK (each statement stands alone); a read that
+    needs `SET LOCAL` (the referral report) asks for a transaction and gets one."""
     async with db.session(write=False) as s:
+        # Outside a transaction a SET LOCAL ends with its own statement.
+        await s.execute(text("SET LOCAL work_mem = '64MB'"))
+        assert (await s.execute(text("SHOW work_mem"))).scalar_one() != "64MB"
+    async with db.session(write=False, transaction=True) as s:
         await s.execute(text("SET LOCAL work_mem = '64MB'"))
         assert (await s.execute(text("SHOW work_mem"))).scalar_one() == "64MB"
+    async with db.session(write=False) as s:  # and it ended with that transaction
+        assert (await s.execute(text("SHOW work_mem"))).scalar_one() != "64MB"
 
 
 @pytest.mark.skipif(not pg_base_url(), reason="PostgreSQL only")

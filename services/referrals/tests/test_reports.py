@@ -26,6 +26,7 @@ from datetime import timedelta
 import pytest
 
 from services.referrals.tests.conftest import child, london, rfs
+from shared.testing import pg_base_url
 
 CHILDREN = {
     "P": ("Oliver", "Price", "2014-01-01"),
@@ -261,6 +262,28 @@ async def test_report_access_and_bad_periods(svc):
     assert bad.status_code == 422
     empty = (await svc.client.get("/v1/reports/referrals", headers=svc.as_("mash"))).json()
     assert empty["totals"]["received"] == 0 and empty["decided_within_timescale"]["share"] is None
+
+
+@pytest.mark.skipif(not pg_base_url(), reason="PostgreSQL planner settings")
+async def test_the_report_runs_in_a_transaction_that_keeps_its_planner_settings(svc, monkeypatch):
+    """Read sessions run outside transactions on PostgreSQL; the report's `SET LOCAL`
+    settings need one, and the route asks for it."""
+    from sqlalchemy import text
+
+    from services.referrals import reports
+
+    seen: list[str] = []
+    original = reports.referral_report
+
+    async def spy(session, start_on, end_on):
+        out = await original(session, start_on, end_on)
+        seen.append((await session.execute(text("SHOW work_mem"))).scalar_one())
+        return out
+
+    monkeypatch.setattr(reports, "referral_report", spy)
+    resp = await svc.client.get("/v1/reports/referrals", headers=svc.as_("mash"))
+    assert resp.status_code == 200, resp.text
+    assert seen == ["64MB"]
 
 
 def _facts_query():
