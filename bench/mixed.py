@@ -3,6 +3,7 @@ latency at fixed arrival rates, CPU seconds per request and memory per process.
 
     python -m bench.mixed                       # both databases, rates 25,50,100 req/s
     python -m bench.mixed --db sqlite --rates 25,50,100 --seconds 20 --saturation-seconds 15
+    python -m bench.mixed --db postgres --rates 100 --seconds 30 --repeat 3   # three samples of the target
     python -m bench.mixed --json results.json   # also write every figure as JSON
     python -m bench.mixed --rates 100 --per-operation 20   # also each operation's CPU, alone
 
@@ -575,20 +576,23 @@ def run_database(db: str, args: argparse.Namespace) -> dict[str, Any]:
             flush=True,
         )
         for i, rate in enumerate(args.rates):
-            waited = settle(procs)
-            print(f"  (servers idle again after {waited:.0f} s)", flush=True)
-            res = account(
-                procs,
-                lambda rate=rate, i=i: asyncio.run(
-                    open_loop(world, rate, args.seconds, seed=10 + i, max_in_flight=args.max_in_flight)
-                ),
-            )
-            results.append(res)
-            print(
-                f"  {res.name}: done {res.rps:,.1f} req/s p50 {res.pct(0.5):.1f} ms p99 {res.pct(0.99):.1f} ms "
-                f"errors {sum(res.errors.values())} dropped {res.dropped}",
-                flush=True,
-            )
+            for k in range(args.repeat):
+                waited = settle(procs)
+                print(f"  (servers idle again after {waited:.0f} s)", flush=True)
+                res = account(
+                    procs,
+                    lambda rate=rate, seed=10 + i + 100 * k: asyncio.run(
+                        open_loop(world, rate, args.seconds, seed=seed, max_in_flight=args.max_in_flight)
+                    ),
+                )
+                if args.repeat > 1:
+                    res.name = f"{res.name} (run {k + 1})"
+                results.append(res)
+                print(
+                    f"  {res.name}: done {res.rps:,.1f} req/s p50 {res.pct(0.5):.1f} ms "
+                    f"p99 {res.pct(0.99):.1f} ms errors {sum(res.errors.values())} dropped {res.dropped}",
+                    flush=True,
+                )
         if args.per_operation:
             for op in WEIGHTS:
                 settle(procs)
@@ -720,14 +724,18 @@ def report(runs: list[dict[str, Any]], args: argparse.Namespace) -> None:
             print(f"| {r.name} | " + " | ".join(cells) + f" | {1000 * total / n:.2f} |")
     print()
     for run in runs:
-        at = next((r for r in run["_results"] if r.name == f"{TARGET_RATE:g} req/s"), None)
-        if at is None:
+        # Every run at the target rate counts (--repeat): one run is one sample of a noisy machine.
+        at = [r for r in run["_results"] if r.name.split(" (run ")[0] == f"{TARGET_RATE:g} req/s"]
+        if not at:
             continue
-        p99 = at.pct(0.99)
-        ok = p99 < TARGET_P99_MS and at.dropped == 0 and not sum(at.errors.values())
+        met = [r.pct(0.99) < TARGET_P99_MS and r.dropped == 0 and not sum(r.errors.values()) for r in at]
+        p99s = ", ".join(f"{r.pct(0.99):.1f}" for r in at)
+        verdict = "met" if all(met) else "MISSED"
+        if len(at) > 1:
+            verdict += f" (met in {sum(met)} of {len(at)} runs)"
         print(
-            f"target on {run['db']}: p99 {p99:.1f} ms at {TARGET_RATE} req/s "
-            f"(target < {TARGET_P99_MS:.0f} ms): {'met' if ok else 'MISSED'}"
+            f"target on {run['db']}: p99 {p99s} ms at {TARGET_RATE} req/s "
+            f"(target < {TARGET_P99_MS:.0f} ms): {verdict}"
         )
 
 
@@ -751,14 +759,22 @@ def main() -> int:
         metavar="RATE",
         help="also send each operation alone at RATE req/s for --seconds and report its CPU per process",
     )
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="run each fixed rate this many times, each after the servers are idle again (at most 5); "
+        "the target line then counts the runs that meet it",
+    )
     args = ap.parse_args()
     args.rates = [float(r) for r in args.rates.split(",") if r]
     if (
         max([*args.rates, args.per_operation or 0]) > 1000
         or args.seconds > 120
         or args.saturation_seconds > 120
+        or not 1 <= args.repeat <= 5
     ):
-        raise SystemExit("bounded: at most 1000 req/s and 120 s per phase")
+        raise SystemExit("bounded: at most 1000 req/s, 120 s per phase and 5 repeats")
     args.loadavg = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     dbs = ["sqlite", "postgres"] if args.db == "both" else [args.db]
     runs = [run_database(db, args) for db in dbs]

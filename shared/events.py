@@ -37,7 +37,7 @@ from shared.background import PeriodicTask
 from shared.db import Database
 from shared.logs import request_id_var
 from shared.platform_tables import PlatformTables
-from shared.service_client import pooled_transport
+from shared.service_client import JsonPoster
 
 log = logging.getLogger("shared.events")
 
@@ -139,7 +139,10 @@ class OutboxRelay:
         self.interval = interval
         self.batch_size = batch_size
         self.lease_seconds = lease_seconds
-        self.client = httpx.AsyncClient(timeout=timeout, transport=transport or pooled_transport())
+        # aiohttp directly (`JsonPoster`); an httpx client only where a test supplies a transport.
+        self.client: httpx.AsyncClient | JsonPoster = (
+            httpx.AsyncClient(timeout=timeout, transport=transport) if transport else JsonPoster(timeout)
+        )
         self._periodic = PeriodicTask("outbox-relay", self._tick, interval)
         self._pass_lock = asyncio.Lock()
         self._started_once = False
