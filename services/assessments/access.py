@@ -185,6 +185,9 @@ async def deliver_disclosures(runtime: AssessmentsRuntime) -> int:
     service (which may at that moment be delivering an event back here) would stall both.
     """
     now = utcnow()
+    async with runtime.db.session(write=False) as session:
+        if not await repo.any_due_disclosure(session, now):
+            return 0
     async with runtime.db.session() as session:
         rows = await repo.due_disclosures(session, now)
         claimed = []

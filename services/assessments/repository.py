@@ -357,6 +357,13 @@ async def pending_step_up(session: AsyncSession, episode_id: str) -> StepUp | No
     return rows.scalar_one_or_none()
 
 
+async def any_due_step_up(session: AsyncSession, now: datetime) -> bool:
+    """Whether the worker has a step-up to resend: asked on the read side first, so an idle
+    worker takes no write transaction (on SQLite, no write lock) every half second."""
+    stmt = select(StepUp.id).where(StepUp.status == "pending", StepUp.next_attempt_at <= now).limit(1)
+    return (await session.execute(stmt)).first() is not None
+
+
 async def due_step_ups(session: AsyncSession, now: datetime, limit: int = 20) -> list[StepUp]:
     rows = await session.execute(
         select(StepUp)
@@ -373,6 +380,16 @@ async def due_step_ups(session: AsyncSession, now: datetime, limit: int = 20) ->
 async def add_disclosures(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     if rows:
         await session.execute(insert(PendingDisclosure), rows)
+
+
+async def any_due_disclosure(session: AsyncSession, now: datetime) -> bool:
+    """Whether the worker has disclosures to send (read side first, as `any_due_step_up`)."""
+    stmt = (
+        select(PendingDisclosure.id)
+        .where(PendingDisclosure.sent_at.is_(None), PendingDisclosure.next_attempt_at <= now)
+        .limit(1)
+    )
+    return (await session.execute(stmt)).first() is not None
 
 
 async def due_disclosures(session: AsyncSession, now: datetime, limit: int = 100) -> list[PendingDisclosure]:

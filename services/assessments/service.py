@@ -573,6 +573,9 @@ async def retry_pending_step_ups(runtime: AssessmentsRuntime) -> int:
     """Background job: resend unconfirmed step-ups with their own id (idempotent upstream).
     No transaction is held open across the call to the referrals service."""
     now = utcnow()
+    async with runtime.db.session(write=False) as session:
+        if not await repo.any_due_step_up(session, now):
+            return 0
     async with runtime.db.session() as session:
         due = []
         for record in await repo.due_step_ups(session, now):

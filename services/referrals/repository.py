@@ -66,8 +66,16 @@ async def lock_keys(session: AsyncSession, keys: Iterable[str]) -> None:
     """
     if not is_postgres(session):
         return
-    for key in sorted(set(keys)):
-        await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": key})
+    ordered = sorted(set(keys))
+    if ordered:
+        # One round trip for all of them, taken in the array's order.
+        await session.execute(
+            text(
+                "SELECT pg_advisory_xact_lock(hashtext(k)) "
+                "FROM unnest(CAST(:keys AS text[])) WITH ORDINALITY AS t(k, n) ORDER BY n"
+            ),
+            {"keys": ordered},
+        )
 
 
 # ---- the person index ----

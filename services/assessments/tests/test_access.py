@@ -189,3 +189,27 @@ async def test_consent_withdrawn_event_clears_cache_at_once_and_shows_on_episode
     assert (await svc.client.get(f"/v1/episodes/{ep['id']}", headers=h(svc, POLICE))).status_code == 404
     got = (await svc.client.get(f"/v1/episodes/{ep['id']}", headers=h(svc, EH))).json()
     assert got["consent_withdrawn_at"] is not None
+
+
+async def test_an_idle_worker_pass_takes_no_write_transaction(svc, fake_consent, monkeypatch):
+    """Nothing due: the background jobs only ask on the read side (on SQLite a write
+    transaction every half second would take the database's write lock for nothing)."""
+    db = svc.runtime.db
+    original = db.session
+    writes: list[bool] = []
+
+    def spy(*, write: bool = True, **kw):
+        writes.append(write)
+        return original(write=write, **kw)
+
+    monkeypatch.setattr(db, "session", spy)
+    await svc.runtime.run_jobs_once()
+    assert writes and not any(writes), writes
+    monkeypatch.undo()
+    # With something due the worker still delivers it.
+    ep = await new_episode(svc)
+    await add_taf(svc, ep["id"], POLICE)
+    fake_consent.allowed.add((ep["person_ids"][0], "police-1"))
+    assert (await svc.client.get(f"/v1/episodes/{ep['id']}", headers=h(svc, POLICE))).status_code == 200
+    await svc.runtime.run_jobs_once()
+    assert len(fake_consent.disclosures) == 1

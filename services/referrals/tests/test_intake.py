@@ -183,6 +183,17 @@ async def test_an_open_intake_does_not_hold_the_series_for_the_next(svc):
     assert int(out["reference"].rsplit("-", 1)[1]) == int(held.reference.rsplit("-", 1)[1]) + 1
 
 
+async def test_two_intakes_naming_one_new_child_at_once_make_one_person(svc):
+    """The person index is asked and added to under locks on the child's match keys: the
+    second intake waits for the first to commit and then finds the child it added."""
+    body = rfs(children=[child("Mira", "Okonjo", "2016-03-04")])
+    results = await asyncio.gather(
+        *(svc.client.post("/v1/referrals", json=body, headers=svc.as_(c)) for c in ("school_a", "health"))
+    )
+    assert all(r.status_code == 201 for r in results), [r.text for r in results]
+    assert len({r.json()["children"][0]["person_id"] for r in results}) == 1
+
+
 async def test_the_series_restarts_each_year(svc):
     svc.now = london(2026, 12, 31, 23, 59)
     assert (await svc.create())["reference"] == "RFS-2026-000001"
