@@ -52,7 +52,6 @@ class Gateway:
             self.upstreams[name] = Upstream(
                 url, self.settings.upstream_timeout_seconds, self.settings.upstream_connect_timeout_seconds
             )
-            self.upstreams[name].open()
         self.openapi = OpenAPIMerger(self.upstreams, self.routes)
         self.audit.start()
 

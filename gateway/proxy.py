@@ -22,6 +22,7 @@ from gateway.audit import Entry
 from gateway.ratelimit import retry_after_header
 from shared.identity import Identity
 from shared.problems import PROBLEM_BASE, problem_response
+from shared.service_client import pooled_session
 from shared.tokens import TokenInvalid
 
 if TYPE_CHECKING:
@@ -69,7 +70,7 @@ class Upstream:
     caller's response set must never ride on another caller's request), adds no headers of
     its own (no Content-Type guessed for a body the caller sent without one, no
     Accept-Encoding), and passes bodies through undecoded with their Content-Encoding.
-    Created inside the running event loop (`open`), closed by `close`.
+    The session is made on first use, inside the running event loop; `close` ends it.
     """
 
     def __init__(self, base_url: str, timeout: float, connect_timeout: float) -> None:
@@ -77,16 +78,16 @@ class Upstream:
         self.timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout)
         self._session: aiohttp.ClientSession | None = None
 
-    def open(self) -> None:
+    @property
+    def session(self) -> aiohttp.ClientSession:
         if self._session is None:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=256, limit_per_host=256, ttl_dns_cache=300),
+            self._session = pooled_session(
+                limit=256,
                 timeout=self.timeout,
-                cookie_jar=aiohttp.DummyCookieJar(),
                 auto_decompress=False,
-                trust_env=False,
                 skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
             )
+        return self._session
 
     async def close(self) -> None:
         if self._session is not None:
@@ -97,9 +98,7 @@ class Upstream:
         self, method: str, target: str, headers: list[tuple[str, str]], body: bytes
     ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         """Status, raw response headers and body; aiohttp's errors are the caller's to map."""
-        self.open()
-        assert self._session is not None
-        async with self._session.request(
+        async with self.session.request(
             method, self.base_url + target, headers=headers, data=body or None, allow_redirects=False
         ) as resp:
             content = await resp.read()
@@ -107,9 +106,7 @@ class Upstream:
 
     async def get_json(self, target: str, timeout: float) -> Any:
         """A JSON document from the service (the merged OpenAPI); raises on any failure."""
-        self.open()
-        assert self._session is not None
-        async with self._session.get(
+        async with self.session.get(
             self.base_url + target, timeout=aiohttp.ClientTimeout(total=timeout), allow_redirects=False
         ) as resp:
             resp.raise_for_status()

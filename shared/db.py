@@ -153,8 +153,6 @@ class Database:
         )
         self.write_sessions = async_sessionmaker(self.write_engine, expire_on_commit=False)
         self.read_sessions = async_sessionmaker(self.read_engine, expire_on_commit=False)
-        # SQLite's read connections already run in a (deferred) transaction of their own.
-        self.read_transaction_sessions = self.read_sessions if is_sqlite(self.url) else self.write_sessions
         self._autocommit_engine: AsyncEngine | None = None
 
     @asynccontextmanager
@@ -184,10 +182,10 @@ class Database:
         """A unit of work: commits on success, rolls back on error. A read session
         (`write=False`) is rolled back; on PostgreSQL its statements run outside a transaction
         unless `transaction=True`."""
-        if write:
-            factory = self.write_sessions
-        else:
-            factory = self.read_transaction_sessions if transaction else self.read_sessions
+        # SQLite's read connections already begin (deferred) transactions of their own; on
+        # PostgreSQL a read that needs one takes a write-engine session and rolls it back.
+        transactional_read = transaction and not is_sqlite(self.url)
+        factory = self.write_sessions if write or transactional_read else self.read_sessions
         async with factory() as session:
             try:
                 yield session

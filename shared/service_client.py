@@ -32,6 +32,19 @@ def pooled_transport() -> httpx.AsyncBaseTransport:
     )
 
 
+def pooled_session(*, limit: int, timeout: aiohttp.ClientTimeout, **options: Any) -> aiohttp.ClientSession:
+    """An aiohttp session for calls to our own services: pooled, no cookie jar (what one
+    answer set must never ride on a later request), no proxy from the environment.
+    `options` adds to that (the gateway passes bodies through undecoded, for one)."""
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=limit, ttl_dns_cache=300),
+        timeout=timeout,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        trust_env=False,
+        **options,
+    )
+
+
 @dataclass(frozen=True)
 class PostResult:
     status_code: int
@@ -53,12 +66,7 @@ class JsonPoster:
 
     async def post(self, url: str, *, json: Any, headers: dict[str, str]) -> PostResult:
         if self._session is None:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=100, ttl_dns_cache=300),
-                timeout=self.timeout,
-                cookie_jar=aiohttp.DummyCookieJar(),
-                trust_env=False,
-            )
+            self._session = pooled_session(limit=100, timeout=self.timeout)
         body = jsonlib.dumps(json, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
         async with self._session.post(
             url,

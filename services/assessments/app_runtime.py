@@ -29,6 +29,9 @@ class AssessmentsRuntime(ServiceRuntime):
         super().__init__(settings, *args, **kwargs)  # type: ignore[arg-type]
         self.access_cache = AccessCache(settings.access_cache_seconds)
         self.jobs: list[Job] = []
+        # Passes never overlap in one process: a pass called directly waits for a woken one
+        # that is still sending, instead of finding its rows leased and returning early.
+        self._jobs_lock = asyncio.Lock()
         self._worker = PeriodicTask(
             "assessments-worker", self.run_jobs_once, settings.delivery_interval_seconds
         )
@@ -43,13 +46,14 @@ class AssessmentsRuntime(ServiceRuntime):
         self._worker.wake()
 
     async def run_jobs_once(self) -> None:
-        for job in self.jobs:
-            try:
-                await job(self)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("background job failed", extra={"job": getattr(job, "__name__", "job")})
+        async with self._jobs_lock:
+            for job in self.jobs:
+                try:
+                    await job(self)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("background job failed", extra={"job": getattr(job, "__name__", "job")})
 
     async def start(self) -> None:
         await super().start()

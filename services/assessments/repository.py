@@ -357,19 +357,19 @@ async def pending_step_up(session: AsyncSession, episode_id: str) -> StepUp | No
     return rows.scalar_one_or_none()
 
 
+def _step_up_due(now: datetime) -> tuple[Any, ...]:
+    return (StepUp.status == "pending", StepUp.next_attempt_at <= now)
+
+
 async def any_due_step_up(session: AsyncSession, now: datetime) -> bool:
     """Whether the worker has a step-up to resend: asked on the read side first, so an idle
     worker takes no write transaction (on SQLite, no write lock) every half second."""
-    stmt = select(StepUp.id).where(StepUp.status == "pending", StepUp.next_attempt_at <= now).limit(1)
-    return (await session.execute(stmt)).first() is not None
+    return (await session.execute(select(StepUp.id).where(*_step_up_due(now)).limit(1))).first() is not None
 
 
 async def due_step_ups(session: AsyncSession, now: datetime, limit: int = 20) -> list[StepUp]:
     rows = await session.execute(
-        select(StepUp)
-        .where(StepUp.status == "pending", StepUp.next_attempt_at <= now)
-        .order_by(StepUp.requested_at)
-        .limit(limit)
+        select(StepUp).where(*_step_up_due(now)).order_by(StepUp.requested_at).limit(limit)
     )
     return list(rows.scalars())
 
@@ -382,20 +382,20 @@ async def add_disclosures(session: AsyncSession, rows: list[dict[str, Any]]) -> 
         await session.execute(insert(PendingDisclosure), rows)
 
 
+def _disclosure_due(now: datetime) -> tuple[Any, ...]:
+    return (PendingDisclosure.sent_at.is_(None), PendingDisclosure.next_attempt_at <= now)
+
+
 async def any_due_disclosure(session: AsyncSession, now: datetime) -> bool:
     """Whether the worker has disclosures to send (read side first, as `any_due_step_up`)."""
-    stmt = (
-        select(PendingDisclosure.id)
-        .where(PendingDisclosure.sent_at.is_(None), PendingDisclosure.next_attempt_at <= now)
-        .limit(1)
-    )
+    stmt = select(PendingDisclosure.id).where(*_disclosure_due(now)).limit(1)
     return (await session.execute(stmt)).first() is not None
 
 
 async def due_disclosures(session: AsyncSession, now: datetime, limit: int = 100) -> list[PendingDisclosure]:
     stmt = (
         select(PendingDisclosure)
-        .where(PendingDisclosure.sent_at.is_(None), PendingDisclosure.next_attempt_at <= now)
+        .where(*_disclosure_due(now))
         .order_by(PendingDisclosure.disclosed_at)
         .limit(limit)
     )
