@@ -356,9 +356,8 @@ async def receive(
         async with db.session() as session:
             # The primary key decides: a second delivery fails this insert and changes nothing.
             await session.execute(
-                insert(tables.processed_event).values(
-                    event_id=envelope.id, event_type=envelope.type, processed_at=utcnow()
-                )
+                insert(tables.processed_event),
+                {"event_id": envelope.id, "event_type": envelope.type, "processed_at": utcnow()},
             )
             if handler is not None:
                 await handler(session, envelope)

@@ -309,7 +309,11 @@ async def episode_read(
         closed_at=aware_or_none(episode.closed_at),
         close_reason=episode.close_reason,
         closure_summary=episode.closure_summary,
-        outcomes_achieved=await repo.closure_outcomes(session, episode.id),
+        # Only `close_episode` records them, on an open episode it closes, and nothing opens
+        # an episode again: an open one has none to look up (a query fewer per read).
+        outcomes_achieved=[]
+        if episode.status == "open"
+        else await repo.closure_outcomes(session, episode.id),
     )
 
 

@@ -11,6 +11,8 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notifications.channels.feed import Alert, AlertWriter
@@ -21,6 +23,11 @@ from shared.calendar import WorkingCalendar
 from shared.events import EventEnvelope
 
 Handler = Callable[[AsyncSession, EventEnvelope], Awaitable[None]]
+
+
+def _insert_for(session: AsyncSession) -> Callable[..., Any]:
+    """The dialect's INSERT, which has ON CONFLICT (PostgreSQL's and SQLite's spell it alike)."""
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
 async def _episode_link(session: AsyncSession, episode_id: str) -> EpisodeLink:
@@ -112,19 +119,30 @@ def build_handlers(calendar: WorkingCalendar) -> dict[str, Handler]:
     async def episode_opened(s: AsyncSession, e: EventEnvelope) -> None:
         d = e.data
         eid = d["episode_id"]
-        link = await _episode_link(s, eid)
-        link.referral_id, link.reference = d.get("referral_id"), d.get("reference")
-        people = set(d.get("person_ids") or [])
-        if people:
-            known = set(
-                await s.scalars(
-                    select(EpisodePerson.person_id).where(
-                        EpisodePerson.episode_id == eid, EpisodePerson.person_id.in_(people)
-                    )
+        # Upserts, not read-then-write: the link may exist already (a lead assigned, or the
+        # episode closed, before this event arrived) and keeps what it has, which the
+        # deadlines below copy (RETURNING hands it over). Two statements for five.
+        insert = _insert_for(s)
+        upsert = insert(EpisodeLink).values(
+            episode_id=eid, referral_id=d.get("referral_id"), reference=d.get("reference")
+        )
+        link = (
+            await s.scalars(
+                upsert.on_conflict_do_update(
+                    index_elements=["episode_id"],
+                    set_={"referral_id": upsert.excluded.referral_id, "reference": upsert.excluded.reference},
                 )
+                .returning(EpisodeLink)
+                .execution_options(populate_existing=True)
             )
-            s.add_all(EpisodePerson(episode_id=eid, person_id=pid) for pid in sorted(people - known))
-        await s.flush()
+        ).one()
+        people = sorted(set(d.get("person_ids") or []))
+        if people:
+            await s.execute(
+                insert(EpisodePerson)
+                .values([{"episode_id": eid, "person_id": pid} for pid in people])
+                .on_conflict_do_nothing(index_elements=["episode_id", "person_id"])
+            )
         opened = when(d, "opened_at")
         received = when(d, "referral_received_at", "opened_at")
         await engine.open_all(
@@ -139,6 +157,7 @@ def build_handlers(calendar: WorkingCalendar) -> dict[str, Handler]:
             episode_id=eid,
             referral_id=d.get("referral_id"),
             reference=d.get("reference"),
+            link=link,
         )
 
     async def lead_assigned(s: AsyncSession, e: EventEnvelope) -> None:

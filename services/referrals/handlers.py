@@ -28,8 +28,10 @@ def _when(value: Any) -> datetime | None:
 async def _episode(session: AsyncSession, episode_id: str) -> Episode:
     episode = await repo.get_episode(session, episode_id)
     if episode is None:
+        # Pending until the next statement flushes it: one INSERT with what the handler
+        # fills in, not an INSERT of the bare id and then an UPDATE.
         episode = Episode(id=episode_id)
-        await repo.add_episode(session, episode)
+        session.add(episode)
     return episode
 
 

@@ -379,25 +379,22 @@ async def get_episode(session: AsyncSession, episode_id: str) -> Episode | None:
     return await session.get(Episode, episode_id)
 
 
-async def add_episode(session: AsyncSession, episode: Episode) -> None:
-    session.add(episode)
-    await session.flush()
-
-
 async def add_episode_people(session: AsyncSession, episode_id: str, people: dict[str, str]) -> None:
-    """`people`: person id as the event named it -> the surviving record."""
-    existing = set(
-        (
-            await session.execute(
-                select(EpisodePerson.original_person_id).where(EpisodePerson.episode_id == episode_id)
+    """`people`: person id as the event named it -> the surviving record. One INSERT that
+    leaves those already recorded as they are (an event sent again, or the episode's people
+    named twice), rather than reading them first."""
+    if people:
+        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        await session.execute(
+            insert(EpisodePerson)
+            .values(
+                [
+                    {"episode_id": episode_id, "original_person_id": orig, "person_id": canon}
+                    for orig, canon in people.items()
+                ]
             )
-        ).scalars()
-    )
-    session.add_all(
-        EpisodePerson(episode_id=episode_id, original_person_id=orig, person_id=canon)
-        for orig, canon in people.items()
-        if orig not in existing
-    )
+            .on_conflict_do_nothing(index_elements=["episode_id", "original_person_id"])
+        )
     await refresh_follow_ups(session, people.values())
 
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, func, select
+from sqlalchemy import Row, Select, and_, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notifications.models import Deadline, DeadlineAlert, DeadlineFact, DeadlineRule, EpisodeLink
@@ -37,21 +37,43 @@ async def open_deadlines(
     return (await session.scalars(stmt)).all()
 
 
-async def open_deadlines_of(session: AsyncSession, subject_id: str, kinds: list[str]) -> Sequence[Deadline]:
-    stmt = select(Deadline).where(
-        Deadline.status == "open", Deadline.subject_id == subject_id, Deadline.kind.in_(kinds)
+async def opening_state(
+    session: AsyncSession, subject_id: str, kinds: list[str]
+) -> Sequence[Row[tuple[DeadlineRule, str | None, str | None, datetime | None]]]:
+    """What opening deadlines of `kinds` for one subject needs, in one query: per kind that
+    has a rule, the rule, the id of a deadline of that kind already open for the subject,
+    and the outcome and time of an early fact kept for it (each None when there is none).
+
+    Every event that opens deadlines asks this; three queries (open ones, rules, facts) cost
+    two round trips more on every referral received and every episode opened."""
+    stmt = (
+        select(DeadlineRule, Deadline.id, DeadlineFact.outcome, DeadlineFact.at)
+        .outerjoin(
+            Deadline,
+            and_(
+                Deadline.kind == DeadlineRule.kind,
+                Deadline.subject_id == subject_id,
+                Deadline.status == "open",
+            ),
+        )
+        .outerjoin(
+            DeadlineFact, and_(DeadlineFact.kind == DeadlineRule.kind, DeadlineFact.subject_id == subject_id)
+        )
+        .where(DeadlineRule.kind.in_(kinds))
     )
-    return (await session.scalars(stmt)).all()
+    return (await session.execute(stmt)).all()
 
 
-async def rules_of(session: AsyncSession, kinds: list[str]) -> dict[str, DeadlineRule]:
-    rows = await session.scalars(select(DeadlineRule).where(DeadlineRule.kind.in_(kinds)))
-    return {r.kind: r for r in rows}
-
-
-async def facts_of(session: AsyncSession, subject_id: str, kinds: list[str]) -> dict[str, DeadlineFact]:
-    stmt = select(DeadlineFact).where(DeadlineFact.subject_id == subject_id, DeadlineFact.kind.in_(kinds))
-    return {f.kind: f for f in await session.scalars(stmt)}
+async def close_open(session: AsyncSession, kind: str, subject_id: str, **values: Any) -> int:
+    """Close the open deadlines of one kind and subject (`values`: the status and its time)
+    in one UPDATE, with nothing left to alert. Returns how many there were."""
+    stmt = (
+        update(Deadline)
+        .where(Deadline.status == "open", Deadline.kind == kind, Deadline.subject_id == subject_id)
+        .values(**values, next_stage=None, next_check_at=None)
+        .execution_options(synchronize_session="evaluate")
+    )
+    return int((await session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
 
 
 async def drop_facts(session: AsyncSession, subject_id: str, kinds: list[str]) -> None:

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notifications.clock import as_utc, utcnow
 from services.notifications.deadlines import repository as repo
-from services.notifications.models import Deadline, DeadlineFact, DeadlineRule
+from services.notifications.models import Deadline, DeadlineFact, DeadlineRule, EpisodeLink
 from shared.calendar import WorkingCalendar
 
 STAGES = ("reminder", "overdue", "escalation")
@@ -79,25 +79,34 @@ class DeadlineEngine:
         episode_id: str | None = None,
         consent_id: str | None = None,
         reference: str | None = None,
+        link: EpisodeLink | None = None,
     ) -> dict[str, Deadline]:
         """Open several deadlines of one subject, each from its (start, due_at), together.
 
-        One query each for what is already open, the rules and the early facts, and one
-        flush, whatever the number of kinds: an opened episode starts three deadlines, and
-        one at a time they cost twelve round trips. A kind already open is returned as it
-        is; a kind without a rule is left out.
+        One query for the rules, what is already open and the early facts, and one flush,
+        whatever the number of kinds: an opened episode starts three deadlines, and one at a
+        time they cost twelve round trips. A kind already open is returned as it is; a kind
+        without a rule is left out (rules are never deleted). `link` is the episode's link
+        when the caller has it in hand already; otherwise it is looked up by `episode_id`.
         """
-        wanted = sorted(kinds)
-        opened = {d.kind: d for d in await repo.open_deadlines_of(session, subject_id, wanted)}
-        wanted = [k for k in wanted if k not in opened]
+        rules: dict[str, DeadlineRule] = {}
+        early: dict[str, tuple[str, datetime]] = {}
+        opened: dict[str, Deadline] = {}
+        for rule, open_id, outcome, at in await repo.opening_state(session, subject_id, sorted(kinds)):
+            if open_id is not None:
+                if rule.kind not in opened:  # already open: rare (an event sent again under a new id)
+                    found = await session.get(Deadline, open_id)
+                    if found is not None:
+                        opened[rule.kind] = found
+                continue
+            rules[rule.kind] = rule
+            if outcome is not None:
+                early[rule.kind] = (outcome, at)
+        wanted = [k for k in sorted(rules) if k not in opened]
         if not wanted:
             return opened
-        rules = await repo.rules_of(session, wanted)
-        wanted = [k for k in wanted if k in rules]
-        if not wanted:
-            return opened
-        link = await repo.episode(session, episode_id) if episode_id else None
-        early = await repo.facts_of(session, subject_id, wanted)
+        if link is None and episode_id:
+            link = await repo.episode(session, episode_id)
         now = utcnow()
         applied: list[str] = []
         for kind in wanted:
@@ -129,10 +138,11 @@ class DeadlineEngine:
                     d.status, d.cancelled_at = "cancelled", as_utc(link.closed_at)
             fact = early.get(kind)
             if fact is not None and d.status == "open":
-                if fact.outcome == "met":
-                    d.status, d.met_at = "met", as_utc(fact.at)
+                outcome, at = fact
+                if outcome == "met":
+                    d.status, d.met_at = "met", as_utc(at)
                 else:
-                    d.status, d.cancelled_at = "cancelled", as_utc(fact.at)
+                    d.status, d.cancelled_at = "cancelled", as_utc(at)
                 applied.append(kind)
             schedule(d)
             session.add(d)
@@ -152,24 +162,18 @@ class DeadlineEngine:
     async def meet(
         self, session: AsyncSession, kind: str, subject_id: str, at: datetime, *, remember: bool = True
     ) -> int:
-        found = await repo.open_deadlines(session, kind=kind, subject_id=subject_id)
-        for d in found:
-            d.status, d.met_at = "met", as_utc(at)
-            schedule(d)
-        if not found and remember and not await repo.any_deadline(session, kind, subject_id):
+        closed = await repo.close_open(session, kind, subject_id, status="met", met_at=as_utc(at))
+        if not closed and remember and not await repo.any_deadline(session, kind, subject_id):
             await self._remember(session, kind, subject_id, "met", at)
         await session.flush()
-        return len(found)
+        return closed
 
     async def cancel(self, session: AsyncSession, kind: str, subject_id: str, at: datetime) -> int:
-        found = await repo.open_deadlines(session, kind=kind, subject_id=subject_id)
-        for d in found:
-            d.status, d.cancelled_at = "cancelled", as_utc(at)
-            schedule(d)
-        if not found and not await repo.any_deadline(session, kind, subject_id):
+        closed = await repo.close_open(session, kind, subject_id, status="cancelled", cancelled_at=as_utc(at))
+        if not closed and not await repo.any_deadline(session, kind, subject_id):
             await self._remember(session, kind, subject_id, "cancelled", at)
         await session.flush()
-        return len(found)
+        return closed
 
     async def cancel_episode(self, session: AsyncSession, episode_id: str, at: datetime) -> int:
         found = await repo.open_deadlines(session, episode_id=episode_id)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
@@ -252,10 +254,33 @@ async def test_deadline_list_filters_and_overdue_summary(notif):
     assert denied.status_code == 403
 
 
+@contextmanager
+def statements_of(notif) -> Iterator[list[str]]:
+    """The SELECT/INSERT/UPDATE/DELETE statements the service runs meanwhile, leaving out the
+    relay's background passes over the outbox."""
+    from sqlalchemy import event
+
+    statements: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args):
+        if "outbox_event" in statement:
+            return
+        if statement.lstrip().split(" ", 1)[0].upper() in ("SELECT", "INSERT", "UPDATE", "DELETE"):
+            statements.append(statement)
+
+    engine = notif.db.write_engine.sync_engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+
+
 async def test_an_opened_episode_starts_its_three_deadlines_together(notif):
-    """One query each for the open deadlines, rules and early facts, and one INSERT, for all
-    three deadlines (one at a time they took twelve statements); early facts used are dropped."""
-    from sqlalchemy import event, func, select
+    """The episode's link and people as upserts, one query for the rules, what is open and
+    the early facts, and one INSERT for all three deadlines: six statements with the event's
+    receipt and the early fact dropped (one deadline at a time it took sixteen, then ten)."""
+    from sqlalchemy import func, select
 
     from services.notifications.models import DeadlineFact
 
@@ -263,24 +288,57 @@ async def test_an_opened_episode_starts_its_three_deadlines_together(notif):
         "contact.recorded",
         {"episode_id": "e9", "contact_id": "c", "contact_at": T0.isoformat(), "first": True},
     )
-    statements: list[str] = []
-
-    def seen(_conn, _cursor, statement, *_args):
-        if statement.lstrip().split(" ", 1)[0].upper() in ("SELECT", "INSERT", "UPDATE", "DELETE"):
-            statements.append(statement)
-
-    engine = notif.db.write_engine.sync_engine
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
+    with statements_of(notif) as statements:
         await notif.event(
             "episode.opened", {"episode_id": "e9", "person_ids": ["p1", "p2"], "opened_at": T0.isoformat()}
         )
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
     assert len([s for s in statements if s.startswith("INSERT INTO deadline ")]) == 1, statements
-    assert len(statements) <= 10, statements
+    assert len(statements) <= 6, statements
     assert (await notif.deadline("first_contact", episode_id="e9"))["status"] == "met"
     for kind in ("assessment_start", "assessment_completion"):
         assert (await notif.deadline(kind, episode_id="e9"))["status"] == "open"
     async with notif.db.session(write=False) as s:
         assert (await s.scalar(select(func.count()).select_from(DeadlineFact))) == 0
+
+
+async def test_a_referral_received_opens_its_deadline_in_three_statements(notif):
+    """The receipt, one query for the rule with what is open and any early fact, one INSERT."""
+    with statements_of(notif) as statements:
+        await notif.event("referral.received", {"referral_id": "r-3", "received_at": T0.isoformat()})
+    assert len(statements) == 3, statements
+    assert (await notif.deadline("front_door_decision", referral_id="r-3"))["status"] == "open"
+    # Sent again under a new event id, it finds the deadline open and adds none.
+    await notif.event("referral.received", {"referral_id": "r-3", "received_at": T0.isoformat()})
+    assert len((await notif.deadlines(referral_id="r-3"))["items"]) == 1
+
+
+async def test_an_episode_opened_after_its_lead_was_assigned_keeps_the_lead(notif):
+    """Events can arrive out of order: the link the lead's assignment made is kept (not
+    overwritten) by the opening's upsert, and the new deadlines are assigned to the lead;
+    people already known are not added twice."""
+    await notif.event(
+        "lead_professional.assigned",
+        {
+            "episode_id": "e-late",
+            "agency_id": "hv-1",
+            "email": "lp@health.example",
+            "assigned_at": T0.isoformat(),
+        },
+    )
+    opened = {"episode_id": "e-late", "reference": "EH-9", "person_ids": ["p1"], "opened_at": T0.isoformat()}
+    await notif.event("episode.opened", opened)
+    await notif.event("episode.opened", {**opened, "person_ids": ["p1", "p2"]})
+    first = await notif.deadline("first_contact", episode_id="e-late")
+    assert first["assignee_email"] == "lp@health.example" and first["reference"] == "EH-9"
+    assert len((await notif.deadlines(episode_id="e-late"))["items"]) == 3
+    from sqlalchemy import select
+
+    from services.notifications.models import EpisodeLink, EpisodePerson
+
+    async with notif.db.session(write=False) as s:
+        people = sorted(
+            await s.scalars(select(EpisodePerson.person_id).where(EpisodePerson.episode_id == "e-late"))
+        )
+        link = await s.get(EpisodeLink, "e-late")
+    assert people == ["p1", "p2"]
+    assert link is not None and link.lead_email == "lp@health.example" and link.reference == "EH-9"

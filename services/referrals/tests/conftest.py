@@ -218,8 +218,11 @@ class Referrals:
     async def deliver_now(self) -> int:
         """Make every pending outbox row due and run one relay pass."""
         t = PLATFORM.outbox
-        async with self.runtime.db.session() as s:
-            await s.execute(update(t).where(t.c.delivered_at.is_(None)).values(next_attempt_at=utcnow()))
+        # Not while a background pass is writing its marks and backoffs: both lock several
+        # outbox rows, in different orders, and PostgreSQL would end one as a deadlock.
+        async with self.runtime.relay._pass_lock:
+            async with self.runtime.db.session() as s:
+                await s.execute(update(t).where(t.c.delivered_at.is_(None)).values(next_attempt_at=utcnow()))
         return await self.runtime.relay.run_once()  # type: ignore[no-any-return]
 
 

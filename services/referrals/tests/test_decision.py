@@ -225,3 +225,48 @@ async def test_team_around_the_family_opens_an_episode_even_if_assessments_was_d
     assert twice.status_code == 202
     again = await svc.client.get(f"/v1/referrals/{referral['id']}", headers=svc.as_("school_a"))
     assert again.json()["episode_id"] == "ep-7" and again.headers["etag"] == got.headers["etag"]
+
+
+async def test_an_episode_opened_here_is_written_once_per_table(svc):
+    """The projection's episode is one INSERT with what the event says (not an INSERT of the
+    bare id and an UPDATE), and its people one INSERT that skips those already recorded (not
+    a SELECT first); sent again, the event adds nobody twice."""
+    from sqlalchemy import event, func, select
+
+    from services.referrals.models import Episode, EpisodePerson
+
+    statements: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args):
+        if "outbox_event" not in statement:  # the relay's background passes run meanwhile
+            statements.append(" ".join(statement.split())[:40])
+
+    data = {
+        "episode_id": "ep-s",
+        "reference": "EH-2026-000042",
+        "person_ids": ["p-s1", "p-s2"],
+        "origin": "referral",
+        "level_of_need": "targeted",
+        "opened_at": "2026-11-03T10:00:00Z",
+    }
+    engine = svc.runtime.db.write_engine.sync_engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        await svc.event("episode.opened", data)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert not [s for s in statements if s.startswith(("UPDATE episode ", "SELECT episode_person"))], (
+        statements
+    )
+    assert len([s for s in statements if s.startswith("INSERT INTO episode ")]) == 1, statements
+    assert len([s for s in statements if s.startswith("INSERT INTO episode_person ")]) == 1, statements
+    await svc.event("episode.opened", {**data, "person_ids": ["p-s2", "p-s3"]})
+    async with svc.runtime.db.session(write=False) as s:
+        episode = await s.get(Episode, "ep-s")
+        people = await s.scalar(
+            select(func.count()).select_from(EpisodePerson).where(EpisodePerson.episode_id == "ep-s")
+        )
+    assert (
+        episode is not None and episode.reference == "EH-2026-000042" and episode.level_of_need == "targeted"
+    )
+    assert people == 3
