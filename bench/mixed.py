@@ -37,8 +37,10 @@ Phases, per database:
 CPU: utime+stime from /proc/<pid>/stat of every process before and after each phase (for
 PostgreSQL the postmaster, its live children and its reaped children's cutime+cstime), divided
 by the requests completed. Memory: VmRSS (/proc/<pid>/status) and PSS (smaps_rollup) at the end. The load
-generator runs on the same 2 cores and its own CPU is shown apart. A short warm-up that is not
-measured comes first, and every phase starts once the servers are idle again (the events the
+generator runs on the same 2 cores and its own CPU is shown apart; it sends with
+bench/rawhttp.py (keep-alive HTTP/1.1 over asyncio, the httptools parser), about a third less
+CPU per request than aiohttp (`--client aiohttp`, how earlier figures were taken). A short
+warm-up that is not measured comes first, and every phase starts once the servers are idle again (the events the
 previous phase left queued have been handled), so each phase pays for its own work.
 """
 
@@ -64,6 +66,7 @@ import httpx
 
 from bench.gateway import free_port
 from bench.load import _loopback
+from bench.rawhttp import RawClient
 from devtools import pg
 from devtools.launcher import Stack, migrate_all
 from devtools.stack import PROCESSES
@@ -243,61 +246,89 @@ class World:
         return {"Authorization": f"Bearer {self.tokens[client]}"}
 
 
-async def one_request(session: aiohttp.ClientSession, world: World, op: str) -> str | None:
+class AiohttpClient:
+    """The generator's client over aiohttp (`--client aiohttp`: how figures before the raw
+    client were taken), with the raw client's interface."""
+
+    def __init__(self, *, limit: int, timeout: float = 30.0) -> None:
+        self.session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=limit), timeout=aiohttp.ClientTimeout(total=timeout)
+        )
+
+    async def request(self, method: str, url: str, **options: Any) -> tuple[int, bytes]:
+        """`options`: json=, params=, headers= (what `RawClient.request` takes)."""
+        async with self.session.request(method, url, **options) as resp:
+            return resp.status, await resp.read()
+
+    async def close(self) -> None:
+        await self.session.close()
+
+
+Client = AiohttpClient | RawClient
+CLIENTS = ("raw", "aiohttp")
+CLIENT_ERRORS = (TimeoutError, OSError, aiohttp.ClientError)
+_client_kind = "raw"
+
+
+def new_client(limit: int) -> Client:
+    return RawClient(limit=limit) if _client_kind == "raw" else AiohttpClient(limit=limit)
+
+
+async def one_request(client: Client, world: World, op: str) -> str | None:
     """Send one operation; None if it answered as expected, else what it answered."""
     rng = world.rng
     if op == "decision" and not world.undecided:
         op = "create referral"
     if op == "create referral":
-        async with session.post(
-            f"{world.gateway}/v1/referrals", json=referral_body(rng), headers=world.auth("demo-education")
-        ) as resp:
-            body = await resp.read()
-            if resp.status != 201:
-                return str(resp.status)
-            data = json.loads(body)
-            world.referrals.append(data["id"])
-            world.undecided.append(data["id"])
-            world.people.append(data["children"][0]["person_id"])
-            return None
+        status, body = await client.request(
+            "POST",
+            f"{world.gateway}/v1/referrals",
+            json=referral_body(rng),
+            headers=world.auth("demo-education"),
+        )
+        if status != 201:
+            return str(status)
+        data = json.loads(body)
+        world.referrals.append(data["id"])
+        world.undecided.append(data["id"])
+        world.people.append(data["children"][0]["person_id"])
+        return None
     if op == "read referral":
         rid = rng.choice(world.referrals)
-        async with session.get(
-            f"{world.gateway}/v1/referrals/{rid}", headers=world.auth("demo-mash")
-        ) as resp:
-            await resp.read()
-            return None if resp.status == 200 else str(resp.status)
+        status, _ = await client.request(
+            "GET", f"{world.gateway}/v1/referrals/{rid}", headers=world.auth("demo-mash")
+        )
+        return None if status == 200 else str(status)
     if op == "list referrals":
-        async with session.get(
-            f"{world.gateway}/v1/referrals", params={"limit": "20"}, headers=world.auth("demo-mash")
-        ) as resp:
-            await resp.read()
-            return None if resp.status == 200 else str(resp.status)
+        status, _ = await client.request(
+            "GET", f"{world.gateway}/v1/referrals", params={"limit": "20"}, headers=world.auth("demo-mash")
+        )
+        return None if status == 200 else str(status)
     if op == "decision":
         rid = world.undecided.pop()
-        async with session.post(
-            f"{world.gateway}/v1/referrals/{rid}/decision", json=DECISION, headers=world.auth("demo-mash")
-        ) as resp:
-            await resp.read()
-            return None if resp.status in (200, 201) else str(resp.status)
+        status, _ = await client.request(
+            "POST",
+            f"{world.gateway}/v1/referrals/{rid}/decision",
+            json=DECISION,
+            headers=world.auth("demo-mash"),
+        )
+        return None if status in (200, 201) else str(status)
     if op == "read episode":
         eid = rng.choice(world.episodes)
-        async with session.get(
-            f"{world.gateway}/v1/episodes/{eid}", headers=world.auth("demo-early-help")
-        ) as resp:
-            await resp.read()
-            return None if resp.status == 200 else str(resp.status)
+        status, _ = await client.request(
+            "GET", f"{world.gateway}/v1/episodes/{eid}", headers=world.auth("demo-early-help")
+        )
+        return None if status == 200 else str(status)
     if op == "access check (direct to consent)":
         params = {
             "person_id": rng.choice(world.people),
             "agency_id": world.agency,
             "purpose": rng.choice(["information_sharing", "early_help_service"]),
         }
-        async with session.get(
-            f"{world.consent}/v1/access-checks", params=params, headers=world.auth("svc-assessments")
-        ) as resp:
-            await resp.read()
-            return None if resp.status == 200 else str(resp.status)
+        status, _ = await client.request(
+            "GET", f"{world.consent}/v1/access-checks", params=params, headers=world.auth("svc-assessments")
+        )
+        return None if status == 200 else str(status)
     raise ValueError(op)
 
 
@@ -363,8 +394,8 @@ async def closed_loop(world: World, connections: int, seconds: float, seed: int)
     latencies: dict[str, list[float]] = defaultdict(list)
     errors: dict[str, int] = defaultdict(int)
     next_op = 0
-    connector = aiohttp.TCPConnector(limit=connections + 8)
-    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as session:
+    client = new_client(connections + 8)
+    try:
         stop_at = time.perf_counter() + seconds
 
         async def worker() -> None:
@@ -374,8 +405,8 @@ async def closed_loop(world: World, connections: int, seconds: float, seed: int)
                 next_op += 1
                 t0 = time.perf_counter()
                 try:
-                    failed = await one_request(session, world, op)
-                except (TimeoutError, aiohttp.ClientError) as exc:
+                    failed = await one_request(client, world, op)
+                except CLIENT_ERRORS as exc:
                     failed = type(exc).__name__
                 if failed is None:
                     latencies[op].append(time.perf_counter() - t0)
@@ -385,6 +416,8 @@ async def closed_loop(world: World, connections: int, seconds: float, seed: int)
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(connections)))
         elapsed = time.perf_counter() - started
+    finally:
+        await client.close()
     return PhaseResult(f"saturation ({connections} in flight)", elapsed, dict(latencies), dict(errors))
 
 
@@ -397,14 +430,14 @@ async def open_loop(
     errors: dict[str, int] = defaultdict(int)
     dropped = 0
     in_flight = 0
-    connector = aiohttp.TCPConnector(limit=max_in_flight)
-    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as session:
+    client = new_client(max_in_flight)
+    try:
 
         async def fire(op: str, scheduled: float) -> None:
             nonlocal in_flight
             try:
-                failed = await one_request(session, world, op)
-            except (TimeoutError, aiohttp.ClientError) as exc:
+                failed = await one_request(client, world, op)
+            except CLIENT_ERRORS as exc:
                 failed = type(exc).__name__
             finally:
                 in_flight -= 1
@@ -427,6 +460,8 @@ async def open_loop(
             tasks.append(asyncio.create_task(fire(op, scheduled)))
         await asyncio.gather(*tasks)
         elapsed = max(seconds, time.perf_counter() - start)
+    finally:
+        await client.close()
     return PhaseResult(f"{rate:g} req/s", elapsed, dict(latencies), dict(errors), dropped)
 
 
@@ -645,7 +680,8 @@ def report(runs: list[dict[str, Any]], args: argparse.Namespace) -> None:
     print(
         f"\nMachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"load average before the run {args.loadavg}; log level {args.log_level}; "
-        f"{args.seconds:g} s per rate, saturation {args.saturation_seconds:g} s with {args.connections} in flight\n"
+        f"{args.seconds:g} s per rate, saturation {args.saturation_seconds:g} s with {args.connections} in flight; "
+        f"load generator's client: {args.client}\n"
     )
     print("| database | phase | completed req/s | p50 ms | p99 ms | errors | dropped |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
@@ -766,7 +802,16 @@ def main() -> int:
         help="run each fixed rate this many times, each after the servers are idle again (at most 5); "
         "the target line then counts the runs that meet it",
     )
+    ap.add_argument(
+        "--client",
+        choices=CLIENTS,
+        default="raw",
+        help="the load generator's HTTP client: raw (bench/rawhttp.py, the default) or aiohttp "
+        "(how figures before the raw client were taken)",
+    )
     args = ap.parse_args()
+    global _client_kind
+    _client_kind = args.client
     args.rates = [float(r) for r in args.rates.split(",") if r]
     if (
         max([*args.rates, args.per_operation or 0]) > 1000

@@ -144,9 +144,12 @@ async def main() -> None:
         print(f"  target p50 < 20 ms at 1,000,000 people: {verdict} at {args.people:,}")
 
         probe = next(p for label, p in lookups if label == "child, NHS number")
-        stmt = repo.find_candidates_statement(probe)
+        found = repo.find_candidates_statement(probe)
+        assert found is not None
+        stmt, params = found
         async with db.session(write=False) as s:
-            sql = str(stmt.compile(dialect=s.get_bind().dialect, compile_kwargs={"literal_binds": True}))
+            bound = stmt.params(params)
+            sql = str(bound.compile(dialect=s.get_bind().dialect, compile_kwargs={"literal_binds": True}))
             plan = (await s.execute(text("EXPLAIN ANALYZE " + sql))).scalars().all()
         print("\nplan of one lookup:\n  " + "\n  ".join(plan))
         await db.dispose()

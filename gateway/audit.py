@@ -21,12 +21,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, func, insert, select
 
 from gateway.models import AuditRecord
 from shared.db import Database
 
 log = logging.getLogger("gateway.audit")
+AUDIT_TABLE: Table = AuditRecord.__table__  # type: ignore[assignment]
 GENESIS = "0" * 64
 FIELDS = (
     "chain_id",
@@ -110,7 +111,8 @@ class AuditWriter:
                 rows.append(row)
             try:
                 async with self.db.session() as session:
-                    await session.execute(insert(AuditRecord), rows)
+                    # Core, not the ORM's bulk path: the rows are plain values already.
+                    await session.execute(insert(AUDIT_TABLE), rows)
             except Exception:
                 # Keep the entries and try again next time rather than lose them.
                 self._buffer[:0] = batch

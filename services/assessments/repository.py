@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, case, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -67,13 +67,32 @@ async def episode_by_referral(session: AsyncSession, referral_id: str) -> Episod
     ).scalar_one_or_none()
 
 
+# What every read of an episode runs, built once with bind parameters: building a statement
+# (and its cache key) each time cost about as much CPU as running it (docs/performance.md).
+_PERSON_IDS = (
+    select(EpisodePerson.person_id)
+    .where(EpisodePerson.episode_id == bindparam("episode_id"))
+    .order_by(EpisodePerson.person_id)
+)
+_LEAD_HISTORY = (
+    select(LeadProfessional)
+    .where(LeadProfessional.episode_id == bindparam("episode_id"))
+    .order_by(LeadProfessional.assigned_at, LeadProfessional.id)
+)
+_TAF_MEMBERS = (
+    select(TafMember)
+    .where(TafMember.episode_id == bindparam("episode_id"), TafMember.removed_at.is_(None))
+    .order_by(TafMember.added_at, TafMember.id)
+)
+_REVIEWS = (
+    select(Review)
+    .where(Review.episode_id == bindparam("episode_id"))
+    .order_by(Review.held_on, Review.created_at)
+)
+
+
 async def person_ids(session: AsyncSession, episode_id: str) -> list[str]:
-    rows = await session.execute(
-        select(EpisodePerson.person_id)
-        .where(EpisodePerson.episode_id == episode_id)
-        .order_by(EpisodePerson.person_id)
-    )
-    return list(rows.scalars())
+    return list((await session.execute(_PERSON_IDS, {"episode_id": episode_id})).scalars())
 
 
 async def person_ids_for(session: AsyncSession, episode_ids: list[str]) -> dict[str, list[str]]:
@@ -151,12 +170,7 @@ async def mark_consent_withdrawn(session: AsyncSession, person_id: str, at: date
 
 
 async def lead_history(session: AsyncSession, episode_id: str) -> list[LeadProfessional]:
-    rows = await session.execute(
-        select(LeadProfessional)
-        .where(LeadProfessional.episode_id == episode_id)
-        .order_by(LeadProfessional.assigned_at, LeadProfessional.id)
-    )
-    return list(rows.scalars())
+    return list((await session.execute(_LEAD_HISTORY, {"episode_id": episode_id})).scalars())
 
 
 async def end_current_lead(session: AsyncSession, episode_id: str, at: datetime) -> None:
@@ -168,12 +182,7 @@ async def end_current_lead(session: AsyncSession, episode_id: str, at: datetime)
 
 
 async def taf_members(session: AsyncSession, episode_id: str) -> list[TafMember]:
-    rows = await session.execute(
-        select(TafMember)
-        .where(TafMember.episode_id == episode_id, TafMember.removed_at.is_(None))
-        .order_by(TafMember.added_at, TafMember.id)
-    )
-    return list(rows.scalars())
+    return list((await session.execute(_TAF_MEMBERS, {"episode_id": episode_id})).scalars())
 
 
 async def is_on_taf(session: AsyncSession, episode_id: str, agency_id: str) -> bool:
@@ -308,10 +317,7 @@ async def headlines_of(session: AsyncSession, outcome_ids: list[str]) -> dict[st
 
 
 async def reviews_of(session: AsyncSession, episode_id: str) -> list[Review]:
-    rows = await session.execute(
-        select(Review).where(Review.episode_id == episode_id).order_by(Review.held_on, Review.created_at)
-    )
-    return list(rows.scalars())
+    return list((await session.execute(_REVIEWS, {"episode_id": episode_id})).scalars())
 
 
 async def scores_of(session: AsyncSession, review_ids: list[str]) -> dict[str, list[tuple[str, int]]]:

@@ -58,9 +58,14 @@ async def resolve(
     family_name: str,
     gender: str | None = None,
     exclude: set[str] | frozenset[str] = frozenset(),
+    candidates: list[Facts] | None = None,
 ) -> Resolved:
-    """Link to the person this certainly is, or add a new one with its possible matches."""
-    candidates = [c for c in await repo.find_candidates(session, facts) if c.person_id not in exclude]
+    """Link to the person this certainly is, or add a new one with its possible matches.
+    `candidates`: the index's candidates for `facts`, when the caller looked them up already
+    (an intake looks up everyone it names in one query)."""
+    if candidates is None:
+        candidates = await repo.find_candidates(session, facts)
+    candidates = [c for c in candidates if c.person_id not in exclude]
     ranked = rank(
         facts,
         candidates,

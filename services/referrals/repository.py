@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select, text, update
+from sqlalchemy import Integer, and_, bindparam, literal_column, or_, select, text, union_all, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -109,29 +110,54 @@ def _facts(row: Any) -> Facts:
     )
 
 
-def find_candidates_statement(probe: Facts) -> Any:
-    """People who could be `probe`, fetched only through indexed keys (never a scan).
+def _shape(probe: Facts) -> tuple[bool, bool, bool, bool] | None:
+    """Which index lookups a probe can make: NHS number; phonetic family key + date of birth;
+    date of birth + postcode; postcode + phonetic family key. None: none of them."""
+    dob, postcode, family = bool(probe.date_of_birth), bool(probe.postcode), bool(probe.family_key)
+    shape = (bool(probe.nhs_number), dob and family, dob and postcode, postcode and family)
+    return shape if any(shape) else None
+
+
+def _params(probe: Facts, suffix: str = "") -> dict[str, Any]:
+    return {
+        f"nhs_number{suffix}": probe.nhs_number,
+        f"family_key{suffix}": probe.family_key,
+        f"date_of_birth{suffix}": probe.date_of_birth,
+        f"postcode{suffix}": probe.postcode,
+    }
+
+
+def find_candidates_statement(probe: Facts) -> tuple[Any, dict[str, Any]] | None:
+    """People who could be `probe`, fetched only through indexed keys (never a scan): the
+    statement and its parameters, or None when the probe has no key to look up.
 
     NHS number; phonetic family key + date of birth; date of birth + postcode; postcode +
     phonetic family key (adults and unborn children have no date of birth). PostgreSQL
     combines the matching index scans with a BitmapOr. Merged-away records are left out:
     their survivor is found instead.
     """
+    shape = _shape(probe)
+    return None if shape is None else (_candidates_statement(shape), _params(probe))
+
+
+@functools.cache
+def _candidates_statement(shape: tuple[bool, bool, bool, bool], suffix: str = "") -> Any:
+    """One statement per combination of keys (at most 15; per position in a batch, below),
+    built once: every intake looks up each person it names, and building the statement cost
+    about as much CPU as running it."""
+    nhs, family, dob, postcode = (
+        bindparam(f"{name}{suffix}") for name in ("nhs_number", "family_key", "date_of_birth", "postcode")
+    )
+    by_nhs, by_family_dob, by_dob_postcode, by_postcode_family = shape
     conditions = []
-    if probe.nhs_number:
-        conditions.append(Person.nhs_number == probe.nhs_number)
-    if probe.date_of_birth and probe.family_key:
-        conditions.append(
-            and_(Person.family_key == probe.family_key, Person.date_of_birth == probe.date_of_birth)
-        )
-    if probe.date_of_birth and probe.postcode:
-        conditions.append(
-            and_(Person.date_of_birth == probe.date_of_birth, Person.postcode == probe.postcode)
-        )
-    if probe.postcode and probe.family_key:
-        conditions.append(and_(Person.postcode == probe.postcode, Person.family_key == probe.family_key))
-    if not conditions:
-        return None
+    if by_nhs:
+        conditions.append(Person.nhs_number == nhs)
+    if by_family_dob:
+        conditions.append(and_(Person.family_key == family, Person.date_of_birth == dob))
+    if by_dob_postcode:
+        conditions.append(and_(Person.date_of_birth == dob, Person.postcode == postcode))
+    if by_postcode_family:
+        conditions.append(and_(Person.postcode == postcode, Person.family_key == family))
     return (
         select(*_PERSON_FACT_COLUMNS)
         .where(or_(*conditions), Person.merged_into_id.is_(None))
@@ -139,11 +165,37 @@ def find_candidates_statement(probe: Facts) -> Any:
     )
 
 
+@functools.cache
+def _candidates_batch(shapes: tuple[tuple[bool, bool, bool, bool] | None, ...]) -> Any:
+    """Every probe's lookup in one UNION ALL, each row tagged with its probe's position."""
+    parts = [
+        select(
+            _candidates_statement(shape, f"_{i}").subquery(), literal_column(str(i), Integer).label("probe")
+        )
+        for i, shape in enumerate(shapes)
+        if shape is not None
+    ]
+    return union_all(*parts)
+
+
 async def find_candidates(session: AsyncSession, probe: Facts) -> list[Facts]:
-    stmt = find_candidates_statement(probe)
-    if stmt is None:
-        return []
-    return [_facts(r) for r in (await session.execute(stmt)).all()]
+    return (await find_candidates_of(session, [probe]))[0]
+
+
+async def find_candidates_of(session: AsyncSession, probes: list[Facts]) -> list[list[Facts]]:
+    """Each probe's candidates, in one round trip however many people an intake names."""
+    shapes = tuple(_shape(p) for p in probes)
+    out: list[list[Facts]] = [[] for _ in probes]
+    looked_up = [i for i, shape in enumerate(shapes) if shape is not None]
+    if len(looked_up) == 1:
+        [i] = looked_up
+        rows = (await session.execute(_candidates_statement(shapes[i]), _params(probes[i]))).all()  # type: ignore[arg-type]
+        out[i] = [_facts(r) for r in rows]
+    elif looked_up:
+        params = {k: v for i in looked_up for k, v in _params(probes[i], f"_{i}").items()}
+        for r in (await session.execute(_candidates_batch(shapes), params)).all():
+            out[r.probe].append(_facts(r))
+    return out
 
 
 async def add_person(session: AsyncSession, person: Person) -> None:
@@ -240,13 +292,27 @@ async def add_matches(session: AsyncSession, matches: list[ReferralMatch]) -> No
     session.add_all(matches)
 
 
+# The statements every read of a referral runs, built once with bind parameters: building one
+# (and its cache key) each time cost about as much CPU as running it (docs/performance.md).
+_REFERRAL = select(Referral).where(Referral.id == bindparam("referral_id"))
+_REFERRAL_FOR_UPDATE = _REFERRAL.with_for_update()
+_REFERRAL_PEOPLE = (
+    select(ReferralPerson)
+    .where(ReferralPerson.referral_id == bindparam("referral_id"))
+    .order_by(ReferralPerson.role.desc(), ReferralPerson.position)  # children first
+)
+_REFERRAL_MATCHES = (
+    select(ReferralMatch)
+    .where(ReferralMatch.referral_id == bindparam("referral_id"))
+    .order_by(ReferralMatch.score.desc(), ReferralMatch.candidate_person_id)
+)
+
+
 async def get_referral(
     session: AsyncSession, referral_id: str, *, for_update: bool = False
 ) -> Referral | None:
-    stmt = select(Referral).where(Referral.id == referral_id)
-    if for_update and is_postgres(session):
-        stmt = stmt.with_for_update()
-    return (await session.execute(stmt)).scalar_one_or_none()
+    stmt = _REFERRAL_FOR_UPDATE if for_update and is_postgres(session) else _REFERRAL
+    return (await session.execute(stmt, {"referral_id": referral_id})).scalar_one_or_none()
 
 
 async def copy_decision_to_people(session: AsyncSession, referral: Referral, children: Sequence[str]) -> None:
@@ -268,21 +334,11 @@ async def referral_by_step_up(session: AsyncSession, step_up_id: str) -> Referra
 
 
 async def referral_people(session: AsyncSession, referral_id: str) -> list[ReferralPerson]:
-    stmt = (
-        select(ReferralPerson)
-        .where(ReferralPerson.referral_id == referral_id)
-        .order_by(ReferralPerson.role.desc(), ReferralPerson.position)  # children first
-    )
-    return list((await session.execute(stmt)).scalars().all())
+    return list((await session.execute(_REFERRAL_PEOPLE, {"referral_id": referral_id})).scalars().all())
 
 
 async def referral_matches(session: AsyncSession, referral_id: str) -> list[ReferralMatch]:
-    stmt = (
-        select(ReferralMatch)
-        .where(ReferralMatch.referral_id == referral_id)
-        .order_by(ReferralMatch.score.desc(), ReferralMatch.candidate_person_id)
-    )
-    return list((await session.execute(stmt)).scalars().all())
+    return list((await session.execute(_REFERRAL_MATCHES, {"referral_id": referral_id})).scalars().all())
 
 
 async def get_match(session: AsyncSession, referral_id: str, candidate_id: str) -> ReferralMatch | None:

@@ -178,23 +178,31 @@ async def _number(ctx: Context, referral: Referral) -> None:
 async def _resolve_people(
     ctx: Context, referral: Referral, subjects: list[tuple[str, Any, Facts]]
 ) -> tuple[list[ReferralPerson], list[ReferralMatch]]:
-    """Match each person named against the index: link, or add with possible matches."""
+    """Match each person named against the index: link, or add with possible matches.
+
+    Everyone named is looked up in one query, before anyone new is added, and the new people
+    are inserted together at the next flush: one round trip for the lookups and one for the
+    inserts, where each person took two. (So a person added by this request is never a
+    candidate for another it names; `exclude` keeps it that way if that ever changes.)"""
     created: set[str] = set()
     rows: list[ReferralPerson] = []
     matches: dict[str, ReferralMatch] = {}
     positions = {"child": 0, "adult": 0}
-    for role, item, facts in subjects:
-        resolved = await people.resolve(
-            ctx.session,
-            facts,
-            settings=ctx.settings,
-            now=ctx.now,
-            given_name=item.given_name,
-            family_name=item.family_name,
-            gender=getattr(item, "gender", None),
-            # Two children of one request are never offered as each other's duplicate.
-            exclude=created,
-        )
+    found = await repo.find_candidates_of(ctx.session, [facts for _, _, facts in subjects])
+    for (role, item, facts), candidates in zip(subjects, found, strict=True):
+        with ctx.session.no_autoflush:
+            resolved = await people.resolve(
+                ctx.session,
+                facts,
+                settings=ctx.settings,
+                now=ctx.now,
+                given_name=item.given_name,
+                family_name=item.family_name,
+                gender=getattr(item, "gender", None),
+                # Two children of one request are never offered as each other's duplicate.
+                exclude=created,
+                candidates=candidates,
+            )
         if resolved.match == "new":
             created.add(resolved.person_id)
         rows.append(

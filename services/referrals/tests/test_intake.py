@@ -201,3 +201,37 @@ async def test_the_series_restarts_each_year(svc):
     assert (await svc.create(body=rfs(children=[child("Ben", "Cole", "2014-01-01")])))[
         "reference"
     ] == "RFS-2027-000001"
+
+
+async def test_everyone_an_intake_names_is_looked_up_in_one_query(svc):
+    """A child and an adult: one candidate query for both and one INSERT for the new people
+    (each person took a lookup and an insert of their own); a second referral of the same
+    family then links both, and a sibling named beside them is added, not matched."""
+    from sqlalchemy import event
+
+    statements: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args):
+        if "outbox_event" not in statement:  # the relay's background passes run meanwhile
+            statements.append(" ".join(statement.split()))
+
+    engine = svc.runtime.db.write_engine.sync_engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        first = await svc.create()
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    lookups = [s for s in statements if s.startswith("SELECT") and "FROM person" in s]
+    assert len(lookups) == 1 and "UNION ALL" in lookups[0], statements
+    assert len([s for s in statements if s.startswith("INSERT INTO person ")]) == 1, statements
+
+    body = rfs()
+    body["children"].append(
+        {"given_name": "Yusuf", "family_name": "Ahmed", "date_of_birth": "2019-06-11", "gender": "male"}
+    )
+    second = await svc.create(body=body)
+    assert second["children"][0]["match"] == "certain" and second["adults"][0]["match"] == "certain"
+    assert second["children"][0]["person_id"] == first["children"][0]["person_id"]
+    assert second["adults"][0]["person_id"] == first["adults"][0]["person_id"]
+    assert second["children"][1]["match"] == "new"
+    assert second["children"][1]["person_id"] != first["children"][0]["person_id"]

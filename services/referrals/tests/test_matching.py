@@ -133,3 +133,17 @@ def test_self_referral_and_unknown_agency_types():
 def test_decision_due_over_christmas_2026():
     received = datetime(2026, 12, 24, 23, 40, tzinfo=LONDON)
     assert WorkingCalendar().add_working_days(received, 1) == datetime(2026, 12, 29, 23, 40, tzinfo=LONDON)
+
+
+def test_candidate_lookups_of_the_same_keys_share_one_statement():
+    """Built once per combination of keys (the values are parameters), not per lookup; a
+    probe with nothing to look up by has none."""
+    from services.referrals.repository import find_candidates_statement
+
+    a = Facts(kind="child", family_key="SMT", date_of_birth=date(2019, 4, 2), postcode="LS1 4AP")
+    b = Facts(kind="child", family_key="JNS", date_of_birth=date(2020, 1, 9), postcode="M1 1AE")
+    c = Facts(kind="child", family_key="JNS", date_of_birth=date(2020, 1, 9), nhs_number="9434765919")
+    (sa, pa), (sb, pb), (sc, _pc) = (find_candidates_statement(p) for p in (a, b, c))  # type: ignore[misc]
+    assert sa is sb and sc is not sa
+    assert pa["family_key"] == "SMT" and pb["postcode"] == "M1 1AE"
+    assert find_candidates_statement(Facts(kind="adult", given_norm="sam")) is None
