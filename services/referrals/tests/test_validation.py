@@ -10,17 +10,37 @@ from services.referrals.schemas import london_today
 from services.referrals.tests.conftest import child, rfs
 
 VALIDATION = "https://early-help.example/problems/validation-error"
-TOMORROW = (london_today() + timedelta(days=1)).isoformat()
-TWENTY_SIX = london_today().replace(year=london_today().year - 26).isoformat()
+
+
+def tomorrow() -> str:
+    return (london_today() + timedelta(days=1)).isoformat()
+
+
+def _years_ago_plus(years: int, days: int) -> str:
+    today = london_today()
+    try:
+        then = today.replace(year=today.year - years)
+    except ValueError:  # 29 February
+        then = today.replace(year=today.year - years, day=28)
+    return (then + timedelta(days=days)).isoformat()
 
 
 def with_child(**fields):
     return rfs(children=[{**rfs()["children"][0], **fields}])
 
 
+# Cases that depend on today's date are built when the test runs, not when it is collected:
+# a run that crosses midnight would otherwise send "tomorrow" on the day it names.
+DATED = {
+    "date of birth in the future": lambda: with_child(date_of_birth=tomorrow()),
+    "older than 25": lambda: with_child(date_of_birth=_years_ago_plus(26, 0)),
+    "both born and unborn": lambda: with_child(unborn_expected_on=tomorrow()),
+}
+
+
 CASES = {
-    "date of birth in the future": (with_child(date_of_birth=TOMORROW), "children.0.date_of_birth"),
-    "older than 25": (with_child(date_of_birth=TWENTY_SIX), "children.0.date_of_birth"),
+    "date of birth in the future": (None, "children.0.date_of_birth"),
+    "older than 25": (None, "children.0.date_of_birth"),
     "NHS number fails modulus 11": (with_child(nhs_number="9434765918"), "children.0.nhs_number"),
     "NHS number not 10 digits": (with_child(nhs_number="12345"), "children.0.nhs_number"),
     "malformed postcode": (
@@ -40,7 +60,7 @@ CASES = {
     "unknown top-level field": (rfs(favourite_colour="blue"), "favourite_colour"),
     "unknown nested field": (with_child(shoe_size=3), "children.0.shoe_size"),
     "born child without a date of birth": (rfs(children=[child("Amira", "Ahmed")]), "children.0"),
-    "both born and unborn": (with_child(unborn_expected_on=TOMORROW), "children.0"),
+    "both born and unborn": (None, "children.0"),
     "unknown referral type": (rfs(referral_type="gossip"), "referral_type"),
     "bad referrer email": (
         rfs(referrer={"name": "Jo", "role": "DSL", "email": "not-an-email"}),
@@ -64,6 +84,7 @@ CASES = {
 @pytest.mark.parametrize("case", list(CASES))
 async def test_each_bad_input_is_a_422_naming_the_field(svc, case):
     body, field = CASES[case]
+    body = DATED[case]() if case in DATED else body
     resp = await svc.client.post("/v1/referrals", json=body, headers=svc.as_("school_a"))
     assert resp.status_code == 422, resp.text
     assert resp.headers["content-type"].startswith("application/problem+json")
@@ -127,25 +148,20 @@ async def test_a_refused_request_stores_nothing(svc):
     assert await svc.outbox() == []
 
 
-def _years_ago_plus(years: int, days: int) -> str:
-    today = london_today()
-    try:
-        then = today.replace(year=today.year - years)
-    except ValueError:  # 29 February
-        then = today.replace(year=today.year - years, day=28)
-    return (then + timedelta(days=days)).isoformat()
-
-
 @pytest.mark.parametrize(
-    "child_fields",
+    "make_fields",
     [
-        {"date_of_birth": london_today().isoformat()},  # born today
-        {"date_of_birth": _years_ago_plus(26, 1)},  # 25, the 26th birthday tomorrow
-        {"date_of_birth": None, "unborn_expected_on": (london_today() + timedelta(days=60)).isoformat()},
+        lambda: {"date_of_birth": london_today().isoformat()},  # born today
+        lambda: {"date_of_birth": _years_ago_plus(26, 1)},  # 25, the 26th birthday tomorrow
+        lambda: {
+            "date_of_birth": None,
+            "unborn_expected_on": (london_today() + timedelta(days=60)).isoformat(),
+        },
     ],
     ids=["newborn", "aged 25", "unborn"],
 )
-async def test_ages_0_to_25_and_unborn_children_are_accepted(svc, child_fields):
+async def test_ages_0_to_25_and_unborn_children_are_accepted(svc, make_fields):
+    child_fields = make_fields()  # today's, when the test runs
     resp = await svc.client.post(
         "/v1/referrals", json=with_child(**child_fields), headers=svc.as_("school_a")
     )
