@@ -62,3 +62,39 @@ async def test_internal_events_need_a_verified_service_identity(service_factory,
             await session.execute(select(func.count()).select_from(svc.runtime.tables.processed_event))
         ).scalar()
     assert seen == 0
+
+
+@pytest.mark.parametrize("name", NAMES)
+async def test_a_malformed_event_is_a_validation_problem_naming_the_field(service_factory, signer, name):
+    """The receiver is a plain endpoint (not a FastAPI route); its errors are the same
+    problems: 422 naming the field, nothing recorded, and the request counted under its route."""
+    svc = await service_factory(*_load(name))
+    auth = signer.auth_header(agency_type="service", audience="early-help-api")
+    missing = await svc.client.post("/internal/events", json={"source": "test", "data": {}}, headers=auth)
+    assert missing.status_code == 422
+    assert missing.headers["content-type"].startswith("application/problem+json")
+    assert [e["field"] for e in missing.json()["errors"]] == ["type"]
+    wrong = await svc.client.post(
+        "/internal/events", json={"type": "x" * 81, "source": "test", "data": []}, headers=auth
+    )
+    assert wrong.status_code == 422
+    assert sorted(e["field"] for e in wrong.json()["errors"]) == ["data", "type"]
+    broken = await svc.client.post(
+        "/internal/events", content=b'{"type": ', headers={**auth, "Content-Type": "application/json"}
+    )
+    assert broken.status_code == 422 and broken.json()["errors"][0]["code"] == "json_invalid"
+    # Authentication comes first, as before: no identity, no validation answer.
+    assert (await svc.client.post("/internal/events", json={"data": []})).status_code == 401
+    async with svc.runtime.db.session(write=False) as session:
+        seen = (
+            await session.execute(select(func.count()).select_from(svc.runtime.tables.processed_event))
+        ).scalar()
+    assert seen == 0
+    metrics = (await svc.client.get("/metrics")).text.splitlines()
+    assert [
+        line
+        for line in metrics
+        if line.startswith("http_requests_total{")
+        and 'route="/internal/events"' in line
+        and 'status="422"' in line
+    ], metrics
