@@ -3,35 +3,56 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from services.consent.tests.helpers import consent_body, outbox_events
 
 PROBLEMS = "https://early-help.example/problems/"
+LONDON = ZoneInfo("Europe/London")
 
 
-def years_ago(years: int, days: int = 0) -> str:
-    today = date.today()
-    return (today.replace(year=today.year - years) - timedelta(days=days)).isoformat()
+def aged(years: int, days: int = 0) -> tuple[int, int]:
+    """A date of birth `years` (and `days` more) before the consent's date, built when the test
+    runs: the rule counts age on the day consent was obtained (an hour before the request,
+    London time), so a date fixed at collection, or counted from today, is a day out in a
+    run that crosses midnight or starts in the hour after it."""
+    return years, days
+
+
+def body_for(given_by: str, competence: str, age: tuple[int, int] | None) -> dict:
+    obtained = datetime.now(UTC) - timedelta(hours=1)
+    body = consent_body(
+        given_by={"name": "A Person", "relationship": given_by},
+        competence=competence,
+        obtained_at=obtained.isoformat(),
+    )
+    if age is not None:
+        years, days = age
+        day = obtained.astimezone(LONDON).date()
+        try:
+            born = day.replace(year=day.year - years)
+        except ValueError:  # 29 February
+            born = day.replace(year=day.year - years, day=28)
+        body["person_date_of_birth"] = (born - timedelta(days=days)).isoformat()
+    return body
 
 
 @pytest.mark.parametrize(
-    ("given_by", "competence", "dob"),
+    ("given_by", "competence", "age"),
     [
-        ("self", "presumed_16_plus", years_ago(16)),  # 16 today
+        ("self", "presumed_16_plus", aged(16)),  # 16 today
         ("self", "presumed_16_plus", None),  # the recorder vouches for the age
-        ("self", "gillick_competent", years_ago(13)),
-        ("parent", "parental", years_ago(9)),
+        ("self", "gillick_competent", aged(13)),
+        ("parent", "parental", aged(9)),
         ("carer", "parental", None),
-        ("guardian", "parental", years_ago(15, days=-1)),  # turns 16 tomorrow
+        ("guardian", "parental", aged(15, days=-1)),  # turns 16 tomorrow
     ],
 )
-async def test_who_may_consent(svc, eh, given_by, competence, dob):
-    body = consent_body(given_by={"name": "A Person", "relationship": given_by}, competence=competence)
-    if dob:
-        body["person_date_of_birth"] = dob
+async def test_who_may_consent(svc, eh, given_by, competence, age):
+    body = body_for(given_by, competence, age)
     resp = await svc.client.post("/v1/consents", json=body, headers=eh)
     assert resp.status_code == 201, resp.text
     out = resp.json()
@@ -42,19 +63,17 @@ async def test_who_may_consent(svc, eh, given_by, competence, dob):
 
 
 @pytest.mark.parametrize(
-    ("given_by", "competence", "dob", "field"),
+    ("given_by", "competence", "age", "field"),
     [
-        ("self", "presumed_16_plus", years_ago(15, days=-1), "person_date_of_birth"),  # 16 tomorrow
+        ("self", "presumed_16_plus", aged(15, days=-1), "person_date_of_birth"),  # 16 tomorrow
         ("self", "parental", None, "competence"),
         ("parent", "gillick_competent", None, "competence"),
         ("carer", "presumed_16_plus", None, "competence"),
-        ("parent", "parental", years_ago(16), "given_by.relationship"),  # Kayla consents herself
+        ("parent", "parental", aged(16), "given_by.relationship"),  # Kayla consents herself
     ],
 )
-async def test_competence_rule_refusals_name_the_rule(svc, eh, given_by, competence, dob, field):
-    body = consent_body(given_by={"name": "A Person", "relationship": given_by}, competence=competence)
-    if dob:
-        body["person_date_of_birth"] = dob
+async def test_competence_rule_refusals_name_the_rule(svc, eh, given_by, competence, age, field):
+    body = body_for(given_by, competence, age)
     resp = await svc.client.post("/v1/consents", json=body, headers=eh)
     assert resp.status_code == 422, resp.text
     problem = resp.json()
