@@ -9,7 +9,8 @@ latency at fixed arrival rates, CPU seconds per request and memory per process.
 
 Loopback only and bounded: it starts its own processes (the gateway, the four services and the
 notifications worker) on free 127.0.0.1 ports - for PostgreSQL also a throwaway server
-(devtools.pg, fsync off) - runs each phase for a fixed time, and stops and deletes everything.
+(devtools.pg, fsync off) - runs each phase for a fixed time, and stops and deletes everything
+but the processes' logs, kept in the data folder it names (`logs/`) for a look afterwards.
 
 The workload, by weight (one request is one of these):
 
