@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import DateTime, MetaData, TypeDecorator, event, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -77,6 +79,16 @@ class Base(DeclarativeBase):
 
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
+
+
+def conflict_insert(postgres: bool) -> Any:
+    """The dialect's `insert`, which has `on_conflict_do_nothing/do_update` (PostgreSQL's and
+    SQLite's spell them alike): for upserts that must run on both databases."""
+    return pg_insert if postgres else sqlite_insert
+
+
+def is_postgres_session(session: AsyncSession) -> bool:
+    return bool(session.get_bind().dialect.name == "postgresql")
 
 
 def _ensure_sqlite_dir(url: str) -> None:

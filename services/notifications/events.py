@@ -11,8 +11,6 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notifications.channels.feed import Alert, AlertWriter
@@ -20,14 +18,10 @@ from services.notifications.clock import end_of_day, parse_moment, utcnow
 from services.notifications.deadlines.service import DeadlineEngine
 from services.notifications.models import EpisodeLink, EpisodePerson
 from shared.calendar import WorkingCalendar
+from shared.db import conflict_insert, is_postgres_session
 from shared.events import EventEnvelope
 
 Handler = Callable[[AsyncSession, EventEnvelope], Awaitable[None]]
-
-
-def _insert_for(session: AsyncSession) -> Callable[..., Any]:
-    """The dialect's INSERT, which has ON CONFLICT (PostgreSQL's and SQLite's spell it alike)."""
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
 async def _episode_link(session: AsyncSession, episode_id: str) -> EpisodeLink:
@@ -122,7 +116,7 @@ def build_handlers(calendar: WorkingCalendar) -> dict[str, Handler]:
         # Upserts, not read-then-write: the link may exist already (a lead assigned, or the
         # episode closed, before this event arrived) and keeps what it has, which the
         # deadlines below copy (RETURNING hands it over). Two statements for five.
-        insert = _insert_for(s)
+        insert = conflict_insert(is_postgres_session(s))
         upsert = insert(EpisodeLink).values(
             episode_id=eid, referral_id=d.get("referral_id"), reference=d.get("reference")
         )

@@ -9,8 +9,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Integer, and_, bindparam, literal_column, or_, select, text, union_all, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from services.referrals.matching import Facts
@@ -25,14 +23,14 @@ from services.referrals.models import (
     ReferralPerson,
 )
 from services.referrals.reports import refresh_follow_ups
+from shared.db import conflict_insert, is_postgres_session
 from shared.pagination import PageParams, keyset
 
 CANDIDATE_LIMIT = 200
 MAX_MERGE_DEPTH = 50
 
 
-def is_postgres(session: AsyncSession) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
+is_postgres = is_postgres_session
 
 
 # ---- references and locks ----
@@ -48,7 +46,7 @@ async def next_in_series(conn: AsyncSession | AsyncConnection, series: str, *, p
     the series. On SQLite `conn` is the request's session: every write transaction there
     already holds the database lock (BEGIN IMMEDIATE), so nothing waits longer for it.
     """
-    insert = pg_insert if postgres else sqlite_insert
+    insert = conflict_insert(postgres)
     stmt = (
         insert(ReferenceCounter)
         .values(name=series, value=1)
@@ -440,7 +438,7 @@ async def add_episode_people(session: AsyncSession, episode_id: str, people: dic
     leaves those already recorded as they are (an event sent again, or the episode's people
     named twice), rather than reading them first."""
     if people:
-        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        insert = conflict_insert(is_postgres(session))
         await session.execute(
             insert(EpisodePerson)
             .values(
