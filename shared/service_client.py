@@ -19,6 +19,13 @@ from httpx_aiohttp import AiohttpTransport
 
 from shared.logs import new_request_id, request_id_var
 
+# How long an idle pooled connection to one of our services may be reused. Below uvicorn's
+# keep-alive timeout (5 s, which no process here changes): the client must drop an idle
+# connection before the server closes it. Otherwise a request sent on a connection just as
+# the server closes it fails, and aiohttp retries only idempotent methods - a POST through
+# the gateway became a 502 (aiohttp's default is 15 s; httpx's 5 s ties with the server).
+KEEPALIVE_SECONDS = 4.0
+
 
 def pooled_transport() -> httpx.AsyncBaseTransport:
     """httpx's API over aiohttp's connection pool, for calls between the services.
@@ -28,16 +35,20 @@ def pooled_transport() -> httpx.AsyncBaseTransport:
     (docs/performance.md). It also holds up under concurrency where httpx's pool does not
     (performance-notes.md), which is why the gateway uses it too."""
     return AiohttpTransport(
-        limits=httpx.Limits(max_connections=100, max_keepalive_connections=50), trust_env=False
+        limits=httpx.Limits(
+            max_connections=100, max_keepalive_connections=50, keepalive_expiry=KEEPALIVE_SECONDS
+        ),
+        trust_env=False,
     )
 
 
 def pooled_session(*, limit: int, timeout: aiohttp.ClientTimeout, **options: Any) -> aiohttp.ClientSession:
     """An aiohttp session for calls to our own services: pooled, no cookie jar (what one
     answer set must never ride on a later request), no proxy from the environment.
+    Idle connections are dropped after `KEEPALIVE_SECONDS`, before the server would close them.
     `options` adds to that (the gateway passes bodies through undecoded, for one)."""
     return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=limit, ttl_dns_cache=300),
+        connector=aiohttp.TCPConnector(limit=limit, ttl_dns_cache=300, keepalive_timeout=KEEPALIVE_SECONDS),
         timeout=timeout,
         cookie_jar=aiohttp.DummyCookieJar(),
         trust_env=False,
