@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json as jsonlib
+import time
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -26,6 +27,7 @@ class _Connection(asyncio.Protocol):
         self.closed = False
         self.keep_alive = True
         self.peer: tuple[str, int] = ("", 0)
+        self.idle_since = 0.0
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -69,20 +71,24 @@ class RawClient:
     Keeps idle connections per host and port, at most `limit` to each (more raises: the
     generator bounds what it has in flight below that); a connection the server closed is
     dropped, and a request on it fails (the generator counts that as an error, as it would
-    aiohttp's)."""
+    aiohttp's). A connection idle for more than `keepalive` seconds is closed rather than
+    reused: uvicorn closes idle ones after 5 s, and a request sent as it does fails with a
+    connection reset that is the client's doing, not the server's."""
 
-    def __init__(self, *, timeout: float = 30.0, limit: int = 256) -> None:
+    def __init__(self, *, timeout: float = 30.0, limit: int = 256, keepalive: float = 4.0) -> None:
         self.timeout = timeout
         self.limit = limit
+        self.keepalive = keepalive
         self._idle: dict[tuple[str, int], list[_Connection]] = {}
         self._all: set[_Connection] = set()
         self._open: dict[tuple[str, int], int] = {}
 
     async def _connection(self, host: str, port: int) -> _Connection:
         idle = self._idle.setdefault((host, port), [])
+        now = time.monotonic()
         while idle:
             conn = idle.pop()
-            if not conn.closed:
+            if not conn.closed and now - conn.idle_since <= self.keepalive:
                 return conn
             self._drop(conn)
         if self._open.get((host, port), 0) >= self.limit:
@@ -135,6 +141,7 @@ class RawClient:
         finally:
             conn.waiter = None
         if conn.keep_alive and not conn.closed:
+            conn.idle_since = time.monotonic()
             self._idle[(host, port)].append(conn)
         else:
             self._drop(conn)

@@ -16,13 +16,17 @@ from typing import Any
 import httpx
 from jose import jwt
 
+from shared.service_client import KEEPALIVE_SECONDS
+
 SOON = (date.today() + timedelta(days=60)).isoformat()
 
 
 class Client:
     def __init__(self, gw: str, token: Callable[[str, str], str]) -> None:
         self.gw = gw
-        self.http = httpx.Client(base_url=gw, timeout=20)
+        self.http = httpx.Client(
+            base_url=gw, timeout=20, limits=httpx.Limits(keepalive_expiry=KEEPALIVE_SECONDS)
+        )
         self._token = token
         self._tokens: dict[str, str] = {}
 

@@ -18,6 +18,7 @@ import pytest
 from devtools import pg
 from devtools.launcher import Stack, migrate_all
 from devtools.stack import PROCESSES
+from shared.service_client import KEEPALIVE_SECONDS
 from shared.testing import pg_base_url
 
 
@@ -71,7 +72,11 @@ class Api:
 
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
-        self.http = httpx.Client(base_url=stack.gateway_url, timeout=20)
+        # Idle connections dropped before uvicorn's 5 s keep-alive closes them (httpx's default
+        # is also 5 s: a request could go out on a connection the gateway is closing).
+        self.http = httpx.Client(
+            base_url=stack.gateway_url, timeout=20, limits=httpx.Limits(keepalive_expiry=KEEPALIVE_SECONDS)
+        )
         self._tokens: dict[str, tuple[str, float]] = {}
 
     def token(self, client_id: str, scope: str | None = None) -> str:

@@ -124,3 +124,18 @@ async def test_the_connection_limit_is_per_server(server: str) -> None:
             await asyncio.gather(*(other.request("GET", f"{server}/echo") for _ in range(5)))
     finally:
         await other.close()
+
+
+async def test_a_connection_idle_past_the_keepalive_is_replaced(server: str) -> None:
+    """Reused while fresh; after idling past `keepalive` (below uvicorn's 5 s) a new one is
+    opened, so no request goes out on a connection the server may be closing."""
+    client = RawClient(keepalive=0.3)
+    try:
+        peers = [json.loads((await client.request("GET", f"{server}/echo"))[1])["peer"] for _ in range(2)]
+        await asyncio.sleep(0.5)
+        peers.append(json.loads((await client.request("GET", f"{server}/echo"))[1])["peer"])
+        assert peers[0] == peers[1] and peers[2] != peers[0]
+        assert sum(client._open.values()) == 1  # the stale one was closed, not kept
+    finally:
+        await client.close()
+    assert RawClient().keepalive < uvicorn.Config(Starlette()).timeout_keep_alive
