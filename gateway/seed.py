@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from gateway import clients as client_ops
 from gateway.models import Client
@@ -44,19 +45,31 @@ def dev_secret(client_id: str) -> str:
 async def _ensure(
     db: Database, *, client_id: str, name: str, agency_type: str, agency_id: str, secret: str
 ) -> bool:
-    async with db.session() as session:
-        exists = (await session.execute(select(Client.id).where(Client.client_id == client_id))).first()
-        if exists:
-            return False
-        await client_ops.create_client(
-            session,
-            client_id=client_id,
-            name=name,
-            agency_type=agency_type,
-            agency_id=agency_id,
-            agency_name=name,
-            secret=secret,
-        )
+    """Create the client (and its agency) unless it exists; True if this call made it.
+
+    Replicas of the gateway starting together seed at the same moment: the one that loses
+    the race on a unique key (the agency's fixed id, or the client id) finds the client
+    made by the other, rolls back and carries on instead of failing its start-up."""
+    try:
+        async with db.session() as session:
+            exists = (await session.execute(select(Client.id).where(Client.client_id == client_id))).first()
+            if exists:
+                return False
+            await client_ops.create_client(
+                session,
+                client_id=client_id,
+                name=name,
+                agency_type=agency_type,
+                agency_id=agency_id,
+                agency_name=name,
+                secret=secret,
+            )
+    except IntegrityError:
+        return False
+    except client_ops.ClientError as exc:
+        if exc.field != "client_id":  # "already exists": made by the other replica meanwhile
+            raise
+        return False
     return True
 
 
