@@ -5,11 +5,13 @@ latency at fixed arrival rates, CPU seconds per request and memory per process.
     python -m bench.mixed --db sqlite --rates 25,50,100 --seconds 20 --saturation-seconds 15
     python -m bench.mixed --db postgres --rates 100 --seconds 30 --repeat 3   # three samples of the target
     python -m bench.mixed --json results.json   # also write every figure as JSON
+    python -m bench.mixed --db postgres --rates 100 --workers referrals=2   # referrals as two processes
     python -m bench.mixed --rates 100 --per-operation 20   # also each operation's CPU, alone
 
 Loopback only and bounded: it starts its own processes (the gateway, the four services and the
 notifications worker) on free 127.0.0.1 ports - for PostgreSQL also a throwaway server
-(devtools.pg, fsync off) - runs each phase for a fixed time, and stops and deletes everything
+(devtools.pg, fsync off); with `--workers`, the services named run as several uvicorn worker
+processes on one port - runs each phase for a fixed time, and stops and deletes everything
 but the processes' logs, kept in the data folder it names (`logs/`) for a look afterwards.
 
 The workload, by weight (one request is one of these):
@@ -35,8 +37,9 @@ Phases, per database:
    time, so a server that falls behind shows it (no coordinated omission). At most
    `--max-in-flight` requests are outstanding; arrivals beyond that are counted as dropped.
 
-CPU: utime+stime from /proc/<pid>/stat of every process before and after each phase (for
-PostgreSQL the postmaster, its live children and its reaped children's cutime+cstime), divided
+CPU: utime+stime from /proc/<pid>/stat of every process before and after each phase, with its
+live children and its reaped children's cutime+cstime (PostgreSQL's backends under the
+postmaster; a service's uvicorn workers under their supervisor), divided
 by the requests completed. Memory: VmRSS (/proc/<pid>/status) and PSS (smaps_rollup) at the end. The load
 generator runs on the same 2 cores and its own CPU is shown apart; it sends with
 bench/rawhttp.py (keep-alive HTTP/1.1 over asyncio, the httptools parser), about a third less
@@ -128,8 +131,9 @@ def pss_mib(pid: int) -> float:
     return 0.0
 
 
-def children_of(ppid: int) -> list[int]:
-    out = []
+def children_by_parent() -> dict[int, list[int]]:
+    """Every live process's children, from one pass over /proc."""
+    out: dict[int, list[int]] = defaultdict(list)
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -137,43 +141,51 @@ def children_of(ppid: int) -> list[int]:
             text = (entry / "stat").read_text()
         except OSError:
             continue
-        if int(text[text.rindex(")") + 2 :].split()[1]) == ppid:
-            out.append(int(entry.name))
+        out[int(text[text.rindex(")") + 2 :].split()[1])].append(int(entry.name))
     return out
 
 
 @dataclass
 class Processes:
-    """The pids to account for: name -> pid, plus an optional PostgreSQL postmaster."""
+    """The pids to account for: name -> pid, plus an optional PostgreSQL postmaster.
+
+    Each process counts with its children, live and reaped: PostgreSQL's backends, and the
+    worker processes of a service started with `--workers` (uvicorn's supervisor is the pid)."""
 
     pids: dict[str, int]
     postmaster: int | None = None
 
-    def cpu(self) -> dict[str, float]:
-        out = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+    def _named(self) -> dict[str, int]:
+        named = dict(self.pids)
         if self.postmaster:
-            out["postgresql"] = cpu_seconds(self.postmaster, with_children=True) + sum(
-                cpu_seconds(c) for c in children_of(self.postmaster)
-            )
+            named["postgresql"] = self.postmaster
+        return named
+
+    def cpu(self) -> dict[str, float]:
+        kids = children_by_parent()
+        out = {
+            name: cpu_seconds(pid, with_children=True) + sum(cpu_seconds(c) for c in kids.get(pid, ()))
+            for name, pid in self._named().items()
+        }
         out["load generator"] = cpu_seconds(os.getpid())
         out["machine"] = machine_busy_seconds()
         return out
 
     def rss(self) -> dict[str, float]:
-        out = {name: rss_mib(pid) for name, pid in self.pids.items()}
-        if self.postmaster:
-            out["postgresql"] = rss_mib(self.postmaster) + sum(
-                rss_mib(c) for c in children_of(self.postmaster)
-            )
+        kids = children_by_parent()
+        out = {
+            name: rss_mib(pid) + sum(rss_mib(c) for c in kids.get(pid, ()))
+            for name, pid in self._named().items()
+        }
         out["load generator"] = rss_mib(os.getpid())
         return out
 
     def pss(self) -> dict[str, float]:
-        out = {name: pss_mib(pid) for name, pid in self.pids.items()}
-        if self.postmaster:
-            out["postgresql"] = pss_mib(self.postmaster) + sum(
-                pss_mib(c) for c in children_of(self.postmaster)
-            )
+        kids = children_by_parent()
+        out = {
+            name: pss_mib(pid) + sum(pss_mib(c) for c in kids.get(pid, ()))
+            for name, pid in self._named().items()
+        }
         out["load generator"] = pss_mib(os.getpid())
         return out
 
@@ -542,7 +554,9 @@ def prepare(stack: Stack, referrals: int, episodes: int) -> World:
     return world
 
 
-def start_stack(db: str, log_level: str) -> tuple[Stack, Path, Path | None, int | None]:
+def start_stack(
+    db: str, log_level: str, workers: dict[str, int] | None = None
+) -> tuple[Stack, Path, Path | None, int | None]:
     tmp = Path(tempfile.mkdtemp(prefix=f"eh-mixed-{db}-"))
     pg_base, pg_root, postmaster = None, None, None
     if db == "postgres":
@@ -559,7 +573,7 @@ def start_stack(db: str, log_level: str) -> tuple[Stack, Path, Path | None, int 
         "EH_GATEWAY_LOG_LEVEL": log_level,
     }
     migrate_all(tmp, pg_base)
-    stack = Stack(data_dir=tmp, ports=ports, pg_base=pg_base, extra_env=extra)
+    stack = Stack(data_dir=tmp, ports=ports, pg_base=pg_base, extra_env=extra, workers=dict(workers or {}))
     return stack, tmp, pg_root, postmaster
 
 
@@ -589,7 +603,7 @@ def settle(procs: Processes, *, idle_cores: float = 0.15, limit: float = 120.0) 
 
 
 def run_database(db: str, args: argparse.Namespace) -> dict[str, Any]:
-    stack, tmp, pg_root, postmaster = start_stack(db, args.log_level)
+    stack, tmp, pg_root, postmaster = start_stack(db, args.log_level, args.workers)
     print(f"\n=== {db}: data in {tmp}", flush=True)
     try:
         stack.start_all()
@@ -677,12 +691,31 @@ SERVERS = (
 )
 
 
+def parse_workers(text: str) -> dict[str, int]:
+    """`referrals=2,assessments=2` -> {"referrals": 2, "assessments": 2}; web processes only."""
+    web = {p.name for p in PROCESSES if p.kind != "worker"}
+    out: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, count = item.partition("=")
+        if name not in web:
+            raise argparse.ArgumentTypeError(f"{name!r} is not one of {', '.join(sorted(web))}")
+        if not count.isdigit() or not 1 <= int(count) <= 4:
+            raise argparse.ArgumentTypeError(f"{item!r}: the count must be a number from 1 to 4")
+        out[name] = int(count)
+    return out
+
+
+def describe_workers(workers: dict[str, int]) -> str:
+    return ", ".join(f"{name} x{n}" for name, n in sorted(workers.items()) if n > 1)
+
+
 def report(runs: list[dict[str, Any]], args: argparse.Namespace) -> None:
     print(
         f"\nMachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"load average before the run {args.loadavg}; log level {args.log_level}; "
         f"{args.seconds:g} s per rate, saturation {args.saturation_seconds:g} s with {args.connections} in flight; "
-        f"load generator's client: {args.client}\n"
+        f"load generator's client: {args.client}; "
+        f"processes with several workers: {describe_workers(args.workers) or 'none'}\n"
     )
     print("| database | phase | completed req/s | p50 ms | p99 ms | errors | dropped |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
@@ -804,6 +837,14 @@ def main() -> int:
         "the target line then counts the runs that meet it",
     )
     ap.add_argument(
+        "--workers",
+        type=parse_workers,
+        default={},
+        metavar="NAME=N[,NAME=N]",
+        help="run these web processes as N uvicorn workers each, e.g. referrals=2 (1-4; "
+        "every other process runs as one)",
+    )
+    ap.add_argument(
         "--client",
         choices=CLIENTS,
         default="raw",
@@ -830,6 +871,7 @@ def main() -> int:
             json.dumps(
                 {
                     "loadavg_before": args.loadavg,
+                    "workers": args.workers,
                     "runs": [{k: v for k, v in r.items() if not k.startswith("_")} for r in runs],
                 },
                 indent=2,

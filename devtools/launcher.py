@@ -80,6 +80,9 @@ class Stack:
     environment: str = "dev"
     db_prefix: str = ""
     extra_env: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Web processes to run as several uvicorn workers on one port (name -> count); the
+    # services keep no state between requests in memory, so replicas on one host are safe.
+    workers: dict[str, int] = field(default_factory=dict)
     running: dict[str, Running] = field(default_factory=dict)
 
     @property
@@ -113,6 +116,10 @@ class Stack:
         log = self.data_dir / "logs" / f"{name}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         cmd = [c.replace("{port}", str(port)) for c in command(proc)]
+        if self.workers.get(name, 1) > 1:
+            if proc.kind == "worker":
+                raise ValueError(f"{name} is not a web process: it cannot run as several workers")
+            cmd += ["--workers", str(self.workers[name])]
         handle = open(log, "ab")
         popen = subprocess.Popen(
             cmd,
