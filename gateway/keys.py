@@ -15,10 +15,10 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jose import jwk, jwt
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from gateway.models import SigningKey
-from shared.db import Database
+from shared.db import Database, is_postgres_session
 
 
 def _public_jwk(private_pem: str, kid: str) -> dict[str, str]:
@@ -46,6 +46,15 @@ class KeyStore:
 
     async def load(self, *, create_if_missing: bool = True) -> None:
         async with self.db.session() as session:
+            if create_if_missing and is_postgres_session(session):
+                # Replicas starting together on an empty database: one creates the first
+                # key, the others wait here and then find it (each made its own before,
+                # and for up to the verifiers' refetch interval a token signed by one
+                # replica was "unknown key id" at another). SQLite's write session already
+                # holds the database's one write lock from BEGIN.
+                await session.execute(
+                    text("SELECT pg_advisory_xact_lock(hashtext('gateway.first_signing_key'))")
+                )
             keys = (
                 (
                     await session.execute(

@@ -1,4 +1,5 @@
-"""Seeding the demo clients when several gateway replicas start together."""
+"""What gateway replicas starting together on one database do at start: seed the demo
+clients, make the first signing key."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from sqlalchemy import func, select
 
 from gateway import clients as client_ops
 from gateway import seed
-from gateway.models import Agency, Client
+from gateway.keys import KeyStore
+from gateway.models import Agency, Client, SigningKey
 from shared.db import Database, alembic_upgrade
 from shared.events import utcnow
 from shared.testing import create_test_database, drop_test_database, pg_base_url
@@ -89,6 +91,26 @@ async def test_two_replicas_seeding_at_once_make_each_client_once(tmp_path: Path
         everyone = made[0] + made[1]
         assert len(everyone) == len(set(everyone)) > 10
         assert (await _counts(dbs[0]))[0] == len(everyone)
+    finally:
+        for db in dbs:
+            await db.dispose()
+        await drop_test_database(url)
+
+
+async def test_replicas_starting_together_share_one_signing_key(tmp_path: Path):
+    """Every replica loads the keys at start and makes the first if there is none: made once,
+    or a token signed by one replica is an unknown key id at another until its verifier may
+    refetch (seen with two gateway workers on PostgreSQL)."""
+    url = await create_test_database(tmp_path, "gateway")
+    await asyncio.to_thread(alembic_upgrade, GATEWAY_DIR, url)
+    dbs = [Database(url) for _ in range(3)]
+    try:
+        stores = [KeyStore(db) for db in dbs]
+        await asyncio.gather(*(store.load() for store in stores))
+        kids = {kid for store in stores for kid in (k["kid"] for k in store.jwks()["keys"])}
+        assert len(kids) == 1
+        async with dbs[0].session(write=False) as session:
+            assert (await session.execute(select(func.count()).select_from(SigningKey))).scalar_one() == 1
     finally:
         for db in dbs:
             await db.dispose()
