@@ -46,6 +46,12 @@ bench/rawhttp.py (keep-alive HTTP/1.1 over asyncio, the httptools parser), about
 CPU per request than aiohttp (`--client aiohttp`, how earlier figures were taken). A short
 warm-up that is not measured comes first, and every phase starts once the servers are idle again (the events the
 previous phase left queued have been handled), so each phase pays for its own work.
+
+The machine: besides the processes above, each phase shows the CPU that other programs took
+(/proc/stat's busy time not accounted to them), the time the hypervisor stole (its steal
+column), and the CPU a fixed piece of Python work took just before the phase, servers idle
+(`reference_work_ms`): the same code costs a third more CPU at some moments on a virtual
+machine than at others, and the tail latency follows, so compare runs by it.
 """
 
 from __future__ import annotations
@@ -76,6 +82,7 @@ from devtools.launcher import Stack, migrate_all
 from devtools.stack import PROCESSES
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+NOT_SERVERS = ("load generator", "machine", "steal")  # keys of Processes.cpu() that are not servers
 WEIGHTS = {
     "create referral": 15,
     "read referral": 20,
@@ -103,11 +110,27 @@ def cpu_seconds(pid: int, *, with_children: bool = False) -> float:
     return ticks / CLK_TCK
 
 
-def machine_busy_seconds() -> float:
-    """CPU seconds spent by the whole machine (every core, every process) since boot."""
+def machine_seconds() -> tuple[float, float]:
+    """CPU seconds since boot: spent by the whole machine (every core, every process), and
+    stolen from it by the hypervisor (time this virtual machine wanted a core and had none)."""
     parts = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
     user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in parts[:8])
-    return (user + nice + system + irq + softirq + steal) / CLK_TCK
+    return (user + nice + system + irq + softirq) / CLK_TCK, steal / CLK_TCK
+
+
+def reference_work_ms() -> float:
+    """CPU milliseconds this process takes for a fixed piece of Python work (dicts, strings,
+    JSON), the best of three: the machine's speed at the moment, lower is faster. The same
+    code costs 30-40% more CPU per request on this virtual machine at some times than at
+    others; this shows which kind of moment a phase ran in."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.process_time()
+        rows = {f"k{i}": {"id": i, "name": f"n{i}", "tags": [i, i + 1]} for i in range(4000)}
+        text = json.dumps(rows)
+        assert len(json.loads(text)) == len(rows)
+        best = min(best, time.process_time() - started)
+    return best * 1000
 
 
 def rss_mib(pid: int) -> float:
@@ -168,7 +191,7 @@ class Processes:
             for name, pid in self._named().items()
         }
         out["load generator"] = cpu_seconds(os.getpid())
-        out["machine"] = machine_busy_seconds()
+        out["machine"], out["steal"] = machine_seconds()
         return out
 
     def rss(self) -> dict[str, float]:
@@ -363,6 +386,7 @@ class PhaseResult:
     cpu: dict[str, float] = field(default_factory=dict)
     rss: dict[str, float] = field(default_factory=dict)
     pss: dict[str, float] = field(default_factory=dict)
+    reference_ms: float = 0.0  # reference_work_ms() just before the phase
 
     @property
     def completed(self) -> int:
@@ -399,6 +423,7 @@ class PhaseResult:
             "cpu_seconds": self.cpu,
             "rss_mib": self.rss,
             "pss_mib": self.pss,
+            "reference_work_ms": self.reference_ms,
         }
 
 
@@ -578,9 +603,13 @@ def start_stack(
 
 
 def account(procs: Processes, run: Any) -> PhaseResult:
+    # Timed while the servers are idle: run alongside them, it measures their load instead
+    # (the two cores share caches, and likely one physical core).
+    reference = reference_work_ms()
     cpu0 = procs.cpu()
     result: PhaseResult = run()
     cpu1 = procs.cpu()
+    result.reference_ms = reference
     result.cpu = {k: cpu1[k] - cpu0.get(k, 0.0) for k in cpu1}
     result.rss = procs.rss()
     result.pss = procs.pss()
@@ -592,7 +621,7 @@ def settle(procs: Processes, *, idle_cores: float = 0.15, limit: float = 120.0) 
     row), so a phase does not pay for the events the previous one left queued (a saturation
     phase leaves hundreds: outbox deliveries, deadlines, alerts). Returns the seconds waited."""
     started, quiet = time.monotonic(), 0
-    servers = [k for k in procs.cpu() if k not in ("load generator", "machine")]
+    servers = [k for k in procs.cpu() if k not in NOT_SERVERS]
     while time.monotonic() - started < limit and quiet < 2:
         before = procs.cpu()
         time.sleep(1.0)
@@ -757,7 +786,8 @@ def report(runs: list[dict[str, Any]], args: argparse.Namespace) -> None:
         totals = [sum(v for k, v in r.cpu.items() if k in SERVERS) for r in run["_results"]]
         # What else the machine did meanwhile (other programs than this benchmark's), in cores.
         others = [
-            max(0.0, r.cpu["machine"] - sum(v for k, v in r.cpu.items() if k != "machine")) / r.seconds
+            max(0.0, r.cpu["machine"] - sum(v for k, v in r.cpu.items() if k not in ("machine", "steal")))
+            / r.seconds
             for r in run["_results"]
         ]
         cells = [
@@ -775,6 +805,14 @@ def report(runs: list[dict[str, Any]], args: argparse.Namespace) -> None:
         print("| servers' CPU, cores busy | " + " | ".join(busy) + " | |")
         print(
             "| other programs on the machine, cores busy | " + " | ".join(f"{o:.2f}" for o in others) + " | |"
+        )
+        steal = [f"{r.cpu.get('steal', 0.0) / r.seconds:.2f}" for r in run["_results"]]
+        print("| stolen by the hypervisor, cores | " + " | ".join(steal) + " | |")
+        speed = [f"{r.reference_ms:.1f}" for r in run["_results"]]
+        print(
+            "| reference work, ms of CPU (the machine's speed; lower is faster) | "
+            + " | ".join(speed)
+            + " | |"
         )
     for run in runs:
         if not run["_per_operation"]:

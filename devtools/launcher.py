@@ -169,16 +169,29 @@ class Stack:
         r = self.running.pop(name, None)
         if r is None or r.popen.poll() is not None:
             return
-        r.popen.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+        if kill:
+            _kill_group(r.popen)
+        else:
+            r.popen.send_signal(signal.SIGTERM)
         try:
             r.popen.wait(timeout=grace)
         except subprocess.TimeoutExpired:
-            r.popen.kill()
+            _kill_group(r.popen)
             r.popen.wait(timeout=5)
 
     def stop_all(self) -> None:
         for name in reversed(list(self.running)):
             self.stop(name)
+
+
+def _kill_group(popen: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the process and everything in its process group (each process is started in
+    a session of its own): a service run with several workers leaves none behind holding its
+    port. A graceful stop signals only the process; uvicorn's supervisor stops its workers."""
+    try:
+        os.killpg(popen.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        popen.kill()
 
 
 def tail(path: Path, lines: int = 30) -> str:

@@ -1,10 +1,13 @@
-"""bench.mixed's own parts: the `--workers` option and CPU accounting over process trees."""
+"""bench.mixed's own parts: the `--workers` option (and the launcher that runs it) and CPU
+accounting over process trees."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -13,9 +16,10 @@ from typing import Any
 
 import pytest
 
-from bench.mixed import Processes, describe_workers, parse_workers
+from bench.mixed import Processes, describe_workers, machine_seconds, parse_workers, reference_work_ms
+from devtools import launcher
 from devtools.launcher import Stack
-from devtools.stack import PROCESSES
+from devtools.stack import PROCESSES, Process
 
 
 def test_workers_option_names_web_processes_and_small_counts():
@@ -76,3 +80,53 @@ def test_cpu_counts_a_process_with_its_children_live_and_reaped():
     finally:
         os.killpg(parent.pid, signal.SIGKILL)
         parent.wait()
+
+
+def _group(pgid: int) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                text = (entry / "stat").read_text()
+            except OSError:
+                continue
+            fields = text[text.rindex(")") + 2 :].split()
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                out.append(int(entry.name))
+    return out
+
+
+def test_killing_a_service_run_as_several_workers_leaves_none_of_them(tmp_path: Path, monkeypatch):
+    """A kill (a fault test's, or a stop that outlived its grace) ends uvicorn's supervisor
+    and its workers together: a worker left behind would keep serving on the port."""
+    tiny = Process("tiny", "tests.unit.tiny_app:create_app", 0, "EH_TINY_")
+    monkeypatch.setattr(launcher, "PROCESSES", [*PROCESSES, tiny])
+    ports = {p.name: 8100 + i for i, p in enumerate(PROCESSES)}
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        ports["tiny"] = s.getsockname()[1]
+    stack = Stack(data_dir=tmp_path, ports=ports, workers={"tiny": 2})
+    running = stack.start("tiny")
+    pgid = running.popen.pid
+    try:
+        stack.wait_ready(["tiny"], timeout=30)
+        deadline = time.monotonic() + 20
+        while len(_group(pgid)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(_group(pgid)) >= 3  # the supervisor and two workers
+        stack.stop("tiny", kill=True)
+        deadline = time.monotonic() + 10
+        while _group(pgid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _group(pgid) == []
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
+
+
+def test_the_machines_speed_and_steal_are_read():
+    busy, steal = machine_seconds()
+    assert busy > 0 and steal >= 0
+    first, second = reference_work_ms(), reference_work_ms()
+    assert 0 < first < 5000 and 0 < second < 5000
+    assert max(first, second) / min(first, second) < 5  # best of three: steady while idle
