@@ -48,10 +48,10 @@ warm-up that is not measured comes first, and every phase starts once the server
 previous phase left queued have been handled), so each phase pays for its own work.
 
 The machine: besides the processes above, each phase shows the CPU that other programs took
-(/proc/stat's busy time not accounted to them), the time the hypervisor stole (its steal
-column), and the CPU a fixed piece of Python work took just before the phase, servers idle
-(`reference_work_ms`): the same code costs a third more CPU at some moments on a virtual
-machine than at others, and the tail latency follows, so compare runs by it.
+(/proc/stat's busy time not accounted to them) and the time the hypervisor stole (its steal
+column). Neither catches everything: the same code has cost a third more CPU per request at
+some moments on this virtual machine than at others, with neither figure moving, and the tail
+latency follows the CPU per request - so compare runs of one code by that.
 """
 
 from __future__ import annotations
@@ -116,21 +116,6 @@ def machine_seconds() -> tuple[float, float]:
     parts = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
     user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in parts[:8])
     return (user + nice + system + irq + softirq) / CLK_TCK, steal / CLK_TCK
-
-
-def reference_work_ms() -> float:
-    """CPU milliseconds this process takes for a fixed piece of Python work (dicts, strings,
-    JSON), the best of three: the machine's speed at the moment, lower is faster. The same
-    code costs 30-40% more CPU per request on this virtual machine at some times than at
-    others; this shows which kind of moment a phase ran in."""
-    best = float("inf")
-    for _ in range(3):
-        started = time.process_time()
-        rows = {f"k{i}": {"id": i, "name": f"n{i}", "tags": [i, i + 1]} for i in range(4000)}
-        text = json.dumps(rows)
-        assert len(json.loads(text)) == len(rows)
-        best = min(best, time.process_time() - started)
-    return best * 1000
 
 
 def rss_mib(pid: int) -> float:
@@ -386,7 +371,6 @@ class PhaseResult:
     cpu: dict[str, float] = field(default_factory=dict)
     rss: dict[str, float] = field(default_factory=dict)
     pss: dict[str, float] = field(default_factory=dict)
-    reference_ms: float = 0.0  # reference_work_ms() just before the phase
 
     @property
     def completed(self) -> int:
@@ -423,7 +407,6 @@ class PhaseResult:
             "cpu_seconds": self.cpu,
             "rss_mib": self.rss,
             "pss_mib": self.pss,
-            "reference_work_ms": self.reference_ms,
         }
 
 
@@ -603,13 +586,9 @@ def start_stack(
 
 
 def account(procs: Processes, run: Any) -> PhaseResult:
-    # Timed while the servers are idle: run alongside them, it measures their load instead
-    # (the two cores share caches, and likely one physical core).
-    reference = reference_work_ms()
     cpu0 = procs.cpu()
     result: PhaseResult = run()
     cpu1 = procs.cpu()
-    result.reference_ms = reference
     result.cpu = {k: cpu1[k] - cpu0.get(k, 0.0) for k in cpu1}
     result.rss = procs.rss()
     result.pss = procs.pss()
@@ -808,12 +787,6 @@ def report(runs: list[dict[str, Any]], args: argparse.Namespace) -> None:
         )
         steal = [f"{r.cpu.get('steal', 0.0) / r.seconds:.2f}" for r in run["_results"]]
         print("| stolen by the hypervisor, cores | " + " | ".join(steal) + " | |")
-        speed = [f"{r.reference_ms:.1f}" for r in run["_results"]]
-        print(
-            "| reference work, ms of CPU (the machine's speed; lower is faster) | "
-            + " | ".join(speed)
-            + " | |"
-        )
     for run in runs:
         if not run["_per_operation"]:
             continue

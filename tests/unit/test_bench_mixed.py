@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from bench.mixed import Processes, describe_workers, machine_seconds, parse_workers, reference_work_ms
+from bench.mixed import Processes, describe_workers, machine_seconds, parse_workers
 from devtools import launcher
 from devtools.launcher import Stack
 from devtools.stack import PROCESSES, Process
@@ -124,9 +124,8 @@ def test_killing_a_service_run_as_several_workers_leaves_none_of_them(tmp_path: 
             os.killpg(pgid, signal.SIGKILL)
 
 
-def test_the_machines_speed_and_steal_are_read():
+def test_the_machines_busy_and_stolen_time_are_read_apart():
     busy, steal = machine_seconds()
     assert busy > 0 and steal >= 0
-    first, second = reference_work_ms(), reference_work_ms()
-    assert 0 < first < 5000 and 0 < second < 5000
-    assert max(first, second) / min(first, second) < 5  # best of three: steady while idle
+    cpu = Processes({}).cpu()
+    assert cpu["machine"] >= busy and cpu["steal"] >= steal
