@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway import clients as client_ops
 from gateway.models import Client
@@ -42,6 +43,10 @@ def dev_secret(client_id: str) -> str:
     return f"{client_id}-secret"
 
 
+async def _client_exists(session: AsyncSession, client_id: str) -> bool:
+    return (await session.execute(select(Client.id).where(Client.client_id == client_id))).first() is not None
+
+
 async def _ensure(
     db: Database, *, client_id: str, name: str, agency_type: str, agency_id: str, secret: str
 ) -> bool:
@@ -52,8 +57,7 @@ async def _ensure(
     made by the other, rolls back and carries on instead of failing its start-up."""
     try:
         async with db.session() as session:
-            exists = (await session.execute(select(Client.id).where(Client.client_id == client_id))).first()
-            if exists:
+            if await _client_exists(session, client_id):
                 return False
             await client_ops.create_client(
                 session,
@@ -65,6 +69,9 @@ async def _ensure(
                 secret=secret,
             )
     except IntegrityError:
+        async with db.session(write=False) as session:
+            if not await _client_exists(session, client_id):
+                raise  # not the race: nobody made the client
         return False
     except client_ops.ClientError as exc:
         if exc.field != "client_id":  # "already exists": made by the other replica meanwhile

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from gateway import clients as client_ops
 from gateway import seed
@@ -114,4 +115,23 @@ async def test_replicas_starting_together_share_one_signing_key(tmp_path: Path):
     finally:
         for db in dbs:
             await db.dispose()
+        await drop_test_database(url)
+
+
+async def test_a_unique_violation_that_is_not_the_race_is_not_swallowed(tmp_path: Path, monkeypatch):
+    """Losing the race means the client exists afterwards; any other integrity error (here
+    one that left no client behind) still fails the seeding, loudly."""
+    url = await create_test_database(tmp_path, "gateway")
+    await asyncio.to_thread(alembic_upgrade, GATEWAY_DIR, url)
+    db = Database(url)
+
+    async def broken_create(_session: Any, **_kw: Any) -> Any:
+        raise IntegrityError("INSERT INTO client ...", {}, Exception("some other constraint"))
+
+    try:
+        monkeypatch.setattr(client_ops, "create_client", broken_create)
+        with pytest.raises(IntegrityError):
+            await seed.seed_demo(db, "dev")
+    finally:
+        await db.dispose()
         await drop_test_database(url)
