@@ -67,6 +67,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -163,39 +164,26 @@ class Processes:
     pids: dict[str, int]
     postmaster: int | None = None
 
-    def _named(self) -> dict[str, int]:
-        named = dict(self.pids)
-        if self.postmaster:
-            named["postgresql"] = self.postmaster
-        return named
+    def _per_tree(self, measure: Callable[[int], float]) -> dict[str, float]:
+        """`measure` of each named process plus its live children."""
+        kids = children_by_parent()
+        named = {**self.pids, **({"postgresql": self.postmaster} if self.postmaster else {})}
+        return {
+            name: measure(pid) + sum(measure(c) for c in kids.get(pid, ())) for name, pid in named.items()
+        }
 
     def cpu(self) -> dict[str, float]:
-        kids = children_by_parent()
-        out = {
-            name: cpu_seconds(pid, with_children=True) + sum(cpu_seconds(c) for c in kids.get(pid, ()))
-            for name, pid in self._named().items()
-        }
+        # Reaped children count through their parent's cutime+cstime.
+        out = self._per_tree(lambda pid: cpu_seconds(pid, with_children=True))
         out["load generator"] = cpu_seconds(os.getpid())
         out["machine"], out["steal"] = machine_seconds()
         return out
 
     def rss(self) -> dict[str, float]:
-        kids = children_by_parent()
-        out = {
-            name: rss_mib(pid) + sum(rss_mib(c) for c in kids.get(pid, ()))
-            for name, pid in self._named().items()
-        }
-        out["load generator"] = rss_mib(os.getpid())
-        return out
+        return {**self._per_tree(rss_mib), "load generator": rss_mib(os.getpid())}
 
     def pss(self) -> dict[str, float]:
-        kids = children_by_parent()
-        out = {
-            name: pss_mib(pid) + sum(pss_mib(c) for c in kids.get(pid, ()))
-            for name, pid in self._named().items()
-        }
-        out["load generator"] = pss_mib(os.getpid())
-        return out
+        return {**self._per_tree(pss_mib), "load generator": pss_mib(os.getpid())}
 
 
 # --- the workload ---------------------------------------------------------------------------

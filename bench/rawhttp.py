@@ -17,6 +17,8 @@ from urllib.parse import urlencode, urlsplit
 
 import httptools
 
+from shared.service_client import KEEPALIVE_SECONDS
+
 
 class _Connection(asyncio.Protocol):
     def __init__(self) -> None:
@@ -73,9 +75,12 @@ class RawClient:
     dropped, and a request on it fails (the generator counts that as an error, as it would
     aiohttp's). A connection idle for more than `keepalive` seconds is closed rather than
     reused: uvicorn closes idle ones after 5 s, and a request sent as it does fails with a
-    connection reset that is the client's doing, not the server's."""
+    connection reset that is the client's doing, not the server's (the same bound as the
+    pools between the services, `shared.service_client.KEEPALIVE_SECONDS`)."""
 
-    def __init__(self, *, timeout: float = 30.0, limit: int = 256, keepalive: float = 4.0) -> None:
+    def __init__(
+        self, *, timeout: float = 30.0, limit: int = 256, keepalive: float = KEEPALIVE_SECONDS
+    ) -> None:
         self.timeout = timeout
         self.limit = limit
         self.keepalive = keepalive

@@ -80,8 +80,8 @@ class Stack:
     environment: str = "dev"
     db_prefix: str = ""
     extra_env: dict[str, dict[str, str]] = field(default_factory=dict)
-    # Web processes to run as several uvicorn workers on one port (name -> count); the
-    # services keep no state between requests in memory, so replicas on one host are safe.
+    # Web processes to run as several uvicorn workers on one port (name -> count): replicas on
+    # one host, as the services are built to run (deploy/k8s runs at least two of each).
     workers: dict[str, int] = field(default_factory=dict)
     running: dict[str, Running] = field(default_factory=dict)
 

@@ -14,15 +14,11 @@ PROBLEMS = "https://early-help.example/problems/"
 LONDON = ZoneInfo("Europe/London")
 
 
-def aged(years: int, days: int = 0) -> tuple[int, int]:
-    """A date of birth `years` (and `days` more) before the consent's date, built when the test
-    runs: the rule counts age on the day consent was obtained (an hour before the request,
-    London time), so a date fixed at collection, or counted from today, is a day out in a
-    run that crosses midnight or starts in the hour after it."""
-    return years, days
-
-
 def body_for(given_by: str, competence: str, age: tuple[int, int] | None) -> dict:
+    """A consent obtained an hour ago, by a person born `age` = (years, days more) before that
+    day, built when the test runs: the rule counts age on the day consent was obtained (London
+    time), so a date fixed at collection, or counted from today, is a day out in a run that
+    crosses midnight or starts in the hour after it."""
     obtained = datetime.now(UTC) - timedelta(hours=1)
     body = consent_body(
         given_by={"name": "A Person", "relationship": given_by},
@@ -43,12 +39,12 @@ def body_for(given_by: str, competence: str, age: tuple[int, int] | None) -> dic
 @pytest.mark.parametrize(
     ("given_by", "competence", "age"),
     [
-        ("self", "presumed_16_plus", aged(16)),  # 16 today
+        ("self", "presumed_16_plus", (16, 0)),  # 16 today
         ("self", "presumed_16_plus", None),  # the recorder vouches for the age
-        ("self", "gillick_competent", aged(13)),
-        ("parent", "parental", aged(9)),
+        ("self", "gillick_competent", (13, 0)),
+        ("parent", "parental", (9, 0)),
         ("carer", "parental", None),
-        ("guardian", "parental", aged(15, days=-1)),  # turns 16 tomorrow
+        ("guardian", "parental", (15, -1)),  # turns 16 tomorrow
     ],
 )
 async def test_who_may_consent(svc, eh, given_by, competence, age):
@@ -65,11 +61,11 @@ async def test_who_may_consent(svc, eh, given_by, competence, age):
 @pytest.mark.parametrize(
     ("given_by", "competence", "age", "field"),
     [
-        ("self", "presumed_16_plus", aged(15, days=-1), "person_date_of_birth"),  # 16 tomorrow
+        ("self", "presumed_16_plus", (15, -1), "person_date_of_birth"),  # 16 tomorrow
         ("self", "parental", None, "competence"),
         ("parent", "gillick_competent", None, "competence"),
         ("carer", "presumed_16_plus", None, "competence"),
-        ("parent", "parental", aged(16), "given_by.relationship"),  # Kayla consents herself
+        ("parent", "parental", (16, 0), "given_by.relationship"),  # Kayla consents herself
     ],
 )
 async def test_competence_rule_refusals_name_the_rule(svc, eh, given_by, competence, age, field):
