@@ -30,9 +30,6 @@ CANDIDATE_LIMIT = 200
 MAX_MERGE_DEPTH = 50
 
 
-is_postgres = is_postgres_session
-
-
 # ---- references and locks ----
 
 
@@ -63,7 +60,7 @@ async def lock_keys(session: AsyncSession, keys: Iterable[str]) -> None:
     and create two people. Keys are taken in sorted order so two intakes cannot deadlock.
     SQLite needs nothing: write transactions there are already serial.
     """
-    if not is_postgres(session):
+    if not is_postgres_session(session):
         return
     ordered = sorted(set(keys))
     if ordered:
@@ -309,7 +306,7 @@ _REFERRAL_MATCHES = (
 async def get_referral(
     session: AsyncSession, referral_id: str, *, for_update: bool = False
 ) -> Referral | None:
-    stmt = _REFERRAL_FOR_UPDATE if for_update and is_postgres(session) else _REFERRAL
+    stmt = _REFERRAL_FOR_UPDATE if for_update and is_postgres_session(session) else _REFERRAL
     return (await session.execute(stmt, {"referral_id": referral_id})).scalar_one_or_none()
 
 
@@ -438,7 +435,7 @@ async def add_episode_people(session: AsyncSession, episode_id: str, people: dic
     leaves those already recorded as they are (an event sent again, or the episode's people
     named twice), rather than reading them first."""
     if people:
-        insert = conflict_insert(is_postgres(session))
+        insert = conflict_insert(is_postgres_session(session))
         await session.execute(
             insert(EpisodePerson)
             .values(

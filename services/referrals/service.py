@@ -50,6 +50,7 @@ from services.referrals.schemas import (
     WithdrawRequest,
 )
 from shared.calendar import LONDON
+from shared.db import is_postgres_session
 from shared.identity import Identity
 from shared.problems import NotFound, Problem, ValidationProblem
 from shared.runtime import ServiceRuntime
@@ -167,7 +168,7 @@ async def _number(ctx: Context, referral: Referral) -> None:
     a statement of its own, committed at once, so concurrent intakes never queue behind this
     transaction; on SQLite inside it, as late as possible."""
     series = f"{REFERENCE_PREFIX}-{ctx.now.astimezone(LONDON).year}"
-    if repo.is_postgres(ctx.session):
+    if is_postgres_session(ctx.session):
         async with ctx.runtime.db.autocommit() as conn:
             number = await repo.next_in_series(conn, series, postgres=True)
     else:
