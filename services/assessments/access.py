@@ -113,11 +113,14 @@ class Viewer:
             access.decisions[person] = decision
         return access, None
 
-    async def require(self, session: AsyncSession, episode: Episode | None) -> EpisodeAccess:
-        """The episode if the caller may see it: 404 otherwise (503 if consent cannot answer)."""
+    async def require(
+        self, session: AsyncSession, episode: Episode | None, people: list[str] | None = None
+    ) -> EpisodeAccess:
+        """The episode if the caller may see it: 404 otherwise (503 if consent cannot answer).
+        `people`: the episode's person ids, when the caller has them already."""
         if episode is None:
             raise EpisodeNotFound("No such episode")
-        access, reason = await self.check(session, episode)
+        access, reason = await self.check(session, episode, people)
         if access is None:
             if reason == "consent_check_unavailable":
                 raise ConsentCheckUnavailable(

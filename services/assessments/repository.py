@@ -61,6 +61,15 @@ async def get_episode(session: AsyncSession, episode_id: str) -> Episode | None:
     return await session.get(Episode, episode_id)
 
 
+async def episode_and_people(session: AsyncSession, episode_id: str) -> tuple[Episode | None, list[str]]:
+    """The episode and its people's ids (sorted), in one round trip: every read and change of
+    an episode needs both (the access check is per person)."""
+    rows = (await session.execute(_EPISODE_AND_PEOPLE, {"episode_id": episode_id})).all()
+    if not rows:
+        return None, []
+    return rows[0][0], [person_id for _, person_id in rows if person_id is not None]
+
+
 async def episode_by_referral(session: AsyncSession, referral_id: str) -> Episode | None:
     return (
         await session.execute(select(Episode).where(Episode.referral_id == referral_id))
@@ -69,6 +78,12 @@ async def episode_by_referral(session: AsyncSession, referral_id: str) -> Episod
 
 # What every read of an episode runs, built once with bind parameters: building a statement
 # (and its cache key) each time cost about as much CPU as running it (docs/performance.md).
+_EPISODE_AND_PEOPLE = (
+    select(Episode, EpisodePerson.person_id)
+    .outerjoin(EpisodePerson, EpisodePerson.episode_id == Episode.id)
+    .where(Episode.id == bindparam("episode_id"))
+    .order_by(EpisodePerson.person_id)
+)
 _PERSON_IDS = (
     select(EpisodePerson.person_id)
     .where(EpisodePerson.episode_id == bindparam("episode_id"))

@@ -85,8 +85,8 @@ class StepUpInProgress(Conflict):
 async def visible_episode(
     session: AsyncSession, viewer: Viewer, episode_id: str
 ) -> tuple[Episode, EpisodeAccess]:
-    episode = await repo.get_episode(session, episode_id)
-    access = await viewer.require(session, episode)
+    episode, people = await repo.episode_and_people(session, episode_id)
+    access = await viewer.require(session, episode, people)
     assert episode is not None
     return episode, access
 

@@ -43,14 +43,23 @@ async def next_in_series(conn: AsyncSession | AsyncConnection, series: str, *, p
     the series. On SQLite `conn` is the request's session: every write transaction there
     already holds the database lock (BEGIN IMMEDIATE), so nothing waits longer for it.
     """
+    stmt = _NEXT_IN_SERIES[postgres]
+    return int((await conn.execute(stmt, {"name": series})).scalar_one())
+
+
+def _next_in_series(postgres: bool) -> Any:
     insert = conflict_insert(postgres)
-    stmt = (
+    return (
         insert(ReferenceCounter)
-        .values(name=series, value=1)
+        .values(name=bindparam("name"), value=1)
         .on_conflict_do_update(index_elements=["name"], set_={"value": ReferenceCounter.value + 1})
         .returning(ReferenceCounter.value)
     )
-    return int((await conn.execute(stmt)).scalar_one())
+
+
+# Built once, like the read statements below: building the upsert (and its cache key) on
+# every intake cost more CPU than running it.
+_NEXT_IN_SERIES = {postgres: _next_in_series(postgres) for postgres in (False, True)}
 
 
 async def lock_keys(session: AsyncSession, keys: Iterable[str]) -> None:
@@ -280,7 +289,11 @@ async def add_referral(session: AsyncSession, referral: Referral, people: list[R
     session.add(referral)
     await session.flush()
     session.add_all(people)
-    await refresh_follow_ups(session, [p.person_id for p in people if p.role == "child"])
+    # A child this referral added to the index has no other referral: the facts of its one
+    # row are the columns' defaults (no previous or next, nothing escalated later, no episode
+    # after a decision), so only children already known are refreshed - a round trip fewer
+    # for most intakes.
+    await refresh_follow_ups(session, [p.person_id for p in people if p.role == "child" and p.match != "new"])
 
 
 async def add_matches(session: AsyncSession, matches: list[ReferralMatch]) -> None:
@@ -303,6 +316,24 @@ _REFERRAL_MATCHES = (
 )
 
 
+_REFERRAL_AND_PEOPLE = (
+    select(Referral, ReferralPerson)
+    .outerjoin(ReferralPerson, ReferralPerson.referral_id == Referral.id)
+    .where(Referral.id == bindparam("referral_id"))
+    .order_by(ReferralPerson.role.desc(), ReferralPerson.position)  # children first
+)
+
+
+async def referral_and_people(
+    session: AsyncSession, referral_id: str
+) -> tuple[Referral | None, list[ReferralPerson]]:
+    """The referral and its people rows (children first) in one round trip, for a read."""
+    rows = (await session.execute(_REFERRAL_AND_PEOPLE, {"referral_id": referral_id})).all()
+    if not rows:
+        return None, []
+    return rows[0][0], [person for _, person in rows if person is not None]
+
+
 async def get_referral(
     session: AsyncSession, referral_id: str, *, for_update: bool = False
 ) -> Referral | None:
@@ -310,16 +341,23 @@ async def get_referral(
     return (await session.execute(stmt, {"referral_id": referral_id})).scalar_one_or_none()
 
 
-async def copy_decision_to_people(session: AsyncSession, referral: Referral, children: Sequence[str]) -> None:
-    """The decision onto the referral's people rows, and the children's timelines refreshed."""
-    await session.execute(
+async def copy_decision_to_people(session: AsyncSession, referral: Referral) -> list[ReferralPerson]:
+    """The decision onto the referral's people rows, which are returned (children first), and
+    the children's timelines refreshed. One UPDATE ... RETURNING, where reading the rows and
+    then updating them took two round trips."""
+    stmt = (
         update(ReferralPerson)
         .where(ReferralPerson.referral_id == referral.id)
         .values(
             level_of_need=referral.level_of_need, outcome=referral.outcome, decided_at=referral.decided_at
         )
+        .returning(ReferralPerson)
     )
-    await refresh_follow_ups(session, children)
+    rows = sorted(
+        (await session.execute(stmt)).scalars().all(), key=lambda r: (r.role != "child", r.position)
+    )
+    await refresh_follow_ups(session, [r.person_id for r in rows if r.role == "child"])
+    return rows
 
 
 async def referral_by_step_up(session: AsyncSession, step_up_id: str) -> Referral | None:

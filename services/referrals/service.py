@@ -7,6 +7,7 @@ change does and reaches a receiver that was down at the time once it is back.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -89,13 +90,23 @@ def reads_all(identity: Identity) -> bool:
     return identity.agency_type in READ_ALL_AGENCY_TYPES
 
 
-async def visible(ctx: Context, referral_id: str, *, for_update: bool = False) -> Referral:
-    """The referral if this caller may see it; 404 otherwise, so its existence does not leak."""
-    referral = await repo.get_referral(ctx.session, referral_id, for_update=for_update)
+async def visible(
+    ctx: Context, referral_id: str, *, for_update: bool = False, with_people: bool = False
+) -> Referral:
+    """The referral if this caller may see it; 404 otherwise, so its existence does not leak.
+    `with_people`: its people rows come in the same round trip (into `ctx.people_of`), for
+    a caller that answers with the referral."""
+    rows: list[ReferralPerson] = []
+    if with_people:
+        referral, rows = await repo.referral_and_people(ctx.session, referral_id)
+    else:
+        referral = await repo.get_referral(ctx.session, referral_id, for_update=for_update)
     if referral is None or not (
         reads_all(ctx.identity) or referral.source_agency_id == ctx.identity.agency_id
     ):
         raise ReferralNotFound()
+    if with_people:
+        ctx.people_of[referral.id] = rows
     return referral
 
 
@@ -129,6 +140,7 @@ async def create(ctx: Context, body: ReferralCreate) -> Referral:
         )
         for c in body.children
     ] + [("adult", a, Facts.of("adult", a.given_name, a.family_name, postcode=postcode)) for a in body.adults]
+    reserved = _reserve_reference(ctx)
     await repo.lock_keys(ctx.session, (k for _, _, f in subjects for k in people.match_lock_keys(f)))
     referral = await _new_referral(
         ctx,
@@ -145,7 +157,7 @@ async def create(ctx: Context, body: ReferralCreate) -> Referral:
         consent=body.consent.model_dump(mode="json") if body.consent else None,
     )
     rows, matches = await _resolve_people(ctx, referral, subjects)
-    await _link_and_add(ctx, referral, rows, matches)
+    await _link_and_add(ctx, referral, rows, matches, reserved)
     return referral
 
 
@@ -163,17 +175,48 @@ async def _new_referral(ctx: Context, **fields: Any) -> Referral:
     )
 
 
-async def _number(ctx: Context, referral: Referral) -> None:
-    """Take the next reference of the year's series (`repo.next_in_series`). On PostgreSQL in
-    a statement of its own, committed at once, so concurrent intakes never queue behind this
-    transaction; on SQLite inside it, as late as possible."""
-    series = f"{REFERENCE_PREFIX}-{ctx.now.astimezone(LONDON).year}"
-    if is_postgres_session(ctx.session):
-        async with ctx.runtime.db.autocommit() as conn:
-            number = await repo.next_in_series(conn, series, postgres=True)
+def _series(ctx: Context) -> str:
+    return f"{REFERENCE_PREFIX}-{ctx.now.astimezone(LONDON).year}"
+
+
+async def _next_on_postgres(ctx: Context) -> int:
+    async with ctx.runtime.db.autocommit() as conn:
+        return await repo.next_in_series(conn, _series(ctx), postgres=True)
+
+
+def _reserve_reference(ctx: Context) -> asyncio.Task[int] | None:
+    """On PostgreSQL, start taking the intake's number at once: the counter is advanced on a
+    connection of its own (`repo.next_in_series`), so it runs while the intake's first
+    queries run on the request's, instead of adding a round trip after them. If the intake
+    then fails, the task still finishes on its own and its number is a gap in the series
+    (as a failure after numbering always was). None on SQLite, where the number is taken
+    inside the transaction (`_number`)."""
+    if not is_postgres_session(ctx.session):
+        return None
+    task = asyncio.create_task(_next_on_postgres(ctx))
+    task.add_done_callback(_retrieved)
+    return task
+
+
+def _retrieved(task: asyncio.Task[int]) -> None:
+    # An intake that failed first never awaits its reservation; a failure of the counter
+    # itself is then not news worth a "never retrieved" warning.
+    if not task.cancelled():
+        task.exception()
+
+
+async def _number(ctx: Context, referral: Referral, reserved: asyncio.Task[int] | None = None) -> None:
+    """The referral's reference: the next number of the year's series. On PostgreSQL in a
+    statement of its own, committed at once (so concurrent intakes never queue behind this
+    transaction), started early by `_reserve_reference` where the caller did; on SQLite
+    inside the transaction, as late as possible."""
+    if reserved is not None:
+        number = await reserved
+    elif is_postgres_session(ctx.session):
+        number = await _next_on_postgres(ctx)
     else:
-        number = await repo.next_in_series(ctx.session, series, postgres=False)
-    referral.reference = f"{series}-{number:06d}"
+        number = await repo.next_in_series(ctx.session, _series(ctx), postgres=False)
+    referral.reference = f"{_series(ctx)}-{number:06d}"
 
 
 async def _resolve_people(
@@ -245,7 +288,11 @@ async def _resolve_people(
 
 
 async def _link_and_add(
-    ctx: Context, referral: Referral, rows: list[ReferralPerson], matches: list[ReferralMatch]
+    ctx: Context,
+    referral: Referral,
+    rows: list[ReferralPerson],
+    matches: list[ReferralMatch],
+    reserved: asyncio.Task[int] | None = None,
 ) -> None:
     """One front door: a child already known to an undecided referral or an open episode.
 
@@ -265,7 +312,7 @@ async def _link_and_add(
     for row in rows:
         row.source_code = referral.source_code
         row.from_step_up = referral.step_up_id is not None
-    await _number(ctx, referral)
+    await _number(ctx, referral, reserved)
     await repo.add_referral(ctx.session, referral, rows)
     await repo.add_matches(ctx.session, matches)
     await ctx.session.flush()
@@ -409,9 +456,8 @@ async def decide(
     referral.decided_within_timescale = ctx.now <= referral.decision_due_at
     referral.version += 1
     await ctx.session.flush()
-    rows = ctx.people_of[referral.id] = await repo.referral_people(ctx.session, referral.id)
+    rows = ctx.people_of[referral.id] = await repo.copy_decision_to_people(ctx.session, referral)
     children = [r.person_id for r in rows if r.role == "child"]
-    await repo.copy_decision_to_people(ctx.session, referral, children)
     await ctx.publish(
         "referral.decided",
         {
