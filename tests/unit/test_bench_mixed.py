@@ -16,7 +16,15 @@ from typing import Any
 
 import pytest
 
-from bench.mixed import Processes, describe_workers, machine_seconds, parse_workers
+from bench.mixed import (
+    PhaseResult,
+    Processes,
+    account,
+    describe_workers,
+    machine_seconds,
+    parse_workers,
+    steal_peak,
+)
 from devtools import launcher
 from devtools.launcher import Stack
 from devtools.stack import PROCESSES, Process
@@ -129,3 +137,23 @@ def test_the_machines_busy_and_stolen_time_are_read_apart():
     assert busy > 0 and steal >= 0
     cpu = Processes({}).cpu()
     assert cpu["machine"] >= busy and cpu["steal"] >= steal
+
+
+def test_the_worst_second_of_steal_is_found_in_a_burst_the_average_hides():
+    # 30 s of samples four times a second, no steal except 0.6 cores for two seconds.
+    samples, stolen = [], 0.0
+    for i in range(121):
+        t = i * 0.25
+        samples.append((t, stolen))
+        stolen += 0.6 * 0.25 if 10 <= t < 12 else 0.0
+    assert stolen / 30 < 0.05
+    assert steal_peak(samples) == pytest.approx(0.6)
+    assert steal_peak(samples[:40]) == 0.0  # before the burst
+    assert steal_peak([(0.0, 0.0), (0.5, 0.1)]) == 0.0  # shorter than a window: nothing to say
+
+
+def test_a_phase_records_its_worst_second_of_steal():
+    procs = Processes({})
+    result = account(procs, lambda: (time.sleep(1.3), PhaseResult("p", 1.3, {}, {}))[1])
+    assert 0.0 <= result.steal_peak <= os.cpu_count()
+    assert result.to_json()["steal_peak_cores"] == result.steal_peak
