@@ -316,22 +316,30 @@ _REFERRAL_MATCHES = (
 )
 
 
-_REFERRAL_AND_PEOPLE = (
-    select(Referral, ReferralPerson)
+_REFERRAL_WITH_ROWS = (
+    select(Referral, ReferralPerson, ReferralMatch)
     .outerjoin(ReferralPerson, ReferralPerson.referral_id == Referral.id)
+    .outerjoin(ReferralMatch, ReferralMatch.referral_id == Referral.id)
     .where(Referral.id == bindparam("referral_id"))
-    .order_by(ReferralPerson.role.desc(), ReferralPerson.position)  # children first
 )
 
 
-async def referral_and_people(
+async def referral_with_rows(
     session: AsyncSession, referral_id: str
-) -> tuple[Referral | None, list[ReferralPerson]]:
-    """The referral and its people rows (children first) in one round trip, for a read."""
-    rows = (await session.execute(_REFERRAL_AND_PEOPLE, {"referral_id": referral_id})).all()
+) -> tuple[Referral | None, list[ReferralPerson], list[ReferralMatch]]:
+    """The referral with its people rows (children first) and possible matches (best first),
+    in one round trip, for a read. The join repeats each person once per match: a referral
+    names a handful of people and has a handful of matches at most."""
+    rows = (await session.execute(_REFERRAL_WITH_ROWS, {"referral_id": referral_id})).all()
     if not rows:
-        return None, []
-    return rows[0][0], [person for _, person in rows if person is not None]
+        return None, [], []
+    people = {(p.role, p.position): p for _, p, _ in rows if p is not None}
+    matches = {m.candidate_person_id: m for _, _, m in rows if m is not None}
+    return (
+        rows[0][0],
+        sorted(people.values(), key=lambda p: (p.role != "child", p.position)),
+        sorted(matches.values(), key=lambda m: (-m.score, m.candidate_person_id)),
+    )
 
 
 async def get_referral(

@@ -150,7 +150,7 @@ async def get_referral(
     referral_id: Id, response: Response, identity: CanRead, session: SessionDep, runtime: RuntimeDep, now: Now
 ) -> ReferralRead:
     c = ctx(session, runtime, identity, now)
-    referral = await service.visible(c, referral_id, with_people=True)
+    referral = await service.visible(c, referral_id, with_rows=True)
     return await _answer(c, referral, response)
 
 

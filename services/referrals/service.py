@@ -91,22 +91,24 @@ def reads_all(identity: Identity) -> bool:
 
 
 async def visible(
-    ctx: Context, referral_id: str, *, for_update: bool = False, with_people: bool = False
+    ctx: Context, referral_id: str, *, for_update: bool = False, with_rows: bool = False
 ) -> Referral:
     """The referral if this caller may see it; 404 otherwise, so its existence does not leak.
-    `with_people`: its people rows come in the same round trip (into `ctx.people_of`), for
-    a caller that answers with the referral."""
+    `with_rows`: its people rows and matches come in the same round trip (into
+    `ctx.people_of` and `ctx.matches_of`), for a caller that answers with the referral."""
     rows: list[ReferralPerson] = []
-    if with_people:
-        referral, rows = await repo.referral_and_people(ctx.session, referral_id)
+    matches: list[ReferralMatch] = []
+    if with_rows:
+        referral, rows, matches = await repo.referral_with_rows(ctx.session, referral_id)
     else:
         referral = await repo.get_referral(ctx.session, referral_id, for_update=for_update)
     if referral is None or not (
         reads_all(ctx.identity) or referral.source_agency_id == ctx.identity.agency_id
     ):
         raise ReferralNotFound()
-    if with_people:
+    if with_rows:
         ctx.people_of[referral.id] = rows
+        ctx.matches_of[referral.id] = matches
     return referral
 
 

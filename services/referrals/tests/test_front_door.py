@@ -368,3 +368,27 @@ async def test_people_search_needs_enough_to_search_on_and_people_read(svc):
     school = await svc.client.get("/v1/people", params={"nhs_number": NHS[0]}, headers=svc.as_("school_a"))
     assert school.status_code == 403
     assert (await svc.client.get("/v1/people/nobody", headers=svc.as_("mash"))).status_code == 404
+
+
+async def test_a_read_gives_the_people_and_matches_the_intake_answered_with(svc):
+    """A read loads the referral, its people and its matches in one query (the join repeats
+    people per match): the answer is the one the intake gave, in the same order."""
+    family = {
+        "children": [
+            child("Amira", "Ahmed", "2017-03-02"),
+            child("Bilal", "Ahmed", "2019-06-14"),
+            child("Zara", "Ahmed", "2021-01-20"),
+        ]
+    }
+    await svc.create(body=rfs(**family))
+    moved = rfs(address={"line1": "2 New Road", "postcode": "S61 2BB"}, **family)
+    second = await svc.create("school_b", moved)
+    assert len(second["matches"]) >= 3 and len(second["children"]) == 3 and len(second["adults"]) == 1
+    for caller in ("mash", "school_b"):
+        read = (await svc.client.get(f"/v1/referrals/{second['id']}", headers=svc.as_(caller))).json()
+        assert read["children"] == second["children"] and read["adults"] == second["adults"]
+        assert [m["person_id"] for m in read["matches"]] == [m["person_id"] for m in second["matches"]]
+        scores = [m["score"] for m in read["matches"]]
+        assert scores == sorted(scores, reverse=True)
+        if caller == "school_b":  # the intake's own caller: the very same answer
+            assert read["matches"] == second["matches"]
