@@ -316,6 +316,17 @@ _REFERRAL_MATCHES = (
 )
 
 
+def people_order(row: ReferralPerson) -> tuple[bool, int]:
+    """How a referral's people are shown: children first, each in the order the referral
+    named them (as `_REFERRAL_PEOPLE` sorts in SQL)."""
+    return (row.role != "child", row.position)
+
+
+def match_order(match: ReferralMatch) -> tuple[float, str]:
+    """Best match first (as `_REFERRAL_MATCHES` sorts in SQL)."""
+    return (-match.score, match.candidate_person_id)
+
+
 _REFERRAL_WITH_ROWS = (
     select(Referral, ReferralPerson, ReferralMatch)
     .outerjoin(ReferralPerson, ReferralPerson.referral_id == Referral.id)
@@ -337,8 +348,8 @@ async def referral_with_rows(
     matches = {m.candidate_person_id: m for _, _, m in rows if m is not None}
     return (
         rows[0][0],
-        sorted(people.values(), key=lambda p: (p.role != "child", p.position)),
-        sorted(matches.values(), key=lambda m: (-m.score, m.candidate_person_id)),
+        sorted(people.values(), key=people_order),
+        sorted(matches.values(), key=match_order),
     )
 
 
@@ -361,9 +372,7 @@ async def copy_decision_to_people(session: AsyncSession, referral: Referral) -> 
         )
         .returning(ReferralPerson)
     )
-    rows = sorted(
-        (await session.execute(stmt)).scalars().all(), key=lambda r: (r.role != "child", r.position)
-    )
+    rows = sorted((await session.execute(stmt)).scalars().all(), key=people_order)
     await refresh_follow_ups(session, [r.person_id for r in rows if r.role == "child"])
     return rows
 

@@ -318,8 +318,8 @@ async def _link_and_add(
     await repo.add_referral(ctx.session, referral, rows)
     await repo.add_matches(ctx.session, matches)
     await ctx.session.flush()
-    ctx.people_of[referral.id] = sorted(rows, key=lambda r: (r.role != "child", r.position))
-    ctx.matches_of[referral.id] = sorted(matches, key=lambda m: (-m.score, m.candidate_person_id))
+    ctx.people_of[referral.id] = sorted(rows, key=repo.people_order)
+    ctx.matches_of[referral.id] = sorted(matches, key=repo.match_order)
     children = [r.person_id for r in rows if r.role == "child"]
     adults = [r.person_id for r in rows if r.role == "adult"]
     if referral.status == "linked":

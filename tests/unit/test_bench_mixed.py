@@ -19,6 +19,7 @@ import pytest
 from bench.mixed import (
     PhaseResult,
     Processes,
+    StealWatch,
     account,
     describe_workers,
     machine_seconds,
@@ -152,8 +153,18 @@ def test_the_worst_second_of_steal_is_found_in_a_burst_the_average_hides():
     assert steal_peak([(0.0, 0.0), (0.5, 0.1)]) == 0.0  # shorter than a window: nothing to say
 
 
-def test_a_phase_records_its_worst_second_of_steal():
-    procs = Processes({})
-    result = account(procs, lambda: (time.sleep(1.3), PhaseResult("p", 1.3, {}, {}))[1])
-    assert 0.0 <= result.steal_peak <= os.cpu_count()
-    assert result.to_json()["steal_peak_cores"] == result.steal_peak
+def test_the_steal_watch_samples_through_the_phase():
+    with StealWatch(interval=0.1) as watch:
+        time.sleep(1.25)
+    times = [t for t, _ in watch.samples]
+    stolen = [s for _, s in watch.samples]
+    assert len(times) >= 10 and times == sorted(times) and times[-1] - times[0] >= 1.2
+    assert stolen == sorted(stolen)  # a counter since boot
+    assert watch.peak() == steal_peak(watch.samples)
+
+
+def test_a_phase_records_its_worst_second_of_steal(monkeypatch):
+    monkeypatch.setattr(StealWatch, "peak", lambda self: 0.42)
+    result = account(Processes({}), lambda: PhaseResult("p", 0.1, {}, {}))
+    assert result.steal_peak == 0.42
+    assert result.to_json()["steal_peak_cores"] == 0.42

@@ -39,6 +39,9 @@ async def test_a_step_up_is_one_urgent_referral_whatever_the_retries(svc):
     assert out["children"][0]["person_id"] == amira
     again = await svc.client.post("/internal/step-ups", json=body, headers=svc.as_("service"))
     assert again.status_code == 200 and again.json()["id"] == out["id"]
+    # A retry uses up no reference number: the next intake's follows the step-up's.
+    following = await svc.create()
+    assert [_number(r) for r in (first, out, following)] == [_number(first) + i for i in range(3)]
     [alert] = await svc.outbox("referral.safeguarding_concern")
     assert alert["data"]["referral_id"] == out["id"]
     # The agency that stepped up reads it like its own.
@@ -80,3 +83,7 @@ async def test_step_ups_are_for_services_and_known_people(svc):
     assert (
         await svc.client.post("/internal/step-ups", json=rfs(), headers=svc.as_("service"))
     ).status_code == 422
+
+
+def _number(referral: dict) -> int:
+    return int(referral["reference"].rsplit("-", 1)[1])
