@@ -7,6 +7,7 @@ latency at fixed arrival rates, CPU seconds per request and memory per process.
     python -m bench.mixed --json results.json   # also write every figure as JSON
     python -m bench.mixed --db postgres --rates 100 --workers referrals=2   # referrals as two processes
     python -m bench.mixed --rates 100 --per-operation 20   # also each operation's CPU, alone
+    python -m bench.mixed --db postgres --rates 100 --background-nice 0   # every process at one priority
 
 Loopback only and bounded: it starts its own processes (the gateway, the four services and the
 notifications worker) on free 127.0.0.1 ports - for PostgreSQL also a throwaway server
@@ -36,6 +37,14 @@ Phases, per database:
    `--seconds`, whatever the answers' speed; latency is measured from the *scheduled* send
    time, so a server that falls behind shows it (no coordinated omission). At most
    `--max-in-flight` requests are outstanding; arrivals beyond that are counted as dropped.
+   Once the servers are idle again after a fixed-rate phase, the referrer's feed is read for
+   the outcome alert of each decision the phase made: the time from the decision to its alert
+   is the cost of the background work's lower priority (below), and an alert missing then is
+   reported as missing.
+
+Priority: the processes whose work is all background (`devtools.stack.Process.background`:
+notifications and its worker) start at nice +10, as with `make run` (`--background-nice 0`
+runs every process at the same priority), so a burst of requests is answered first.
 
 CPU: utime+stime from /proc/<pid>/stat of every process before and after each phase, with its
 live children and its reaped children's cutime+cstime (PostgreSQL's backends under the
@@ -73,6 +82,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +94,7 @@ from bench.load import _loopback
 from bench.rawhttp import RawClient
 from devtools import pg
 from devtools.launcher import Stack, migrate_all
-from devtools.stack import PROCESSES
+from devtools.stack import BACKGROUND_NICE, PROCESSES
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 NOT_SERVERS = ("load generator", "machine", "steal")  # keys of Processes.cpu() that are not servers
@@ -299,6 +309,9 @@ class World:
     episodes: list[str] = field(default_factory=list)
     people: list[str] = field(default_factory=list)
     rng: random.Random = field(default_factory=lambda: random.Random(7))
+    # The decisions of the phase under way: referral id -> the decision's `decided_at` (the
+    # server's clock), to measure how long the referrer waits for the outcome alert.
+    decided: dict[str, datetime] = field(default_factory=dict)
 
     def auth(self, client: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[client]}"}
@@ -364,13 +377,16 @@ async def one_request(client: Client, world: World, op: str) -> str | None:
         return None if status == 200 else str(status)
     if op == "decision":
         rid = world.undecided.pop()
-        status, _ = await client.request(
+        status, body = await client.request(
             "POST",
             f"{world.gateway}/v1/referrals/{rid}/decision",
             json=DECISION,
             headers=world.auth("demo-mash"),
         )
-        return None if status in (200, 201) else str(status)
+        if status not in (200, 201):
+            return str(status)
+        world.decided[rid] = datetime.fromisoformat(json.loads(body)["decision"]["decided_at"])
+        return None
     if op == "read episode":
         eid = rng.choice(world.episodes)
         status, _ = await client.request(
@@ -409,6 +425,10 @@ class PhaseResult:
     rss: dict[str, float] = field(default_factory=dict)
     pss: dict[str, float] = field(default_factory=dict)
     steal_peak: float = 0.0  # cores the hypervisor took in the phase's worst second
+    # Seconds from each of the phase's decisions to the referrer's outcome alert (fixed-rate
+    # phases), and how many decisions had none once the servers were idle again.
+    alert_lags: list[float] = field(default_factory=list)
+    alerts_missing: int = 0
 
     @property
     def completed(self) -> int:
@@ -428,6 +448,10 @@ class PhaseResult:
             return 0.0
         return data[min(len(data) - 1, int(q * len(data)))] * 1000
 
+    def alert_pct(self, q: float) -> float:
+        data = sorted(self.alert_lags)
+        return data[min(len(data) - 1, int(q * len(data)))] * 1000 if data else 0.0
+
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -444,6 +468,13 @@ class PhaseResult:
             },
             "cpu_seconds": self.cpu,
             "steal_peak_cores": self.steal_peak,
+            "outcome_alert_ms": {
+                "n": len(self.alert_lags),
+                "missing": self.alerts_missing,
+                "p50": self.alert_pct(0.5),
+                "p99": self.alert_pct(0.99),
+                "max": max(self.alert_lags, default=0.0) * 1000,
+            },
             "rss_mib": self.rss,
             "pss_mib": self.pss,
         }
@@ -602,7 +633,7 @@ def prepare(stack: Stack, referrals: int, episodes: int) -> World:
 
 
 def start_stack(
-    db: str, log_level: str, workers: dict[str, int] | None = None
+    db: str, log_level: str, workers: dict[str, int] | None = None, background_nice: int = BACKGROUND_NICE
 ) -> tuple[Stack, Path, Path | None, int | None]:
     tmp = Path(tempfile.mkdtemp(prefix=f"eh-mixed-{db}-"))
     pg_base, pg_root, postmaster = None, None, None
@@ -620,8 +651,51 @@ def start_stack(
         "EH_GATEWAY_LOG_LEVEL": log_level,
     }
     migrate_all(tmp, pg_base)
-    stack = Stack(data_dir=tmp, ports=ports, pg_base=pg_base, extra_env=extra, workers=dict(workers or {}))
+    stack = Stack(
+        data_dir=tmp,
+        ports=ports,
+        pg_base=pg_base,
+        extra_env=extra,
+        workers=dict(workers or {}),
+        background_nice=background_nice,
+    )
     return stack, tmp, pg_root, postmaster
+
+
+def outcome_alerts(
+    world: World, *, page: int = 200, client: httpx.Client | None = None
+) -> tuple[list[float], int]:
+    """Seconds from each decision in `world.decided` to the referrer's "Outcome of your referral"
+    alert (its `created_at` in the referrer's feed, read through the gateway), and how many
+    decisions have no alert. Call once the servers are idle again: what is missing then is lost,
+    not late. The feed is newest first; reading stops at the phase's first decision."""
+    want = dict(world.decided)
+    if not want:
+        return [], 0
+    oldest = min(want.values())
+    lags: list[float] = []
+    cursor: str | None = None
+    with client or httpx.Client(timeout=30) as c:
+        while want:
+            params = {"limit": str(page), **({"cursor": cursor} if cursor else {})}
+            r = c.get(
+                f"{world.gateway}/v1/notifications", params=params, headers=world.auth("demo-education")
+            )
+            r.raise_for_status()
+            body = r.json()
+            for item in body["items"]:
+                decided = want.get(item["referral_id"] or "")
+                if item["kind"] == "referral.decided" and decided is not None:
+                    lags.append((datetime.fromisoformat(item["created_at"]) - decided).total_seconds())
+                    del want[item["referral_id"]]
+            cursor = body.get("next_cursor")
+            if (
+                not cursor
+                or not body["items"]
+                or datetime.fromisoformat(body["items"][-1]["created_at"]) < oldest
+            ):
+                break
+    return lags, len(want)
 
 
 def account(procs: Processes, run: Any) -> PhaseResult:
@@ -652,7 +726,7 @@ def settle(procs: Processes, *, idle_cores: float = 0.15, limit: float = 120.0) 
 
 
 def run_database(db: str, args: argparse.Namespace) -> dict[str, Any]:
-    stack, tmp, pg_root, postmaster = start_stack(db, args.log_level, args.workers)
+    stack, tmp, pg_root, postmaster = start_stack(db, args.log_level, args.workers, args.background_nice)
     print(f"\n=== {db}: data in {tmp}", flush=True)
     try:
         stack.start_all()
@@ -674,10 +748,11 @@ def run_database(db: str, args: argparse.Namespace) -> dict[str, Any]:
             f"  {sat.name}: {sat.rps:,.1f} req/s p50 {sat.pct(0.5):.1f} ms p99 {sat.pct(0.99):.1f} ms",
             flush=True,
         )
+        waited = settle(procs)
+        print(f"  (servers idle again after {waited:.0f} s)", flush=True)
         for i, rate in enumerate(args.rates):
             for k in range(args.repeat):
-                waited = settle(procs)
-                print(f"  (servers idle again after {waited:.0f} s)", flush=True)
+                world.decided.clear()
                 res = account(
                     procs,
                     lambda rate=rate, seed=10 + i + 100 * k: asyncio.run(
@@ -690,6 +765,15 @@ def run_database(db: str, args: argparse.Namespace) -> dict[str, Any]:
                 print(
                     f"  {res.name}: done {res.rps:,.1f} req/s p50 {res.pct(0.5):.1f} ms "
                     f"p99 {res.pct(0.99):.1f} ms errors {sum(res.errors.values())} dropped {res.dropped}",
+                    flush=True,
+                )
+                # The phase's events run out, then: how long each referrer waited for the outcome.
+                waited = settle(procs)
+                res.alert_lags, res.alerts_missing = outcome_alerts(world)
+                print(
+                    f"  (servers idle again after {waited:.0f} s; outcome alerts to the referrer "
+                    f"p50 {res.alert_pct(0.5):.0f} ms p99 {res.alert_pct(0.99):.0f} ms after the decision, "
+                    f"{res.alerts_missing} missing)",
                     flush=True,
                 )
         if args.per_operation:
@@ -764,7 +848,9 @@ def report(runs: list[dict[str, Any]], args: argparse.Namespace) -> None:
         f"load average before the run {args.loadavg}; log level {args.log_level}; "
         f"{args.seconds:g} s per rate, saturation {args.saturation_seconds:g} s with {args.connections} in flight; "
         f"load generator's client: {args.client}; "
-        f"processes with several workers: {describe_workers(args.workers) or 'none'}\n"
+        f"processes with several workers: {describe_workers(args.workers) or 'none'}; "
+        f"background processes ({', '.join(p.name for p in PROCESSES if p.background)}) at "
+        f"nice +{args.background_nice}\n"
     )
     print("| database | phase | completed req/s | p50 ms | p99 ms | errors | dropped |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
@@ -788,6 +874,14 @@ def report(runs: list[dict[str, Any]], args: argparse.Namespace) -> None:
         for op in ops:
             cells = [f"{r.pct(0.5, op):.1f} / {r.pct(0.99, op):.1f}" for r in run["_results"]]
             print(f"| {op} | " + " | ".join(cells) + " |")
+        cells = [
+            f"{r.alert_pct(0.5):.0f} / {r.alert_pct(0.99):.0f}"
+            + (f" ({r.alerts_missing} missing)" if r.alerts_missing else "")
+            if r.alert_lags or r.alerts_missing
+            else "-"
+            for r in run["_results"]
+        ]
+        print("| (event) outcome alert to the referrer, after the decision | " + " | ".join(cells) + " |")
     for run in runs:
         print(
             f"\nCPU ms per request in each phase, and memory at the end of the run, on {run['db']} "
@@ -873,6 +967,13 @@ def main() -> int:
     ap.add_argument("--saturation-seconds", type=float, default=15.0)
     ap.add_argument("--connections", type=int, default=32, help="requests in flight at saturation")
     ap.add_argument("--max-in-flight", type=int, default=256)
+    ap.add_argument(
+        "--background-nice",
+        type=int,
+        default=BACKGROUND_NICE,
+        metavar="N",
+        help=f"nice increment of the background processes (default {BACKGROUND_NICE}, as make run; 0: all equal)",
+    )
     ap.add_argument("--setup-referrals", type=int, default=200)
     ap.add_argument("--setup-episodes", type=int, default=20)
     ap.add_argument(

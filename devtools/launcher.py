@@ -20,7 +20,16 @@ from pathlib import Path
 
 import httpx
 
-from devtools.stack import GATEWAY, PROCESSES, ROOT, SERVICES, Process, database_url, process_env
+from devtools.stack import (
+    BACKGROUND_NICE,
+    GATEWAY,
+    PROCESSES,
+    ROOT,
+    SERVICES,
+    Process,
+    database_url,
+    process_env,
+)
 
 
 def module_exists(proc: Process) -> bool:
@@ -64,6 +73,17 @@ def migrate_all(
         alembic_upgrade(proc.service_dir, url)
 
 
+def lower_priority(pid: int, increment: int) -> None:
+    """Make `pid` nicer than this process by `increment` (at most 19). Set before the child has
+    finished starting Python, so the uvicorn workers it forks later inherit it. Only ever a
+    rise: an unprivileged process may not give a child a higher priority than its own."""
+    target = min(19, os.getpriority(os.PRIO_PROCESS, 0) + increment)
+    try:
+        os.setpriority(os.PRIO_PROCESS, pid, target)
+    except ProcessLookupError:
+        pass  # exited already; its log says why and wait_ready reports it
+
+
 @dataclass
 class Running:
     proc: Process
@@ -83,6 +103,9 @@ class Stack:
     # Web processes to run as several uvicorn workers on one port (name -> count): replicas on
     # one host, as the services are built to run (deploy/k8s runs at least two of each).
     workers: dict[str, int] = field(default_factory=dict)
+    # Nice increment for the background processes (devtools.stack.Process.background); 0 runs
+    # every process at the launcher's priority.
+    background_nice: int = BACKGROUND_NICE
     running: dict[str, Running] = field(default_factory=dict)
 
     @property
@@ -129,6 +152,8 @@ class Stack:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        if proc.background and self.background_nice > 0:
+            lower_priority(popen.pid, self.background_nice)
         self.running[name] = Running(proc, popen, port, log)
         return self.running[name]
 

@@ -43,8 +43,11 @@ def main() -> int:
         skipped = stack.start_all()
         for p in PROCESSES:
             if p.name in stack.running:
+                priority = (
+                    f", nice +{stack.background_nice}" if p.background and stack.background_nice else ""
+                )
                 print(
-                    f"  {p.name:<22} http://127.0.0.1:{ports[p.name]}  (log: {stack.running[p.name].log})",
+                    f"  {p.name:<22} http://127.0.0.1:{ports[p.name]}  (log: {stack.running[p.name].log}{priority})",
                     flush=True,
                 )
         for name in skipped:

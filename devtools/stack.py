@@ -22,6 +22,11 @@ class Process:
     service_dir: Path | None = None  # where alembic.ini lives; None: no database of its own
     kind: str = "api"  # "api" (uvicorn) or "worker" (python -m)
     stateless: bool = True
+    # Its work is asynchronous - events in; deadlines, alerts, emails and webhooks out - and no
+    # front-door request waits for it. Where the processes share a machine it runs at a lower
+    # CPU priority (`BACKGROUND_NICE`; docker-compose.yml: a lower cpu_shares), so a burst of
+    # requests is answered first and this work catches up in the gaps between bursts.
+    background: bool = False
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,7 @@ SERVICES = {
         8004,
         "EH_NOTIFICATIONS_",
         ROOT / "services/notifications",
+        background=True,
     ),
 }
 WORKER = Process(
@@ -61,8 +67,14 @@ WORKER = Process(
     "EH_NOTIFICATIONS_",
     ROOT / "services/notifications",
     kind="worker",
+    background=True,
 )
 PROCESSES = [GATEWAY, *SERVICES.values(), WORKER]
+
+# How much lower a background process's CPU priority is than the launcher's own (a nice
+# increment: 10 gives it about a tenth of the weight of a process at the launcher's level when
+# both want the CPU; none when the CPU is free). docs/performance.md has what it changes.
+BACKGROUND_NICE = 10
 
 # Which events each service sends where: an event type, or a prefix ("referral.", "*" for
 # all), -> receiving services. A receiver gets only what it acts on: every delivery costs a

@@ -138,6 +138,16 @@ def test_worker_runs_as_several_replicas(services):
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_background_processes_yield_the_cpu_to_the_others(services, name):
+    proc = next(p for p in PROCESSES if p.name == name)
+    shares = services[name].get("cpu_shares")
+    if proc.background:
+        assert shares is not None and 2 <= shares < 1024, "background work gets a lower CPU weight"
+    else:
+        assert shares is None, "request-serving processes keep the default weight"
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_hardening(services, name):
     svc = services[name]
     assert svc.get("read_only") is True

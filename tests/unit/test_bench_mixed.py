@@ -168,3 +168,56 @@ def test_a_phase_records_its_worst_second_of_steal(monkeypatch):
     result = account(Processes({}), lambda: PhaseResult("p", 0.1, {}, {}))
     assert result.steal_peak == 0.42
     assert result.to_json()["steal_peak_cores"] == 0.42
+
+
+def _feed_server(items: list[dict[str, Any]], asked: list[dict[str, str]]):
+    """The referrer's feed, newest first, `limit` per page with a cursor (an index here)."""
+    import httpx
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.url.path == "/v1/notifications"
+        assert request.headers["Authorization"] == "Bearer edu-token"
+        params = dict(request.url.params)
+        asked.append(params)
+        start, limit = int(params.get("cursor", "0")), int(params["limit"])
+        page = items[start : start + limit]
+        more = start + limit < len(items)
+        return httpx.Response(200, json={"items": page, "next_cursor": str(start + limit) if more else None})
+
+    return httpx.Client(transport=httpx.MockTransport(handler))
+
+
+def test_outcome_alerts_pairs_each_decision_with_its_alert_across_pages():
+    from datetime import UTC, datetime, timedelta
+
+    from bench.mixed import World, outcome_alerts
+
+    t0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+    world = World("http://gw", "http://consent", {"demo-education": "edu-token"}, "agency-1")
+    world.decided = {"r1": t0, "r2": t0 + timedelta(seconds=1), "r3": t0 + timedelta(seconds=2)}
+
+    def alert(rid: str | None, at: datetime, kind: str = "referral.decided") -> dict[str, Any]:
+        return {"kind": kind, "referral_id": rid, "created_at": at.isoformat().replace("+00:00", "Z")}
+
+    items = [  # newest first, as the feed answers
+        alert("r3", t0 + timedelta(seconds=2, milliseconds=40)),
+        alert(None, t0 + timedelta(seconds=1, milliseconds=900), kind="consent.withdrawn"),
+        alert("r2", t0 + timedelta(seconds=1, milliseconds=250)),
+        alert("r1", t0 + timedelta(seconds=1), kind="referral.linked"),  # not the outcome alert
+        alert("older", t0 - timedelta(seconds=5)),  # before the phase: reading stops here
+        alert("much-older", t0 - timedelta(seconds=60)),
+    ]
+    asked: list[dict[str, str]] = []
+    lags, missing = outcome_alerts(world, page=2, client=_feed_server(items, asked))
+    assert sorted(round(x, 3) for x in lags) == [0.04, 0.25]
+    assert missing == 1  # r1 had no outcome alert
+    assert [a.get("cursor") for a in asked] == [None, "2", "4"]  # stopped before the last page
+
+
+def test_outcome_alerts_with_no_decisions_reads_nothing():
+    from bench.mixed import World, outcome_alerts
+
+    asked: list[dict[str, str]] = []
+    world = World("http://gw", "http://consent", {"demo-education": "edu-token"}, "agency-1")
+    assert outcome_alerts(world, client=_feed_server([], asked)) == ([], 0)
+    assert asked == []
