@@ -15,6 +15,7 @@ from shared.identity import Identity
 from shared.pagination import PageDep, encode_cursor, keyset
 from shared.problems import Forbidden, NotFound, Unauthorized, ValidationProblem
 from shared.tokens import TokenInvalid
+from shared.validation import IsoDatetime
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
@@ -193,8 +194,8 @@ async def audit(
     agency_id: Annotated[str | None, Query(max_length=36)] = None,
     request_id: Annotated[str | None, Query(max_length=128)] = None,
     resource_id: Annotated[str | None, Query(max_length=100)] = None,
-    at_from: Annotated[datetime | None, Query(alias="from")] = None,
-    at_to: Annotated[datetime | None, Query(alias="to")] = None,
+    at_from: Annotated[IsoDatetime | None, Query(alias="from")] = None,
+    at_to: Annotated[IsoDatetime | None, Query(alias="to")] = None,
 ) -> dict[str, Any]:
     gw = request.app.state.gw
     await gw.audit.flush()

@@ -1,4 +1,5 @@
-"""Input rules every service shares: bounded dates, and no NUL characters in any text.
+"""Input rules every service shares: dates and times as ISO 8601 text only, bounded dates, and no
+NUL characters in any text.
 
 PostgreSQL cannot store a NUL character in text, and no legitimate case note contains one,
 so a NUL anywhere in a JSON body or query string is a 422 naming the field, before any
@@ -8,19 +9,47 @@ handler runs (rather than a database error half-way through a write).
 from __future__ import annotations
 
 import json
-from datetime import date
+import re
+from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import AwareDatetime, BeforeValidator, Field
+from pydantic_core import PydanticCustomError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.problems import PROBLEM_BASE, problem_response
+
+# A number, or text that is only a number ("0", "1.5e9"): what pydantic's lax mode would take
+# as Unix time for a date or a date-time.
+_NUMBER = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
+
+
+def _not_a_number(what: str, example: str) -> BeforeValidator:
+    def check(value: Any) -> Any:
+        if isinstance(value, bool | int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value)):
+            raise PydanticCustomError(
+                "iso_8601", f"must be {what} as ISO 8601 text, e.g. {example}, not a number"
+            )
+        return value
+
+    return BeforeValidator(check)
+
+
+# Dates and times in bodies and queries are ISO 8601 text, as the schema says. pydantic's lax
+# mode would read a number as Unix time (`0` -> 1970-01-01, in a body or in a query string),
+# so a client's mistake would be stored as a record from 1970 instead of refused: these types
+# refuse it with a 422 naming the field. Use them for every date or time a client sends.
+_DATE_TEXT = _not_a_number("a date", "2026-01-31")
+_MOMENT_TEXT = _not_a_number("a date and time", "2026-01-31T09:30:00Z")
+IsoDate = Annotated[date, _DATE_TEXT]
+IsoDatetime = Annotated[datetime, _MOMENT_TEXT]
+IsoAwareDatetime = Annotated[AwareDatetime, _MOMENT_TEXT]
 
 # Dates a query may ask about: wide enough for any real record, narrow enough that date
 # arithmetic (a year either side, working days) cannot overflow.
 EARLIEST = date(1900, 1, 1)
 LATEST = date(2199, 12, 31)
-BoundedDate = Annotated[date, Field(ge=EARLIEST, le=LATEST)]
+BoundedDate = Annotated[date, _DATE_TEXT, Field(ge=EARLIEST, le=LATEST)]
 
 
 def _nul_path(value: Any, path: list[str]) -> list[str] | None:

@@ -13,6 +13,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
+from shared.validation import IsoDate, IsoDatetime
+
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 LongText = Annotated[str, StringConstraints(max_length=8000)]
@@ -55,7 +57,7 @@ class EpisodeCreate(Strict):
     origin: Literal["step_down", "self_referral"]
     person_ids: list[UUID] = Field(min_length=1, max_length=20)
     level_of_need: LevelOfNeed = "partnership_plus"
-    stepdown_panel_on: date | None = None
+    stepdown_panel_on: IsoDate | None = None
     social_worker: SocialWorker | None = None
     social_work_assessment_ref: Short | None = Field(
         default=None, description="The social work assessment handed over, so the family need not retell it"
@@ -155,7 +157,7 @@ class EpisodeList(BaseModel):
 
 
 class ContactCreate(Strict):
-    contact_at: datetime
+    contact_at: IsoDatetime
     method: Literal["home_visit", "phone", "video", "office", "school", "other"]
     notes: LongText
 
@@ -192,7 +194,7 @@ class StepUpRead(BaseModel):
 
 
 class JointVisitCreate(Strict):
-    held_on: date
+    held_on: IsoDate
 
 
 # --- assessments ----------------------------------------------------------------------------
@@ -271,7 +273,7 @@ class AssessmentReturn(Strict):
 
 
 class ExtensionCreate(Strict):
-    new_due_on: date
+    new_due_on: IsoDate
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
     approved_by: Manager
 
@@ -317,7 +319,7 @@ class OutcomeIn(Strict):
     measure: Short | None = None
     baseline: Annotated[str, StringConstraints(max_length=200)] | None = None
     target: Annotated[str, StringConstraints(max_length=200)] | None = None
-    target_on: date | None = None
+    target_on: IsoDate | None = None
 
 
 class ActionOwner(Strict):
@@ -329,7 +331,7 @@ class ActionIn(Strict):
     id: Annotated[str, StringConstraints(max_length=36)] | None = None
     description: LongText
     owner: ActionOwner | None = None
-    due_on: date | None = None
+    due_on: IsoDate | None = None
     outcome_refs: list[int | Annotated[str, StringConstraints(max_length=36)]] = Field(
         default_factory=list,
         max_length=20,
@@ -389,10 +391,10 @@ class OutcomeProgress(Strict):
 
 
 class ReviewCreate(Strict):
-    held_on: date
+    held_on: IsoDate
     attendees: list[Name] = Field(default_factory=list, max_length=50)
     outcome_progress: list[OutcomeProgress] = Field(default_factory=list, max_length=30)
-    next_review_on: date
+    next_review_on: IsoDate
 
 
 class ReviewRead(BaseModel):

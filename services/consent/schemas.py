@@ -6,7 +6,9 @@ from datetime import date, datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from shared.validation import IsoAwareDatetime, IsoDate
 
 Purpose = Literal["early_help_service", "information_sharing"]
 Relationship = Literal["self", "parent", "carer", "guardian"]
@@ -53,9 +55,9 @@ class ConsentCreate(_Request):
         description='Agency ids, or ["team_around_the_family"] for everyone on the TAF.',
     )
     method: Method
-    obtained_at: AwareDatetime
-    expires_on: date | None = None
-    person_date_of_birth: date | None = Field(
+    obtained_at: IsoAwareDatetime
+    expires_on: IsoDate | None = None
+    person_date_of_birth: IsoDate | None = Field(
         default=None,
         description="Checked, never stored: with `presumed_16_plus` the person must be 16 or over "
         "on `obtained_at`; with `parental` they must be under 16.",
@@ -138,7 +140,7 @@ class SharingDecisionCreate(_Request):
         max_length=200,
         description="The approving manager: required when sharing on a basis other than consent.",
     )
-    decided_at: AwareDatetime | None = None
+    decided_at: IsoAwareDatetime | None = None
     supersedes_id: UUID | None = Field(
         default=None, description="The decision this one corrects (decisions are never edited)."
     )
@@ -188,7 +190,7 @@ class DisclosureCreate(_Request):
     basis: DisclosureBasis
     reference_id: UUID | None = None
     request_id: str | None = Field(default=None, max_length=100)
-    disclosed_at: AwareDatetime
+    disclosed_at: IsoAwareDatetime
 
 
 class DisclosureRead(BaseModel):

@@ -37,7 +37,7 @@ from shared.events import utcnow
 from shared.identity import Identity, ServiceIdentity, require_scope
 from shared.pagination import PageDep, page_of
 from shared.problems import ValidationProblem
-from shared.validation import BoundedDate
+from shared.validation import BoundedDate, IsoDate
 
 router = APIRouter(prefix="/v1")
 internal = APIRouter(prefix="/internal", include_in_schema=False)
@@ -238,7 +238,7 @@ async def search_people(
     nhs_number: Annotated[str | None, Query(max_length=14)] = None,
     family_name: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
     given_name: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
-    date_of_birth: date | None = None,
+    date_of_birth: IsoDate | None = None,
     postcode: Annotated[str | None, Query(max_length=10)] = None,
 ) -> PersonSearchResult:
     """Ranked matches with a score: by NHS number, or two of family name, date of birth, postcode."""

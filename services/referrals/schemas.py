@@ -13,7 +13,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     EmailStr,
@@ -38,6 +37,7 @@ from services.referrals.identifiers import (
     normalise_upn,
 )
 from shared.calendar import LONDON
+from shared.validation import IsoAwareDatetime, IsoDate
 
 MAX_AGE_YEARS = 25
 UNBORN_PAST_DAYS = 28  # an expected date a little in the past: the baby may be late
@@ -80,8 +80,8 @@ class Referrer(Strict):
 class ChildIn(Strict):
     given_name: Name | None = Field(None, description="Required unless the child is unborn")
     family_name: Name
-    date_of_birth: date | None = Field(None, description="Required unless unborn_expected_on is given")
-    unborn_expected_on: date | None = Field(None, description="Expected date of an unborn child")
+    date_of_birth: IsoDate | None = Field(None, description="Required unless unborn_expected_on is given")
+    unborn_expected_on: IsoDate | None = Field(None, description="Expected date of an unborn child")
     gender: Gender = "not_known"
     nhs_number: str | None = Field(None, max_length=14, description="10 digits, modulus 11 checked")
     upn: str | None = Field(None, max_length=13, description="Unique Pupil Number")
@@ -156,7 +156,7 @@ class AddressIn(Strict):
 class ConsentIn(Strict):
     obtained: bool
     given_by: ShortText
-    obtained_at: AwareDatetime
+    obtained_at: IsoAwareDatetime
     method: ConsentMethod
 
 
