@@ -20,7 +20,7 @@ LINT = [
     ["ruff", "check", "."],
     ["ruff", "format", "--check", "."],
     ["lint-imports"],
-    ["mypy", "shared", "gateway", "devtools"],
+    ["mypy", "shared", "gateway", "services", "devtools"],
 ]
 
 

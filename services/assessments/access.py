@@ -226,21 +226,21 @@ async def deliver_disclosures(runtime: AssessmentsRuntime) -> int:
     sent = 0
     async with runtime.db.session() as session:
         for row_id, error, rejected in results:
-            row = await session.get(PendingDisclosure, row_id)
-            if row is None:
+            pending = await session.get(PendingDisclosure, row_id)
+            if pending is None:
                 continue
-            row.attempts += 1
+            pending.attempts += 1
             if error is None:
-                row.sent_at = utcnow()
+                pending.sent_at = utcnow()
                 sent += 1
             elif rejected:
                 # Kept (never deleted) but parked: a person's log must be fixed, not dropped.
-                row.last_error = error[:200]
-                row.next_attempt_at = utcnow() + timedelta(days=1)
+                pending.last_error = error[:200]
+                pending.next_attempt_at = utcnow() + timedelta(days=1)
                 log.error("disclosure rejected by consent", extra={"disclosure_id": row_id, "error": error})
             else:
-                row.last_error = error
-                row.next_attempt_at = utcnow() + timedelta(seconds=backoff(row.attempts))
+                pending.last_error = error
+                pending.next_attempt_at = utcnow() + timedelta(seconds=backoff(pending.attempts))
         await repo.purge_sent_disclosures(session, utcnow() - timedelta(days=1))
     return sent
 

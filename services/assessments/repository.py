@@ -27,6 +27,7 @@ from services.assessments.models import (
     StepUp,
     TafMember,
 )
+from shared.db import is_postgres_session
 from shared.pagination import PageParams, keyset
 
 # --- references -----------------------------------------------------------------------------
@@ -420,7 +421,7 @@ async def due_disclosures(session: AsyncSession, now: datetime, limit: int = 100
         .order_by(PendingDisclosure.disclosed_at)
         .limit(limit)
     )
-    if session.bind.dialect.name == "postgresql":
+    if is_postgres_session(session):
         stmt = stmt.with_for_update(skip_locked=True)
     return list((await session.execute(stmt)).scalars())
 

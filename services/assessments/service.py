@@ -596,15 +596,15 @@ async def retry_pending_step_ups(runtime: AssessmentsRuntime) -> int:
     done = 0
     async with runtime.db.session() as session:
         for step_up_id, referral_id, error in outcomes:
-            record = await session.get(StepUp, step_up_id)
-            if record is None or record.status != "pending":
+            step_up = await session.get(StepUp, step_up_id)
+            if step_up is None or step_up.status != "pending":
                 continue
-            record.attempts += 1
+            step_up.attempts += 1
             if referral_id is None:
-                record.last_error = error
-                record.next_attempt_at = utcnow() + timedelta(seconds=backoff(record.attempts))
+                step_up.last_error = error
+                step_up.next_attempt_at = utcnow() + timedelta(seconds=backoff(step_up.attempts))
                 continue
-            await mark_step_up_sent(session, runtime, record, referral_id)
+            await mark_step_up_sent(session, runtime, step_up, referral_id)
             done += 1
     return done
 

@@ -302,7 +302,7 @@ async def update_action(
         row.progress_notes = body.progress_notes
     row.version += 1
     await session.flush()
-    if completed_now:
+    if completed_now and row.completed_at is not None:  # set just above
         await runtime.publish(
             session,
             "action.completed",
@@ -311,7 +311,7 @@ async def update_action(
                 "action_id": row.action_id,
                 "owner_agency_id": row.owner_agency_id,
                 "completed_at": aware(row.completed_at).isoformat(),
-            },  # type: ignore[arg-type]
+            },
         )
     return action_read(row, plan.version), row
 

@@ -39,6 +39,7 @@ from services.consent.models import (
     Disclosure,
     SharingDecision,
 )
+from shared.db import is_postgres_session
 from shared.pagination import PageParams, keyset
 
 _Successor = aliased(SharingDecision)
@@ -53,7 +54,7 @@ async def add(session: AsyncSession, obj: Any) -> None:
 
 async def get_consent(
     session: AsyncSession, consent_id: str
-) -> Row[tuple[Consent, ConsentWithdrawal | None]] | None:
+) -> Row[Consent, ConsentWithdrawal | None] | None:
     stmt = (
         select(Consent, ConsentWithdrawal)
         .outerjoin(ConsentWithdrawal, ConsentWithdrawal.consent_id == Consent.id)
@@ -64,7 +65,7 @@ async def get_consent(
 
 async def list_consents(
     session: AsyncSession, person_id: str, params: PageParams
-) -> Sequence[Row[tuple[Consent, ConsentWithdrawal | None]]]:
+) -> Sequence[Row[Consent, ConsentWithdrawal | None]]:
     stmt = (
         select(Consent, ConsentWithdrawal)
         .outerjoin(ConsentWithdrawal, ConsentWithdrawal.consent_id == Consent.id)
@@ -81,7 +82,7 @@ async def is_withdrawn(session: AsyncSession, consent_id: str) -> bool:
 
 async def live_consents(
     session: AsyncSession, person_id: str, today: date
-) -> Sequence[Row[tuple[str, list[str], list[str]]]]:
+) -> Sequence[Row[str, list[str], list[str]]]:
     """(id, purposes, agencies) of the person's consents not withdrawn and not expired, newest first."""
     stmt = (
         select(Consent.id, Consent.purposes, Consent.agencies)
@@ -97,7 +98,7 @@ async def live_consents(
 
 async def expiring_unannounced(
     session: AsyncSession, today: date, until: date, limit: int
-) -> Sequence[Row[tuple[str, str, date]]]:
+) -> Sequence[Row[str, str, date | None]]:
     """(id, person_id, expires_on) of live consents expiring by `until` and not yet announced."""
     stmt = (
         select(Consent.id, Consent.person_id, Consent.expires_on)
@@ -169,19 +170,17 @@ _ACCESS_FACTS = _access_facts_statement()
 
 async def access_facts(
     session: AsyncSession, person_id: str, agency_id: str, purpose: str, today: date
-) -> Sequence[Row[tuple[str, str, str | None, list[str] | None, list[str] | None]]]:
+) -> Sequence[Row[str, str, str | None, list[str] | None, list[str] | None]]:
     """(kind, id, decision, purposes, agencies): the deciding sharing decision first, if any
     (kind "d"), then the person's live consents, newest first (kind "c")."""
-    if session.bind.dialect.name == "postgresql" and not session.in_transaction():
+    if is_postgres_session(session) and not session.in_transaction():
         # A single read needs no transaction: skip BEGIN/ROLLBACK round trips.
         await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
     params = {"person_id": person_id, "agency_id": agency_id, "purpose": purpose, "today": today}
     return (await session.execute(_ACCESS_FACTS, params)).all()
 
 
-async def get_decision(
-    session: AsyncSession, decision_id: str
-) -> Row[tuple[SharingDecision, str | None]] | None:
+async def get_decision(session: AsyncSession, decision_id: str) -> Row[SharingDecision, str | None] | None:
     stmt = (
         select(SharingDecision, _Successor.id)
         .outerjoin(_Successor, _Successor.supersedes_id == SharingDecision.id)
@@ -192,7 +191,7 @@ async def get_decision(
 
 async def list_decisions(
     session: AsyncSession, person_id: str, params: PageParams, agency_id: str | None
-) -> Sequence[Row[tuple[SharingDecision, str | None]]]:
+) -> Sequence[Row[SharingDecision, str | None]]:
     stmt = (
         select(SharingDecision, _Successor.id)
         .outerjoin(_Successor, _Successor.supersedes_id == SharingDecision.id)

@@ -18,10 +18,11 @@ import functools
 import io
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
+    Table,
     and_,
     bindparam,
     case,
@@ -194,7 +195,7 @@ def follow_up_facts(some: bool = False) -> Any:
     opened for the child after this referral's decision. One window over the child's rows
     (a handful per child), joined back by primary key; PostgreSQL and SQLite both take it.
     """
-    rp = ReferralPerson.__table__
+    rp = cast(Table, ReferralPerson.__table__)  # a mapped class's table is a Table
     t = rp.alias("child_row")
     ep, e = EpisodePerson.__table__, Episode.__table__
     # One window for all three: LAG/LEAD ignore the frame, and over the whole child "a later

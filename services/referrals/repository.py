@@ -8,7 +8,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, and_, bindparam, literal_column, or_, select, text, union_all, update
+from sqlalchemy import (
+    BindParameter,
+    Integer,
+    and_,
+    bindparam,
+    literal_column,
+    or_,
+    select,
+    text,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from services.referrals.matching import Facts
@@ -149,9 +160,10 @@ def _candidates_statement(shape: tuple[bool, bool, bool, bool], suffix: str = ""
     """One statement per combination of keys (at most 15; per position in a batch, below),
     built once: every intake looks up each person it names, and building the statement cost
     about as much CPU as running it."""
-    nhs, family, dob, postcode = (
+    params: list[BindParameter[Any]] = [
         bindparam(f"{name}{suffix}") for name in ("nhs_number", "family_key", "date_of_birth", "postcode")
-    )
+    ]
+    nhs, family, dob, postcode = params
     by_nhs, by_family_dob, by_dob_postcode, by_postcode_family = shape
     conditions = []
     if by_nhs:

@@ -20,7 +20,7 @@ from services.notifications.channels.webhooks import decrypt_secret, send_webhoo
 from services.notifications.clock import utcnow
 from services.notifications.config import Settings
 from services.notifications.models import Delivery, Subscription
-from shared.db import Database
+from shared.db import Database, is_postgres_session
 from shared.events import backoff
 
 log = logging.getLogger("notifications.deliveries")
@@ -44,7 +44,7 @@ class DeliveryProcessor:
                 .order_by(Delivery.next_attempt_at)
                 .limit(limit)
             )
-            if s.bind.dialect.name == "postgresql":
+            if is_postgres_session(s):
                 stmt = stmt.with_for_update(skip_locked=True)
             ids = list((await s.scalars(stmt)).all())
             if ids:

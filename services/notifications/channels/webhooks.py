@@ -76,7 +76,7 @@ async def check_destination(settings: Settings, url: str) -> None:
     except OSError as exc:
         raise BlockedDestination("the host does not resolve") from exc
     for info in infos:
-        ip = ipaddress.ip_address(info[4][0].split("%")[0])
+        ip = ipaddress.ip_address(str(info[4][0]).split("%")[0])
         if _blocked(ip):
             raise BlockedDestination("the host resolves to a private or reserved address")
 

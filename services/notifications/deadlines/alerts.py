@@ -22,7 +22,7 @@ from services.notifications.clock import as_utc
 from services.notifications.deadlines.repository import due_query
 from services.notifications.deadlines.service import next_stage_after, stage_time
 from services.notifications.models import Deadline, DeadlineAlert
-from shared.db import Database
+from shared.db import Database, is_postgres_session
 
 LONDON = ZoneInfo("Europe/London")
 KIND_OF_STAGE = {
@@ -65,7 +65,7 @@ def alert_for(d: dict[str, Any], stage: str) -> Alert:
 
 
 async def alert_batch(session: AsyncSession, now: datetime, limit: int, worker: str = "") -> int:
-    postgres = session.bind.dialect.name == "postgresql"
+    postgres = is_postgres_session(session)
     rows = (await session.execute(due_query(now, limit, postgres=postgres))).mappings().all()
     if not rows:
         return 0

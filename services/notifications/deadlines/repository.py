@@ -39,7 +39,7 @@ async def open_deadlines(
 
 async def opening_state(
     session: AsyncSession, subject_id: str, kinds: list[str]
-) -> Sequence[Row[tuple[DeadlineRule, str | None, str | None, datetime | None]]]:
+) -> Sequence[Row[DeadlineRule, str | None, str | None, datetime | None]]:
     """What opening deadlines of `kinds` for one subject needs, in one query: per kind that
     has a rule, the rule, the id of a deadline of that kind already open for the subject,
     and the outcome and time of an early fact kept for it (each None when there is none).

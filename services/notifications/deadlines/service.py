@@ -13,6 +13,7 @@ Decisions (docs/notifications.md):
 from __future__ import annotations
 
 import uuid
+from collections.abc import Set as AbstractSet
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,7 +35,9 @@ def stage_time(d: Deadline | dict, stage: str) -> datetime | None:
     return as_utc(value) if value is not None else None
 
 
-def next_stage_after(d: Deadline | dict, stage: str | None, skip: set[str] = frozenset()) -> str | None:
+def next_stage_after(
+    d: Deadline | dict, stage: str | None, skip: AbstractSet[str] = frozenset()
+) -> str | None:
     order = list(STAGES)
     start = 0 if stage is None else order.index(stage) + 1
     for s in order[start:]:
@@ -43,7 +46,7 @@ def next_stage_after(d: Deadline | dict, stage: str | None, skip: set[str] = fro
     return None
 
 
-def schedule(d: Deadline, alerted: set[str] = frozenset()) -> None:
+def schedule(d: Deadline, alerted: AbstractSet[str] = frozenset()) -> None:
     d.next_stage = next_stage_after(d, None, alerted) if d.status == "open" else None
     d.next_check_at = stage_time(d, d.next_stage) if d.next_stage else None
 
@@ -100,7 +103,7 @@ class DeadlineEngine:
                         opened[rule.kind] = found
                 continue
             rules[rule.kind] = rule
-            if outcome is not None:
+            if outcome is not None and at is not None:  # a fact's time is never null
                 early[rule.kind] = (outcome, at)
         wanted = [k for k in sorted(rules) if k not in opened]
         if not wanted:
