@@ -838,6 +838,13 @@ def parse_workers(text: str) -> dict[str, int]:
     return out
 
 
+def parse_nice(text: str) -> int:
+    """`--background-nice`: a nice increment from 0 (every process at one priority) to 19."""
+    if not text.strip().isdigit() or not 0 <= int(text) <= 19:
+        raise argparse.ArgumentTypeError(f"{text!r}: the increment must be a whole number from 0 to 19")
+    return int(text)
+
+
 def describe_workers(workers: dict[str, int]) -> str:
     return ", ".join(f"{name} x{n}" for name, n in sorted(workers.items()) if n > 1)
 
@@ -969,7 +976,7 @@ def main() -> int:
     ap.add_argument("--max-in-flight", type=int, default=256)
     ap.add_argument(
         "--background-nice",
-        type=int,
+        type=parse_nice,
         default=BACKGROUND_NICE,
         metavar="N",
         help=f"nice increment of the background processes (default {BACKGROUND_NICE}, as make run; 0: all equal)",

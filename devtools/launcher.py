@@ -74,9 +74,10 @@ def migrate_all(
 
 
 def lower_priority(pid: int, increment: int) -> None:
-    """Make `pid` nicer than this process by `increment` (at most 19). Set before the child has
-    finished starting Python, so the uvicorn workers it forks later inherit it. Only ever a
-    rise: an unprivileged process may not give a child a higher priority than its own."""
+    """Make `pid` nicer than this process by `increment` (at most 19). Popen returns once the
+    child has exec'd Python, long before uvicorn has imported anything or forked a worker, so
+    its workers inherit the value. Only ever a rise: an unprivileged process may not give a
+    child a higher priority than its own."""
     target = min(19, os.getpriority(os.PRIO_PROCESS, 0) + increment)
     try:
         os.setpriority(os.PRIO_PROCESS, pid, target)

@@ -23,9 +23,10 @@ class Process:
     kind: str = "api"  # "api" (uvicorn) or "worker" (python -m)
     stateless: bool = True
     # Its work is asynchronous - events in; deadlines, alerts, emails and webhooks out - and no
-    # front-door request waits for it. Where the processes share a machine it runs at a lower
-    # CPU priority (`BACKGROUND_NICE`; docker-compose.yml: a lower cpu_shares), so a burst of
-    # requests is answered first and this work catches up in the gaps between bursts.
+    # request to the other processes waits for it (its own API, the feed and the deadlines, is
+    # read by people, off the front door's path). Where the processes share a machine it runs
+    # at a lower CPU priority (`BACKGROUND_NICE`; docker-compose.yml: a lower cpu_shares), so a
+    # burst of requests is answered first and this work catches up in the gaps between bursts.
     background: bool = False
 
 

@@ -23,6 +23,7 @@ from bench.mixed import (
     account,
     describe_workers,
     machine_seconds,
+    parse_nice,
     parse_workers,
     steal_peak,
 )
@@ -221,3 +222,12 @@ def test_outcome_alerts_with_no_decisions_reads_nothing():
     world = World("http://gw", "http://consent", {"demo-education": "edu-token"}, "agency-1")
     assert outcome_alerts(world, client=_feed_server([], asked)) == ([], 0)
     assert asked == []
+
+
+def test_background_nice_option_is_an_increment_from_0_to_19():
+    assert parse_nice("0") == 0
+    assert parse_nice("10") == 10
+    assert parse_nice("19") == 19
+    for bad in ("-5", "20", "ten", "", "1.5"):
+        with pytest.raises(argparse.ArgumentTypeError, match="from 0 to 19"):
+            parse_nice(bad)
