@@ -207,12 +207,15 @@ def test_outcome_alerts_pairs_each_decision_with_its_alert_across_pages():
         alert("r1", t0 + timedelta(seconds=1), kind="referral.linked"),  # not the outcome alert
         alert("older", t0 - timedelta(seconds=5)),  # before the phase: reading stops here
         alert("much-older", t0 - timedelta(seconds=60)),
+        alert("r1", t0 - timedelta(seconds=90)),  # an earlier phase's, on a page never read
+        alert("oldest", t0 - timedelta(seconds=120)),
     ]
     asked: list[dict[str, str]] = []
     lags, missing = outcome_alerts(world, page=2, client=_feed_server(items, asked))
     assert sorted(round(x, 3) for x in lags) == [0.04, 0.25]
-    assert missing == 1  # r1 had no outcome alert
-    assert [a.get("cursor") for a in asked] == [None, "2", "4"]  # stopped before the last page
+    assert missing == 1  # r1 had no outcome alert in the phase
+    # r1 still missing, yet the page at cursor "6" is not asked for: it is all before the phase.
+    assert [a.get("cursor") for a in asked] == [None, "2", "4"]
 
 
 def test_outcome_alerts_with_no_decisions_reads_nothing():
