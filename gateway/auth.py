@@ -25,7 +25,7 @@ from gateway.config import Settings, TrustedIssuer
 from gateway.keys import KeyStore
 from gateway.models import Agency, Client
 from shared.db import Database
-from shared.identity import Identity, identity_from_claims
+from shared.identity import Identity, identity_claims, identity_from_claims
 from shared.tokens import KeySet, TokenInvalid, http_jwks_fetcher, unverified_issuer, verify
 
 VERIFIED_CACHE_SIZE = 10_000
@@ -143,10 +143,20 @@ class HopTokens:
     def __init__(self, settings: Settings, keys: KeyStore) -> None:
         self.settings = settings
         self.keys = keys
-        self._cache: dict[tuple[str, str, str, frozenset[str]], tuple[float, str]] = {}
+        self._cache: dict[
+            tuple[str, str, str, frozenset[str], str | None, str | None, frozenset[str]], tuple[float, str]
+        ] = {}
 
     def for_identity(self, identity: Identity) -> str:
-        key = (identity.client_id, identity.agency_id, identity.agency_type, identity.scopes)
+        key = (
+            identity.client_id,
+            identity.agency_id,
+            identity.agency_type,
+            identity.scopes,
+            identity.practitioner_id,
+            identity.team_id,
+            identity.roles,
+        )
         now = time.time()
         hit = self._cache.get(key)
         if hit and hit[0] - now > self.settings.hop_token_ttl_seconds / 2:
@@ -164,6 +174,7 @@ class HopTokens:
                 "iat": int(now),
                 "exp": exp,
                 "jti": str(uuid.uuid4()),
+                **identity_claims(identity),
             }
         )
         if len(self._cache) > 10_000:

@@ -21,12 +21,12 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from shared.problems import Forbidden, Unauthorized
+from shared.roles import ALL_SEEING_AGENCY_TYPES as ALL_SEEING_AGENCY_TYPES
+from shared.roles import SYSTEM_ROLES, allowed_roles
 from shared.tokens import KeySet, TokenInvalid, verify
 
 SERVICE_AGENCY_TYPE = "service"
 VERIFIED_CACHE_SIZE = 10_000
-# Agencies that see every case: the MASH and the council's own early help service.
-ALL_SEEING_AGENCY_TYPES = frozenset({"mash", "early_help"})
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,23 @@ class Identity:
     agency_type: str
     scopes: frozenset[str] = field(default_factory=frozenset)
     via_gateway: bool = True
+    # The practitioner the call acts for; None for a system call (an agency system acting
+    # without naming a person), which acts with its agency type's SYSTEM_ROLES.
+    practitioner_id: str | None = None
+    team_id: str | None = None
+    roles: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def is_system(self) -> bool:
+        return self.practitioner_id is None
+
+    @property
+    def actor(self) -> str:
+        """Who did it, for records: the practitioner, or the client system."""
+        return self.practitioner_id or f"system:{self.client_id}"
+
+    def has_role(self, *roles: str) -> bool:
+        return any(r in self.roles for r in roles)
 
     @property
     def is_service(self) -> bool:
@@ -58,6 +75,20 @@ def identity_from_claims(claims: dict[str, Any], *, via_gateway: bool) -> Identi
     agency_type = claims.get("agency_type")
     if not isinstance(agency_id, str) or not isinstance(agency_type, str):
         raise TokenInvalid("token has no agency")
+    practitioner_id = claims.get("practitioner_id")
+    team_id = claims.get("team_id")
+    if practitioner_id is not None and (not isinstance(practitioner_id, str) or not practitioner_id):
+        raise TokenInvalid("practitioner_id claim must be a non-empty string")
+    if team_id is not None and not isinstance(team_id, str):
+        raise TokenInvalid("team_id claim must be a string")
+    if practitioner_id is None:
+        roles = SYSTEM_ROLES.get(agency_type, frozenset())
+    else:
+        raw_roles = claims.get("roles", "")
+        if not isinstance(raw_roles, str):
+            raise TokenInvalid("roles claim must be a string")
+        # A role the agency type may not hold is dropped, whatever signed the token.
+        roles = allowed_roles(agency_type, raw_roles.split())
     return Identity(
         sub=str(claims["sub"]),
         client_id=str(claims.get("client_id") or claims["sub"]),
@@ -65,7 +96,23 @@ def identity_from_claims(claims: dict[str, Any], *, via_gateway: bool) -> Identi
         agency_type=agency_type,
         scopes=frozenset(scope.split()),
         via_gateway=via_gateway,
+        practitioner_id=practitioner_id,
+        team_id=team_id or None,
+        roles=roles,
     )
+
+
+def identity_claims(identity: Identity) -> dict[str, Any]:
+    """The practitioner claims of a token minted for `identity` (none for a system call)."""
+    if identity.practitioner_id is None:
+        return {}
+    claims: dict[str, Any] = {
+        "practitioner_id": identity.practitioner_id,
+        "roles": " ".join(sorted(identity.roles)),
+    }
+    if identity.team_id:
+        claims["team_id"] = identity.team_id
+    return claims
 
 
 class ServiceAuth:
