@@ -17,21 +17,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.models import Agency, Client
+from shared.roles import AGENCY_TYPES, PARTNER_AGENCY_TYPES
 
-AGENCY_TYPES = (
-    "mash",
-    "early_help",
-    "social_care",
-    "education",
-    "health",
-    "police",
-    "housing",
-    "voluntary",
-    "youth_justice",
-    "local_authority_other",
-    "service",
-    "admin",
-)
+# Registering an agency's own practitioners and teams (agency admins, and the council admin).
+PRACTITIONERS_SCOPE = "practitioners:manage"
+
 PARTNER_SCOPES = [
     "referrals:create",
     "referrals:read",
@@ -39,6 +29,7 @@ PARTNER_SCOPES = [
     "episodes:write",
     "notifications:read",
     "webhooks:manage",
+    PRACTITIONERS_SCOPE,
 ]
 DEFAULT_SCOPES: dict[str, list[str]] = {
     "mash": [
@@ -54,6 +45,7 @@ DEFAULT_SCOPES: dict[str, list[str]] = {
         "notifications:read",
         "reports:read",
         "webhooks:manage",
+        PRACTITIONERS_SCOPE,
     ],
     "early_help": [
         "referrals:create",
@@ -68,6 +60,7 @@ DEFAULT_SCOPES: dict[str, list[str]] = {
         "notifications:read",
         "reports:read",
         "webhooks:manage",
+        PRACTITIONERS_SCOPE,
     ],
     "social_care": [
         "referrals:create",
@@ -78,20 +71,10 @@ DEFAULT_SCOPES: dict[str, list[str]] = {
         "consent:read",
         "deadlines:read",
         "notifications:read",
+        PRACTITIONERS_SCOPE,
     ],
-    **{
-        t: list(PARTNER_SCOPES)
-        for t in (
-            "education",
-            "health",
-            "police",
-            "housing",
-            "voluntary",
-            "youth_justice",
-            "local_authority_other",
-        )
-    },
-    "admin": ["admin", "reports:read", "deadlines:read"],
+    **{t: list(PARTNER_SCOPES) for t in PARTNER_AGENCY_TYPES},
+    "admin": ["admin", "reports:read", "deadlines:read", PRACTITIONERS_SCOPE],
 }
 ALL_SCOPES = sorted({s for scopes in DEFAULT_SCOPES.values() for s in scopes})
 # The services' own credentials may call anything a service needs of another.
