@@ -25,6 +25,7 @@ async def test_admin_manages_clients(gwh):
         "episodes:write",
         "notifications:read",
         "webhooks:manage",
+        "practitioners:manage",
     ]
     listed = (await gwh.client.get("/v1/admin/clients", headers=admin)).json()["items"]
     assert any(c["client_id"] == body["client_id"] for c in listed)
