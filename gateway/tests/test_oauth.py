@@ -27,6 +27,7 @@ async def test_basic_and_form_authentication_issue_rfc9068_tokens(gwh):
         "episodes:write",
         "notifications:read",
         "webhooks:manage",
+        "practitioners:manage",
     }
     via_basic = await gwh.client.post(
         "/oauth/token", data={"grant_type": "client_credentials"}, headers=basic(cid, secret)
