@@ -228,7 +228,7 @@ async def time_service(app, people: list[str], checks: int, rng: random.Random) 
         t0 = time.perf_counter()
         async with db.session(write=False) as session:
             await service.check_access(
-                session, person, agency, purpose, on_team_around_the_family=rng.random() < 0.5
+                session, person, agency, purpose, taf=service.TafMembership(on_taf=rng.random() < 0.5)
             )
         if i >= 200:  # warm-up excluded
             samples.append(time.perf_counter() - t0)

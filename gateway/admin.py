@@ -10,10 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from gateway import clients as client_ops
+from gateway.challenges import NO_CREDENTIALS, bearer_token, unauthorized
 from gateway.models import Agency, AuditRecord, Client
 from shared.identity import Identity
 from shared.pagination import PageDep, encode_cursor, keyset
-from shared.problems import Forbidden, NotFound, Unauthorized, ValidationProblem
+from shared.problems import Forbidden, NotFound, ValidationProblem
 from shared.tokens import TokenInvalid
 from shared.validation import IsoDatetime
 
@@ -21,13 +22,13 @@ router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
 
 async def admin_identity(request: Request) -> Identity:
-    header = request.headers.get("authorization", "")
-    if not header.lower().startswith("bearer "):
-        raise Unauthorized("A bearer access token is required")
+    token = bearer_token(request.headers.get("authorization"))
+    if token is None:
+        raise unauthorized(NO_CREDENTIALS, invalid_token=False)
     try:
-        identity = await request.app.state.gw.auth.identify(header[7:].strip())
+        identity = await request.app.state.gw.auth.identify(token)
     except TokenInvalid as exc:
-        raise Unauthorized(str(exc)) from exc
+        raise unauthorized(str(exc), invalid_token=True) from exc
     request.state.identity = identity
     if not identity.has("admin"):
         raise Forbidden("admin")
@@ -41,14 +42,18 @@ class ClientCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200)
-    agency_type: str = Field(max_length=40)
+    agency_type: str = Field(
+        max_length=40, description="An agency type; `service` and `admin` clients only from the CLI"
+    )
     agency_id: str | None = Field(
         default=None, max_length=36, description="An existing agency, or the id for a new one"
     )
     agency_name: str | None = Field(default=None, max_length=200)
     client_id: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]{2,119}$")
     scopes: list[str] | None = Field(
-        default=None, max_length=30, description="Default: the agency type's scopes"
+        default=None,
+        max_length=30,
+        description="Default: the agency type's scopes; never more than the agency type may have",
     )
     rate_limit_per_second: float | None = Field(default=None, gt=0, le=10_000)
 
@@ -84,6 +89,9 @@ class AuditRead(BaseModel):
     at: datetime
     client_id: str | None
     agency_id: str | None
+    practitioner_id: str | None = Field(
+        default=None, description="The practitioner the call acted for; null for a system call"
+    )
     method: str
     route: str
     resource_id: str | None
@@ -115,6 +123,8 @@ def _read(c: Client, agency_type: str) -> dict[str, Any]:
 async def create_client(body: ClientCreate, request: Request, _admin: AdminDep) -> dict[str, Any]:
     gw = request.app.state.gw
     try:
+        # Never a `service` or `admin` client from here: those come from the CLI only.
+        client_ops.check_api_agency_type(body.agency_type)
         async with gw.db.session() as session:
             created = await client_ops.create_client(
                 session,
@@ -194,6 +204,7 @@ async def audit(
     agency_id: Annotated[str | None, Query(max_length=36)] = None,
     request_id: Annotated[str | None, Query(max_length=128)] = None,
     resource_id: Annotated[str | None, Query(max_length=100)] = None,
+    practitioner_id: Annotated[str | None, Query(max_length=36)] = None,
     at_from: Annotated[IsoDatetime | None, Query(alias="from")] = None,
     at_to: Annotated[IsoDatetime | None, Query(alias="to")] = None,
 ) -> dict[str, Any]:
@@ -205,6 +216,7 @@ async def audit(
         (AuditRecord.agency_id, agency_id),
         (AuditRecord.request_id, request_id),
         (AuditRecord.resource_id, resource_id),
+        (AuditRecord.practitioner_id, practitioner_id),
     ):
         if value is not None:
             stmt = stmt.where(col == value)

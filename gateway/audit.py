@@ -6,6 +6,10 @@ chain (`chain_id`); within a chain `seq` counts up by one and each row's `hash` 
 content and the previous row's hash. `verify()` recomputes every chain: a changed field, a
 deleted row or a reordered row breaks it. (Deleting the newest rows of a chain cannot be told
 from a chain that stopped there; shipping the latest hash elsewhere closes that gap.)
+
+The practitioner a call acted for (`practitioner_id`) is in the hashed content only when
+there is one: rows written before practitioners existed, and system calls, hash exactly as
+they always did, so an old chain still verifies and a mixed one too.
 """
 
 from __future__ import annotations
@@ -43,6 +47,8 @@ FIELDS = (
     "request_id",
     "prev_hash",
 )
+# Hashed when not null (see the module docstring).
+OPTIONAL_FIELDS = ("practitioner_id",)
 
 
 @dataclass
@@ -56,10 +62,14 @@ class Entry:
     status: int
     latency_ms: float
     request_id: str
+    practitioner_id: str | None = None
 
 
 def row_hash(row: dict[str, Any]) -> str:
     canonical = {k: row[k] for k in FIELDS}
+    for k in OPTIONAL_FIELDS:
+        if row.get(k) is not None:
+            canonical[k] = row[k]
     at = canonical["at"]
     if isinstance(at, datetime):
         if at.tzinfo is None:
@@ -98,6 +108,7 @@ class AuditWriter:
                     "at": e.at,
                     "client_id": e.client_id,
                     "agency_id": e.agency_id,
+                    "practitioner_id": e.practitioner_id,
                     "method": e.method,
                     "route": e.route,
                     "resource_id": e.resource_id,
@@ -178,7 +189,7 @@ async def verify(db: Database) -> VerifyResult:
             prev, expected_seq = GENESIS, 1
             async for rec in _chain_rows(session, chain):
                 rows_seen += 1
-                row = {f: getattr(rec, f) for f in FIELDS}
+                row = {f: getattr(rec, f) for f in (*FIELDS, *OPTIONAL_FIELDS)}
                 if rec.seq != expected_seq:
                     problems.append(f"chain {chain}: row seq {expected_seq} missing before seq {rec.seq}")
                 if rec.prev_hash != prev:

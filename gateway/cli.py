@@ -4,6 +4,8 @@
     python -m gateway.cli clients list
     python -m gateway.cli clients rotate-secret CLIENT_ID
     python -m gateway.cli clients disable CLIENT_ID
+    python -m gateway.cli practitioners list [--agency-id AGENCY_ID]
+    python -m gateway.cli practitioners disable | enable PRACTITIONER_ID
     python -m gateway.cli keys list | rotate | retire KID
     python -m gateway.cli audit verify
     python -m gateway.cli seed-demo              # dev only
@@ -25,8 +27,9 @@ from sqlalchemy import select
 
 from gateway import audit, keys
 from gateway import clients as client_ops
+from gateway import practitioners as practitioner_ops
 from gateway.config import get_settings
-from gateway.models import Agency, Client, SigningKey
+from gateway.models import Agency, Client, Practitioner, SigningKey
 from gateway.seed import SERVICE_NAMES, seed_demo, seed_service_clients
 from shared.db import Database
 
@@ -103,6 +106,8 @@ async def _dispatch(args: argparse.Namespace, db: Database, environment: str) ->
                 await client_ops.disable(session, client)
                 _print({"client_id": client.client_id, "disabled_at": client.disabled_at})
         return 0
+    if args.command == "practitioners":
+        return await _practitioners(args, db)
     if args.command == "keys":
         if args.action == "rotate":
             _print({"kid": await keys.rotate(db), "note": "the previous key still verifies until retired"})
@@ -148,6 +153,38 @@ async def _dispatch(args: argparse.Namespace, db: Database, environment: str) ->
     return 1
 
 
+def _practitioner_row(p: Practitioner) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "agency_id": p.agency_id,
+        "name": p.name,
+        "email": p.email,
+        "roles": p.roles,
+        "team_id": p.team_id,
+        "disabled_at": p.disabled_at,
+    }
+
+
+async def _practitioners(args: argparse.Namespace, db: Database) -> int:
+    """List, disable or enable practitioners (registering them is the API's job: its rules apply)."""
+    if args.action == "list":
+        stmt = select(Practitioner).order_by(Practitioner.created_at, Practitioner.id)
+        if args.agency_id:
+            stmt = stmt.where(Practitioner.agency_id == args.agency_id)
+        async with db.session(write=False) as session:
+            rows = (await session.execute(stmt)).scalars().all()
+        _print([_practitioner_row(p) for p in rows])
+        return 0
+    async with db.session() as session:
+        found = await session.get(Practitioner, args.practitioner_id)
+        if found is None:
+            print("error: no such practitioner", file=sys.stderr)
+            return 1
+        await practitioner_ops.set_disabled(session, found, args.action == "disable")
+        _print(_practitioner_row(found))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m gateway.cli", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -162,6 +199,11 @@ def parser() -> argparse.ArgumentParser:
     for action in ("rotate-secret", "disable"):
         a = c.add_parser(action)
         a.add_argument("client")
+    pr = sub.add_parser("practitioners", help="practitioners (a disabled one is refused within seconds)")
+    pr_actions = pr.add_subparsers(dest="action", required=True)
+    pr_actions.add_parser("list").add_argument("--agency-id")
+    for action in ("disable", "enable"):
+        pr_actions.add_parser(action).add_argument("practitioner_id")
     k = sub.add_parser("keys", help="signing keys").add_subparsers(dest="action", required=True)
     k.add_parser("list")
     k.add_parser("rotate")

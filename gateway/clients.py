@@ -79,6 +79,10 @@ DEFAULT_SCOPES: dict[str, list[str]] = {
 ALL_SCOPES = sorted({s for scopes in DEFAULT_SCOPES.values() for s in scopes})
 # The services' own credentials may call anything a service needs of another.
 DEFAULT_SCOPES["service"] = list(ALL_SCOPES)
+# Agency types whose clients only an operator at the command line may create, never the admin
+# API: `service` holds every scope and /internal/*; `admin` would let one leaked, short-lived
+# admin token mint itself a permanent admin credential (docs/security.md).
+CLI_ONLY_AGENCY_TYPES = frozenset({"service", "admin"})
 
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
 
@@ -147,6 +151,32 @@ async def get_or_create_agency(
     return agency
 
 
+def check_scopes(agency_type: str, scopes: list[str]) -> None:
+    """Scopes granted to a client never exceed what its agency type may have."""
+    unknown = sorted(set(scopes) - set(ALL_SCOPES))
+    if unknown:
+        raise ClientError("scopes", f"unknown scopes: {' '.join(unknown)}")
+    beyond = sorted(set(scopes) - set(DEFAULT_SCOPES[agency_type]))
+    if beyond:
+        raise ClientError("scopes", f"not allowed for agency type {agency_type}: {' '.join(beyond)}")
+
+
+def check_api_agency_type(agency_type: str) -> None:
+    """The admin API creates agency clients only; privileged types come from the CLI."""
+    if agency_type in CLI_ONLY_AGENCY_TYPES:
+        raise ClientError(
+            "agency_type",
+            f"{agency_type} clients are created only with the command line (python -m gateway.cli clients create)",
+        )
+
+
+def granted_scopes(stored: list[str], agency_type: str) -> list[str]:
+    """What a client may be given in a token: its stored scopes cut down to its agency type's,
+    so a client stored before that rule was enforced cannot keep more."""
+    allowed = set(DEFAULT_SCOPES.get(agency_type, ()))
+    return [s for s in stored if s in allowed]
+
+
 async def create_client(
     session: AsyncSession,
     *,
@@ -159,14 +189,13 @@ async def create_client(
     secret: str | None = None,
     rate_limit_per_second: float | None = None,
 ) -> CreatedClient:
+    if agency_type not in AGENCY_TYPES:
+        raise ClientError("agency_type", f"unknown agency type; one of {', '.join(AGENCY_TYPES)}")
+    chosen = list(dict.fromkeys(scopes)) if scopes is not None else list(DEFAULT_SCOPES[agency_type])
+    check_scopes(agency_type, chosen)
     agency = await get_or_create_agency(
         session, agency_id=agency_id, name=agency_name or name, agency_type=agency_type
     )
-    allowed = DEFAULT_SCOPES[agency_type]
-    chosen = list(scopes) if scopes is not None else list(allowed)
-    unknown = sorted(set(chosen) - set(ALL_SCOPES))
-    if unknown:
-        raise ClientError("scopes", f"unknown scopes: {' '.join(unknown)}")
     client_id = client_id or f"{agency_type.replace('_', '-')}-{uuid.uuid4().hex[:10]}"
     existing = await session.execute(select(Client.id).where(Client.client_id == client_id))
     if existing.first() is not None:

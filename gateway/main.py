@@ -11,7 +11,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from starlette.middleware import Middleware
 from starlette.responses import HTMLResponse, JSONResponse
 
-from gateway import admin, oauth
+from gateway import admin, oauth, practitioners_api
 from gateway.audit import AuditWriter
 from gateway.auth import Authenticator, HopTokens, issue_access_token
 from gateway.config import Settings, get_settings
@@ -19,7 +19,7 @@ from gateway.keys import KeyStore
 from gateway.models import Agency, Client
 from gateway.openapi import OpenAPIMerger
 from gateway.proxy import GatewayProxy, Upstream
-from gateway.ratelimit import RateLimiter
+from gateway.ratelimit import RateLimiter, TokenThrottle
 from gateway.routes import RouteTable, load_routes
 from gateway.seed import seed_demo
 from shared.app import create_service_app
@@ -36,6 +36,13 @@ class Gateway:
         self.keys = KeyStore(self.db)
         self.routes = RouteTable(load_routes())
         self.limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+        self.token_throttle = TokenThrottle(
+            per_client=settings.token_failures_per_client,
+            per_address=settings.token_failures_per_address,
+            window=settings.token_failure_window_seconds,
+            max_keys=settings.token_failure_max_keys,
+            trusted_proxies=settings.trusted_proxies,
+        )
         self.audit = AuditWriter(self.db, settings.audit_flush_interval_seconds)
         self.upstreams: dict[str, Upstream] = {}
         self.auth: Authenticator
@@ -90,7 +97,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=(
             "The Early Help API: requests for support, MASH triage, early help episodes, consent "
             "and information sharing, deadlines and alerts. Every call needs an OAuth 2.0 access "
-            "token from `/oauth/token` (client credentials); each operation names its scope."
+            "token from `/oauth/token` (client credentials, or a token exchange (RFC 8693) acting for "
+            "one of the agency's registered practitioners); each operation names its scope."
         ),
         lifespan=lifespan,
         ready_check=ready,
@@ -100,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.gw = gw
     app.include_router(oauth.router)
     app.include_router(admin.router)
+    app.include_router(practitioners_api.router)
 
     @app.get("/openapi.json", include_in_schema=False)
     async def openapi(request: Request) -> JSONResponse:

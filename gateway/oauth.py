@@ -11,8 +11,11 @@ from fastapi import APIRouter, Request
 from sqlalchemy import select
 from starlette.responses import JSONResponse
 
-from gateway.clients import verify_secret
+from gateway import token_exchange
+from gateway.clients import granted_scopes, verify_secret
 from gateway.models import Agency, Client
+from gateway.ratelimit import retry_after_header
+from gateway.token_exchange import TOKEN_EXCHANGE_GRANT
 
 router = APIRouter(tags=["oauth"])
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -41,12 +44,32 @@ def _basic_credentials(header: str | None) -> tuple[str, str] | None:
     return unquote(cid), unquote(secret)
 
 
+def _source_address(request: Request) -> str:
+    peer = request.client.host if request.client else None
+    return str(request.app.state.gw.token_throttle.source(peer, request.headers.get("x-forwarded-for")))
+
+
+def _throttled(gw: Any, client_id: str, address: str) -> JSONResponse | None:
+    """429 while the client id or the address has failed too often, before any secret is
+    checked (an attacker's guesses cost no scrypt work). The error code stays RFC 6749 5.2's
+    `invalid_client`: client authentication is refused, and every OAuth client handles that
+    code; `slow_down` is registered only for the device grant's polling (RFC 8628 3.5), where
+    it means "keep polling, more slowly". The status and Retry-After say when to try again."""
+    wait = gw.token_throttle.blocked(client_id, address)
+    if wait <= 0:
+        return None
+    resp = oauth_error(429, "invalid_client", "Too many failed client authentications; try again later")
+    resp.headers["Retry-After"] = retry_after_header(wait)
+    return resp
+
+
 @router.post(
     "/oauth/token",
-    summary="Get an access token (OAuth 2.0 client credentials)",
+    summary="Get an access token (OAuth 2.0 client credentials, or RFC 8693 token exchange for a practitioner)",
     responses={
         400: {"description": "invalid_request / invalid_scope / unsupported_grant_type"},
         401: {"description": "invalid_client"},
+        429: {"description": "invalid_client: too many failed client authentications (Retry-After)"},
     },
 )
 async def token(request: Request) -> JSONResponse:
@@ -69,7 +92,12 @@ async def token(request: Request) -> JSONResponse:
     grant = fields.get("grant_type")
     if not grant:
         return oauth_error(400, "invalid_request", "grant_type is required")
+    address = _source_address(request)
+    throttled = _throttled(gw, client_id, address)
+    if throttled is not None:
+        return throttled
     if not client_id or not secret:
+        gw.token_throttle.failed(client_id, address)
         return oauth_error(401, "invalid_client", "Client authentication failed", basic=basic is not None)
     async with gw.db.session(write=False) as session:
         row = (
@@ -80,12 +108,16 @@ async def token(request: Request) -> JSONResponse:
             )
         ).first()
     if row is None or row[0].disabled_at is not None or not verify_secret(secret, row[0].secret_hash):
+        gw.token_throttle.failed(client_id, address)
         return oauth_error(401, "invalid_client", "Client authentication failed", basic=basic is not None)
+    gw.token_throttle.succeeded(client_id)
     client, agency = row
+    if grant == TOKEN_EXCHANGE_GRANT:
+        return await _token_exchange(gw, client, agency, fields)
     if grant != "client_credentials":
         return oauth_error(400, "unsupported_grant_type", "Only client_credentials is supported")
     requested = fields.get("scope")
-    allowed = list(client.scopes)
+    allowed = granted_scopes(list(client.scopes), agency.type)
     if requested is None or not requested.strip():
         scopes = allowed
     else:
@@ -97,6 +129,15 @@ async def token(request: Request) -> JSONResponse:
         {"access_token": access_token, "token_type": "Bearer", "expires_in": ttl, "scope": " ".join(scopes)},
         headers=NO_STORE,
     )
+
+
+async def _token_exchange(gw: Any, client: Client, agency: Agency, fields: dict[str, Any]) -> JSONResponse:
+    """RFC 8693: the authenticated client acts for one of its agency's practitioners."""
+    try:
+        body = await token_exchange.exchange(gw, client, agency, fields)
+    except token_exchange.ExchangeRefused as exc:
+        return oauth_error(exc.status, exc.error, exc.description)
+    return JSONResponse(body, headers=NO_STORE)
 
 
 @router.get("/.well-known/jwks.json", summary="The gateway's public signing keys")
@@ -114,7 +155,7 @@ async def metadata(request: Request) -> dict[str, Any]:
         "issuer": issuer,
         "token_endpoint": f"{issuer}/oauth/token",
         "jwks_uri": f"{issuer}/.well-known/jwks.json",
-        "grant_types_supported": ["client_credentials"],
+        "grant_types_supported": ["client_credentials", TOKEN_EXCHANGE_GRANT],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "scopes_supported": ALL_SCOPES,
         "response_types_supported": [],

@@ -19,6 +19,7 @@ import aiohttp
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.audit import Entry
+from gateway.challenges import NO_CREDENTIALS, bearer_challenge
 from gateway.ratelimit import retry_after_header
 from shared.identity import Identity
 from shared.problems import PROBLEM_BASE, problem_response
@@ -170,12 +171,12 @@ class GatewayProxy:
                 return
             token = _bearer(scope)
             if token is None:
-                await reply(self._unauthorized(path, "A bearer access token is required"))
+                await reply(self._unauthorized(path, NO_CREDENTIALS, invalid_token=False))
                 return
             try:
                 identity = await self.gw.auth.identify(token)
             except TokenInvalid as exc:
-                await reply(self._unauthorized(path, str(exc)))
+                await reply(self._unauthorized(path, str(exc), invalid_token=True))
                 return
             scope.setdefault("state", {})["identity"] = identity
             scope["route"] = route  # for the access log and metrics: the template, not the path
@@ -214,6 +215,7 @@ class GatewayProxy:
                         at=datetime.now(UTC),
                         client_id=identity.client_id if identity else None,
                         agency_id=identity.agency_id if identity else None,
+                        practitioner_id=identity.practitioner_id if identity else None,
                         method=method,
                         route=route.path,
                         resource_id=route.resource_id(path),
@@ -235,14 +237,16 @@ class GatewayProxy:
         await self.app(scope, receive, capture)
         return status
 
-    def _unauthorized(self, path: str, detail: str) -> object:
+    def _unauthorized(self, path: str, detail: str, *, invalid_token: bool) -> object:
+        """RFC 6750 3.1: no error code when no bearer credentials came (gateway/challenges.py)."""
+        challenge = bearer_challenge("invalid_token", detail) if invalid_token else bearer_challenge()
         return problem_response(
             401,
             "Unauthorized",
             detail,
             type_=PROBLEM_BASE + "unauthorized",
             instance=path,
-            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            headers={"WWW-Authenticate": challenge},
         )
 
     async def _forward(

@@ -1,13 +1,17 @@
-"""Seeding clients: the services' own credentials, and (dev only) the demo agencies of api.md."""
+"""Seeding clients: the services' own credentials, and (dev only) the demo agencies of api.md,
+with one team per demo agency and the demo practitioners (`DEMO_PRACTITIONERS`)."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway import clients as client_ops
-from gateway.models import Client
+from gateway.models import Client, Practitioner, Team
 from shared.db import Database
 
 DEMO_AGENCY_TYPES = (
@@ -33,6 +37,125 @@ DEMO_AGENCY_NAMES = {
     "voluntary": "Family Action Anyshire",
     "youth_justice": "Anyshire Youth Justice Service",
 }
+
+
+def demo_agency_id(n: int) -> str:
+    return f"00000000-0000-4000-8000-{n:012d}"
+
+
+# The demo agencies by client id (agency ids are fixed, as in seed_demo below).
+DEMO_AGENCY_IDS = {
+    **{"demo-" + t.replace("_", "-"): demo_agency_id(i + 1) for i, t in enumerate(DEMO_AGENCY_TYPES)},
+    "demo-education-2": demo_agency_id(10),
+    "demo-admin": demo_agency_id(11),
+}
+
+
+def demo_team_id(client_id: str) -> str:
+    """One team per demo agency, numbered like its agency."""
+    return "00000000-0000-4000-a000-" + DEMO_AGENCY_IDS[client_id][-12:]
+
+
+class DemoPractitioner(NamedTuple):
+    id: str
+    client_id: str  # the demo client of the practitioner's agency
+    name: str
+    email: str
+    roles: tuple[str, ...]
+
+
+def _pid(n: int) -> str:
+    return f"00000000-0000-4000-9000-{n:012d}"
+
+
+# Fixed ids and emails (the reserved .example domain) for tests and the README walkthrough.
+DEMO_PRACTITIONERS = (
+    DemoPractitioner(
+        _pid(1), "demo-mash", "Sam Screener", "sam.screener@mash.demo.example", ("mash_screener",)
+    ),
+    DemoPractitioner(
+        _pid(2), "demo-mash", "Maya Manager", "maya.manager@mash.demo.example", ("mash_manager",)
+    ),
+    DemoPractitioner(
+        _pid(3),
+        "demo-early-help",
+        "Ellie Practitioner",
+        "ellie.practitioner@early-help.demo.example",
+        ("early_help_practitioner",),
+    ),
+    DemoPractitioner(
+        _pid(4),
+        "demo-early-help",
+        "Eddie Manager",
+        "eddie.manager@early-help.demo.example",
+        ("early_help_manager",),
+    ),
+    DemoPractitioner(
+        _pid(5),
+        "demo-early-help",
+        "Erin Manager",
+        "erin.manager@early-help.demo.example",
+        ("early_help_manager",),
+    ),
+    DemoPractitioner(
+        _pid(6),
+        "demo-education",
+        "Tom Teacher",
+        "tom.teacher@education.demo.example",
+        ("agency_practitioner",),
+    ),
+    DemoPractitioner(
+        _pid(7),
+        "demo-education-2",
+        "Tina Teacher",
+        "tina.teacher@education-2.demo.example",
+        ("agency_practitioner",),
+    ),
+    DemoPractitioner(
+        _pid(8), "demo-police", "Pat Officer", "pat.officer@police.demo.example", ("agency_practitioner",)
+    ),
+    DemoPractitioner(
+        _pid(9),
+        "demo-health",
+        "Hana Health Visitor",
+        "hana.health-visitor@health.demo.example",
+        ("agency_practitioner",),
+    ),
+    DemoPractitioner(
+        _pid(10),
+        "demo-social-care",
+        "Sol Social Worker",
+        "sol.social-worker@social-care.demo.example",
+        ("agency_practitioner",),
+    ),
+    DemoPractitioner(
+        _pid(11),
+        "demo-housing",
+        "Hal Housing Officer",
+        "hal.housing@housing.demo.example",
+        ("agency_practitioner",),
+    ),
+    DemoPractitioner(
+        _pid(12),
+        "demo-voluntary",
+        "Val Volunteer",
+        "val.volunteer@voluntary.demo.example",
+        ("agency_practitioner",),
+    ),
+    DemoPractitioner(
+        _pid(13),
+        "demo-youth-justice",
+        "Yusuf Youth Worker",
+        "yusuf.youth-worker@youth-justice.demo.example",
+        ("agency_practitioner",),
+    ),
+    DemoPractitioner(
+        _pid(14), "demo-early-help", "Ada Admin", "ada.admin@early-help.demo.example", ("agency_admin",)
+    ),
+    DemoPractitioner(
+        _pid(15), "demo-admin", "Cara Council", "cara.council@admin.demo.example", ("council_admin",)
+    ),
+)
 
 
 def demo_client_id(agency_type: str) -> str:
@@ -108,16 +231,56 @@ async def seed_demo(db: Database, environment: str) -> list[str]:
             client_id=cid,
             name=DEMO_AGENCY_NAMES[t],
             agency_type=t,
-            agency_id=f"00000000-0000-4000-8000-{DEMO_AGENCY_TYPES.index(t) + 1:012d}",
+            agency_id=DEMO_AGENCY_IDS[cid],
             secret=dev_secret(cid),
         ):
             made.append(cid)
     extra = [
-        ("demo-education-2", "Hillside Academy", "education", "00000000-0000-4000-8000-000000000010"),
-        ("demo-admin", "Anyshire Council IT", "admin", "00000000-0000-4000-8000-000000000011"),
+        ("demo-education-2", "Hillside Academy", "education", DEMO_AGENCY_IDS["demo-education-2"]),
+        ("demo-admin", "Anyshire Council IT", "admin", DEMO_AGENCY_IDS["demo-admin"]),
     ]
     for cid, name, t, aid in extra:
         if await _ensure(db, client_id=cid, name=name, agency_type=t, agency_id=aid, secret=dev_secret(cid)):
             made.append(cid)
     made += await seed_service_clients(db, {f"svc-{n}": dev_secret(f"svc-{n}") for n in SERVICE_NAMES})
+    # The demo people are seeded alongside; `made` stays the clients made (as before).
+    await seed_demo_practitioners(db)
+    return made
+
+
+async def seed_demo_practitioners(db: Database) -> list[str]:
+    """One team per demo agency and `DEMO_PRACTITIONERS`, unless they exist; the ids made.
+
+    Idempotent like the clients: rows with fixed ids, and a replica losing the race to insert
+    them rolls back and finds them made."""
+    made: list[str] = []
+    now = datetime.now(UTC)
+    try:
+        async with db.session() as session:
+            for cid, agency_id in DEMO_AGENCY_IDS.items():
+                if await session.get(Team, demo_team_id(cid)) is None:
+                    session.add(
+                        Team(id=demo_team_id(cid), agency_id=agency_id, name="Demo team", created_at=now)
+                    )
+                    made.append(demo_team_id(cid))
+            await session.flush()
+            for p in DEMO_PRACTITIONERS:
+                if await session.get(Practitioner, p.id) is None:
+                    session.add(
+                        Practitioner(
+                            id=p.id,
+                            agency_id=DEMO_AGENCY_IDS[p.client_id],
+                            name=p.name,
+                            email=p.email,
+                            roles=sorted(p.roles),
+                            team_id=demo_team_id(p.client_id),
+                            created_at=now,
+                        )
+                    )
+                    made.append(p.id)
+    except IntegrityError:
+        async with db.session(write=False) as session:
+            if await session.get(Practitioner, DEMO_PRACTITIONERS[-1].id) is None:
+                raise  # not the race: nobody made them
+        return []
     return made

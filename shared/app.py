@@ -2,7 +2,8 @@
 
 `create_service_app` gives a FastAPI app with: problem+json for every error, request ids,
 JSON access logs (route templates only), Prometheus `/metrics`, `/healthz`, `/readyz`
-(database reachable), a body size limit, and `app.state.auth` for verifying callers.
+(database reachable), a body size limit, `Cache-Control: no-store` on every response that
+sets no caching policy of its own, and `app.state.auth` for verifying callers.
 """
 
 from __future__ import annotations
@@ -96,6 +97,32 @@ class ObserveMiddleware:
                         "agency_id": getattr(identity, "agency_id", None),
                     },
                 )
+
+
+class NoStoreMiddleware:
+    """`Cache-Control: no-store` on every response that does not set its own Cache-Control.
+
+    Responses carry children's personal data; no browser, proxy or client cache may keep them
+    (RFC 9111 5.2.2.5). A response that chose its own policy (the JWKS's max-age) keeps it.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_no_store(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                if not any(k.lower() == b"cache-control" for k, _ in headers):
+                    headers.append((b"cache-control", b"no-store"))
+                    message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_no_store)
 
 
 class BodyLimitMiddleware:
@@ -211,11 +238,12 @@ def create_service_app(
     async def metrics_endpoint() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    # Outermost first: request id, then observation, then the body limit, then NULs.
+    # Outermost first: no-store, request id, then observation, then the body limit, then NULs.
     app.add_middleware(NulGuardMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
     app.add_middleware(ObserveMiddleware, metrics=metrics)
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(NoStoreMiddleware)
     return app
 
 

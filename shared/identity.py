@@ -22,7 +22,7 @@ from fastapi import Depends, Request
 
 from shared.problems import Forbidden, Unauthorized
 from shared.roles import ALL_SEEING_AGENCY_TYPES as ALL_SEEING_AGENCY_TYPES
-from shared.roles import SYSTEM_ROLES, allowed_roles
+from shared.roles import SYSTEM_ROLES, allowed_roles, casework
 from shared.tokens import KeySet, TokenInvalid, verify
 
 SERVICE_AGENCY_TYPE = "service"
@@ -61,7 +61,10 @@ class Identity:
 
     @property
     def sees_all(self) -> bool:
-        return self.is_service or self.agency_type in ALL_SEEING_AGENCY_TYPES
+        # An agency admin of the MASH or early help administers people; it does not see cases.
+        return self.is_service or (
+            self.agency_type in ALL_SEEING_AGENCY_TYPES and (self.is_system or casework(self.roles))
+        )
 
     def has(self, scope: str) -> bool:
         return scope in self.scopes
@@ -129,7 +132,7 @@ class ServiceAuth:
 
     async def identify(self, authorization: str | None) -> Identity:
         if not authorization or not authorization.lower().startswith("bearer "):
-            raise Unauthorized("A bearer token minted by the gateway is required")
+            raise Unauthorized("A bearer token minted by the gateway is required", credentials=False)
         token = authorization[7:].strip()
         hit = self._verified.get(token)
         if hit is not None and hit[0] > time.time():

@@ -69,8 +69,12 @@ class PreconditionRequired(Problem):
 class Unauthorized(Problem):
     status, type_slug, title = 401, "unauthorized", "Unauthorized"
 
-    def __init__(self, detail: str = "Missing, invalid or expired token") -> None:
-        super().__init__(detail, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    def __init__(
+        self, detail: str = "Missing, invalid or expired token", *, credentials: bool = True
+    ) -> None:
+        # RFC 6750 3.1: a request that sent no credentials gets the challenge without an error code.
+        challenge = 'Bearer error="invalid_token"' if credentials else 'Bearer realm="early-help"'
+        super().__init__(detail, headers={"WWW-Authenticate": challenge})
 
 
 class Forbidden(Problem):

@@ -41,6 +41,11 @@ ROLES = (
     COUNCIL_ADMIN,
 )
 MASH_ROLES = frozenset({MASH_SCREENER, MASH_MANAGER})
+# Roles that work with children's cases; the two admin roles administer, they do not.
+CASEWORK_ROLES = frozenset(ROLES) - {AGENCY_ADMIN, COUNCIL_ADMIN}
+# What a practitioner holding only admin roles may still call: the registry, the council's
+# admin API and aggregate reports - never a child's record.
+ADMINISTRATIVE_SCOPES = frozenset({"practitioners:manage", "admin", "reports:read"})
 EARLY_HELP_ROLES = frozenset({EH_PRACTITIONER, EH_MANAGER})
 
 # The roles a practitioner of each agency type may hold; anything else in a token is dropped.
@@ -71,3 +76,8 @@ ALL_SEEING_AGENCY_TYPES = frozenset({MASH, EARLY_HELP})
 def allowed_roles(agency_type: str, roles: set[str] | frozenset[str] | list[str]) -> frozenset[str]:
     """The roles of `roles` that a practitioner of `agency_type` may hold."""
     return frozenset(roles) & ALLOWED_ROLES.get(agency_type, frozenset())
+
+
+def casework(roles: frozenset[str]) -> bool:
+    """Whether a practitioner with these roles works with children's cases at all."""
+    return bool(roles & CASEWORK_ROLES)

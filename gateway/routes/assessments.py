@@ -7,14 +7,31 @@ from gateway.routes import Route
 R, W, REP = "episodes:read", "episodes:write", "reports:read"
 
 ROUTES = [
-    Route("POST", "/v1/episodes", W, summary="Open a step-down or self-referral episode"),
+    Route(
+        "POST",
+        "/v1/episodes",
+        W,
+        summary="Open a step-down (early help, social care) or self-referral (early help manager) episode",
+    ),
     Route("GET", "/v1/episodes", R, summary="Episodes the caller may see (filters person_id, status)"),
     Route("GET", "/v1/episodes/{episode_id}", R, summary="One episode"),
+    Route(
+        "GET",
+        "/v1/me/caseload",
+        R,
+        summary="My open episodes as lead professional or TAF member (practitioner tokens)",
+    ),
     Route("PUT", "/v1/episodes/{episode_id}/lead-professional", W, summary="Assign the lead professional"),
     Route("POST", "/v1/episodes/{episode_id}/taf-members", W, summary="Add a TAF member"),
     Route("DELETE", "/v1/episodes/{episode_id}/taf-members/{member_id}", W, summary="Remove a TAF member"),
     Route("POST", "/v1/episodes/{episode_id}/contacts", W, summary="Record a contact with the family"),
     Route("POST", "/v1/episodes/{episode_id}/assessments", W, summary="Start an Early Help Assessment"),
+    Route(
+        "GET",
+        "/v1/assessments",
+        R,
+        summary="Assessments awaiting approval, oldest first (early help managers)",
+    ),
     Route("GET", "/v1/assessments/{assessment_id}", R, summary="One assessment"),
     Route(
         "PATCH",
@@ -29,7 +46,7 @@ ROUTES = [
     Route("PUT", "/v1/episodes/{episode_id}/plan", W, summary="Agree a new version of the TAF plan"),
     Route("GET", "/v1/episodes/{episode_id}/plan", R, summary="The current TAF plan"),
     Route("GET", "/v1/episodes/{episode_id}/plan/versions/{version}", R, summary="One version of the plan"),
-    Route("PATCH", "/v1/actions/{action_id}", W, summary="Update an action (owning agency only, If-Match)"),
+    Route("PATCH", "/v1/actions/{action_id}", W, summary="Update an action (its owner only, If-Match)"),
     Route("POST", "/v1/episodes/{episode_id}/reviews", W, summary="Record a TAF review"),
     Route("GET", "/v1/episodes/{episode_id}/reviews", R, summary="Reviews of an episode"),
     Route("POST", "/v1/episodes/{episode_id}/step-up", W, summary="Step up to social care (MASH referral)"),

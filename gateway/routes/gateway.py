@@ -1,5 +1,7 @@
-"""Routes the gateway answers itself (admin). Listed so the matrix and OpenAPI see them."""
+"""Routes the gateway answers itself (admin, the practitioner registry). Listed so the
+matrix and OpenAPI see them."""
 
+from gateway.clients import PRACTITIONERS_SCOPE
 from gateway.routes import Route
 
 ROUTES = [
@@ -8,4 +10,25 @@ ROUTES = [
     Route("POST", "/v1/admin/clients/{client_ref}/rotate-secret", "admin", summary="Rotate a client secret"),
     Route("POST", "/v1/admin/clients/{client_ref}/disable", "admin", summary="Disable a client"),
     Route("GET", "/v1/admin/audit", "admin", summary="Query the audit trail"),
+    Route("POST", "/v1/teams", PRACTITIONERS_SCOPE, summary="Register a team"),
+    Route("GET", "/v1/teams", PRACTITIONERS_SCOPE, summary="List teams"),
+    Route("GET", "/v1/teams/{team_id}", PRACTITIONERS_SCOPE, summary="Get a team"),
+    Route("POST", "/v1/practitioners", PRACTITIONERS_SCOPE, summary="Register a practitioner"),
+    Route("GET", "/v1/practitioners", PRACTITIONERS_SCOPE, summary="List practitioners"),
+    Route("GET", "/v1/practitioners/{practitioner_id}", PRACTITIONERS_SCOPE, summary="Get a practitioner"),
+    Route(
+        "PATCH", "/v1/practitioners/{practitioner_id}", PRACTITIONERS_SCOPE, summary="Change a practitioner"
+    ),
+    Route(
+        "POST",
+        "/v1/practitioners/{practitioner_id}/disable",
+        PRACTITIONERS_SCOPE,
+        summary="Disable a practitioner",
+    ),
+    Route(
+        "POST",
+        "/v1/practitioners/{practitioner_id}/enable",
+        PRACTITIONERS_SCOPE,
+        summary="Enable a practitioner",
+    ),
 ]

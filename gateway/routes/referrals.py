@@ -37,6 +37,18 @@ ROUTES = [
         TRIAGE,
         summary="Reject a possible match",
     ),
+    Route(
+        "GET",
+        "/v1/mash/queue",
+        TRIAGE,
+        summary="Referrals awaiting a MASH decision, by urgency or due time (MASH roles)",
+    ),
+    Route(
+        "PUT",
+        "/v1/referrals/{referral_id}/assignment",
+        TRIAGE,
+        summary="Assign a queued referral to a MASH practitioner",
+    ),
     Route("GET", "/v1/people", PEOPLE, summary="Search the person index (ranked, scored)"),
     Route("GET", "/v1/people/{person_id}", PEOPLE, summary="One person in the index"),
     Route("GET", "/v1/people/{person_id}/journey", PEOPLE, summary="A child's journey across services"),

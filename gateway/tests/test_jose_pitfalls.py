@@ -166,7 +166,7 @@ async def test_pitfalls_through_the_gateway_are_401_never_500(gwh):
     for bad in forged:
         resp = await gwh.client.get("/v1/things", headers={"Authorization": f"Bearer {bad}"})
         assert resp.status_code == 401, bad[:40]
-        assert resp.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+        assert 'error="invalid_token"' in resp.headers["www-authenticate"]
     assert gwh.upstream.calls == []
 
 

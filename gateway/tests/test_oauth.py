@@ -79,7 +79,10 @@ async def test_metadata_and_jwks(gwh):
     meta = (await gwh.client.get("/.well-known/oauth-authorization-server")).json()
     assert meta["issuer"] == "http://gateway.test"
     assert meta["token_endpoint"].endswith("/oauth/token")
-    assert meta["grant_types_supported"] == ["client_credentials"]
+    assert meta["grant_types_supported"] == [
+        "client_credentials",
+        "urn:ietf:params:oauth:grant-type:token-exchange",
+    ]
     assert "client_secret_basic" in meta["token_endpoint_auth_methods_supported"]
     keys = (await gwh.client.get("/.well-known/jwks.json")).json()["keys"]
     assert keys and all(k["kty"] == "RSA" and k["kid"] and "d" not in k for k in keys)

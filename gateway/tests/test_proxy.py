@@ -10,12 +10,17 @@ from jose import jwt
 from gateway.routes import Route
 
 
-async def test_missing_and_bad_tokens_are_401_with_invalid_token(gwh):
-    for headers in ({}, {"Authorization": "Bearer not.a.jwt"}, {"Authorization": "Basic abc"}):
+async def test_missing_and_bad_tokens_are_401_with_the_rfc6750_challenge(gwh):
+    # No bearer credentials (none, or another scheme): the bare challenge, no error code.
+    for headers in ({}, {"Authorization": "Basic abc"}):
         resp = await gwh.client.get("/v1/things", headers=headers)
         assert resp.status_code == 401
-        assert resp.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+        assert resp.headers["www-authenticate"] == 'Bearer realm="early-help"'
         assert resp.headers["content-type"].startswith("application/problem+json")
+    bad = await gwh.client.get("/v1/things", headers={"Authorization": "Bearer not.a.jwt"})
+    assert bad.status_code == 401
+    assert bad.headers["www-authenticate"].startswith('Bearer realm="early-help", error="invalid_token"')
+    assert bad.headers["content-type"].startswith("application/problem+json")
     assert gwh.upstream.calls == []
 
 

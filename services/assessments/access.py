@@ -5,11 +5,16 @@ Rules (issue 5, line 9):
 - Any other agency sees an episode only if it is on the episode's Team Around the Family
   **and** the consent service allows that agency for every person on the episode
   (`purpose=information_sharing`, `on_team_around_the_family=true`). Otherwise: 404.
+  The check also says who asks (`practitioner_id`) and how the agency joined the TAF
+  (`joined_at` of its first current membership, `family_agreed_to_join` as that membership
+  recorded it): a TAF-wide consent covers an agency that joined after it was given only with
+  the family's agreement (issue 18; the consent service decides).
 - The consent service is asked at most once per request per person; answers are cached for
   `access_cache_seconds`. If it cannot be reached, access is denied: a single-object read
   answers 503 `consent-check-unavailable` (the caller is on the TAF, so this reveals nothing
   new), lists and timelines leave the episode out.
-- A read by any agency other than early help (and other than a service) is a disclosure.
+- A read by any agency other than early help (and other than a service) is a disclosure,
+  naming the practitioner who read when the call names one.
   GET requests run on a read-only session, so the disclosures of a read are written in
   their own short write transaction, committed *before* the response is sent: data is never
   shown without its disclosure stored. The background worker then posts them to the consent
@@ -29,6 +34,7 @@ from fastapi import Depends
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.assessments import repository as repo
+from services.assessments.access_cache import Asker
 from services.assessments.app_runtime import AppRuntimeDep, AssessmentsRuntime
 from services.assessments.clients.consent import AccessDecision, ConsentUnavailable, DisclosureRejected
 from services.assessments.models import Episode, PendingDisclosure
@@ -65,31 +71,39 @@ class EpisodeAccess:
 class Viewer:
     identity: Identity
     runtime: AssessmentsRuntime
-    _memo: dict[str, AccessDecision | None] = field(default_factory=dict)
+    _memo: dict[tuple[str, Asker], AccessDecision | None] = field(default_factory=dict)
     pending: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def agency_id(self) -> str:
         return self.identity.agency_id
 
-    async def _decision(self, person_id: str) -> AccessDecision:
+    async def _decision(self, person_id: str, asker: Asker) -> AccessDecision:
         """Once per request per person; then the short shared cache; then the consent service."""
-        if person_id in self._memo:
-            memo = self._memo[person_id]
+        key = (person_id, asker)
+        if key in self._memo:
+            memo = self._memo[key]
             if memo is None:
                 raise ConsentUnavailable("earlier in this request")
             return memo
-        cached = self.runtime.access_cache.get(person_id, self.agency_id)
+        cached = self.runtime.access_cache.get(person_id, asker)
         if cached is not None:
-            self._memo[person_id] = cached
+            self._memo[key] = cached
             return cached
         try:
-            decision = await self.runtime.consent().access_check(person_id, self.agency_id, on_taf=True)
+            decision = await self.runtime.consent().access_check(
+                person_id,
+                asker.agency_id,
+                on_taf=True,
+                practitioner_id=asker.practitioner_id,
+                joined_at=asker.joined_at,
+                family_agreed_to_join=asker.family_agreed_to_join,
+            )
         except ConsentUnavailable:
-            self._memo[person_id] = None
+            self._memo[key] = None
             raise
-        self.runtime.access_cache.put(person_id, self.agency_id, decision)
-        self._memo[person_id] = decision
+        self.runtime.access_cache.put(person_id, asker, decision)
+        self._memo[key] = decision
         return decision
 
     async def check(
@@ -100,12 +114,15 @@ class Viewer:
             people = await repo.person_ids(session, episode.id)
         if self.identity.sees_all:
             return EpisodeAccess(episode.id, people), None
-        if not await repo.is_on_taf(session, episode.id, self.agency_id):
+        joining = await repo.taf_joining(session, episode.id, self.agency_id)
+        if joining is None:
             return None, "not_on_team_around_the_family"
+        joined_at, family_agreed = joining
+        asker = Asker(self.agency_id, self.identity.practitioner_id, aware(joined_at), family_agreed)
         access = EpisodeAccess(episode.id, people)
         for person in people:
             try:
-                decision = await self._decision(person)
+                decision = await self._decision(person, asker)
             except ConsentUnavailable:
                 return None, "consent_check_unavailable"
             if not decision.allowed:
@@ -148,6 +165,7 @@ class Viewer:
                     "resource_id": resource_id,
                     "basis": basis,
                     "reference_id": decision.reference_id if decision else None,
+                    "practitioner_id": self.identity.practitioner_id,
                     "request_id": request_id_var.get(),
                     "disclosed_at": now,
                     "attempts": 0,
@@ -195,21 +213,19 @@ async def deliver_disclosures(runtime: AssessmentsRuntime) -> int:
         rows = await repo.due_disclosures(session, now)
         claimed = []
         for row in rows:
-            claimed.append(
-                (
-                    row.id,
-                    {
-                        "person_id": row.person_id,
-                        "agency_id": row.agency_id,
-                        "resource_type": row.resource_type,
-                        "resource_id": row.resource_id,
-                        "basis": row.basis,
-                        "reference_id": row.reference_id,
-                        "request_id": row.request_id,
-                        "disclosed_at": _iso(row.disclosed_at),
-                    },
-                )
-            )
+            payload: dict[str, Any] = {
+                "person_id": row.person_id,
+                "agency_id": row.agency_id,
+                "resource_type": row.resource_type,
+                "resource_id": row.resource_id,
+                "basis": row.basis,
+                "reference_id": row.reference_id,
+                "request_id": row.request_id,
+                "disclosed_at": _iso(row.disclosed_at),
+            }
+            if row.practitioner_id is not None:  # optional: a system call names no one
+                payload["practitioner_id"] = row.practitioner_id
+            claimed.append((row.id, payload))
             row.next_attempt_at = now + LEASE
     if not claimed:
         return 0

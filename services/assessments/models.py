@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -72,6 +73,9 @@ class Episode(Base):
     closed_at: Mapped[datetime | None] = mapped_column(TZ, nullable=True)
     close_reason: Mapped[str | None] = mapped_column(String(30), nullable=True)
     closure_summary: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Who signed the closure off (policy.may_close): the manager, or the system that closed it.
+    signed_off_by_practitioner_id: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    signed_off_by_client_id: Mapped[str | None] = mapped_column(String(120), nullable=True)
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
 
 
@@ -95,6 +99,12 @@ class LeadProfessional(Base):
     assigned_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
     assigned_by_agency_id: Mapped[str] = mapped_column(String(120), nullable=False)
     ended_at: Mapped[datetime | None] = mapped_column(TZ, nullable=True)
+    # The registered practitioner who is the lead professional ("I am the lead professional").
+    practitioner_id: Mapped[str | None] = mapped_column(String(120), nullable=True, index=True)
+    # An early help manager lets the lead professional manage the TAF, the plan and step-up.
+    manager_delegates: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=false()
+    )
 
 
 class TafMember(Base):
@@ -109,6 +119,12 @@ class TafMember(Base):
     role: Mapped[str] = mapped_column(String(200), nullable=False)
     added_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
     removed_at: Mapped[datetime | None] = mapped_column(TZ, nullable=True)
+    practitioner_id: Mapped[str | None] = mapped_column(String(120), nullable=True, index=True)
+    # Whether the family agreed to this agency joining: a TAF-wide consent given before the
+    # agency joined covers it only with this agreement (the consent service decides).
+    family_agreed: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=false()
+    )
 
 
 class Contact(Base):
@@ -125,6 +141,8 @@ class Contact(Base):
 
 class Assessment(Base):
     __tablename__ = "assessment"
+    # The managers' worklist: submitted assessments, oldest first.
+    __table_args__ = (Index("ix_assessment_status_submitted_at", "status", "submitted_at"),)
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     episode_id: Mapped[str] = mapped_column(ForeignKey("episode.id"), nullable=False, index=True)
     status: Mapped[str] = mapped_column(String(12), nullable=False)
@@ -141,6 +159,9 @@ class Assessment(Base):
     diversity: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
     analysis: Mapped[str | None] = mapped_column(Text, nullable=True)
     priorities: Mapped[list[Any]] = mapped_column(JSON, nullable=False, default=list)
+    # Who started it (policy.may_approve: no one approves their own). NULL before issue 18.
+    author_practitioner_id: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    author_client_id: Mapped[str | None] = mapped_column(String(120), nullable=True)
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
     # Updates say "WHERE version = <the version read>": of two concurrent writers holding
     # the same ETag, one wins and the other gets 412 (StaleDataError), on PostgreSQL too.
@@ -193,6 +214,8 @@ class PlanAction(Base):
     description: Mapped[str] = mapped_column(Text, nullable=False)
     owner_agency_id: Mapped[str] = mapped_column(String(120), nullable=False)
     owner_name: Mapped[str] = mapped_column(String(200), nullable=False)
+    # The owning practitioner, when named: then only they (or an early help manager) update it.
+    owner_practitioner_id: Mapped[str | None] = mapped_column(String(120), nullable=True)
     due_on: Mapped[date] = mapped_column(Date, nullable=False)
     outcome_refs: Mapped[list[Any]] = mapped_column(JSON, nullable=False, default=list)
     status: Mapped[str] = mapped_column(String(12), nullable=False, default="open")
@@ -261,6 +284,7 @@ class PendingDisclosure(Base):
     resource_id: Mapped[str] = mapped_column(String(36), nullable=False)
     basis: Mapped[str] = mapped_column(String(60), nullable=False)
     reference_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    practitioner_id: Mapped[str | None] = mapped_column(String(120), nullable=True)
     request_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
     disclosed_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)

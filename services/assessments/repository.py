@@ -201,17 +201,83 @@ async def taf_members(session: AsyncSession, episode_id: str) -> list[TafMember]
     return list((await session.execute(_TAF_MEMBERS, {"episode_id": episode_id})).scalars())
 
 
-async def is_on_taf(session: AsyncSession, episode_id: str, agency_id: str) -> bool:
-    row = await session.execute(
-        select(TafMember.id)
-        .where(
-            TafMember.episode_id == episode_id,
-            TafMember.agency_id == agency_id,
-            TafMember.removed_at.is_(None),
-        )
-        .limit(1)
+_TAF_JOINING = (
+    select(TafMember.added_at, TafMember.family_agreed)
+    .where(
+        TafMember.episode_id == bindparam("episode_id"),
+        TafMember.agency_id == bindparam("agency_id"),
+        TafMember.removed_at.is_(None),
     )
-    return row.first() is not None
+    .order_by(TafMember.added_at, TafMember.id)
+    .limit(1)
+)
+
+
+async def taf_joining(session: AsyncSession, episode_id: str, agency_id: str) -> tuple[datetime, bool] | None:
+    """The agency's first current TAF membership of the episode: (added_at, family_agreed);
+    None when the agency is not on the TAF."""
+    row = (await session.execute(_TAF_JOINING, {"episode_id": episode_id, "agency_id": agency_id})).first()
+    return None if row is None else (row[0], bool(row[1]))
+
+
+async def current_lead(session: AsyncSession, episode_id: str) -> LeadProfessional | None:
+    return (
+        await session.execute(
+            select(LeadProfessional)
+            .where(LeadProfessional.episode_id == episode_id, LeadProfessional.ended_at.is_(None))
+            .order_by(LeadProfessional.assigned_at.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+
+
+def _my_lead_episodes(practitioner_id: str, agency_id: str) -> Any:
+    return select(LeadProfessional.episode_id).where(
+        LeadProfessional.practitioner_id == practitioner_id,
+        LeadProfessional.agency_id == agency_id,
+        LeadProfessional.ended_at.is_(None),
+    )
+
+
+def _my_taf_episodes(practitioner_id: str, agency_id: str) -> Any:
+    return select(TafMember.episode_id).where(
+        TafMember.practitioner_id == practitioner_id,
+        TafMember.agency_id == agency_id,
+        TafMember.removed_at.is_(None),
+    )
+
+
+async def caseload(
+    session: AsyncSession, params: PageParams, *, practitioner_id: str, agency_id: str
+) -> list[Episode]:
+    """Open episodes where the practitioner (of that agency) is the current lead professional
+    or a current TAF member, newest first."""
+    stmt = select(Episode).where(
+        Episode.status == "open",
+        or_(
+            Episode.id.in_(_my_lead_episodes(practitioner_id, agency_id)),
+            Episode.id.in_(_my_taf_episodes(practitioner_id, agency_id)),
+        ),
+    )
+    stmt = keyset(stmt, Episode.opened_at, Episode.id, params)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def relationships_of(
+    session: AsyncSession, episode_ids: list[str], *, practitioner_id: str, agency_id: str
+) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {e: [] for e in episode_ids}
+    if not episode_ids:
+        return out
+    lead = _my_lead_episodes(practitioner_id, agency_id).where(LeadProfessional.episode_id.in_(episode_ids))
+    for eid in (await session.execute(lead)).scalars():
+        if "lead_professional" not in out[eid]:
+            out[eid].append("lead_professional")
+    taf = _my_taf_episodes(practitioner_id, agency_id).where(TafMember.episode_id.in_(episode_ids))
+    for eid in (await session.execute(taf)).scalars():
+        if "taf_member" not in out[eid]:
+            out[eid].append("taf_member")
+    return out
 
 
 async def taf_episode_ids(session: AsyncSession, agency_id: str, episode_ids: list[str]) -> set[str]:
@@ -254,6 +320,24 @@ async def assessments_of(session: AsyncSession, episode_id: str) -> list[Assessm
         select(Assessment).where(Assessment.episode_id == episode_id).order_by(Assessment.started_at)
     )
     return list(rows.scalars())
+
+
+async def awaiting_approval(
+    session: AsyncSession, params: PageParams, *, not_author: str | None
+) -> list[Assessment]:
+    """Submitted assessments of open episodes, oldest submission first; without those
+    `not_author` started (no one approves their own)."""
+    stmt = (
+        select(Assessment)
+        .join(Episode, Episode.id == Assessment.episode_id)
+        .where(Assessment.status == "submitted", Episode.status == "open")
+    )
+    if not_author is not None:
+        stmt = stmt.where(
+            or_(Assessment.author_practitioner_id.is_(None), Assessment.author_practitioner_id != not_author)
+        )
+    stmt = keyset(stmt, Assessment.submitted_at, Assessment.id, params, descending=False)
+    return list((await session.execute(stmt)).scalars())
 
 
 async def extensions_of(session: AsyncSession, assessment_id: str) -> list[AssessmentExtension]:

@@ -15,9 +15,11 @@ from services.assessments.schemas import (
     ActionUpdate,
     AssessmentApprove,
     AssessmentCreate,
+    AssessmentList,
     AssessmentRead,
     AssessmentReturn,
     AssessmentUpdate,
+    CaseloadList,
     ContactCreate,
     ContactRead,
     EpisodeClose,
@@ -85,6 +87,14 @@ async def list_episodes(
 ) -> EpisodeList:
     """Only the episodes the caller may see."""
     return await service.list_episodes(session, viewer, page, person_id=person_id, status=status)
+
+
+@router.get("/me/caseload", response_model=CaseloadList, dependencies=READ)
+async def my_caseload(session: SessionDep, viewer: ViewerDep, page: PageDep) -> CaseloadList:
+    """Open episodes where the calling practitioner is the lead professional or a TAF member
+    practitioner, newest first. A system call naming no practitioner: 403
+    `practitioner-required`."""
+    return await service.caseload(session, viewer, page)
 
 
 @router.get("/episodes/{episode_id}", response_model=EpisodeRead, dependencies=READ)
@@ -205,6 +215,18 @@ async def start_assessment(
     return out
 
 
+@router.get("/assessments", response_model=AssessmentList, dependencies=READ)
+async def assessments_awaiting_approval(
+    session: SessionDep,
+    identity: CurrentIdentity,
+    page: PageDep,
+    status: Literal["submitted"] = "submitted",
+) -> AssessmentList:
+    """Assessments awaiting approval (`status=submitted`), oldest first: early help managers
+    only (403 `not-permitted` otherwise). The caller's own are left out."""
+    return await service_assessments.awaiting_approval(session, identity, page)
+
+
 @router.get("/assessments/{assessment_id}", response_model=AssessmentRead, dependencies=READ)
 async def get_assessment(
     assessment_id: Id, session: SessionDep, viewer: ViewerDep, response: Response
@@ -248,7 +270,7 @@ async def approve_assessment(
     response: Response,
 ) -> AssessmentRead:
     a = await service_assessments.load_for_change(session, viewer, assessment_id)
-    a = await service_assessments.approve_assessment(session, runtime, a, body)
+    a = await service_assessments.approve_assessment(session, runtime, viewer.identity, a, body)
     return await _assessment_out(session, a, response)
 
 
@@ -257,7 +279,7 @@ async def return_assessment(
     assessment_id: Id, body: AssessmentReturn, session: SessionDep, viewer: ViewerDep, response: Response
 ) -> AssessmentRead:
     a = await service_assessments.load_for_change(session, viewer, assessment_id)
-    a = await service_assessments.return_assessment(session, a, body)
+    a = await service_assessments.return_assessment(session, viewer.identity, a, body)
     return await _assessment_out(session, a, response)
 
 
@@ -314,8 +336,9 @@ async def update_action(
     viewer: ViewerDep,
     response: Response,
 ) -> ActionRead:
-    """Only the owning agency (403 `not-action-owner` for others who can see the episode,
-    404 for those who cannot). Needs `If-Match`."""
+    """Only the owner: the owning practitioner (or an early help manager) when the action
+    names one, else the owning agency (403 `not-action-owner` for others who can see the
+    episode, 404 for those who cannot). Needs `If-Match`."""
 
     def check(resource_id: str, version: int) -> None:
         check_if_match(request, resource_id, version)

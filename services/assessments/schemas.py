@@ -20,6 +20,7 @@ Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, ma
 LongText = Annotated[str, StringConstraints(max_length=8000)]
 AgencyId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, min_length=5, max_length=40)]
+PractitionerId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
 
 LevelOfNeed = Literal["universal", "universal_plus", "partnership_plus", "specialist"]
 CloseReason = Literal[
@@ -69,7 +70,14 @@ class LeadProfessionalSet(Strict):
     agency_id: AgencyId
     email: EmailStr
     phone: Phone | None = None
-    family_agreed: bool
+    family_agreed: bool = Field(description="The family's agreement is recorded and required (false is 422)")
+    practitioner_id: PractitionerId | None = Field(
+        default=None, description="The registered practitioner who is the lead professional"
+    )
+    manager_delegates: bool = Field(
+        default=False,
+        description="The lead professional may manage the TAF and plan and step up (set by an early help manager)",
+    )
 
 
 class LeadProfessionalRead(BaseModel):
@@ -79,6 +87,8 @@ class LeadProfessionalRead(BaseModel):
     email: str
     phone: str | None
     family_agreed: bool
+    practitioner_id: str | None = None
+    manager_delegates: bool = False
     assigned_at: datetime
     ended_at: datetime | None
 
@@ -88,6 +98,10 @@ class TafMemberCreate(Strict):
     agency_type: AgencyType
     name: Name
     role: Name
+    practitioner_id: PractitionerId | None = None
+    family_agreed: bool = Field(
+        default=False, description="Whether the family agreed to this agency joining the TAF"
+    )
 
 
 class TafMemberRead(BaseModel):
@@ -96,6 +110,8 @@ class TafMemberRead(BaseModel):
     agency_type: str
     name: str
     role: str
+    practitioner_id: str | None = None
+    family_agreed: bool = False
     added_at: datetime
 
 
@@ -136,6 +152,8 @@ class EpisodeRead(BaseModel):
     close_reason: str | None
     closure_summary: str | None
     outcomes_achieved: list[str]
+    signed_off_by_practitioner_id: str | None = None
+    signed_off_by_client_id: str | None = None
 
 
 class EpisodeSummary(BaseModel):
@@ -153,6 +171,15 @@ class EpisodeSummary(BaseModel):
 
 class EpisodeList(BaseModel):
     items: list[EpisodeSummary]
+    next_cursor: str | None = None
+
+
+class CaseloadItem(EpisodeSummary):
+    relationships: list[Literal["lead_professional", "taf_member"]]
+
+
+class CaseloadList(BaseModel):
+    items: list[CaseloadItem]
     next_cursor: str | None = None
 
 
@@ -305,6 +332,23 @@ class AssessmentRead(BaseModel):
     analysis: str | None
     priorities: list[Any]
     extensions: list[ExtensionRead]
+    author_practitioner_id: str | None = None
+    author_client_id: str | None = None
+
+
+class AssessmentSummary(BaseModel):
+    id: str
+    episode_id: str
+    status: str
+    started_at: datetime
+    submitted_at: datetime | None
+    due_on: date
+    author_practitioner_id: str | None
+
+
+class AssessmentList(BaseModel):
+    items: list[AssessmentSummary]
+    next_cursor: str | None = None
 
 
 # --- plans ----------------------------------------------------------------------------------
@@ -325,6 +369,10 @@ class OutcomeIn(Strict):
 class ActionOwner(Strict):
     agency_id: AgencyId | None = None
     name: Name | None = None
+    practitioner_id: PractitionerId | None = Field(
+        default=None,
+        description="The owning practitioner: then only they (or an early help manager) update it",
+    )
 
 
 class ActionIn(Strict):
@@ -358,7 +406,7 @@ class ActionRead(BaseModel):
     id: str
     plan_version: int
     description: str
-    owner: dict[str, str]
+    owner: dict[str, str | None]
     due_on: date
     outcome_refs: list[str]
     status: str

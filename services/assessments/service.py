@@ -15,10 +15,11 @@ from typing import Any
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.assessments import policy
 from services.assessments import repository as repo
 from services.assessments.access import EpisodeAccess, EpisodeNotFound, Viewer
 from services.assessments.app_runtime import AssessmentsRuntime
-from services.assessments.clients.referrals import StepUpFailed
+from services.assessments.clients.referrals import ReferralsUnavailable, StepUpFailed
 from services.assessments.models import (
     ClosureOutcome,
     Contact,
@@ -28,6 +29,8 @@ from services.assessments.models import (
     TafMember,
 )
 from services.assessments.schemas import (
+    CaseloadItem,
+    CaseloadList,
     ContactCreate,
     ContactRead,
     DistanceTravelled,
@@ -52,7 +55,7 @@ from shared.events import EventEnvelope, backoff, utcnow
 from shared.idempotency import IdempotencyClaim, claim
 from shared.identity import Identity
 from shared.pagination import PageParams, page_of
-from shared.problems import Conflict, ValidationProblem
+from shared.problems import Conflict, Problem, ServiceUnavailable, ValidationProblem
 
 log = logging.getLogger("assessments.service")
 
@@ -79,6 +82,24 @@ class StepUpInProgress(Conflict):
     type_slug, title = "step-up-in-progress", "Step-up in progress"
 
 
+class UnknownPeople(Problem):
+    """422 naming each `person_ids.<index>` the referrals service does not know."""
+
+    status, type_slug, title = 422, "unknown-person", "Unknown person"
+
+    def __init__(self, indexes: list[int]) -> None:
+        message = "is not a person the referrals service knows"
+        errors: list[dict[str, Any]] = [
+            {"field": f"person_ids.{i}", "loc": ["person_ids", i], "message": message} for i in indexes
+        ]
+        fields = ", ".join(f"person_ids.{i}" for i in indexes)
+        super().__init__(f"{fields}: {message}", errors=errors)
+
+
+class PeopleCheckUnavailable(ServiceUnavailable):
+    type_slug, title = "people-check-unavailable", "People check unavailable"
+
+
 # --- loading and the closed-episode guard ---------------------------------------------------
 
 
@@ -96,6 +117,17 @@ async def valid_open_episode(
 ) -> tuple[Episode, EpisodeAccess]:
     """The episode, visible to the caller (else 404) and open (else 409): every change uses it."""
     episode, access = await visible_episode(session, viewer, episode_id)
+    ensure_open(episode)
+    return episode, access
+
+
+async def managed_open_episode(
+    session: AsyncSession, viewer: Viewer, episode_id: str, rule: str
+) -> tuple[Episode, EpisodeAccess]:
+    """Visible to the caller (else 404), theirs to manage under `rule` (else 403,
+    policy.may_manage_team), and open (else 409)."""
+    episode, access = await visible_episode(session, viewer, episode_id)
+    policy.may_manage_team(viewer.identity, await repo.current_lead(session, episode.id), rule)
     ensure_open(episode)
     return episode, access
 
@@ -204,6 +236,7 @@ async def open_episode(
 async def create_episode(
     session: AsyncSession, runtime: AssessmentsRuntime, identity: Identity, body: EpisodeCreate
 ) -> Episode:
+    policy.may_open_episode(identity, body.origin)
     people = [str(p) for p in body.person_ids]
     if body.origin == "step_down":
         if body.stepdown_panel_on is None:
@@ -214,6 +247,7 @@ async def create_episode(
     elif body.stepdown_panel_on is not None or body.social_worker is not None:
         field = "stepdown_panel_on" if body.stepdown_panel_on is not None else "social_worker"
         raise ValidationProblem(field, "only a step-down episode has a panel date and a social worker")
+    await ensure_known(runtime, people)
     return await open_episode(
         session,
         runtime,
@@ -227,6 +261,22 @@ async def create_episode(
     )
 
 
+async def ensure_known(runtime: AssessmentsRuntime, people: list[str]) -> None:
+    """Episodes only for people the referrals service holds: 422 naming each unknown id,
+    503 when it cannot answer (nothing is stored either way)."""
+    try:
+        answer = await runtime.referrals().known_people(list(dict.fromkeys(people)))
+    except ReferralsUnavailable as exc:
+        log.warning("people check unavailable", extra={"error": str(exc)})
+        raise PeopleCheckUnavailable(
+            "The referrals service cannot confirm these people right now; try again shortly",
+            headers={"Retry-After": "2"},
+        ) from None
+    unknown = [i for i, p in enumerate(people) if p in answer.unknown]
+    if unknown:
+        raise UnknownPeople(unknown)
+
+
 # --- reading --------------------------------------------------------------------------------
 
 
@@ -238,6 +288,8 @@ def lead_read(lp: LeadProfessional) -> LeadProfessionalRead:
         email=lp.email,
         phone=lp.phone,
         family_agreed=lp.family_agreed,
+        practitioner_id=lp.practitioner_id,
+        manager_delegates=lp.manager_delegates,
         assigned_at=aware(lp.assigned_at),
         ended_at=aware_or_none(lp.ended_at),
     )
@@ -250,6 +302,8 @@ def taf_read(m: TafMember) -> TafMemberRead:
         agency_type=m.agency_type,
         name=m.name,
         role=m.role,
+        practitioner_id=m.practitioner_id,
+        family_agreed=m.family_agreed,
         added_at=aware(m.added_at),
     )
 
@@ -314,6 +368,8 @@ async def episode_read(
         outcomes_achieved=[]
         if episode.status == "open"
         else await repo.closure_outcomes(session, episode.id),
+        signed_off_by_practitioner_id=episode.signed_off_by_practitioner_id,
+        signed_off_by_client_id=episode.signed_off_by_client_id,
     )
 
 
@@ -341,21 +397,48 @@ async def list_episodes(
         if access is None:
             continue
         viewer.disclosed(access, "episode", episode.id)
+        items.append(EpisodeSummary(**summary_fields(episode, people[episode.id])))
+    return EpisodeList(items=items, next_cursor=cursor)
+
+
+def summary_fields(episode: Episode, people: list[str]) -> dict[str, Any]:
+    return {
+        "id": episode.id,
+        "reference": episode.reference,
+        "person_ids": people,
+        "referral_id": episode.referral_id,
+        "origin": episode.origin,
+        "level_of_need": episode.level_of_need,
+        "status": episode.status,
+        "opened_at": aware(episode.opened_at),
+        "social_care_involved": episode.social_care_involved,
+        "closed_at": aware_or_none(episode.closed_at),
+    }
+
+
+async def caseload(session: AsyncSession, viewer: Viewer, params: PageParams) -> CaseloadList:
+    """`GET /v1/me/caseload`: open episodes where the calling practitioner is the lead
+    professional or a TAF member practitioner. Visibility still applies (a partner needs the
+    consent service's say-so), so a page may be shorter than `limit`, as in `list_episodes`."""
+    me = policy.caseload_practitioner(viewer.identity)
+    rows = await repo.caseload(session, params, practitioner_id=me, agency_id=viewer.agency_id)
+    page, cursor = page_of(rows, params, "opened_at")
+    ids = [e.id for e in page]
+    people = await repo.person_ids_for(session, ids)
+    relationships = await repo.relationships_of(session, ids, practitioner_id=me, agency_id=viewer.agency_id)
+    items = []
+    for episode in page:
+        access, _reason = await viewer.check(session, episode, people[episode.id])
+        if access is None:
+            continue
+        viewer.disclosed(access, "episode", episode.id)
         items.append(
-            EpisodeSummary(
-                id=episode.id,
-                reference=episode.reference,
-                person_ids=people[episode.id],
-                referral_id=episode.referral_id,
-                origin=episode.origin,
-                level_of_need=episode.level_of_need,
-                status=episode.status,
-                opened_at=aware(episode.opened_at),
-                social_care_involved=episode.social_care_involved,
-                closed_at=aware_or_none(episode.closed_at),
+            CaseloadItem(
+                **summary_fields(episode, people[episode.id]),
+                relationships=relationships[episode.id],  # type: ignore[arg-type]
             )
         )
-    return EpisodeList(items=items, next_cursor=cursor)
+    return CaseloadList(items=items, next_cursor=cursor)
 
 
 # --- lead professional and TAF --------------------------------------------------------------
@@ -368,7 +451,15 @@ async def set_lead_professional(
     episode_id: str,
     body: LeadProfessionalSet,
 ) -> LeadProfessionalRead:
-    episode, _ = await valid_open_episode(session, viewer, episode_id)
+    episode, _ = await managed_open_episode(session, viewer, episode_id, "change-lead-professional")
+    if body.manager_delegates:
+        policy.may_delegate(viewer.identity)
+    if not body.family_agreed:
+        raise ValidationProblem(
+            "family_agreed",
+            "the family must agree to the lead professional: record their agreement (true) first",
+            type_slug="family-agreement-required",
+        )
     now = utcnow()
     await repo.end_current_lead(session, episode.id, now)
     lead = LeadProfessional(
@@ -379,6 +470,8 @@ async def set_lead_professional(
         email=str(body.email),
         phone=body.phone,
         family_agreed=body.family_agreed,
+        practitioner_id=body.practitioner_id,
+        manager_delegates=body.manager_delegates,
         assigned_at=now,
         assigned_by_agency_id=viewer.agency_id,
     )
@@ -393,6 +486,8 @@ async def set_lead_professional(
             "agency_id": body.agency_id,
             "email": str(body.email),
             "family_agreed": body.family_agreed,
+            "practitioner_id": body.practitioner_id,
+            "manager_delegates": body.manager_delegates,
             "assigned_at": now.isoformat(),
         },
     )
@@ -402,7 +497,7 @@ async def set_lead_professional(
 async def add_taf_member(
     session: AsyncSession, viewer: Viewer, episode_id: str, body: TafMemberCreate
 ) -> TafMemberRead:
-    episode, _ = await valid_open_episode(session, viewer, episode_id)
+    episode, _ = await managed_open_episode(session, viewer, episode_id, "manage-team")
     member = TafMember(
         id=str(uuid.uuid4()),
         episode_id=episode.id,
@@ -410,6 +505,8 @@ async def add_taf_member(
         agency_type=body.agency_type,
         name=body.name,
         role=body.role,
+        practitioner_id=body.practitioner_id,
+        family_agreed=body.family_agreed,
         added_at=utcnow(),
     )
     session.add(member)
@@ -419,7 +516,7 @@ async def add_taf_member(
 
 
 async def remove_taf_member(session: AsyncSession, viewer: Viewer, episode_id: str, member_id: str) -> None:
-    episode, _ = await valid_open_episode(session, viewer, episode_id)
+    episode, _ = await managed_open_episode(session, viewer, episode_id, "manage-team")
     member = await repo.get_taf_member(session, episode.id, member_id)
     if member is None:
         raise EpisodeNotFound("No such TAF member on this episode")
@@ -503,7 +600,7 @@ async def step_up(
     """
     async with runtime.db.session() as session:
         idem = await claim(request, session, runtime.tables, viewer.identity)
-        episode, access = await valid_open_episode(session, viewer, episode_id)
+        episode, access = await managed_open_episode(session, viewer, episode_id, "step-up")
         if await repo.pending_step_up(session, episode.id) is not None:
             raise StepUpInProgress("A step-up of this episode is still being sent to the MASH")
         now = utcnow()
@@ -650,7 +747,9 @@ async def record_joint_visit(
 async def close_episode(
     session: AsyncSession, runtime: AssessmentsRuntime, viewer: Viewer, episode_id: str, body: EpisodeClose
 ) -> EpisodeRead:
-    episode, access = await valid_open_episode(session, viewer, episode_id)
+    episode, access = await visible_episode(session, viewer, episode_id)
+    policy.may_close(viewer.identity)
+    ensure_open(episode)
     plan = await repo.latest_plan(session, episode.id)
     outcomes = {o.outcome_id: o for o in await repo.plan_outcomes(session, plan.id)} if plan else {}
     seen: set[str] = set()
@@ -665,6 +764,8 @@ async def close_episode(
     episode.closed_at = now
     episode.close_reason = body.reason
     episode.closure_summary = body.summary
+    episode.signed_off_by_practitioner_id = viewer.identity.practitioner_id
+    episode.signed_off_by_client_id = viewer.identity.client_id
     touch(episode)
     session.add_all(
         [ClosureOutcome(episode_id=episode.id, outcome_id=o, headline=outcomes[o].headline) for o in seen]
@@ -673,7 +774,12 @@ async def close_episode(
     await runtime.publish(
         session,
         "episode.closed",
-        {"episode_id": episode.id, "reason": body.reason, "closed_at": now.isoformat()},
+        {
+            "episode_id": episode.id,
+            "reason": body.reason,
+            "closed_at": now.isoformat(),
+            "signed_off_by_practitioner_id": viewer.identity.practitioner_id,
+        },
     )
     return await episode_read(session, episode, access.person_ids)
 

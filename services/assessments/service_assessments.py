@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.assessments import policy
 from services.assessments import repository as repo
 from services.assessments.access import EpisodeAccess, Viewer
 from services.assessments.app_runtime import AssessmentsRuntime
@@ -17,8 +18,10 @@ from services.assessments.models import Assessment, AssessmentExtension, Episode
 from services.assessments.schemas import (
     AssessmentApprove,
     AssessmentCreate,
+    AssessmentList,
     AssessmentRead,
     AssessmentReturn,
+    AssessmentSummary,
     AssessmentUpdate,
     ExtensionCreate,
     ExtensionRead,
@@ -26,6 +29,8 @@ from services.assessments.schemas import (
 from services.assessments.service import ensure_open, today, valid_open_episode, visible_episode
 from services.assessments.timeutil import aware, aware_or_none
 from shared.events import utcnow
+from shared.identity import Identity
+from shared.pagination import PageParams, page_of
 from shared.problems import Conflict, NotFound, ValidationProblem
 
 EDITABLE = frozenset({"draft", "returned"})
@@ -83,6 +88,8 @@ def assessment_read(a: Assessment, extensions: list[AssessmentExtension]) -> Ass
             )
             for e in extensions
         ],
+        author_practitioner_id=a.author_practitioner_id,
+        author_client_id=a.author_client_id,
     )
 
 
@@ -135,6 +142,8 @@ async def start_assessment(
         factors=[],
         diversity={},
         priorities=[],
+        author_practitioner_id=viewer.identity.practitioner_id,
+        author_client_id=viewer.identity.client_id,
         version=1,
     )
     apply_fields(a, body)
@@ -211,14 +220,25 @@ async def submit_assessment(session: AsyncSession, runtime: AssessmentsRuntime, 
     await runtime.publish(
         session,
         "assessment.submitted",
-        {"episode_id": a.episode_id, "assessment_id": a.id, "submitted_at": now.isoformat()},
+        {
+            "episode_id": a.episode_id,
+            "assessment_id": a.id,
+            "submitted_at": now.isoformat(),
+            # For the managers' alert: ids only, never a name.
+            "author_practitioner_id": a.author_practitioner_id,
+        },
     )
     return a
 
 
 async def approve_assessment(
-    session: AsyncSession, runtime: AssessmentsRuntime, a: Assessment, body: AssessmentApprove
+    session: AsyncSession,
+    runtime: AssessmentsRuntime,
+    identity: Identity,
+    a: Assessment,
+    body: AssessmentApprove,
 ) -> Assessment:
+    policy.may_approve(identity, a, "approve")
     _state(a, {"submitted"}, "approved")
     now = utcnow()
     a.status = "approved"
@@ -234,7 +254,10 @@ async def approve_assessment(
     return a
 
 
-async def return_assessment(session: AsyncSession, a: Assessment, body: AssessmentReturn) -> Assessment:
+async def return_assessment(
+    session: AsyncSession, identity: Identity, a: Assessment, body: AssessmentReturn
+) -> Assessment:
+    policy.may_approve(identity, a, "return")
     _state(a, {"submitted"}, "returned")
     a.status = "returned"
     a.returned_at = utcnow()
@@ -274,3 +297,26 @@ async def extend_assessment(
         {"episode_id": a.episode_id, "assessment_id": a.id, "new_due_on": body.new_due_on.isoformat()},
     )
     return a
+
+
+async def awaiting_approval(session: AsyncSession, identity: Identity, params: PageParams) -> AssessmentList:
+    """`GET /v1/assessments?status=submitted`: the managers' worklist, oldest submission
+    first, leaving out the caller's own (they may not approve them)."""
+    policy.may_list_awaiting_approval(identity)
+    rows = await repo.awaiting_approval(session, params, not_author=identity.practitioner_id)
+    page, cursor = page_of(rows, params, "submitted_at")
+    return AssessmentList(
+        items=[
+            AssessmentSummary(
+                id=a.id,
+                episode_id=a.episode_id,
+                status=a.status,
+                started_at=aware(a.started_at),
+                submitted_at=aware_or_none(a.submitted_at),
+                due_on=a.due_on,
+                author_practitioner_id=a.author_practitioner_id,
+            )
+            for a in page
+        ],
+        next_cursor=cursor,
+    )

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.assessments import policy
 from services.assessments import repository as repo
 from services.assessments.access import EpisodeAccess, Viewer
 from services.assessments.app_runtime import AssessmentsRuntime
@@ -21,7 +22,14 @@ from services.assessments.schemas import (
     ReviewCreate,
     ReviewRead,
 )
-from services.assessments.service import ensure_open, not_future, today, valid_open_episode, visible_episode
+from services.assessments.service import (
+    ensure_open,
+    managed_open_episode,
+    not_future,
+    today,
+    valid_open_episode,
+    visible_episode,
+)
 from services.assessments.timeutil import aware, aware_or_none
 from shared.etag import etag_for
 from shared.events import utcnow
@@ -57,10 +65,6 @@ class PlanNotFound(NotFound):
 
 class ActionNotFound(NotFound):
     type_slug = "action-not-found"
-
-
-class NotActionOwner(Problem):
-    status, type_slug, title = 403, "not-action-owner", "Not the action's owner"
 
 
 class ActionSuperseded(Conflict):
@@ -139,7 +143,11 @@ def action_read(a: PlanAction, version: int) -> ActionRead:
         id=a.action_id,
         plan_version=version,
         description=a.description,
-        owner={"agency_id": a.owner_agency_id, "name": a.owner_name},
+        owner={
+            "agency_id": a.owner_agency_id,
+            "name": a.owner_name,
+            "practitioner_id": a.owner_practitioner_id,
+        },
         due_on=a.due_on,
         outcome_refs=list(a.outcome_refs),
         status=a.status,
@@ -175,7 +183,7 @@ async def plan_read(session: AsyncSession, plan: Plan) -> PlanRead:
 async def put_plan(
     session: AsyncSession, runtime: AssessmentsRuntime, viewer: Viewer, episode_id: str, body: PlanPut
 ) -> PlanRead:
-    episode, _ = await valid_open_episode(session, viewer, episode_id)
+    episode, _ = await managed_open_episode(session, viewer, episode_id, "rewrite-plan")
     previous = await repo.latest_plan(session, episode.id)
     prev_outcomes = (
         {o.outcome_id for o in await repo.plan_outcomes(session, previous.id)} if previous else set()
@@ -224,6 +232,7 @@ async def put_plan(
             description=a.description,
             owner_agency_id=a.owner.agency_id,
             owner_name=a.owner.name,
+            owner_practitioner_id=a.owner.practitioner_id,
             due_on=a.due_on,
             outcome_refs=[outcome_ids[r] if isinstance(r, int) else r for r in a.outcome_refs],
             # Progress belongs to the action, not the plan text: it carries into the new version.
@@ -249,6 +258,7 @@ async def put_plan(
                 "episode_id": episode.id,
                 "action_id": row.action_id,
                 "owner_agency_id": row.owner_agency_id,
+                "owner_practitioner_id": row.owner_practitioner_id,
                 "due_on": row.due_on.isoformat(),
             },
         )
@@ -275,8 +285,9 @@ async def update_action(
     body: ActionUpdate,
     check_etag: Any,
 ) -> tuple[ActionRead, PlanAction]:
-    """Only the owning agency may update its action. Another agency that cannot see the
-    episode gets 404; one that can see it but does not own the action gets 403."""
+    """Only the action's owner may update it (policy.may_update_action): the owning
+    practitioner when the action names one, else the owning agency. A caller that cannot see
+    the episode gets 404; one that can see it but does not own the action gets 403."""
     found = await repo.action_in_latest_plan(session, action_id)
     if found is None:
         raise ActionNotFound("No such action")
@@ -286,8 +297,7 @@ async def update_action(
     access, _ = await viewer.check(session, episode)  # type: ignore[arg-type]
     if access is None:
         raise ActionNotFound("No such action")
-    if row.owner_agency_id != viewer.agency_id:
-        raise NotActionOwner("Only the agency that owns this action may update it")
+    policy.may_update_action(viewer.identity, row)
     assert episode is not None
     ensure_open(episode)
     latest = await repo.latest_plan(session, episode.id)

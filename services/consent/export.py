@@ -16,6 +16,8 @@ CSV_COLUMNS = (
     "reference_id",
     "request_id",
     "id",
+    # Added after the first release: appended, so readers of the columns by position still work.
+    "practitioner_id",
 )
 # Spreadsheet programs run cells starting with these as formulas (CSV injection).
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")

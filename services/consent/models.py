@@ -116,5 +116,8 @@ class Disclosure(Base):
     disclosed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     reported_by_client_id: Mapped[str] = mapped_column(String(120))
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The practitioner who read it (migration 0003): NULL for a system call and for every
+    # disclosure recorded before practitioners were known.
+    practitioner_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     __table_args__ = (Index("ix_disclosure_person_id_disclosed_at", "person_id", "disclosed_at"),)

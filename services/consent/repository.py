@@ -11,7 +11,7 @@ than ORM objects: a UNION ALL of two indexed lookups -
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -160,19 +160,22 @@ def _access_facts_statement() -> Select[Any]:
         ~exists().where(ConsentWithdrawal.consent_id == Consent.id),
     )
     both = union_all(select(decision), consents).subquery()
-    return select(both.c.kind, both.c.id, both.c.decision, both.c.purposes, both.c.agencies).order_by(
-        both.c.rank, both.c.at.desc()
-    )
+    return select(
+        both.c.kind, both.c.id, both.c.decision, both.c.purposes, both.c.agencies, both.c.at
+    ).order_by(both.c.rank, both.c.at.desc())
 
 
 _ACCESS_FACTS = _access_facts_statement()
+# (kind, id, decision, purposes, agencies, at)
+AccessFact = Row[str, str, str | None, list[str] | None, list[str] | None, datetime]
 
 
 async def access_facts(
     session: AsyncSession, person_id: str, agency_id: str, purpose: str, today: date
-) -> Sequence[Row[str, str, str | None, list[str] | None, list[str] | None]]:
-    """(kind, id, decision, purposes, agencies): the deciding sharing decision first, if any
-    (kind "d"), then the person's live consents, newest first (kind "c")."""
+) -> Sequence[AccessFact]:
+    """(kind, id, decision, purposes, agencies, at): the deciding sharing decision first, if any
+    (kind "d", `at` its decided_at), then the person's live consents, newest first (kind "c",
+    `at` the consent's obtained_at)."""
     if is_postgres_session(session) and not session.in_transaction():
         # A single read needs no transaction: skip BEGIN/ROLLBACK round trips.
         await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})

@@ -29,6 +29,7 @@ from services.consent.schemas import (
 from shared.deps import IdempotencyDep, RuntimeDep, SessionDep
 from shared.identity import Identity, ServiceIdentity, require_scope
 from shared.pagination import PageDep
+from shared.validation import IsoAwareDatetime
 
 router = APIRouter(prefix="/v1", tags=["consent"])
 internal_router = APIRouter(prefix="/internal", include_in_schema=False)
@@ -38,6 +39,15 @@ ConsentWriter = Annotated[Identity, Depends(require_scope("consent:write"))]
 SharingWriter = Annotated[Identity, Depends(require_scope("sharing:write"))]
 PersonQuery = Annotated[UUID, Query(description="The person (UUID)")]
 AgencyQuery = Annotated[str, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
+PractitionerQuery = Annotated[
+    str,
+    Query(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9._:-]+$",
+        description="The practitioner the asking service acts for (echoed; the disclosure log records it).",
+    ),
+]
 
 
 # --- consents ---------------------------------------------------------------------------
@@ -136,6 +146,14 @@ async def access_check(
     _caller: ServiceIdentity,
     session: SessionDep,
     on_team_around_the_family: bool = False,
+    joined_at: Annotated[
+        IsoAwareDatetime | None,
+        Query(description="When the agency joined the person's TAF (ISO 8601 with a zone)."),
+    ] = None,
+    family_agreed_to_join: Annotated[
+        bool, Query(description="The family agreed to the agency joining the TAF.")
+    ] = False,
+    practitioner_id: PractitionerQuery | None = None,
 ) -> AccessCheckRead:
     """Service identities only: may this agency see this person's information for this purpose?"""
     return await service.check_access(
@@ -143,7 +161,12 @@ async def access_check(
         str(person_id),
         agency_id,
         purpose,
-        on_team_around_the_family=on_team_around_the_family,
+        taf=service.TafMembership(
+            on_taf=on_team_around_the_family,
+            joined_at=joined_at,
+            family_agreed_to_join=family_agreed_to_join,
+        ),
+        practitioner_id=practitioner_id,
     )
 
 

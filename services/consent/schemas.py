@@ -25,14 +25,31 @@ LawfulBasisCode = Literal[
     "legitimate_interests",
 ]
 AccessBasis = Literal["consent", "sharing_decision"]
-# A disclosure rests on an access decision, or on the MASH's statutory screening function
-# (it sees every case to decide the response; UK GDPR Art 6(1)(e), DPA 2018 Sch 1 para 18).
-DisclosureBasis = Literal["consent", "sharing_decision", "mash_screening"]
+# Why the access check answered as it did (docs/consent.md, "The access check").
+AccessReason = Literal[
+    "decision_share",
+    "decision_do_not_share",
+    "consent_names_agency",
+    "consent_covers_team_around_the_family",
+    "consent_covers_team_around_the_family_family_agreed",
+    "consent_predates_joining",
+    "no_consent_or_decision",
+]
+# A disclosure rests on an access decision; or on the MASH's statutory screening function
+# (it sees every case to decide the response; UK GDPR Art 6(1)(e), DPA 2018 Sch 1 para 18);
+# or on another agency's statutory safeguarding function (children's social care under the
+# Children Act 1989 s17/s47 reading the front door's referrals); or it is an agency reading
+# back what it submitted itself (its own referral and what became of it).
+DisclosureBasis = Literal[
+    "consent", "sharing_decision", "mash_screening", "statutory_function", "own_submission"
+]
 ConsentStatus = Literal["active", "withdrawn", "expired"]
 
 # Consent given to everyone on the Team Around the Family instead of named agencies.
 TEAM_AROUND_THE_FAMILY = "team_around_the_family"
 AgencyId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
+# The practitioner a call acted for (the gateway's practitioner id); absent for a system call.
+PractitionerId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
 
 
 class _Request(BaseModel):
@@ -179,7 +196,10 @@ class AccessCheckRead(BaseModel):
     allowed: bool
     basis: AccessBasis | None
     reference_id: str | None
-    reason: str
+    reason: AccessReason
+    practitioner_id: str | None = Field(
+        default=None, description="The practitioner the asking service acts for, as it was sent."
+    )
 
 
 class DisclosureCreate(_Request):
@@ -191,6 +211,9 @@ class DisclosureCreate(_Request):
     reference_id: UUID | None = None
     request_id: str | None = Field(default=None, max_length=100)
     disclosed_at: IsoAwareDatetime
+    practitioner_id: PractitionerId | None = Field(
+        default=None, description="The practitioner who read it; absent when an agency system read it."
+    )
 
 
 class DisclosureRead(BaseModel):
@@ -204,6 +227,8 @@ class DisclosureRead(BaseModel):
     request_id: str | None
     disclosed_at: datetime
     recorded_at: datetime
+    # Null for a system call, and for every disclosure recorded before practitioners were known.
+    practitioner_id: str | None = None
 
 
 class DisclosureList(BaseModel):

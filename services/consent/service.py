@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -24,6 +26,7 @@ from services.consent.models import Consent, ConsentWithdrawal, Disclosure, Shar
 from services.consent.schemas import (
     TEAM_AROUND_THE_FAMILY,
     AccessCheckRead,
+    AccessReason,
     ConsentCreate,
     ConsentRead,
     ConsentWithdraw,
@@ -448,12 +451,34 @@ async def list_decisions(
 # --- the access check -------------------------------------------------------------------
 
 
-def _consent_names(agencies: list[str], agency_id: str, on_taf: bool) -> str | None:
-    if agency_id in agencies:
-        return "consent_names_agency"
-    if on_taf and TEAM_AROUND_THE_FAMILY in agencies:
+@dataclass(frozen=True)
+class TafMembership:
+    """What the asking service knows of the agency's place on the person's TAF.
+
+    `joined_at` None: the caller did not say when the agency joined (callers from before the
+    rule); a TAF-wide consent then covers it as it always did. The assessments service always
+    sends it.
+    """
+
+    on_taf: bool = False
+    joined_at: datetime | None = None
+    family_agreed_to_join: bool = False
+
+
+def _consent_reason(agencies: list[str], obtained_at: datetime, taf: TafMembership) -> AccessReason | None:
+    """Why this consent covers the agency (None: it does not), given its `agencies`.
+
+    Naming the agency covers it. A TAF-wide consent covers a TAF agency only if the agency was
+    on the TAF when the consent was obtained (the family knew whom they agreed to share with),
+    or the family agreed to its joining afterwards.
+    """
+    if TEAM_AROUND_THE_FAMILY not in agencies or not taf.on_taf:
+        return None
+    if taf.joined_at is None or taf.joined_at <= as_utc(obtained_at):
         return "consent_covers_team_around_the_family"
-    return None
+    if taf.family_agreed_to_join:
+        return "consent_covers_team_around_the_family_family_agreed"
+    return "consent_predates_joining"
 
 
 async def _consent_covers(session: AsyncSession, person_id: str, agency_id: str, purpose: str) -> bool:
@@ -469,7 +494,8 @@ async def check_access(
     agency_id: str,
     purpose: str,
     *,
-    on_team_around_the_family: bool = False,
+    taf: TafMembership | None = None,
+    practitioner_id: str | None = None,
     today: date | None = None,
 ) -> AccessCheckRead:
     """May `agency_id` receive `person_id`'s information for `purpose`? (docs/consent.md)
@@ -477,12 +503,29 @@ async def check_access(
     1. The latest sharing decision for (person, agency, purpose) that no correction supersedes
        decides, if there is one: `share` allows, `do_not_share` denies - even against consent.
     2. Otherwise a live consent (not withdrawn, not past `expires_on`) covering the purpose and
-       naming the agency - or naming `team_around_the_family` when the caller says the agency
-       sits on the person's TAF - allows.
+       naming the agency allows; so does one naming `team_around_the_family` when the caller
+       says the agency sits on the person's TAF and the agency joined the TAF no later than
+       the consent was obtained, or the family agreed to its joining (`_consent_reason`).
     3. Otherwise denied.
     Reads the committed state every time (no cache): a withdrawal denies the very next check.
+    `practitioner_id` (whom the asking service acts for) is validated and echoed, not stored:
+    a check is not a read, and the hot path stays a single read-only statement. The record
+    of who read what is the disclosure log, which stores the practitioner.
     """
+    taf = taf or TafMembership()
+    if not taf.on_taf and (taf.joined_at is not None or taf.family_agreed_to_join):
+        raise ValidationProblem(
+            "on_team_around_the_family",
+            "joined_at and family_agreed_to_join describe a TAF member: send on_team_around_the_family=true",
+        )
     rows = await repo.access_facts(session, person_id, agency_id, purpose, today or local_today())
+    answer = _answer(rows, agency_id, purpose, taf)
+    return answer.model_copy(update={"practitioner_id": practitioner_id})
+
+
+def _answer(
+    rows: Sequence[repo.AccessFact], agency_id: str, purpose: str, taf: TafMembership
+) -> AccessCheckRead:
     if rows and rows[0].kind == "d":
         allowed = rows[0].decision == "share"
         return AccessCheckRead(
@@ -491,13 +534,22 @@ async def check_access(
             reference_id=rows[0].id,
             reason="decision_share" if allowed else "decision_do_not_share",
         )
+    predates_joining = False
     for row in rows:
         if purpose not in (row.purposes or ()):
             continue
-        reason = _consent_names(row.agencies or [], agency_id, on_team_around_the_family)
-        if reason is not None:
+        agencies = row.agencies or []
+        reason = "consent_names_agency" if agency_id in agencies else _consent_reason(agencies, row.at, taf)
+        if reason == "consent_predates_joining":
+            predates_joining = True  # an older consent may still name the agency
+        elif reason is not None:
             return AccessCheckRead(allowed=True, basis="consent", reference_id=row.id, reason=reason)
-    return AccessCheckRead(allowed=False, basis=None, reference_id=None, reason="no_consent_or_decision")
+    return AccessCheckRead(
+        allowed=False,
+        basis=None,
+        reference_id=None,
+        reason="consent_predates_joining" if predates_joining else "no_consent_or_decision",
+    )
 
 
 # --- disclosures ------------------------------------------------------------------------
@@ -518,6 +570,7 @@ async def record_disclosure(
         disclosed_at=body.disclosed_at.astimezone(UTC),
         reported_by_client_id=identity.client_id,
         recorded_at=utcnow(),
+        practitioner_id=body.practitioner_id,
     )
     await repo.add(session, disclosure)
     return disclosure_read(disclosure)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Literal
 
+from pydantic import field_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import BaseServiceSettings
+
+_EMAIL = re.compile(r"[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+")
 
 
 class Settings(BaseServiceSettings):
@@ -33,6 +37,9 @@ class Settings(BaseServiceSettings):
     smtp_timeout_seconds: float = 10.0
     mail_from: str = "early-help-noreply@council.example"
     email_max_attempts: int = 8
+    # The early help managers' shared mailbox: told when an assessment awaits approval
+    # (empty: the early help feed and webhooks only).
+    early_help_managers_email: str = ""
 
     # Webhooks.
     # Key that encrypts subscription signing secrets at rest (the dev default is refused
@@ -43,6 +50,14 @@ class Settings(BaseServiceSettings):
     webhook_max_attempts: int = 8
     webhook_backoff_base_seconds: float = 2.0
     webhook_timeout_seconds: float = 5.0
+
+    @field_validator("early_help_managers_email")
+    @classmethod
+    def _one_address(cls, value: str) -> str:
+        value = value.strip()
+        if value and not _EMAIL.fullmatch(value):
+            raise ValueError("must be one email address (or empty)")
+        return value
 
 
 @lru_cache

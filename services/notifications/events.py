@@ -32,7 +32,11 @@ async def _episode_link(session: AsyncSession, episode_id: str) -> EpisodeLink:
     return link
 
 
-def build_handlers(calendar: WorkingCalendar) -> dict[str, Handler]:
+def build_handlers(
+    calendar: WorkingCalendar, *, early_help_managers_email: str | None = None
+) -> dict[str, Handler]:
+    """`early_help_managers_email`: where the early help managers are emailed about an
+    assessment awaiting their approval (setting `early_help_managers_email`; none: feed only)."""
     engine = DeadlineEngine(calendar)
 
     def when(data: dict[str, Any], *keys: str):  # first present timestamp, else now
@@ -179,6 +183,35 @@ def build_handlers(calendar: WorkingCalendar) -> dict[str, Handler]:
             start=at,
         )
 
+    async def assessment_submitted(s: AsyncSession, e: EventEnvelope) -> None:
+        """Early help managers approve an EHA (not its author): tell them one awaits them.
+
+        Addressed to the early help agency type's feed (where the council's early help
+        managers work; this service keeps no practitioner directory) and its webhooks, plus the
+        managers' email if configured. Ids only: no names, not even the author's.
+        """
+        d = e.data
+        link = await s.get(EpisodeLink, d["episode_id"])
+        if link is not None and link.closed_at is not None:
+            return  # nothing to approve on a closed episode
+        writer = AlertWriter(s, utcnow())
+        await writer.add(
+            Alert(
+                kind="assessment.awaiting_approval",
+                title="Early Help Assessment awaiting approval",
+                recipient_agency_type="early_help",
+                recipient_email=early_help_managers_email,
+                episode_id=d["episode_id"],
+                reference=link.reference if link else None,
+                data={
+                    "assessment_id": d["assessment_id"],
+                    "author_practitioner_id": d.get("author_practitioner_id"),
+                    "submitted_at": when(d, "submitted_at").isoformat(),
+                },
+            )
+        )
+        await writer.flush()
+
     async def assessment_extended(s: AsyncSession, e: EventEnvelope) -> None:
         d = e.data
         await engine.move(s, "assessment_completion", d["episode_id"], end_of_day(d["new_due_on"]))
@@ -293,6 +326,7 @@ def build_handlers(calendar: WorkingCalendar) -> dict[str, Handler]:
         "lead_professional.assigned": lead_assigned,
         "contact.recorded": contact_recorded,
         "assessment.started": assessment_started,
+        "assessment.submitted": assessment_submitted,
         "assessment.extended": assessment_extended,
         "assessment.approved": assessment_approved,
         "plan.agreed": plan_agreed,

@@ -16,8 +16,9 @@ from shared.tokens import KeySet
 def create_app(settings: Settings | None = None, *, keys: KeySet | None = None) -> FastAPI:
     settings = settings or get_settings()
     calendar = WorkingCalendar(settings.calendar_nation, settings.local_closure_days)
+    handlers = build_handlers(calendar, early_help_managers_email=settings.early_help_managers_email or None)
     runtime = ServiceRuntime(
-        settings, Base.metadata, source="notifications", keys=keys, event_handlers=build_handlers(calendar)
+        settings, Base.metadata, source="notifications", keys=keys, event_handlers=handlers
     )
     return build_service_app(
         runtime,

@@ -25,6 +25,9 @@ class Settings(BaseServiceSettings):
     match_possible_threshold: float = Field(0.75, ge=0, le=1)
     # The journey asks the assessments service for its part; past this it is marked incomplete.
     journey_timeout_seconds: float = Field(3.0, gt=0)
+    # How often the background worker posts pending disclosures to the consent service (it
+    # is also woken as soon as a read stores one).
+    disclosure_interval_seconds: float = Field(0.5, gt=0)
 
 
 @lru_cache

@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from services.referrals import people
+from services.referrals import people, policy
 from services.referrals import repository as repo
 from services.referrals.clients.assessments import AssessmentsClient, AssessmentsUnavailable, Timeline
 from services.referrals.models import Referral
 from services.referrals.schemas import JourneyItem, JourneyRead, Unavailable, Withheld
-from services.referrals.service import Context, reads_all
+from services.referrals.service import Context
 
 
 def assessments_client(ctx: Context) -> AssessmentsClient:
@@ -26,7 +26,8 @@ def assessments_client(ctx: Context) -> AssessmentsClient:
     )
 
 
-def referral_items(referral: Referral) -> list[JourneyItem]:
+def referral_items(referral: Referral, view: policy.View) -> list[JourneyItem]:
+    """The referral's events as this caller may see them (policy.view_of)."""
     base = {"source": "referrals", "referral_id": referral.id, "reference": referral.reference}
     raw: list[dict[str, Any]] = [
         {
@@ -37,17 +38,17 @@ def referral_items(referral: Referral) -> list[JourneyItem]:
             "source_code": referral.source_code,
             "source_agency_id": referral.source_agency_id,
             "urgent": referral.urgent,
-            "status": referral.status,
+            "status": policy.shown_status(view, referral.status),
         }
     ]
-    if referral.status == "linked":
+    if referral.status == "linked" and not view.own_only:
         raw.append(
             {
                 **base,
                 "at": referral.received_at,
                 "kind": "referral_linked",
-                "linked_referral_id": referral.linked_referral_id,
-                "open_episode_id": referral.open_episode_id,
+                "linked_referral_id": referral.linked_referral_id if view.links else None,
+                "open_episode_id": referral.open_episode_id if view.open_episode else None,
             }
         )
     if referral.decided_at:
@@ -58,7 +59,7 @@ def referral_items(referral: Referral) -> list[JourneyItem]:
                 "kind": "referral_decided",
                 "level_of_need": referral.level_of_need,
                 "outcome": referral.outcome,
-                "rag": referral.rag,
+                "rag": None if view.own_only else referral.rag,
                 "decided_within_timescale": referral.decided_within_timescale,
                 "episode_id": referral.episode_id,
             }
@@ -75,9 +76,10 @@ async def journey(ctx: Context, person_id: str) -> JourneyRead:
     ids = sorted(await repo.merged_into(ctx.session, survivor))
     items: list[JourneyItem] = []
     withheld: list[Withheld] = []
+    view = policy.view_of(ctx.identity)
     for referral in await repo.referrals_naming(ctx.session, survivor):
-        if reads_all(ctx.identity) or referral.source_agency_id == ctx.identity.agency_id:
-            items.extend(referral_items(referral))
+        if policy.may_read(ctx.identity, referral):
+            items.extend(referral_items(referral, view))
         else:
             withheld.append(
                 Withheld.model_validate(

@@ -9,6 +9,10 @@
 - `episode` and `episode_person`: a local projection of early help episodes, fed by the
   assessments service's `episode.*` events, so linking never needs a call across services.
 - `reference_counter`: one row per reference series ("RFS-2026"), incremented atomically.
+- `referral_assignment`: every assignment of a referral in the MASH queue to a practitioner
+  (who assigned it, when); `referral.assigned_to` is the current one.
+- `pending_disclosure`: reads of a child's information by another agency, waiting for the
+  background worker to post them to the consent service's disclosure log.
 """
 
 from __future__ import annotations
@@ -125,11 +129,20 @@ class Referral(Base):
     step_up_id: Mapped[str | None] = mapped_column(String(36), unique=True)
     step_up_episode_id: Mapped[str | None] = mapped_column(String(36))
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # The MASH queue (policy.queue_priority): higher first under ?sort=urgency; and who in
+    # the MASH is working on it. Null on rows stored before the queue existed (migration 0004
+    # fills the priority in).
+    priority: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    assigned_to: Mapped[str | None] = mapped_column(String(120))
+    assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    assigned_by: Mapped[str | None] = mapped_column(String(160))
 
     __table_args__ = (
         Index("ix_referral_received_at", "received_at", "id"),
         Index("ix_referral_source_agency_received", "source_agency_id", "received_at"),
         Index("ix_referral_status_received", "status", "received_at"),
+        Index("ix_referral_queue_due", "status", "decision_due_at", "id"),
+        Index("ix_referral_queue_priority", "status", "priority", "decision_due_at", "id"),
         # The report's volumes: on PostgreSQL an index-only scan of the period, not the rows.
         Index(
             "ix_referral_report",
@@ -252,3 +265,38 @@ class ReferenceCounter(Base):
 
     name: Mapped[str] = mapped_column(String(20), primary_key=True)
     value: Mapped[int] = mapped_column(Integer)
+
+
+class ReferralAssignment(Base):
+    """Each assignment of a referral to a MASH practitioner, kept (never overwritten)."""
+
+    __tablename__ = "referral_assignment"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    referral_id: Mapped[str] = mapped_column(ForeignKey("referral.id"), index=True)
+    practitioner_id: Mapped[str | None] = mapped_column(String(120))  # None: unassigned
+    assigned_by: Mapped[str] = mapped_column(String(160))  # Identity.actor
+    assigned_by_client_id: Mapped[str] = mapped_column(String(120))
+    assigned_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class PendingDisclosure(Base):
+    """A read of a child's information by another agency, to report to the consent service."""
+
+    __tablename__ = "pending_disclosure"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    person_id: Mapped[str] = mapped_column(String(36))
+    agency_id: Mapped[str] = mapped_column(String(120))
+    practitioner_id: Mapped[str | None] = mapped_column(String(120))
+    resource_type: Mapped[str] = mapped_column(String(30))
+    resource_id: Mapped[str] = mapped_column(String(64))
+    basis: Mapped[str] = mapped_column(String(60))
+    request_id: Mapped[str | None] = mapped_column(String(100))
+    disclosed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(String(200))
+
+    __table_args__ = (Index("ix_pending_disclosure_due", "sent_at", "next_attempt_at"),)

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Integer,
     and_,
     bindparam,
+    false,
     literal_column,
     or_,
     select,
@@ -30,12 +31,14 @@ from services.referrals.models import (
     PersonMerge,
     ReferenceCounter,
     Referral,
+    ReferralAssignment,
     ReferralMatch,
     ReferralPerson,
 )
 from services.referrals.reports import refresh_follow_ups
 from shared.db import conflict_insert, is_postgres_session
-from shared.pagination import PageParams, keyset
+from shared.pagination import PageParams, decode_cursor, encode_cursor, keyset
+from shared.problems import ValidationProblem
 
 CANDIDATE_LIMIT = 200
 MAX_MERGE_DEPTH = 50
@@ -409,7 +412,7 @@ async def get_match(session: AsyncSession, referral_id: str, candidate_id: str) 
 
 @dataclass(frozen=True)
 class ReferralFilters:
-    status: str | None = None
+    statuses: list[str] | None = None  # None: any status; []: none (policy.statuses_for_filter)
     source_agency_id: str | None = None
     person_id: str | None = None
     received_from: datetime | None = None
@@ -419,8 +422,8 @@ class ReferralFilters:
 
 async def list_referrals(session: AsyncSession, f: ReferralFilters, page: PageParams) -> list[Referral]:
     stmt = select(Referral)
-    if f.status:
-        stmt = stmt.where(Referral.status == f.status)
+    if f.statuses is not None:
+        stmt = stmt.where(Referral.status.in_(f.statuses)) if f.statuses else stmt.where(false())
     if f.source_agency_id:
         stmt = stmt.where(Referral.source_agency_id == f.source_agency_id)
     if f.only_agency_id:
@@ -477,6 +480,64 @@ async def referrals_naming(session: AsyncSession, person_id: str) -> list[Referr
         .order_by(Referral.received_at, Referral.id)
     )
     return list((await session.execute(stmt)).scalars().all())
+
+
+# ---- the MASH queue ----
+
+UNASSIGNED = "unassigned"
+
+
+async def add_assignment(session: AsyncSession, record: ReferralAssignment) -> None:
+    session.add(record)
+
+
+async def mash_queue(
+    session: AsyncSession, *, sort: str, assigned_to: str | None, page: PageParams
+) -> tuple[list[Referral], str | None]:
+    """Referrals awaiting a decision. `sort`: "due" (decision due time, soonest first) or
+    "urgency" (`priority` highest first, then due time). `assigned_to`: a practitioner id,
+    `UNASSIGNED`, or None for everyone's. One index range scan per page either way."""
+    stmt = select(Referral).where(Referral.status == "received")
+    if assigned_to == UNASSIGNED:
+        stmt = stmt.where(Referral.assigned_to.is_(None))
+    elif assigned_to is not None:
+        stmt = stmt.where(Referral.assigned_to == assigned_to)
+    if sort == "due":
+        if page.cursor and not isinstance(decode_cursor(page.cursor)[0], str):
+            raise ValidationProblem("cursor", "not a cursor of this sort order")
+        stmt = keyset(stmt, Referral.decision_due_at, Referral.id, page, descending=False)  # type: ignore[arg-type]
+        rows = list((await session.execute(stmt)).scalars().all())
+        if len(rows) > page.limit:
+            rows = rows[: page.limit]
+            return rows, encode_cursor(rows[-1].decision_due_at, rows[-1].id)
+        return rows, None
+    if page.cursor:
+        key, last_id = decode_cursor(page.cursor)
+        try:
+            priority, due = int(key[0]), datetime.fromisoformat(key[1])
+        except (TypeError, ValueError, IndexError, KeyError) as exc:
+            raise ValidationProblem("cursor", "not a cursor this API issued") from exc
+        stmt = stmt.where(
+            or_(
+                Referral.priority < priority,
+                and_(
+                    Referral.priority == priority,
+                    or_(
+                        Referral.decision_due_at > due,
+                        and_(Referral.decision_due_at == due, Referral.id > last_id),
+                    ),
+                ),
+            )
+        )
+    stmt = stmt.order_by(Referral.priority.desc(), Referral.decision_due_at, Referral.id).limit(
+        page.limit + 1
+    )
+    rows = list((await session.execute(stmt)).scalars().all())
+    if len(rows) > page.limit:
+        rows = rows[: page.limit]
+        last = rows[-1]
+        return rows, encode_cursor([last.priority, last.decision_due_at.isoformat()], last.id)
+    return rows, None
 
 
 # ---- the episode projection ----

@@ -1,7 +1,8 @@
 """HTTP endpoints of the referrals service: thin, they call `service`, `people`, `journey`, `reports`.
 
-Scopes are checked here as well as at the gateway; object-level rules (whose referral is
-whose) are in `service.visible`.
+Scopes are checked here as well as at the gateway; who may do what and who sees what (roles,
+whose referral is whose, what a partner is shown) are in `policy`. Reads that disclose a
+child's information to another agency note it on `DisclosuresDep` (`disclosures`).
 """
 
 from __future__ import annotations
@@ -13,12 +14,19 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from starlette.responses import JSONResponse
 
 from services.referrals import journey as journey_flow
-from services.referrals import people, reports, service
+from services.referrals import people, policy, reports, service
+from services.referrals.disclosures import DisclosuresDep
 from services.referrals.models import Referral
-from services.referrals.repository import ReferralFilters, list_referrals
+from services.referrals.repository import ReferralFilters, list_referrals, mash_queue
 from services.referrals.schemas import (
+    AssignmentCreate,
+    AssignmentRead,
     DecisionCreate,
     JourneyRead,
+    KnownPeopleQuery,
+    KnownPeopleRead,
+    MashQueue,
+    MashQueueItem,
     MergeCreate,
     MergeRead,
     PersonMatchRead,
@@ -121,6 +129,7 @@ async def list_referrals_endpoint(
     identity: CanRead,
     session: SessionDep,
     page: PageDep,
+    disclosures: DisclosuresDep,
     status: Annotated[str | None, Query(pattern="^(received|decided|withdrawn|linked)$")] = None,
     source_agency_id: Annotated[str | None, Query(max_length=120)] = None,
     person_id: Annotated[str | None, Query(max_length=36)] = None,
@@ -131,26 +140,44 @@ async def list_referrals_endpoint(
         str | None, Query(max_length=40, description="Date (inclusive) or timestamp (exclusive)")
     ] = None,
 ) -> ReferralList:
-    """Referrals, newest first. Partner agencies see only those their agency submitted."""
+    """Referrals, newest first. Partner agencies see only those their agency submitted (and a
+    referral the MASH linked to an existing case as `received`)."""
+    view = policy.view_of(identity)
     filters = ReferralFilters(
-        status=status,
+        statuses=policy.statuses_for_filter(view, status),
         source_agency_id=source_agency_id,
         person_id=person_id,
         received_from=_moment(received_from, "received_from", end=False),
         received_to=_moment(received_to, "received_to", end=True),
-        only_agency_id=None if service.reads_all(identity) else identity.agency_id,
+        only_agency_id=None if policy.reads_all(identity) else identity.agency_id,
     )
     rows = await list_referrals(session, filters, page)
     items, cursor = page_of(rows, page, "received_at")
-    return ReferralList(items=[service.summary(r) for r in items], next_cursor=cursor)
+    if person_id:
+        # Rows carry no names, but filtered by a person they tell that child's history.
+        for r in items:
+            disclosures.note([person_id], "referral", r.id, provided_by_agency_id=r.source_agency_id)
+    return ReferralList(items=[service.summary(r, view) for r in items], next_cursor=cursor)
 
 
 @router.get("/referrals/{referral_id}", response_model=ReferralRead, tags=["referrals"])
 async def get_referral(
-    referral_id: Id, response: Response, identity: CanRead, session: SessionDep, runtime: RuntimeDep, now: Now
+    referral_id: Id,
+    response: Response,
+    identity: CanRead,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    now: Now,
+    disclosures: DisclosuresDep,
 ) -> ReferralRead:
     c = ctx(session, runtime, identity, now)
     referral = await service.visible(c, referral_id, with_rows=True)
+    disclosures.note(
+        (r.person_id for r in c.people_of[referral.id]),
+        "referral",
+        referral.id,
+        provided_by_agency_id=referral.source_agency_id,
+    )
     return await _answer(c, referral, response)
 
 
@@ -223,6 +250,63 @@ async def reject_match(
     return await _answer(c, referral, response)
 
 
+# ---- the MASH queue ----
+
+
+@router.get("/mash/queue", response_model=MashQueue, tags=["triage"])
+async def mash_queue_endpoint(
+    identity: CanTriage,
+    session: SessionDep,
+    page: PageDep,
+    now: Now,
+    sort: Annotated[
+        str, Query(pattern="^(urgency|due)$", description="urgency (default) or due")
+    ] = "urgency",
+    assigned_to: Annotated[
+        str | None, Query(min_length=1, max_length=120, description="A practitioner id, `me` or `unassigned`")
+    ] = None,
+) -> MashQueue:
+    """Referrals awaiting a MASH decision. `urgency`: safeguarding concerns first, then needs
+    under a safeguarding headline, then the number of needs, then the due time; `due`: the
+    decision's due time, soonest first."""
+    policy.require_mash(identity, "read the MASH queue")
+    who = service.queue_assignee(identity, assigned_to)
+    rows, cursor = await mash_queue(session, sort=sort, assigned_to=who, page=page)
+    view = policy.view_of(identity)
+    items = [
+        MashQueueItem(
+            **service.summary(r, view).model_dump(),
+            significant_harm_suspected=r.significant_harm_suspected,
+            needs=r.needs,
+            priority=r.priority,
+            assigned_at=r.assigned_at,
+            overdue=r.decision_due_at < now,
+        )
+        for r in rows
+    ]
+    return MashQueue(items=items, next_cursor=cursor)
+
+
+@router.put("/referrals/{referral_id}/assignment", response_model=AssignmentRead, tags=["triage"])
+async def assign_referral(
+    referral_id: Id,
+    body: AssignmentCreate,
+    identity: CanTriage,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    now: Now,
+) -> AssignmentRead:
+    """Who in the MASH works on a referral: a manager assigns anyone (null unassigns); a
+    screener may take one themself. Recorded with who assigned it and when."""
+    record = await service.assign(ctx(session, runtime, identity, now), referral_id, body.practitioner_id)
+    return AssignmentRead(
+        referral_id=record.referral_id,
+        assigned_to=record.practitioner_id,
+        assigned_by=record.assigned_by,
+        assigned_at=record.assigned_at,
+    )
+
+
 # ---- the person index ----
 
 
@@ -235,6 +319,7 @@ async def search_people(
     _identity: CanSearchPeople,
     session: SessionDep,
     runtime: RuntimeDep,
+    disclosures: DisclosuresDep,
     nhs_number: Annotated[str | None, Query(max_length=14)] = None,
     family_name: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
     given_name: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
@@ -244,6 +329,8 @@ async def search_people(
     """Ranked matches with a score: by NHS number, or two of family name, date of birth, postcode."""
     q = people.SearchQuery(nhs_number, family_name, given_name, date_of_birth, postcode)
     found = await people.search(session, q, runtime.settings)  # type: ignore[arg-type]
+    for p, _ in found:
+        disclosures.note([p.id], "person", p.id)
     return PersonSearchResult(
         items=[
             PersonMatchRead(
@@ -258,17 +345,29 @@ async def search_people(
 
 
 @router.get("/people/{person_id}", response_model=PersonRead, tags=["people"])
-async def get_person(person_id: Id, _identity: CanSearchPeople, session: SessionDep) -> PersonRead:
+async def get_person(
+    person_id: Id, _identity: CanSearchPeople, session: SessionDep, disclosures: DisclosuresDep
+) -> PersonRead:
     """A person in the index; `merged_into_id` names the surviving record of a merged duplicate."""
-    return _person(await people.get(session, person_id))
+    person = await people.get(session, person_id)
+    disclosures.note([person.id], "person", person.id)
+    return _person(person)
 
 
 @router.get("/people/{person_id}/journey", response_model=JourneyRead, tags=["people"])
 async def person_journey(
-    person_id: Id, identity: CanSearchPeople, session: SessionDep, runtime: RuntimeDep, now: Now
+    person_id: Id,
+    identity: CanSearchPeople,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    now: Now,
+    disclosures: DisclosuresDep,
 ) -> JourneyRead:
-    """Every referral and decision (here) and episode event (assessments service), in time order."""
-    return await journey_flow.journey(ctx(session, runtime, identity, now), person_id)
+    """Every referral and decision (here) and episode event (assessments service), in time order.
+    (The assessments service records the disclosures of the episodes it shows.)"""
+    out = await journey_flow.journey(ctx(session, runtime, identity, now), person_id)
+    disclosures.note([out.person_id], "journey", out.person_id)
+    return out
 
 
 def _merge(m: Any) -> MergeRead:
@@ -285,6 +384,7 @@ async def merge_person(
     now: Now,
 ) -> MergeRead:
     """Merge a duplicate into the record that survives; recorded, and reversible."""
+    policy.require_mash(identity, "merge people")
     record = await people.merge(
         session, person_id, body.into_person_id, identity=identity, now=now, reason=body.reason
     )
@@ -295,6 +395,7 @@ async def merge_person(
 
 @router.post("/people/merges/{merge_id}/undo", response_model=MergeRead, tags=["triage"])
 async def undo_merge(merge_id: Id, identity: CanTriage, session: SessionDep, now: Now) -> MergeRead:
+    policy.require_mash(identity, "undo a merge")
     return _merge(await people.undo_merge(session, merge_id, identity=identity, now=now))
 
 
@@ -333,6 +434,16 @@ async def referral_report(
 
 
 # ---- internal ----
+
+
+@internal.post("/people/known", response_model=KnownPeopleRead)
+async def known_people(
+    body: KnownPeopleQuery, _caller: ServiceIdentity, session: SessionDep
+) -> KnownPeopleRead:
+    """Which of these person ids the index holds (docs/contracts.md). A merged-away id is
+    known; `survivors` names the record it was merged into."""
+    known, unknown, survivors = await service.known_people(session, body.person_ids)
+    return KnownPeopleRead(known=known, unknown=unknown, survivors=survivors)
 
 
 @internal.post("/step-ups", response_model=ReferralRead, status_code=201)

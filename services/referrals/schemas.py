@@ -221,8 +221,11 @@ class StepUpCreate(BaseModel):
 # ---- responses ----
 
 
+WITHHELD = "null for a partner agency: see docs/referrals.md, who sees what"
+
+
 class ChildRead(BaseModel):
-    person_id: str
+    person_id: str | None = Field(description=f"The child in the person index; {WITHHELD}")
     given_name: str | None
     family_name: str
     date_of_birth: date | None
@@ -230,19 +233,19 @@ class ChildRead(BaseModel):
     gender: str | None
     nhs_number: str | None
     upn: str | None
-    match: Literal["certain", "new"] = Field(
-        description="certain: linked to a person already in the index; new: a new person"
+    match: Literal["certain", "new"] | None = Field(
+        description=f"certain: linked to a person already in the index; new: a new person; {WITHHELD}"
     )
 
 
 class AdultRead(BaseModel):
-    person_id: str
+    person_id: str | None = Field(description=f"The adult in the person index; {WITHHELD}")
     given_name: str | None
     family_name: str
     relationship: str | None
     phone: str | None
     email: str | None
-    match: Literal["certain", "new"]
+    match: Literal["certain", "new"] | None = Field(description=WITHHELD)
 
 
 class MatchRead(BaseModel):
@@ -261,12 +264,15 @@ class MatchRead(BaseModel):
 
 
 class DecisionRead(BaseModel):
+    """A partner agency sees the level and outcome of its own referral's decision; the RAG,
+    rationale, decision-maker and agency checks (other agencies' information) are null."""
+
     level_of_need: LevelOfNeed
     outcome: Outcome
     rag: Rag | None
-    rationale: str
-    decided_by: dict[str, Any]
-    agency_checks: list[dict[str, Any]]
+    rationale: str | None
+    decided_by: dict[str, Any] | None
+    agency_checks: list[dict[str, Any]] | None
     decided_at: datetime
     decided_within_timescale: bool
 
@@ -295,9 +301,13 @@ class ReferralRead(BaseModel):
     need_headlines: list[NeedRead]
     summary: str
     consent: dict[str, Any] | None
-    matches: list[MatchRead]
-    linked_referral_id: str | None
-    open_episode_id: str | None
+    matches: list[MatchRead] = Field(
+        description="Possible existing people: the MASH's only (empty for others)"
+    )
+    linked_referral_id: str | None = Field(description="The undecided referral this joined: the MASH's only")
+    open_episode_id: str | None = Field(
+        description="The child's open early help episode: the MASH's and early help's only"
+    )
     episode_id: str | None
     decision: DecisionRead | None
     decided_within_timescale: bool | None
@@ -305,6 +315,8 @@ class ReferralRead(BaseModel):
     withdrawal_reason: str | None
     step_up_id: str | None
     step_up_episode_id: str | None
+    assigned_to: str | None = Field(None, description="The MASH practitioner working on it (MASH only)")
+    assigned_at: datetime | None = None
 
 
 class ReferralSummary(BaseModel):
@@ -324,11 +336,52 @@ class ReferralSummary(BaseModel):
     linked_referral_id: str | None
     open_episode_id: str | None
     episode_id: str | None
+    assigned_to: str | None = Field(None, description="MASH only")
 
 
 class ReferralList(BaseModel):
     items: list[ReferralSummary]
     next_cursor: str | None = None
+
+
+class AssignmentCreate(Strict):
+    practitioner_id: Annotated[str, StringConstraints(min_length=1, max_length=120)] | None = Field(
+        description="The MASH practitioner to work on it; null to unassign (a manager)"
+    )
+
+
+class AssignmentRead(BaseModel):
+    referral_id: str
+    assigned_to: str | None
+    assigned_by: str = Field(description="The practitioner who assigned it, or system:<client_id>")
+    assigned_at: datetime
+
+
+class MashQueueItem(ReferralSummary):
+    significant_harm_suspected: bool
+    needs: list[str]
+    priority: int = Field(description="Higher first under ?sort=urgency (docs/referrals.md)")
+    assigned_at: datetime | None
+    overdue: bool = Field(description="The decision is past its due time")
+
+
+class MashQueue(BaseModel):
+    items: list[MashQueueItem]
+    next_cursor: str | None = None
+
+
+class KnownPeopleQuery(Strict):
+    person_ids: list[Annotated[str, StringConstraints(min_length=1, max_length=36)]] = Field(
+        min_length=1, max_length=200
+    )
+
+
+class KnownPeopleRead(BaseModel):
+    known: list[str]
+    unknown: list[str]
+    survivors: dict[str, str] = Field(
+        default_factory=dict, description="Known ids merged into another record -> the record that survives"
+    )
 
 
 class PersonRead(BaseModel):

@@ -16,12 +16,11 @@ from typing import Any, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.referrals import people
+from services.referrals import people, policy
 from services.referrals import repository as repo
 from services.referrals.codes import (
     NEED_CODES,
     OUTCOME_LEVELS,
-    READ_ALL_AGENCY_TYPES,
     STEP_UP_SOURCE_CODE,
     source_code_for,
 )
@@ -36,7 +35,7 @@ from services.referrals.errors import (
 )
 from services.referrals.identifiers import normalise_postcode
 from services.referrals.matching import Facts
-from services.referrals.models import Person, Referral, ReferralMatch, ReferralPerson
+from services.referrals.models import Person, Referral, ReferralAssignment, ReferralMatch, ReferralPerson
 from services.referrals.schemas import (
     AdultRead,
     ChildRead,
@@ -53,15 +52,11 @@ from services.referrals.schemas import (
 from shared.calendar import LONDON
 from shared.db import is_postgres_session
 from shared.identity import Identity
-from shared.problems import NotFound, Problem, ValidationProblem
+from shared.problems import NotFound, ValidationProblem
 from shared.runtime import ServiceRuntime
 
 CLOCK_SKEW = timedelta(minutes=5)
 REFERENCE_PREFIX = "RFS"
-
-
-class NotSubmitter(Problem):
-    status, type_slug, title = 403, "not-submitter", "Not the submitting agency"
 
 
 @dataclass
@@ -85,11 +80,6 @@ class Context:
         await self.runtime.publish(self.session, event_type, data)
 
 
-def reads_all(identity: Identity) -> bool:
-    """MASH, early help and social care (which takes step-ups and s47 work) read every referral."""
-    return identity.agency_type in READ_ALL_AGENCY_TYPES
-
-
 async def visible(
     ctx: Context, referral_id: str, *, for_update: bool = False, with_rows: bool = False
 ) -> Referral:
@@ -102,9 +92,7 @@ async def visible(
         referral, rows, matches = await repo.referral_with_rows(ctx.session, referral_id)
     else:
         referral = await repo.get_referral(ctx.session, referral_id, for_update=for_update)
-    if referral is None or not (
-        reads_all(ctx.identity) or referral.source_agency_id == ctx.identity.agency_id
-    ):
+    if referral is None or not policy.may_read(ctx.identity, referral):
         raise ReferralNotFound()
     if with_rows:
         ctx.people_of[referral.id] = rows
@@ -173,6 +161,7 @@ async def _new_referral(ctx: Context, **fields: Any) -> Referral:
         received_at=ctx.now,
         decision_due_at=ctx.runtime.calendar.add_working_days(ctx.now, ctx.settings.decision_working_days),
         version=1,
+        priority=policy.queue_priority(fields["urgent"], fields["needs"]),
         **fields,
     )
 
@@ -435,6 +424,7 @@ async def create_step_up(ctx: Context, body: StepUpCreate) -> tuple[Referral, bo
 async def decide(
     ctx: Context, referral_id: str, body: DecisionCreate, precondition: Callable[[Referral], None]
 ) -> Referral:
+    policy.require_mash(ctx.identity, "decide a referral")
     referral = await visible(ctx, referral_id, for_update=True)
     precondition(referral)
     if referral.status == "decided":
@@ -483,8 +473,7 @@ async def withdraw(
     ctx: Context, referral_id: str, body: WithdrawRequest, precondition: Callable[[Referral], None]
 ) -> Referral:
     referral = await visible(ctx, referral_id, for_update=True)
-    if referral.source_agency_id != ctx.identity.agency_id and not ctx.identity.has("triage:write"):
-        raise NotSubmitter("Only the agency that submitted a referral, or the MASH, may withdraw it")
+    policy.require_withdraw(ctx.identity, referral)
     precondition(referral)
     if referral.status == "decided":
         raise DecisionAlreadyMade(f"{referral.reference} was already decided")
@@ -501,6 +490,7 @@ async def withdraw(
 
 async def resolve_match(ctx: Context, referral_id: str, person_id: str, *, confirm: bool) -> Referral:
     """A MASH user says whether a possible match is the same person (confirm merges them)."""
+    policy.require_mash(ctx.identity, "confirm or reject a possible match")
     referral = await visible(ctx, referral_id, for_update=True)
     match = await repo.get_match(ctx.session, referral.id, person_id)
     if match is None:
@@ -544,16 +534,18 @@ async def _link_later(ctx: Context, referral: Referral) -> None:
         await _publish_linked(ctx, referral, children)
 
 
-# ---- representations ----
+# ---- representations (what each caller sees: policy.view_of) ----
 
 
 async def represent(ctx: Context, referral: Referral) -> ReferralRead:
+    view = policy.view_of(ctx.identity)
     rows = ctx.people_of.get(referral.id)
     if rows is None:
         rows = await repo.referral_people(ctx.session, referral.id)
-    matches = ctx.matches_of.get(referral.id)
-    if matches is None:
-        matches = await repo.referral_matches(ctx.session, referral.id)
+    matches: list[ReferralMatch] = []
+    if view.links:
+        found = ctx.matches_of.get(referral.id)
+        matches = found if found is not None else await repo.referral_matches(ctx.session, referral.id)
     # Candidates' details are other people's records: only for callers of the person index.
     details = ctx.identity.has("people:read")
     candidates = (
@@ -561,21 +553,25 @@ async def represent(ctx: Context, referral: Referral) -> ReferralRead:
     )
     decision = None
     if referral.decided_at is not None:
+        full = not view.own_only
         decision = DecisionRead(
             level_of_need=referral.level_of_need,  # type: ignore[arg-type]
             outcome=referral.outcome,  # type: ignore[arg-type]
-            rag=referral.rag,  # type: ignore[arg-type]
-            rationale=referral.rationale or "",
-            decided_by=referral.decided_by or {},
-            agency_checks=referral.agency_checks or [],
+            # The reasons and the checks carry other agencies' information: not for partners.
+            rag=referral.rag if full else None,  # type: ignore[arg-type]
+            rationale=(referral.rationale or "") if full else None,
+            decided_by=(referral.decided_by or {}) if full else None,
+            agency_checks=(referral.agency_checks or []) if full else None,
             decided_at=referral.decided_at,
             decided_within_timescale=bool(referral.decided_within_timescale),
         )
+    # A partner is not told which person in the index its people turned out to be.
+    index = not view.own_only
     return ReferralRead(
         id=referral.id,
         reference=referral.reference,
         referral_type=referral.referral_type,  # type: ignore[arg-type]
-        status=referral.status,  # type: ignore[arg-type]
+        status=policy.shown_status(view, referral.status),  # type: ignore[arg-type]
         urgent=referral.urgent,
         significant_harm_suspected=referral.significant_harm_suspected,
         received_at=referral.received_at,
@@ -585,7 +581,7 @@ async def represent(ctx: Context, referral: Referral) -> ReferralRead:
         referrer=referral.referrer,
         children=[
             ChildRead(
-                person_id=r.person_id,
+                person_id=r.person_id if index else None,
                 given_name=r.given_name,
                 family_name=r.family_name,
                 date_of_birth=r.date_of_birth,
@@ -593,20 +589,20 @@ async def represent(ctx: Context, referral: Referral) -> ReferralRead:
                 gender=r.gender,
                 nhs_number=r.nhs_number,
                 upn=r.upn,
-                match=r.match,  # type: ignore[arg-type]
+                match=r.match if index else None,  # type: ignore[arg-type]
             )
             for r in rows
             if r.role == "child"
         ],
         adults=[
             AdultRead(
-                person_id=r.person_id,
+                person_id=r.person_id if index else None,
                 given_name=r.given_name,
                 family_name=r.family_name,
                 relationship=r.relationship,
                 phone=r.phone,
                 email=r.email,
-                match=r.match,  # type: ignore[arg-type]
+                match=r.match if index else None,  # type: ignore[arg-type]
             )
             for r in rows
             if r.role == "adult"
@@ -617,8 +613,8 @@ async def represent(ctx: Context, referral: Referral) -> ReferralRead:
         summary=referral.summary,
         consent=referral.consent,
         matches=[_match_read(m, candidates.get(m.candidate_person_id)) for m in matches],
-        linked_referral_id=referral.linked_referral_id,
-        open_episode_id=referral.open_episode_id,
+        linked_referral_id=referral.linked_referral_id if view.links else None,
+        open_episode_id=referral.open_episode_id if view.open_episode else None,
         episode_id=referral.episode_id,
         decision=decision,
         decided_within_timescale=referral.decided_within_timescale,
@@ -626,6 +622,8 @@ async def represent(ctx: Context, referral: Referral) -> ReferralRead:
         withdrawal_reason=referral.withdrawal_reason,
         step_up_id=referral.step_up_id,
         step_up_episode_id=referral.step_up_episode_id,
+        assigned_to=referral.assigned_to if view.assignment else None,
+        assigned_at=referral.assigned_at if view.assignment else None,
     )
 
 
@@ -651,5 +649,66 @@ def _match_read(m: ReferralMatch, person: Person | None) -> MatchRead:
     )
 
 
-def summary(referral: Referral) -> ReferralSummary:
-    return ReferralSummary.model_validate(referral, from_attributes=True)
+def summary(referral: Referral, view: policy.View) -> ReferralSummary:
+    out = ReferralSummary.model_validate(referral, from_attributes=True)
+    return out.model_copy(
+        update={
+            "status": policy.shown_status(view, referral.status),
+            "linked_referral_id": referral.linked_referral_id if view.links else None,
+            "open_episode_id": referral.open_episode_id if view.open_episode else None,
+            "assigned_to": referral.assigned_to if view.assignment else None,
+        }
+    )
+
+
+# ---- the MASH queue ----
+
+
+async def assign(ctx: Context, referral_id: str, practitioner_id: str | None) -> ReferralAssignment:
+    policy.require_mash(ctx.identity, "assign referrals")
+    policy.require_assign(ctx.identity, practitioner_id)
+    referral = await visible(ctx, referral_id, for_update=True)
+    if referral.status != "received":
+        raise ReferralNotAwaitingDecision(
+            f"{referral.reference} is {referral.status}: it is not in the queue"
+        )
+    record = ReferralAssignment(
+        id=str(uuid.uuid4()),
+        referral_id=referral.id,
+        practitioner_id=practitioner_id,
+        assigned_by=ctx.identity.actor,
+        assigned_by_client_id=ctx.identity.client_id,
+        assigned_at=ctx.now,
+    )
+    referral.assigned_to = practitioner_id
+    referral.assigned_at = ctx.now
+    referral.assigned_by = ctx.identity.actor
+    referral.version += 1
+    await repo.add_assignment(ctx.session, record)
+    await ctx.session.flush()
+    return record
+
+
+def queue_assignee(identity: Identity, assigned_to: str | None) -> str | None:
+    """`?assigned_to=me` is the caller; a system call names no practitioner to be."""
+    if assigned_to != "me":
+        return assigned_to
+    if identity.practitioner_id is None:
+        raise ValidationProblem("assigned_to", "'me' needs a call made for a named practitioner")
+    return identity.practitioner_id
+
+
+# ---- the person index, for other services ----
+
+
+async def known_people(
+    session: AsyncSession, person_ids: list[str]
+) -> tuple[list[str], list[str], dict[str, str]]:
+    """(known, unknown, survivors): which ids the index holds, in the order asked. A person
+    merged into another is known (the index holds the record, and the child is the same);
+    `survivors` maps each such id to the record that survives it."""
+    ids = list(dict.fromkeys(person_ids))
+    found = await repo.people_by_id(session, ids)
+    known = [pid for pid in ids if pid in found]
+    survivors = {pid: await repo.canonical_id(session, pid) for pid in known if found[pid].merged_into_id}
+    return known, [pid for pid in ids if pid not in found], survivors

@@ -49,7 +49,13 @@ def make_stack(tmp: Path) -> Stack:
         db_prefix=prefix,
         environment="dev",
         extra_env={
-            "gateway": {"EH_GATEWAY_RATE_LIMIT_PER_SECOND": "1000", "EH_GATEWAY_RATE_LIMIT_BURST": "2000"}
+            "gateway": {
+                "EH_GATEWAY_RATE_LIMIT_PER_SECOND": "1000",
+                "EH_GATEWAY_RATE_LIMIT_BURST": "2000",
+                # Every test speaks from 127.0.0.1: the fuzzer's and the brute-force tests' wrong
+                # secrets must not block the address for everyone (per client id stays 10).
+                "EH_GATEWAY_TOKEN_FAILURES_PER_ADDRESS": "100000",
+            }
         },
     )
     migrate_all(tmp, base, db_prefix=prefix)

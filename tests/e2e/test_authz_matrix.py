@@ -52,6 +52,7 @@ from jose import jwt
 
 from gateway.clients import DEFAULT_SCOPES
 from gateway.routes import Route, load_routes
+from gateway.seed import DEMO_PRACTITIONERS, demo_team_id
 
 pytestmark = pytest.mark.e2e
 
@@ -377,8 +378,15 @@ class World:
     def referral(self, client: str, **kw: Any) -> dict[str, Any]:
         return self.ok("POST", client, "/v1/referrals", referral_body(**kw))
 
+    def as_mash(self, referral: dict[str, Any]) -> dict[str, Any]:
+        """The referral as the MASH reads it: a partner is not shown the person index's ids
+        or matches (docs/referrals.md, who sees what)."""
+        return self.ok("GET", MA, f"/v1/referrals/{referral['id']}")
+
     def add_taf(self, episode_id: str, client: str) -> str:
-        body = taf_member(self.agency[client], CLIENTS[client])
+        # The family agreed to each agency joining: the consent (recorded a minute back, see
+        # now_iso) then covers an agency that joins after it (issue 18, docs/consent.md).
+        body = {**taf_member(self.agency[client], CLIENTS[client]), "family_agreed": True}
         return self.ok("POST", EH, f"/v1/episodes/{episode_id}/taf-members", body)["id"]
 
     def share_with_taf(
@@ -397,7 +405,7 @@ class World:
         self, *, step_down: bool = False, taf: Iterable[str] = (SA,), refused: Iterable[str] = ()
     ) -> str:
         """An episode opened by early help (POST /v1/episodes), shared like episode E."""
-        person = str(uuid.uuid4())
+        person = self.known_person()
         body: dict[str, Any] = {
             "origin": "self_referral",
             "person_ids": [person],
@@ -427,14 +435,24 @@ class World:
         # A date of birth of its own, so that no other pair's child is also a possible match.
         family, given = name(), name()
         dob = (date(2010, 1, 1) + timedelta(days=random.randrange(4000))).isoformat()
-        first = self.referral(SA, given=given, family=family, dob=dob, postcode="S60 1AE", adults=False)
-        second = self.referral(SA, given=given, family=family, dob=dob, postcode="S61 2BB", adults=False)
+        first = self.as_mash(
+            self.referral(SA, given=given, family=family, dob=dob, postcode="S60 1AE", adults=False)
+        )
+        second = self.as_mash(
+            self.referral(SA, given=given, family=family, dob=dob, postcode="S61 2BB", adults=False)
+        )
         existing = first["children"][0]["person_id"]
         assert existing in [m["person_id"] for m in second["matches"]], second["matches"]
         return second["id"], existing
 
+    def known_person(self) -> str:
+        """A new child the referrals service knows: episodes open only for such (issue 18).
+        The school's referral names the child; the MASH reads the child's person id."""
+        rid = self.referral(SA)["id"]
+        return str(self.ok("GET", MA, f"/v1/referrals/{rid}")["children"][0]["person_id"])
+
     def two_people(self) -> tuple[str, str]:
-        return tuple(self.referral(SA)["children"][0]["person_id"] for _ in range(2))  # type: ignore[return-value]
+        return tuple(self.as_mash(self.referral(SA))["children"][0]["person_id"] for _ in range(2))  # type: ignore[return-value]
 
     def merge(self) -> str:
         dup, into = self.two_people()
@@ -456,6 +474,14 @@ class World:
             "client_id": f"matrix-{uuid.uuid4().hex[:12]}",
         }
         return self.ok("POST", AD, "/v1/admin/clients", body)["client_id"]
+
+    def school_a_practitioner(self) -> str:
+        body = {
+            "name": "Matrix Teacher",
+            "email": f"t-{uuid.uuid4().hex[:10]}@matrix.example",
+            "roles": ["agency_practitioner"],
+        }
+        return self.ok("POST", SA, "/v1/practitioners", body)["id"]
 
     def etag(self, path: str) -> str:
         resp = self.send("GET", EH, Call(path))
@@ -497,12 +523,12 @@ class World:
         # A referral of each agency that may submit one; decoys awaiting a decision.
         self.own_referral = {c: self.referral(c) for c in CLIENTS if holds(c, "referrals:create")}
         self.ref_a, self.ref_b = self.own_referral[SA], self.own_referral[SB]
-        self.ref_a_child = self.ref_a["children"][0]["person_id"]
+        self.ref_a_child = self.as_mash(self.ref_a)["children"][0]["person_id"]
         self.decoy_ref = {c: self.referral(c)["id"] for c in (SA, SB)}
 
         # Episode E: school A's request for support, decided TAF by the MASH.
         taf = self.referral(SA)
-        self.ref_taf, self.x = taf["id"], taf["children"][0]["person_id"]
+        self.ref_taf, self.x = taf["id"], self.as_mash(taf)["children"][0]["person_id"]
         self.ok("POST", MA, f"/v1/referrals/{self.ref_taf}/decision", TAF_DECISION)
         self.ok("POST", MA, f"/v1/referrals/{self.ref_b['id']}/decision", NFA)
         self.e = eventually(
@@ -556,6 +582,7 @@ class World:
             "POST", EH, f"/v1/consents/{self.withdrawn_consent}/withdraw", {"reason": "Changed their mind"}
         )
         self.decoy_client = self.admin_client()
+        self.decoy_practitioner = self.school_a_practitioner()
         rule = next(
             r for r in self.ok("GET", AD, "/v1/deadline-rules")["items"] if r["kind"] == "first_review"
         )
@@ -716,6 +743,11 @@ def decide(w: World, caller: str, fresh: bool) -> Call:
     return Call(f"/v1/referrals/{rid}/decision", json=NFA)
 
 
+def assign_referral(w: World, caller: str, fresh: bool) -> Call:
+    rid = w.referral(SA)["id"] if fresh else w.decoy_ref[SA]
+    return Call(f"/v1/referrals/{rid}/assignment", json={"practitioner_id": "p-screener"})
+
+
 def resolve_match(verb: str) -> Builder:
     def build(w: World, caller: str, fresh: bool) -> Call:
         rid, person = w.possible_match() if fresh else w.decoy_match
@@ -757,6 +789,29 @@ def admin_client(verb: str) -> Builder:
     return build
 
 
+TOM = next(p.id for p in DEMO_PRACTITIONERS if p.name == "Tom Teacher")
+
+
+def new_practitioner(w: World, caller: str, fresh: bool) -> Call:
+    # agency_admin: a role every agency type may hold.
+    body = {
+        "name": "Matrix Person",
+        "email": f"m-{uuid.uuid4().hex[:10]}@matrix.example",
+        "roles": ["agency_admin"],
+    }
+    return Call("/v1/practitioners", json=body)
+
+
+def school_a_practitioner(suffix: str, body: Any = None) -> Builder:
+    """A practitioner of school A: a new one for a caller expected to succeed, else the decoy."""
+
+    def build(w: World, caller: str, fresh: bool) -> Call:
+        pid = w.school_a_practitioner() if fresh else w.decoy_practitioner
+        return Call(f"/v1/practitioners/{pid}{suffix}", json=body)
+
+    return build
+
+
 def journey_check(w: World, caller: str, resp: httpx.Response) -> str | None:
     kinds = {i["kind"] for i in resp.json()["items"]}
     shown = "episode_opened" in kinds
@@ -769,8 +824,18 @@ def access_check_params(w: World) -> dict[str, str]:
     return {"person_id": w.x, "agency_id": w.agency[SA], "purpose": "information_sharing"}
 
 
-def new_episode_body(w: World) -> dict[str, Any]:
-    return {"origin": "self_referral", "person_ids": [str(uuid.uuid4())], "level_of_need": "universal_plus"}
+def new_episode_body(w: World, origin: str = "self_referral") -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "origin": origin,
+        "person_ids": [w.known_person()],
+        "level_of_need": "universal_plus",
+    }
+    if origin == "step_down":
+        body.update(
+            stepdown_panel_on=TODAY.isoformat(),
+            social_worker={"name": "Sam Social", "email": "sam.social@council.example"},
+        )
+    return body
 
 
 # --- the expectation table ---------------------------------------------------------------------
@@ -782,6 +847,13 @@ def new_episode_body(w: World) -> dict[str, Any]:
 E_WRITERS = (EH, SA)  # see E and hold episodes:write (the MASH reads only)
 E2_WRITERS = (EH, SB)
 CLOSED = want(409, "episode-closed")
+# docs/assessments.md "Who may do what" (services/assessments/policy.py): early help runs the
+# case; a TAF partner that can see the episode is refused with 403 naming the rule. These demo
+# clients are system calls: early help's acts as an early help manager, the others as agency
+# practitioners (shared/roles.py SYSTEM_ROLES).
+NOT_PERMITTED = want(403, "not-permitted")
+EH_RUNS_E = {EH: 200, SA: NOT_PERMITTED}
+EH_RUNS_E2 = {EH: 200, SB: NOT_PERMITTED}
 
 EXPECTATIONS: dict[tuple[str, str], list[Target]] = {
     # ---- referrals (api.md "Referrals service"; partners read only their own, else 404) ----
@@ -844,6 +916,12 @@ EXPECTATIONS: dict[tuple[str, str], list[Target]] = {
             fixed(lambda w: f"/v1/referrals/{w.ref_taf}/decision", json=NFA),
         ),
     ],
+    # The MASH queue (docs/referrals.md): triage:write, held only by the MASH, whose system
+    # acts as a MASH manager and so assigns to anyone.
+    ("GET", "/v1/mash/queue"): [Target("the queue", everyone(200), fixed("/v1/mash/queue"))],
+    ("PUT", "/v1/referrals/{referral_id}/assignment"): [
+        Target("a referral awaiting a decision", everyone(200), assign_referral, fresh=True)
+    ],
     ("POST", "/v1/referrals/{referral_id}/matches/{person_id}/confirm"): [
         Target("a possible match", everyone(200), resolve_match("confirm"), fresh=True)
     ],
@@ -884,14 +962,20 @@ EXPECTATIONS: dict[tuple[str, str], list[Target]] = {
     ("POST", "/v1/people/merges/{merge_id}/undo"): [Target("a merge", everyone(200), undo_merge, fresh=True)],
     ("GET", "/v1/reports/referrals"): [Target("the report", everyone(200), fixed("/v1/reports/referrals"))],
     # ---- assessments (docs/assessments.md "Visibility"; writes need the same visibility) ----
-    # POST /v1/episodes has no object: any episodes:write holder may open a self-referral
-    # (api.md and docs/assessments.md set no agency rule).
+    # POST /v1/episodes has no object (docs/assessments.md "Who may do what"): a self-referral
+    # is an early help manager's route; a step-down is early help's or social care's handing
+    # over; partner agencies are refused whatever the origin.
     ("POST", "/v1/episodes"): [
         Target(
             "a new self-referral episode",
-            everyone(201),
+            table(NOT_PERMITTED, {EH: 201}),
             lambda w, c, f: Call("/v1/episodes", json=new_episode_body(w)),
-        )
+        ),
+        Target(
+            "a new step-down episode",
+            table(NOT_PERMITTED, {EH: 201, SC: 201}),
+            lambda w, c, f: Call("/v1/episodes", json=new_episode_body(w, "step_down")),
+        ),
     ],
     ("GET", "/v1/episodes"): [
         Target(
@@ -907,6 +991,14 @@ EXPECTATIONS: dict[tuple[str, str], list[Target]] = {
             check=listed(lambda w: w.e2, SEES_E2, "/v1/episodes", lambda w: {"person_id": w.y}),
         ),
     ],
+    # "My" caseload needs a practitioner token; every demo client here is a system call.
+    ("GET", "/v1/me/caseload"): [
+        Target(
+            "the caller's caseload",
+            everyone(want(403, "practitioner-required")),
+            fixed("/v1/me/caseload"),
+        )
+    ],
     ("GET", "/v1/episodes/{episode_id}"): [
         Target("episode E", only(200, SEES_E), episode_path()),
         Target("episode E2", only(200, SEES_E2), episode_path(which="e2")),
@@ -914,7 +1006,7 @@ EXPECTATIONS: dict[tuple[str, str], list[Target]] = {
     ("PUT", "/v1/episodes/{episode_id}/lead-professional"): [
         Target(
             "episode E",
-            only(200, E_WRITERS),
+            table(404, EH_RUNS_E),
             fixed(
                 lambda w: f"/v1/episodes/{w.e}/lead-professional",
                 json=lambda w: {
@@ -927,7 +1019,7 @@ EXPECTATIONS: dict[tuple[str, str], list[Target]] = {
         ),
         Target(
             "episode E2",
-            only(200, E2_WRITERS),
+            table(404, EH_RUNS_E2),
             fixed(
                 lambda w: f"/v1/episodes/{w.e2}/lead-professional",
                 json=lambda w: {
@@ -942,21 +1034,24 @@ EXPECTATIONS: dict[tuple[str, str], list[Target]] = {
     ("POST", "/v1/episodes/{episode_id}/taf-members"): [
         Target(
             "episode E",
-            only(201, E_WRITERS),
+            table(404, {EH: 201, SA: NOT_PERMITTED}),
             fixed(lambda w: f"/v1/episodes/{w.e}/taf-members", json=lambda w: throwaway_member()),
         ),
         Target(
             "episode E2",
-            only(201, E2_WRITERS),
+            table(404, {EH: 201, SB: NOT_PERMITTED}),
             fixed(lambda w: f"/v1/episodes/{w.e2}/taf-members", json=lambda w: throwaway_member()),
         ),
     ],
     ("DELETE", "/v1/episodes/{episode_id}/taf-members/{member_id}"): [
-        Target("a member of the episode", only(204, E_WRITERS), remove_member, fresh=True),
-        # The member id belongs to E2: named under E it is no member of E, even for early help.
+        Target(
+            "a member of the episode", table(404, {EH: 204, SA: NOT_PERMITTED}), remove_member, fresh=True
+        ),
+        # The member id belongs to E2: named under E it is no member of E, even for early help
+        # (school A, which may not manage E's TAF at all, is refused before the member is looked up).
         Target(
             "E2's member named under episode E",
-            everyone(404),
+            table(404, {SA: NOT_PERMITTED}),
             fixed(lambda w: f"/v1/episodes/{w.e}/taf-members/{w.member_e2}"),
         ),
     ],
@@ -1002,6 +1097,14 @@ EXPECTATIONS: dict[tuple[str, str], list[Target]] = {
             fixed(lambda w: f"/v1/episodes/{w.e}/assessments", json=ASSESSMENT),
         ),
     ],
+    # The managers' worklist (docs/assessments.md "Who may do what").
+    ("GET", "/v1/assessments"): [
+        Target(
+            "assessments awaiting approval",
+            table(NOT_PERMITTED, {EH: 200}),
+            fixed("/v1/assessments", params=lambda w: {"status": "submitted"}),
+        )
+    ],
     ("GET", "/v1/assessments/{assessment_id}"): [
         Target("E's assessment", only(200, SEES_E), fixed(lambda w: f"/v1/assessments/{w.assessment_e}")),
         Target("E2's assessment", only(200, SEES_E2), fixed(lambda w: f"/v1/assessments/{w.assessment_e2}")),
@@ -1018,13 +1121,12 @@ EXPECTATIONS: dict[tuple[str, str], list[Target]] = {
             fresh=True,
         )
     ],
-    # api.md marks approve/return "(manager)": the manager is the person named in `approved_by`
-    # (or `returned_by`); neither api.md nor docs/assessments.md limits them to an agency type,
-    # so whoever may write to the episode may approve or return (the service checks visibility).
+    # api.md marks approve/return "(manager)": an early help manager who is not its author
+    # (docs/assessments.md "Who may do what"); a TAF partner that can see it is refused.
     ("POST", "/v1/assessments/{assessment_id}/approve"): [
         Target(
             "a submitted assessment",
-            only(200, E_WRITERS),
+            table(404, EH_RUNS_E),
             fresh_assessment("/approve", {"approved_by": MANAGER}, submitted=True),
             fresh=True,
         )
@@ -1032,7 +1134,7 @@ EXPECTATIONS: dict[tuple[str, str], list[Target]] = {
     ("POST", "/v1/assessments/{assessment_id}/return"): [
         Target(
             "a submitted assessment",
-            only(200, E_WRITERS),
+            table(404, EH_RUNS_E),
             fresh_assessment(
                 "/return", {"reason": "Add the father's views", "returned_by": MANAGER}, submitted=True
             ),
@@ -1046,7 +1148,7 @@ EXPECTATIONS: dict[tuple[str, str], list[Target]] = {
     ("PUT", "/v1/episodes/{episode_id}/plan"): [
         Target(
             "an open episode",
-            only(200, E_WRITERS),
+            table(404, EH_RUNS_E),
             lambda w, c, f: fresh_episode("/plan", plan_body(w.agency[SA]))(w, c, f),
             fresh=True,
         )
@@ -1086,7 +1188,7 @@ EXPECTATIONS: dict[tuple[str, str], list[Target]] = {
     ("POST", "/v1/episodes/{episode_id}/step-up"): [
         Target(
             "an open episode",
-            only((201, 202), E_WRITERS),
+            table(404, {EH: (201, 202), SA: NOT_PERMITTED}),
             fresh_episode("/step-up", {"reason": "Disclosure of harm at school"}),
             fresh=True,
         )
@@ -1103,16 +1205,17 @@ EXPECTATIONS: dict[tuple[str, str], list[Target]] = {
             fresh=True,
         )
     ],
+    # Closure needs an early help manager's sign-off; the refusal comes before the state.
     ("POST", "/v1/episodes/{episode_id}/close"): [
         Target(
             "an open episode",
-            only(200, E_WRITERS),
+            table(404, EH_RUNS_E),
             fresh_episode("/close", {"reason": "needs_met", "summary": "Needs met."}),
             fresh=True,
         ),
         Target(
             "a closed episode shared like E",
-            table(404, {EH: CLOSED, SA: CLOSED}),
+            table(404, {EH: CLOSED, SA: NOT_PERMITTED}),
             fixed(
                 lambda w: f"/v1/episodes/{w.closed}/close", json={"reason": "needs_met", "summary": "Again."}
             ),
@@ -1288,6 +1391,40 @@ EXPECTATIONS: dict[tuple[str, str], list[Target]] = {
         Target("a throwaway client", everyone(200), admin_client("disable"), fresh=True)
     ],
     ("GET", "/v1/admin/audit"): [Target("the audit", everyone(200), fixed("/v1/admin/audit"))],
+    # ---- the practitioner registry (gateway/practitioners.py): each agency's system manages its
+    # own agency's people and teams, the council admin every agency's; another's is 404 ----
+    ("POST", "/v1/teams"): [
+        Target(
+            "a new team", everyone(201), lambda w, c, f: Call("/v1/teams", json={"name": f"Team {name()}"})
+        )
+    ],
+    ("GET", "/v1/teams"): [Target("the list", everyone(200), fixed("/v1/teams"))],
+    ("GET", "/v1/teams/{team_id}"): [
+        Target("school A's team", only(200, {SA, AD}), fixed(f"/v1/teams/{demo_team_id(SA)}"))
+    ],
+    ("POST", "/v1/practitioners"): [Target("a new practitioner", everyone(201), new_practitioner)],
+    ("GET", "/v1/practitioners"): [Target("the list", everyone(200), fixed("/v1/practitioners"))],
+    ("GET", "/v1/practitioners/{practitioner_id}"): [
+        Target("a teacher of school A", only(200, {SA, AD}), fixed(f"/v1/practitioners/{TOM}"))
+    ],
+    ("PATCH", "/v1/practitioners/{practitioner_id}"): [
+        Target(
+            "a practitioner of school A",
+            only(200, {SA, AD}),
+            school_a_practitioner("", {"name": "Renamed By Matrix"}),
+            fresh=True,
+        )
+    ],
+    ("POST", "/v1/practitioners/{practitioner_id}/disable"): [
+        Target(
+            "a practitioner of school A", only(200, {SA, AD}), school_a_practitioner("/disable"), fresh=True
+        )
+    ],
+    ("POST", "/v1/practitioners/{practitioner_id}/enable"): [
+        Target(
+            "a practitioner of school A", only(200, {SA, AD}), school_a_practitioner("/enable"), fresh=True
+        )
+    ],
 }
 
 

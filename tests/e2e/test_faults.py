@@ -149,7 +149,8 @@ def refer(api: Api, fam: Family, key: str | None = None) -> Family:
     )
     assert resp.status_code == 201, resp.text
     fam.referral_id = resp.json()["id"]
-    fam.child_id = resp.json()["children"][0]["person_id"]
+    # A partner is not told the person index's ids (docs/referrals.md): the MASH reads them.
+    fam.child_id = api.get("demo-mash", f"/v1/referrals/{fam.referral_id}").json()["children"][0]["person_id"]
     return fam
 
 

@@ -270,7 +270,9 @@ def make_objects(api: Any) -> dict[str, str]:
     referral = _ok(
         api.post(school, "/v1/referrals", json=referral_body("Fuzz", first, "S60 1AE", "2016-01-02")), 201
     )
-    ids = {"referral_id": referral["id"], "person_id": referral["children"][0]["person_id"]}
+    # A partner is not told the person index's ids (docs/referrals.md): the MASH reads them.
+    as_mash = _ok(api.get(mash, f"/v1/referrals/{referral['id']}"), 200)
+    ids = {"referral_id": referral["id"], "person_id": as_mash["children"][0]["person_id"]}
     # A second referral, decided, opens an episode through the events.
     decided = _ok(
         api.post(school, "/v1/referrals", json=referral_body("Otto", second, "M1 1AE", "2013-07-09")), 201

@@ -29,7 +29,7 @@ def test_demo_school_gets_an_rfc9068_token(api):
 
 def test_bad_token_401_and_missing_scope_403(api):
     bad = api.http.get("/v1/admin/clients", headers={"Authorization": "Bearer nonsense"})
-    assert bad.status_code == 401 and bad.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+    assert bad.status_code == 401 and 'error="invalid_token"' in bad.headers["www-authenticate"]
     forbidden = api.get("demo-education", "/v1/admin/clients")
     assert forbidden.status_code == 403
     assert forbidden.headers["www-authenticate"].startswith('Bearer error="insufficient_scope"')

@@ -35,7 +35,8 @@ async def test_internal_events_need_a_verified_service_identity(service_factory,
     event = {"type": "test.ping", "source": "test", "data": {}}
     none = await svc.client.post("/internal/events", json=event)
     assert none.status_code == 401
-    assert none.headers["www-authenticate"].startswith('Bearer error="invalid_token"')
+    # RFC 6750 3.1: no credentials sent, so the challenge carries no error code.
+    assert none.headers["www-authenticate"] == 'Bearer realm="early-help"'
     assert none.headers["content-type"].startswith("application/problem+json")
     # An ordinary client's access token sent straight to the service port is refused.
     direct = await svc.client.post(
@@ -98,3 +99,14 @@ async def test_a_malformed_event_is_a_validation_problem_naming_the_field(servic
         and 'route="/internal/events"' in line
         and 'status="422"' in line
     ], metrics
+
+
+def test_an_admin_only_practitioner_of_an_all_seeing_agency_sees_no_case():
+    from shared.identity import Identity
+
+    def who(**kw):
+        return Identity(sub="s", client_id="c", agency_id="a", agency_type="early_help", **kw)
+
+    assert who().sees_all  # a system call of early help
+    assert who(practitioner_id="p", roles=frozenset({"early_help_practitioner"})).sees_all
+    assert not who(practitioner_id="p", roles=frozenset({"agency_admin"})).sees_all

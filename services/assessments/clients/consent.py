@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -26,22 +27,43 @@ class AccessDecision:
     reason: str | None
 
 
+def iso_utc(moment: datetime) -> str:
+    """ISO 8601 in UTC with a `Z` (SQLite hands back naive datetimes, which are UTC here)."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 class ConsentClient:
     def __init__(self, client: ServiceClient) -> None:
         self.client = client
 
-    async def access_check(self, person_id: str, agency_id: str, *, on_taf: bool) -> AccessDecision:
+    async def access_check(
+        self,
+        person_id: str,
+        agency_id: str,
+        *,
+        on_taf: bool,
+        practitioner_id: str | None = None,
+        joined_at: datetime | None = None,
+        family_agreed_to_join: bool | None = None,
+    ) -> AccessDecision:
+        """`joined_at` (when the agency's first current TAF membership was added) and
+        `family_agreed_to_join` let the consent service decide whether a TAF-wide consent
+        covers an agency that joined after it was given."""
+        params = {
+            "person_id": person_id,
+            "agency_id": agency_id,
+            "purpose": "information_sharing",
+            "on_team_around_the_family": "true" if on_taf else "false",
+        }
+        if practitioner_id is not None:
+            params["practitioner_id"] = practitioner_id
+        if joined_at is not None:
+            params["joined_at"] = iso_utc(joined_at)
+        if family_agreed_to_join is not None:
+            params["family_agreed_to_join"] = "true" if family_agreed_to_join else "false"
         try:
-            resp = await self.client.request(
-                "GET",
-                "/v1/access-checks",
-                params={
-                    "person_id": person_id,
-                    "agency_id": agency_id,
-                    "purpose": "information_sharing",
-                    "on_team_around_the_family": "true" if on_taf else "false",
-                },
-            )
+            resp = await self.client.request("GET", "/v1/access-checks", params=params)
         except httpx.HTTPError as exc:
             raise ConsentUnavailable(type(exc).__name__) from exc
         if resp.status_code != 200:

@@ -1,7 +1,9 @@
-"""The referrals service, as the assessments service uses it: step-ups into the MASH."""
+"""The referrals service, as the assessments service uses it: step-ups into the MASH, and
+whether it knows the people an episode is opened for."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -11,6 +13,16 @@ from shared.service_client import ServiceClient
 
 class StepUpFailed(Exception):
     """The referrals service did not confirm the step-up (it may be retried safely)."""
+
+
+class ReferralsUnavailable(Exception):
+    """The referrals service did not answer usefully: nothing is opened (deny by default)."""
+
+
+@dataclass(frozen=True)
+class KnownPeople:
+    known: frozenset[str]
+    unknown: frozenset[str]
 
 
 class ReferralsClient:
@@ -30,3 +42,21 @@ class ReferralsClient:
             return str(body.get("referral_id") or body["id"])
         except (ValueError, KeyError, TypeError) as exc:
             raise StepUpFailed("malformed answer") from exc
+
+    async def known_people(self, person_ids: list[str]) -> KnownPeople:
+        """`POST /internal/people/known`: which of these person ids the referrals service holds.
+        An id it does not list as known counts as unknown."""
+        try:
+            resp = await self.client.request(
+                "POST", "/internal/people/known", json={"person_ids": person_ids}
+            )
+        except httpx.HTTPError as exc:
+            raise ReferralsUnavailable(type(exc).__name__) from exc
+        if resp.status_code != 200:
+            raise ReferralsUnavailable(f"HTTP {resp.status_code}")
+        try:
+            body = resp.json()
+            known = frozenset(str(p) for p in body["known"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ReferralsUnavailable("malformed answer") from exc
+        return KnownPeople(known=known, unknown=frozenset(p for p in person_ids if p not in known))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,6 +52,7 @@ class FakeConsent:
         self.checks = 0
         self.disclosures: list[dict[str, Any]] = []
         self.keys: set[str] = set()
+        self.queries: list[dict[str, str]] = []  # every access check's query parameters
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         if self.down:
@@ -58,6 +60,7 @@ class FakeConsent:
         if request.url.path == "/v1/access-checks":
             self.checks += 1
             q = request.url.params
+            self.queries.append(dict(q))
             assert q["purpose"] == "information_sharing"
             assert q["on_team_around_the_family"] == "true"
             ok = (q["person_id"], q["agency_id"]) in self.allowed
@@ -79,13 +82,44 @@ class FakeConsent:
         return httpx.Response(404)
 
 
+class FakePeople:
+    """The referrals service's `POST /internal/people/known`: every id is known except those
+    in `unknown`; `down` makes it unreachable."""
+
+    def __init__(self) -> None:
+        self.unknown: set[str] = set()
+        self.down = False
+        self.calls: list[list[str]] = []
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        if self.down:
+            raise httpx.ConnectError("referrals is down")
+        if request.url.path != "/internal/people/known":
+            return httpx.Response(404)
+        assert request.headers["authorization"].startswith("Bearer ")
+        ids = json.loads(request.content)["person_ids"]
+        self.calls.append(ids)
+        return httpx.Response(
+            200,
+            json={
+                "known": [p for p in ids if p not in self.unknown],
+                "unknown": [p for p in ids if p in self.unknown],
+            },
+        )
+
+
 @pytest.fixture
 def fake_consent() -> FakeConsent:
     return FakeConsent()
 
 
 @pytest.fixture
-async def svc(service_factory, signer, fake_consent):
+def fake_people() -> FakePeople:
+    return FakePeople()
+
+
+@pytest.fixture
+async def svc(service_factory, signer, fake_consent, fake_people):
     harness = await service_factory(
         create_app,
         Settings,
@@ -97,6 +131,9 @@ async def svc(service_factory, signer, fake_consent):
     token = signer.identity_token(agency_type="service", audience="early-help-api", scopes="")
     harness.runtime.clients["consent"] = ServiceClient(
         "http://consent.test", StaticTokens(token), transport=httpx.MockTransport(fake_consent.handler)
+    )
+    harness.runtime.clients["referrals"] = ServiceClient(
+        "http://referrals.test", StaticTokens(token), transport=httpx.MockTransport(fake_people.handler)
     )
     harness.service_token = token
     return harness
@@ -154,7 +191,9 @@ async def new_episode(svc, people: list[str] | None = None) -> dict[str, Any]:
     return r.json()["items"][0]
 
 
-async def add_taf(svc, episode_id: str, who: dict[str, str], role: str = "member") -> dict[str, Any]:
+async def add_taf(
+    svc, episode_id: str, who: dict[str, str], role: str = "member", **extra: Any
+) -> dict[str, Any]:
     r = await svc.client.post(
         f"/v1/episodes/{episode_id}/taf-members",
         headers=h(svc, EH),
@@ -163,6 +202,7 @@ async def add_taf(svc, episode_id: str, who: dict[str, str], role: str = "member
             "agency_type": who["agency_type"],
             "name": "A Practitioner",
             "role": role,
+            **extra,
         },
     )
     assert r.status_code == 201, r.text

@@ -122,7 +122,7 @@ async def test_lead_professional_history_and_event(svc):
     ep = await new_episode(svc)
     url = f"/v1/episodes/{ep['id']}/lead-professional"
     a = {"name": "Erin Early", "agency_id": "eh-team", "email": "erin@council.example", "family_agreed": True}
-    b = {"name": "Sue School", "agency_id": "school-1", "email": "sue@school.example", "family_agreed": False}
+    b = {"name": "Sue School", "agency_id": "school-1", "email": "sue@school.example", "family_agreed": True}
     assert (await svc.client.put(url, json=a, headers=h(svc, EH))).status_code == 200
     assert (await svc.client.put(url, json=b, headers=h(svc, EH))).status_code == 200
     assert (await svc.client.put(url, json={**a, "email": "nope"}, headers=h(svc, EH))).status_code == 422

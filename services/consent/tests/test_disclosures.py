@@ -108,3 +108,44 @@ async def test_disclosure_input_is_validated(svc, service_caller):
     resp = await svc.client.post("/internal/disclosures", json=body, headers=service_caller)
     assert resp.status_code == 422
     assert {e["field"] for e in resp.json()["errors"]} == {"basis", "extra"}
+
+
+async def test_the_practitioner_who_read_it_is_recorded_and_exported(svc, eh, service_caller):
+    person = str(uuid.uuid4())
+    by_person = disclosure(person, 1, practitioner_id="3f1c9a56-7d1e-4c55-9b8e-0c1f2a3b4c5d")
+    by_system = disclosure(person, 2)
+    for body in (by_person, by_system):
+        resp = await svc.client.post("/internal/disclosures", json=body, headers=service_caller)
+        assert resp.status_code == 201, resp.text
+        assert resp.json()["practitioner_id"] == body.get("practitioner_id")
+    expected = [by_person["practitioner_id"], None]
+
+    items = (await svc.client.get(f"/v1/people/{person}/disclosures", headers=eh)).json()["items"]
+    assert [i["practitioner_id"] for i in items] == expected
+    exported = (
+        await svc.client.get(f"/v1/people/{person}/disclosures/export?format=json", headers=eh)
+    ).json()
+    assert [d["practitioner_id"] for d in exported["disclosures"]] == expected
+    csv_text = (await svc.client.get(f"/v1/people/{person}/disclosures/export?format=csv", headers=eh)).text
+    assert csv_text.splitlines()[0].endswith(",id,practitioner_id")  # appended: positions unchanged
+    assert [r["practitioner_id"] for r in csv.DictReader(io.StringIO(csv_text))] == [expected[0], ""]
+
+
+async def test_the_practitioner_id_is_validated(svc, service_caller):
+    body = disclosure(str(uuid.uuid4()), 1, practitioner_id="Jane Smith, Police")
+    resp = await svc.client.post("/internal/disclosures", json=body, headers=service_caller)
+    assert resp.status_code == 422
+    assert [e["field"] for e in resp.json()["errors"]] == ["practitioner_id"]
+
+
+@pytest.mark.parametrize(
+    ("resource_type", "basis"),
+    [("referral", "own_submission"), ("referral", "statutory_function"), ("person", "mash_screening")],
+)
+async def test_reads_in_the_referrals_service_can_be_logged(svc, eh, service_caller, resource_type, basis):
+    person = str(uuid.uuid4())
+    body = disclosure(person, 1, resource_type=resource_type, basis=basis, reference_id=None)
+    resp = await svc.client.post("/internal/disclosures", json=body, headers=service_caller)
+    assert resp.status_code == 201, resp.text
+    [item] = (await svc.client.get(f"/v1/people/{person}/disclosures", headers=eh)).json()["items"]
+    assert (item["resource_type"], item["basis"]) == (resource_type, basis)

@@ -75,6 +75,7 @@ async def test_sharing_without_consent_needs_an_approving_manager(svc, eh, servi
         "basis": "sharing_decision",
         "reference_id": decision["id"],
         "reason": "decision_share",
+        "practitioner_id": None,
     }
     # Only that agency and purpose.
     assert (await check(svc, service_caller, person, agency_id="housing-1"))["allowed"] is False
@@ -135,6 +136,7 @@ async def test_a_correction_supersedes_and_decides(svc, eh, service_caller):
         "basis": "sharing_decision",
         "reference_id": second.json()["id"],
         "reason": "decision_do_not_share",
+        "practitioner_id": None,
     }
 
     # The original is still there, unchanged, and says who replaced it.
@@ -172,6 +174,7 @@ async def test_access_by_consent_and_withdrawal_denies_at_once(svc, eh, service_
         "basis": None,
         "reference_id": None,
         "reason": "no_consent_or_decision",
+        "practitioner_id": None,
     }
     consent = (await svc.client.post("/v1/consents", json=consent_body(person_id=person), headers=eh)).json()
     # Given to the Team Around the Family: covers an agency only if the caller says it is on it.
@@ -182,6 +185,7 @@ async def test_access_by_consent_and_withdrawal_denies_at_once(svc, eh, service_
         "basis": "consent",
         "reference_id": consent["id"],
         "reason": "consent_covers_team_around_the_family",
+        "practitioner_id": None,
     }
 
     await svc.client.post(

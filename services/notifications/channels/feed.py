@@ -24,6 +24,7 @@ WEBHOOK_EVENT_TYPES = (
     "referral.safeguarding_concern",
     "referral.linked",
     "consent.withdrawn",
+    "assessment.awaiting_approval",
     "deadline.reminder",
     "deadline.overdue",
     "deadline.escalated",
@@ -68,7 +69,7 @@ def webhook_payload(alert: Alert, notification_id: str, now: datetime) -> dict[s
     for name in ID_FIELDS:
         if getattr(alert, name):
             data[name] = getattr(alert, name)
-    for key in ("deadline_kind", "stage", "outcome"):
+    for key in ("deadline_kind", "stage", "outcome", "assessment_id", "author_practitioner_id"):
         if key in alert.data:
             data[key] = alert.data[key]
     return {"type": alert.kind, "timestamp": now.isoformat(), "data": data}

@@ -9,6 +9,7 @@ decision was made" is a test, not a hope.
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +24,7 @@ from services.referrals.config import Settings
 from services.referrals.main import create_app
 from services.referrals.models import PLATFORM
 from shared.events import utcnow
+from shared.service_client import ServiceClient
 
 SERVICE_DIR = Path(__file__).resolve().parent.parent
 LONDON = ZoneInfo("Europe/London")
@@ -135,13 +137,45 @@ class Receivers:
         return [e for h, e in self.received if h == host and (event_type is None or e["type"] == event_type)]
 
 
+class StaticTokens:
+    async def __call__(self) -> str:
+        return "service-token"
+
+    def invalidate(self) -> None:
+        pass
+
+
+class FakeConsent:
+    """The consent service's disclosure log, in memory (idempotent by Idempotency-Key)."""
+
+    def __init__(self) -> None:
+        self.down = False
+        self.reject = False
+        self.disclosures: list[dict[str, Any]] = []
+        self.keys: set[str] = set()
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        if self.down:
+            raise httpx.ConnectError("consent is down")
+        if request.url.path != "/internal/disclosures":
+            return httpx.Response(404)
+        if self.reject:
+            return httpx.Response(422, json={"status": 422})
+        key = request.headers["idempotency-key"]
+        if key not in self.keys:
+            self.keys.add(key)
+            self.disclosures.append(json.loads(request.content))
+        return httpx.Response(201, json={"id": key})
+
+
 class Referrals:
     """The harness plus helpers: `as_(caller)`, `post/get`, a clock, the outbox."""
 
-    def __init__(self, harness: Any, receivers: Receivers) -> None:
+    def __init__(self, harness: Any, receivers: Receivers, consent: FakeConsent) -> None:
         self.h = harness
         self.client: httpx.AsyncClient = harness.client
         self.receivers = receivers
+        self.consent = consent
         self.now: datetime | None = None
         harness.app.state.clock = lambda: self.now or utcnow()
 
@@ -168,11 +202,23 @@ class Referrals:
         )
 
     async def create(
-        self, caller: str = "school_a", body: dict[str, Any] | None = None, **kw: Any
+        self,
+        caller: str = "school_a",
+        body: dict[str, Any] | None = None,
+        *,
+        seen_by: str | None = "mash",
+        **kw: Any,
     ) -> dict[str, Any]:
+        """Submit as `caller`; the referral as `seen_by` reads it (the MASH by default: the
+        person ids, matches and links a partner is not shown, policy.view_of), or the
+        caller's own create response with `seen_by=None`."""
         resp = await self.client.post("/v1/referrals", json=body or rfs(), headers=self.as_(caller), **kw)
         assert resp.status_code == 201, resp.text
-        return resp.json()  # type: ignore[no-any-return]
+        if seen_by is None or seen_by == caller:
+            return resp.json()  # type: ignore[no-any-return]
+        read = await self.client.get(f"/v1/referrals/{resp.json()['id']}", headers=self.as_(seen_by))
+        assert read.status_code == 200, read.text
+        return read.json()  # type: ignore[no-any-return]
 
     async def decide(
         self,
@@ -248,7 +294,11 @@ def make_referrals(service_factory: Callable[..., Any], receivers: Receivers) ->
             return "service-token"
 
         relay.token_provider = token
-        return Referrals(harness, receivers)
+        consent = FakeConsent()
+        harness.runtime.clients["consent"] = ServiceClient(
+            "http://consent.test", StaticTokens(), transport=httpx.MockTransport(consent.handler)
+        )
+        return Referrals(harness, receivers, consent)
 
     return make
 

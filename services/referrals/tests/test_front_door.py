@@ -141,12 +141,15 @@ async def test_possible_match_confirmed_by_the_mash_merges_and_links(svc):
     assert match["person_id"] == amira and match["for_person_id"] == new_person
     assert 0.75 <= match["score"] < 1 and match["status"] == "possible"
     assert "date_exact" in match["reasons"]
-    # The referrer does not see another record's details; the MASH does.
-    assert match["given_name"] is None and match["date_of_birth"] is None
-    seen = (await svc.client.get(f"/v1/referrals/{second['id']}", headers=svc.as_("mash"))).json()["matches"][
-        0
-    ]
-    assert seen["given_name"] == "Amira" and seen["postcode"] == "S601AE"
+    # The MASH sees the other record's details; the referrer sees neither the match nor the
+    # index's ids, in its create response or on a read.
+    assert match["given_name"] == "Amira" and match["postcode"] == "S601AE"
+    own_create = await svc.create("school_b", moved, seen_by=None)
+    own_read = (await svc.client.get(f"/v1/referrals/{own_create['id']}", headers=svc.as_("school_b"))).json()
+    for own in (own_create, own_read):
+        assert own["matches"] == [] and own["linked_referral_id"] is None
+        assert own["children"][0]["person_id"] is None and own["children"][0]["match"] is None
+        assert amira not in str(own) and first["id"] not in str(own)
 
     school_b = await svc.client.post(
         f"/v1/referrals/{second['id']}/matches/{amira}/confirm", headers=svc.as_("school_b")
@@ -382,13 +385,13 @@ async def test_a_read_gives_the_people_and_matches_the_intake_answered_with(svc)
     }
     await svc.create(body=rfs(**family))
     moved = rfs(address={"line1": "2 New Road", "postcode": "S61 2BB"}, **family)
-    second = await svc.create("school_b", moved)
+    # The intake's own answers: to the MASH (matches and ids shown) and to a school (neither).
+    second = await svc.create("mash", moved, seen_by=None)
+    own = await svc.create("school_b", moved, seen_by=None)
     assert len(second["matches"]) >= 3 and len(second["children"]) == 3 and len(second["adults"]) == 1
-    for caller in ("mash", "school_b"):
-        read = (await svc.client.get(f"/v1/referrals/{second['id']}", headers=svc.as_(caller))).json()
-        assert read["children"] == second["children"] and read["adults"] == second["adults"]
-        assert [m["person_id"] for m in read["matches"]] == [m["person_id"] for m in second["matches"]]
+    for caller, answer in (("mash", second), ("school_b", own)):
+        read = (await svc.client.get(f"/v1/referrals/{answer['id']}", headers=svc.as_(caller))).json()
+        assert read["children"] == answer["children"] and read["adults"] == answer["adults"]
+        assert read["matches"] == answer["matches"]
         scores = [m["score"] for m in read["matches"]]
         assert scores == sorted(scores, reverse=True)
-        if caller == "school_b":  # the intake's own caller: the very same answer
-            assert read["matches"] == second["matches"]

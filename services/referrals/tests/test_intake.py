@@ -24,7 +24,10 @@ async def test_a_request_for_support_is_received(svc):
     assert re.fullmatch(r"RFS-\d{4}-\d{6}", out["reference"])
     assert out["status"] == "received" and out["urgent"] is False
     assert out["source_agency_id"] == "agency-school-a" and out["source_code"] == "2A"
-    assert out["children"][0]["person_id"] and out["children"][0]["match"] == "new"
+    # A partner is not told which record in the person index its child became; the MASH is.
+    assert out["children"][0]["person_id"] is None and out["children"][0]["match"] is None
+    mash = (await svc.client.get(f"/v1/referrals/{out['id']}", headers=svc.as_("mash"))).json()
+    assert mash["children"][0]["person_id"] and mash["children"][0]["match"] == "new"
     assert out["adults"][0]["relationship"] == "mother"
     assert out["address"]["postcode"] == "S60 1AE"
     assert out["need_headlines"] == [
@@ -118,7 +121,9 @@ async def test_okafor_safeguarding_at_christmas_is_due_tuesday_29_december(svc):
     assert out["reference"].startswith("RFS-2026-")
     due = datetime.fromisoformat(out["decision_due_at"]).astimezone(LONDON)
     assert due == london(2026, 12, 29, 23, 40)
-    unborn = out["children"][1]
+    unborn = (await svc.client.get(f"/v1/referrals/{out['id']}", headers=svc.as_("mash"))).json()["children"][
+        1
+    ]
     assert unborn["given_name"] is None and unborn["unborn_expected_on"] == "2027-02-18"
     person = await svc.client.get(f"/v1/people/{unborn['person_id']}", headers=svc.as_("mash"))
     assert person.json()["kind"] == "unborn" and person.json()["postcode"] == "BH152RU"

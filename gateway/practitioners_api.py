@@ -1,0 +1,282 @@
+"""Practitioners and teams API (scope `practitioners:manage`). Served by the gateway itself.
+
+Thin endpoints over `gateway/practitioners.py`, which holds the rules. Another agency's
+practitioner or team is 404 (its existence does not leak); a caller who may use the registry
+at all but not this way is 403.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from gateway import practitioners as ops
+from gateway.challenges import NO_CREDENTIALS, bearer_token, unauthorized
+from gateway.models import Practitioner, Team
+from shared.pagination import PageDep, encode_cursor, keyset
+from shared.problems import NotFound
+from shared.tokens import TokenInvalid
+
+
+async def _no_store(response: Response) -> None:
+    # Names and emails of staff: never kept by a cache on the way.
+    response.headers["Cache-Control"] = "no-store"
+
+
+router = APIRouter(prefix="/v1", tags=["practitioners"], dependencies=[Depends(_no_store)])
+
+
+async def registry_manager(request: Request) -> ops.Manager:
+    token = bearer_token(request.headers.get("authorization"))
+    if token is None:
+        raise unauthorized(NO_CREDENTIALS, invalid_token=False)
+    try:
+        identity = await request.app.state.gw.auth.identify(token)
+    except TokenInvalid as exc:
+        raise unauthorized(str(exc), invalid_token=True) from exc
+    request.state.identity = identity  # for the audit row
+    return ops.manager(identity)
+
+
+ManagerDep = Annotated[ops.Manager, Depends(registry_manager)]
+AgencyQuery = Annotated[
+    str | None, Query(max_length=36, description="Another agency's (council admin only); default: your own")
+]
+
+
+class TeamCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    agency_id: str | None = Field(default=None, max_length=36, description="Council admin only")
+
+
+class TeamRead(BaseModel):
+    id: str
+    agency_id: str
+    name: str
+    created_at: datetime
+
+
+class TeamList(BaseModel):
+    items: list[TeamRead]
+    next_cursor: str | None = None
+
+
+class PractitionerCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    email: EmailStr = Field(max_length=320)
+    roles: list[str] = Field(
+        min_length=1, max_length=10, description="Within the roles the agency's type may hold"
+    )
+    team_id: str | None = Field(default=None, max_length=36, description="A team of the same agency")
+    agency_id: str | None = Field(default=None, max_length=36, description="Council admin only")
+
+
+class PractitionerUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    email: EmailStr | None = Field(default=None, max_length=320)
+    roles: list[str] | None = Field(default=None, min_length=1, max_length=10)
+    team_id: str | None = Field(
+        default=None, max_length=36, description="null takes the practitioner out of their team"
+    )
+
+
+class PractitionerRead(BaseModel):
+    id: str
+    agency_id: str
+    name: str
+    email: str | None
+    roles: list[str]
+    team_id: str | None
+    disabled_at: datetime | None
+    created_at: datetime
+
+
+class PractitionerList(BaseModel):
+    items: list[PractitionerRead]
+    next_cursor: str | None = None
+
+
+def _practitioner(p: Practitioner) -> dict[str, Any]:
+    return PractitionerRead.model_validate(p, from_attributes=True).model_dump()
+
+
+def _team(t: Team) -> dict[str, Any]:
+    return TeamRead.model_validate(t, from_attributes=True).model_dump()
+
+
+async def _own_practitioner(session: Any, by: ops.Manager, practitioner_id: str) -> Practitioner:
+    row = await session.get(Practitioner, practitioner_id)
+    if row is None or not by.may_see(row.agency_id):
+        raise NotFound("No such practitioner")
+    return row  # type: ignore[no-any-return]
+
+
+# ---- teams ----
+
+
+@router.post("/teams", status_code=201, response_model=TeamRead, summary="Register a team")
+async def create_team(body: TeamCreate, request: Request, by: ManagerDep) -> dict[str, Any]:
+    gw = request.app.state.gw
+    async with gw.db.session() as session:
+        agency = await ops.agency_or_422(session, by.agency_for(body.agency_id))
+        team = await ops.create_team(session, agency_id=agency.id, name=body.name)
+        out = _team(team)
+    return out
+
+
+@router.get("/teams", response_model=TeamList, summary="List teams")
+async def list_teams(
+    request: Request, by: ManagerDep, page: PageDep, agency_id: AgencyQuery = None
+) -> dict[str, Any]:
+    gw = request.app.state.gw
+    stmt = select(Team)
+    if agency_id is not None or not by.council:
+        stmt = stmt.where(Team.agency_id == by.agency_for(agency_id))
+    async with gw.db.session(write=False) as session:
+        rows = (
+            (await session.execute(keyset(stmt, Team.created_at, Team.id, page, descending=False)))
+            .scalars()
+            .all()
+        )
+    next_cursor = None
+    if len(rows) > page.limit:
+        rows = rows[: page.limit]
+        next_cursor = encode_cursor(rows[-1].created_at, rows[-1].id)
+    return {"items": [_team(t) for t in rows], "next_cursor": next_cursor}
+
+
+@router.get("/teams/{team_id}", response_model=TeamRead, summary="Get a team")
+async def get_team(team_id: str, request: Request, by: ManagerDep) -> dict[str, Any]:
+    gw = request.app.state.gw
+    async with gw.db.session(write=False) as session:
+        team = await session.get(Team, team_id)
+        if team is None or not by.may_see(team.agency_id):
+            raise NotFound("No such team")
+        return _team(team)
+
+
+# ---- practitioners ----
+
+
+@router.post(
+    "/practitioners", status_code=201, response_model=PractitionerRead, summary="Register a practitioner"
+)
+async def create_practitioner(body: PractitionerCreate, request: Request, by: ManagerDep) -> Any:
+    gw = request.app.state.gw
+    try:
+        async with gw.db.session() as session:
+            agency = await ops.agency_or_422(session, by.agency_for(body.agency_id))
+            made = await ops.create_practitioner(
+                session,
+                agency=agency,
+                name=body.name,
+                email=str(body.email),
+                roles=body.roles,
+                team_id=body.team_id,
+                by=by,
+            )
+            out = _practitioner(made)
+    except IntegrityError as exc:  # the same email registered by a concurrent request
+        raise ops.EmailTaken() from exc
+    return out
+
+
+@router.get("/practitioners", response_model=PractitionerList, summary="List practitioners")
+async def list_practitioners(
+    request: Request,
+    by: ManagerDep,
+    page: PageDep,
+    agency_id: AgencyQuery = None,
+    email: Annotated[str | None, Query(max_length=320)] = None,
+) -> Any:
+    gw = request.app.state.gw
+    stmt = select(Practitioner)
+    if agency_id is not None or not by.council:
+        stmt = stmt.where(Practitioner.agency_id == by.agency_for(agency_id))
+    if email is not None:
+        stmt = stmt.where(Practitioner.email == ops.normalise_email(email))
+    async with gw.db.session(write=False) as session:
+        rows = (
+            (
+                await session.execute(
+                    keyset(stmt, Practitioner.created_at, Practitioner.id, page, descending=False)
+                )
+            )
+            .scalars()
+            .all()
+        )
+    next_cursor = None
+    if len(rows) > page.limit:
+        rows = rows[: page.limit]
+        next_cursor = encode_cursor(rows[-1].created_at, rows[-1].id)
+    return {"items": [_practitioner(p) for p in rows], "next_cursor": next_cursor}
+
+
+@router.get("/practitioners/{practitioner_id}", response_model=PractitionerRead, summary="Get a practitioner")
+async def get_practitioner(practitioner_id: str, request: Request, by: ManagerDep) -> Any:
+    gw = request.app.state.gw
+    async with gw.db.session(write=False) as session:
+        return _practitioner(await _own_practitioner(session, by, practitioner_id))
+
+
+@router.patch(
+    "/practitioners/{practitioner_id}",
+    response_model=PractitionerRead,
+    summary="Change a practitioner's name, email, roles or team",
+)
+async def update_practitioner(
+    practitioner_id: str, body: PractitionerUpdate, request: Request, by: ManagerDep
+) -> Any:
+    gw = request.app.state.gw
+    changes = body.model_dump(include=body.model_fields_set)
+    if "email" in changes and changes["email"] is not None:
+        changes["email"] = str(changes["email"])
+    try:
+        async with gw.db.session() as session:
+            row = await _own_practitioner(session, by, practitioner_id)
+            await ops.update_practitioner(session, row, changes, by=by)
+            out = _practitioner(row)
+    except IntegrityError as exc:
+        raise ops.EmailTaken() from exc
+    # Roles taken away stop working at once here, within the status cache elsewhere.
+    gw.auth.practitioners.forget(practitioner_id)
+    return out
+
+
+async def _set_disabled(request: Request, by: ops.Manager, practitioner_id: str, disabled: bool) -> Any:
+    gw = request.app.state.gw
+    async with gw.db.session() as session:
+        row = await _own_practitioner(session, by, practitioner_id)
+        await ops.set_disabled(session, row, disabled)
+        out = _practitioner(row)
+    gw.auth.practitioners.forget(practitioner_id)
+    return out
+
+
+@router.post(
+    "/practitioners/{practitioner_id}/disable",
+    response_model=PractitionerRead,
+    summary="Disable a practitioner; their tokens stop working",
+)
+async def disable_practitioner(practitioner_id: str, request: Request, by: ManagerDep) -> Any:
+    return await _set_disabled(request, by, practitioner_id, True)
+
+
+@router.post(
+    "/practitioners/{practitioner_id}/enable",
+    response_model=PractitionerRead,
+    summary="Enable a practitioner again",
+)
+async def enable_practitioner(practitioner_id: str, request: Request, by: ManagerDep) -> Any:
+    return await _set_disabled(request, by, practitioner_id, False)
