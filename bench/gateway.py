@@ -1,5 +1,8 @@
 """Gateway overhead: an authenticated GET through the gateway vs the same request sent
-straight to the service vs a bare uvicorn hello-world, measured in one run.
+straight to the service vs a bare uvicorn hello-world, measured in one run. The gateway path
+runs twice: as an agency system (client credentials) and as a named practitioner (a token
+from the RFC 8693 exchange), with the gateway process's CPU per request for each, so the cost
+of the practitioner check is measured (`--no-practitioner` skips that path, for code before it).
 
     python -m bench.gateway [--seconds 8] [--connections 16] [--rounds 2] [--path /v1/referrals?limit=1]
 
@@ -13,6 +16,7 @@ import asyncio
 import os
 import platform
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -41,6 +45,18 @@ SAMPLE_REFERRAL = {
 }
 
 
+THROUGH_AS_PRACTITIONER = "through the gateway, as a practitioner"
+WARMUP_SECONDS = 1.0  # bench.load.run's default
+
+
+def process_tree_cpu(pid: int) -> float:
+    """CPU seconds of a process and its children (uvicorn's workers), live and reaped."""
+    from bench.mixed import children_by_parent, cpu_seconds  # bench.mixed imports this module
+
+    kids = children_by_parent().get(pid, ())
+    return cpu_seconds(pid, with_children=True) + sum(cpu_seconds(k, with_children=True) for k in kids)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -54,6 +70,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--path", default=None, help="default: GET one referral created for the run")
     ap.add_argument("--service", default="referrals")
+    ap.add_argument("--no-practitioner", action="store_true", help="skip the practitioner path")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="eh-bench-"))
     ports = {p.name: free_port() for p in PROCESSES}
@@ -99,6 +116,20 @@ def main() -> int:
                 data={"grant_type": "client_credentials"},
                 auth=("demo-mash", "demo-mash-secret"),
             ).json()["access_token"]
+            practitioner_token = None
+            if not args.no_practitioner:
+                exchanged = c.post(
+                    f"{gw}/oauth/token",
+                    data={
+                        "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+                        "subject_token": "sam.screener@mash.demo.example",
+                        "subject_token_type": "urn:early-help:params:oauth:token-type:practitioner",
+                    },
+                    auth=("demo-mash", "demo-mash-secret"),
+                )
+                if exchanged.status_code != 200:
+                    raise SystemExit(f"token exchange failed: {exchanged.status_code} {exchanged.text[:200]}")
+                practitioner_token = exchanged.json()["access_token"]
             svc_token = c.post(
                 f"{gw}/oauth/token",
                 data={"grant_type": "client_credentials"},
@@ -137,12 +168,28 @@ def main() -> int:
             ),
             ("through the gateway", f"{gw}{args.path}", {"Authorization": f"Bearer {client_token}"}),
         ]
+        if practitioner_token:
+            plans.append(
+                (
+                    THROUGH_AS_PRACTITIONER,
+                    f"{gw}{args.path}",
+                    {"Authorization": f"Bearer {practitioner_token}"},
+                )
+            )
+        gateway_pid = stack.running["gateway"].popen.pid
         results: dict[str, list[Result]] = {name: [] for name, _, _ in plans}
+        gateway_cpu: dict[str, list[float]] = {name: [] for name, _, _ in plans}
         for rnd in range(args.rounds):
             for name, url, headers in plans:
+                before = process_tree_cpu(gateway_pid)
                 res = asyncio.run(run(name, url, headers, args.connections, args.seconds))
+                used = process_tree_cpu(gateway_pid) - before
+                # The CPU includes run()'s 1 s warm-up, whose requests are not counted: scale them in.
+                requests = res.requests * (args.seconds + WARMUP_SECONDS) / args.seconds
+                gateway_cpu[name].append(used / requests * 1000 if requests else 0.0)
                 print(
-                    f"round {rnd + 1}: {name}: {res.rps:,.0f} req/s p50 {res.p50_ms:.1f} ms p99 {res.p99_ms:.1f} ms",
+                    f"round {rnd + 1}: {name}: {res.rps:,.0f} req/s p50 {res.p50_ms:.1f} ms p99 {res.p99_ms:.1f} ms"
+                    f"; gateway CPU {gateway_cpu[name][-1]:.3f} ms/request",
                     flush=True,
                 )
                 results[name].append(res)
@@ -161,8 +208,15 @@ def main() -> int:
         f"{args.connections} connections, {args.seconds:.0f} s x {args.rounds} rounds, GET {args.path}\n"
     )
     print("| path | req/s | p50 ms | p99 ms | errors |\n| --- | --- | --- | --- | --- |")
-    for r in (floor, direct, through):
-        print(r.row())
+    shown = [floor, direct, through]
+    if THROUGH_AS_PRACTITIONER in med:
+        shown.append(med[THROUGH_AS_PRACTITIONER])
+    for result in shown:
+        print(result.row())
+    print("\ngateway CPU per request (ms, median of rounds):")
+    for name in ("through the gateway", THROUGH_AS_PRACTITIONER):
+        if gateway_cpu.get(name):
+            print(f"  {name}: {statistics.median(gateway_cpu[name]):.3f}")
     ratio = through.rps / direct.rps if direct.rps else 0
     print(
         f"\ngateway / direct throughput: {ratio:.0%} (target >= 60%); "
