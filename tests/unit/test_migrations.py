@@ -29,7 +29,7 @@ WITH_DATABASE = [p for p in PROCESSES if p.service_dir is not None and p.kind !=
 PLATFORM_TABLES = {"outbox_event", "processed_event", "idempotency_record"}
 # `alembic upgrade 0001 --sql` then `downgrade 0001:base --sql` on PostgreSQL, as generated when
 # every service had its own copy of the operations (before shared.migrations held them).
-PLATFORM_DDL = Path(__file__).parent / "data" / "platform_0001.postgresql.sql"
+PLATFORM_DDL = Path(__file__).parent / "fixtures" / "platform_0001.postgresql.sql"
 
 
 def _metadata(proc: Process) -> sa.MetaData:
