@@ -273,26 +273,30 @@ class HopTokens:
         return token
 
 
+def _claims(
+    settings: Settings, client: Client, agency: Agency, scopes: list[str], *, sub: str, ttl: int
+) -> dict[str, Any]:
+    """The claims every access token carries (RFC 9068), for `ttl` seconds from now."""
+    now = int(time.time())
+    return {
+        "iss": settings.gateway_issuer,
+        "sub": sub,
+        "aud": settings.api_audience,
+        "client_id": client.client_id,
+        "iat": now,
+        "exp": now + ttl,
+        "jti": str(uuid.uuid4()),
+        "scope": " ".join(scopes),
+        "agency_id": agency.id,
+        "agency_type": agency.type,
+    }
+
+
 def issue_access_token(
     settings: Settings, keys: KeyStore, client: Client, agency: Agency, scopes: list[str]
 ) -> tuple[str, int]:
-    now = int(time.time())
     ttl = settings.access_token_ttl_seconds
-    token = keys.sign(
-        {
-            "iss": settings.gateway_issuer,
-            "sub": client.client_id,
-            "aud": settings.api_audience,
-            "client_id": client.client_id,
-            "iat": now,
-            "exp": now + ttl,
-            "jti": str(uuid.uuid4()),
-            "scope": " ".join(scopes),
-            "agency_id": agency.id,
-            "agency_type": agency.type,
-        }
-    )
-    return token, ttl
+    return keys.sign(_claims(settings, client, agency, scopes, sub=client.client_id, ttl=ttl)), ttl
 
 
 def issue_practitioner_token(
@@ -304,23 +308,11 @@ def issue_practitioner_token(
     scopes: list[str],
 ) -> tuple[str, int]:
     """An RFC 8693 exchanged token: `sub` the practitioner, `act` the client acting for them."""
-    now = int(time.time())
     ttl = settings.practitioner_token_ttl_seconds
-    claims: dict[str, Any] = {
-        "iss": settings.gateway_issuer,
-        "sub": practitioner.id,
-        "aud": settings.api_audience,
-        "client_id": client.client_id,
-        "act": {"sub": client.client_id},
-        "iat": now,
-        "exp": now + ttl,
-        "jti": str(uuid.uuid4()),
-        "scope": " ".join(scopes),
-        "agency_id": agency.id,
-        "agency_type": agency.type,
-        "practitioner_id": practitioner.id,
-        "roles": " ".join(sorted(allowed_roles(agency.type, practitioner.roles or []))),
-    }
+    claims = _claims(settings, client, agency, scopes, sub=practitioner.id, ttl=ttl)
+    claims["act"] = {"sub": client.client_id}
+    claims["practitioner_id"] = practitioner.id
+    claims["roles"] = " ".join(sorted(allowed_roles(agency.type, practitioner.roles or [])))
     if practitioner.team_id:
         claims["team_id"] = practitioner.team_id
     return keys.sign(claims), ttl

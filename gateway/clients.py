@@ -177,6 +177,16 @@ def granted_scopes(stored: list[str], agency_type: str) -> list[str]:
     return [s for s in stored if s in allowed]
 
 
+def token_scopes(stored: list[str], agency_type: str, requested: str | None) -> list[str] | None:
+    """The scopes of a token a client asks for with `scope=` (all it may have when it names
+    none); None when it asks for more than it may have (`invalid_scope`)."""
+    allowed = granted_scopes(stored, agency_type)
+    if requested is None or not requested.strip():
+        return allowed
+    scopes = requested.split()
+    return scopes if set(scopes) <= set(allowed) else None
+
+
 async def create_client(
     session: AsyncSession,
     *,

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from starlette.responses import JSONResponse
 
 from gateway import token_exchange
-from gateway.clients import granted_scopes, verify_secret
+from gateway.clients import token_scopes, verify_secret
 from gateway.models import Agency, Client
 from gateway.ratelimit import retry_after_header
 from gateway.token_exchange import TOKEN_EXCHANGE_GRANT
@@ -116,14 +116,9 @@ async def token(request: Request) -> JSONResponse:
         return await _token_exchange(gw, client, agency, fields)
     if grant != "client_credentials":
         return oauth_error(400, "unsupported_grant_type", "Only client_credentials is supported")
-    requested = fields.get("scope")
-    allowed = granted_scopes(list(client.scopes), agency.type)
-    if requested is None or not requested.strip():
-        scopes = allowed
-    else:
-        scopes = requested.split()
-        if not set(scopes) <= set(allowed):
-            return oauth_error(400, "invalid_scope", "Requested scope exceeds what this client may have")
+    scopes = token_scopes(list(client.scopes), agency.type, fields.get("scope"))
+    if scopes is None:
+        return oauth_error(400, "invalid_scope", "Requested scope exceeds what this client may have")
     access_token, ttl = gw.issue_token(client, agency, scopes)
     return JSONResponse(
         {"access_token": access_token, "token_type": "Bearer", "expires_in": ttl, "scope": " ".join(scopes)},

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from gateway import practitioners as ops
 from gateway.challenges import NO_CREDENTIALS, bearer_token, unauthorized
 from gateway.models import Practitioner, Team
-from shared.pagination import PageDep, encode_cursor, keyset
+from shared.pagination import PageDep, PageParams, keyset, page_of
 from shared.problems import NotFound
 from shared.tokens import TokenInvalid
 
@@ -122,6 +122,20 @@ async def _own_practitioner(session: Any, by: ops.Manager, practitioner_id: str)
     return row  # type: ignore[no-any-return]
 
 
+async def _list(
+    request: Request, by: ops.Manager, model: Any, page: PageParams, agency_id: str | None, *where: Any
+) -> tuple[list[Any], str | None]:
+    """A page of the caller's agency's teams or practitioners, oldest first; the council admin's
+    lists span every agency unless it names one."""
+    stmt = select(model).where(*where)
+    if agency_id is not None or not by.council:
+        stmt = stmt.where(model.agency_id == by.agency_for(agency_id))
+    stmt = keyset(stmt, model.created_at, model.id, page, descending=False)
+    async with request.app.state.gw.db.session(write=False) as session:
+        rows = list((await session.execute(stmt)).scalars())
+    return page_of(rows, page, "created_at")
+
+
 # ---- teams ----
 
 
@@ -139,20 +153,7 @@ async def create_team(body: TeamCreate, request: Request, by: ManagerDep) -> dic
 async def list_teams(
     request: Request, by: ManagerDep, page: PageDep, agency_id: AgencyQuery = None
 ) -> dict[str, Any]:
-    gw = request.app.state.gw
-    stmt = select(Team)
-    if agency_id is not None or not by.council:
-        stmt = stmt.where(Team.agency_id == by.agency_for(agency_id))
-    async with gw.db.session(write=False) as session:
-        rows = (
-            (await session.execute(keyset(stmt, Team.created_at, Team.id, page, descending=False)))
-            .scalars()
-            .all()
-        )
-    next_cursor = None
-    if len(rows) > page.limit:
-        rows = rows[: page.limit]
-        next_cursor = encode_cursor(rows[-1].created_at, rows[-1].id)
+    rows, next_cursor = await _list(request, by, Team, page, agency_id)
     return {"items": [_team(t) for t in rows], "next_cursor": next_cursor}
 
 
@@ -200,26 +201,8 @@ async def list_practitioners(
     agency_id: AgencyQuery = None,
     email: Annotated[str | None, Query(max_length=320)] = None,
 ) -> Any:
-    gw = request.app.state.gw
-    stmt = select(Practitioner)
-    if agency_id is not None or not by.council:
-        stmt = stmt.where(Practitioner.agency_id == by.agency_for(agency_id))
-    if email is not None:
-        stmt = stmt.where(Practitioner.email == ops.normalise_email(email))
-    async with gw.db.session(write=False) as session:
-        rows = (
-            (
-                await session.execute(
-                    keyset(stmt, Practitioner.created_at, Practitioner.id, page, descending=False)
-                )
-            )
-            .scalars()
-            .all()
-        )
-    next_cursor = None
-    if len(rows) > page.limit:
-        rows = rows[: page.limit]
-        next_cursor = encode_cursor(rows[-1].created_at, rows[-1].id)
+    where = [] if email is None else [Practitioner.email == ops.normalise_email(email)]
+    rows, next_cursor = await _list(request, by, Practitioner, page, agency_id, *where)
     return {"items": [_practitioner(p) for p in rows], "next_cursor": next_cursor}
 
 

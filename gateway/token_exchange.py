@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from gateway.auth import issue_practitioner_token
-from gateway.clients import granted_scopes
+from gateway.clients import token_scopes
 from gateway.models import Agency, Client
 from gateway.practitioners import find_active
 from shared.roles import SERVICE
@@ -58,14 +58,9 @@ async def exchange(gw: Gateway, client: Client, agency: Agency, fields: dict[str
     audience = fields.get("audience")
     if audience and audience != gw.settings.api_audience:
         raise ExchangeRefused("invalid_target", "Tokens are issued for this API's audience only")
-    requested = fields.get("scope")
-    allowed = granted_scopes(list(client.scopes), agency.type)
-    if requested is None or not requested.strip():
-        scopes = allowed
-    else:
-        scopes = requested.split()
-        if not set(scopes) <= set(allowed):
-            raise ExchangeRefused("invalid_scope", "Requested scope exceeds what this client may have")
+    scopes = token_scopes(list(client.scopes), agency.type, fields.get("scope"))
+    if scopes is None:
+        raise ExchangeRefused("invalid_scope", "Requested scope exceeds what this client may have")
     async with gw.db.session(write=False) as session:
         practitioner = await find_active(session, agency.id, subject)
     if practitioner is None:

@@ -7,10 +7,12 @@ reached through `request.app.state.runtime` via the dependencies in `shared.deps
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -21,6 +23,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.app import create_service_app
+from shared.background import PeriodicTask
 from shared.calendar import WorkingCalendar
 from shared.db import Database
 from shared.events import EventEnvelope, Handler, OutboxRelay, publish, receive
@@ -106,6 +109,62 @@ class ServiceRuntime:
             await c.aclose()
         await self.tokens.aclose()
         await self.db.dispose()
+
+
+Job = Callable[[Any], Awaitable[object]]  # called with the runtime
+T = TypeVar("T")
+
+
+class WorkerRuntime(ServiceRuntime):
+    """The platform runtime plus one background worker that runs the service's `jobs` in turn,
+    every `interval` seconds or at once when woken (`wake_worker`); a failing job is logged
+    and does not stop the others. Like the relay, it runs only when `relay_enabled`."""
+
+    def __init__(
+        self,
+        settings: BaseServiceSettings,
+        metadata: MetaData,
+        *,
+        worker: str,
+        interval: float,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(settings, metadata, **kwargs)
+        self.jobs: list[Job] = []
+        # Passes never overlap in one process: a pass called directly (tests) waits for a woken
+        # one that is still sending, instead of finding its rows leased and returning early.
+        self._jobs_lock = asyncio.Lock()
+        self._worker = PeriodicTask(worker, self.run_jobs_once, interval)
+        self._worker_log = logging.getLogger(f"{self.source}.worker")
+
+    def wake_worker(self) -> None:
+        self._worker.wake()
+
+    async def run_jobs_once(self) -> None:
+        async with self._jobs_lock:
+            for job in self.jobs:
+                try:
+                    await job(self)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    self._worker_log.exception(
+                        "background job failed", extra={"job": getattr(job, "__name__", "job")}
+                    )
+
+    async def run_job(self, job: Callable[[], Awaitable[T]]) -> T:
+        """One job now, between passes; its errors are the caller's."""
+        async with self._jobs_lock:
+            return await job()
+
+    async def start(self) -> None:
+        await super().start()
+        if self.relay_enabled:
+            self._worker.start()
+
+    async def stop(self) -> None:
+        await self._worker.stop()
+        await super().stop()
 
 
 @dataclass(frozen=True)

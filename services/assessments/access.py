@@ -15,19 +15,15 @@ Rules (issue 5, line 9):
   new), lists and timelines leave the episode out.
 - A read by any agency other than early help (and other than a service) is a disclosure,
   naming the practitioner who read when the call names one.
-  GET requests run on a read-only session, so the disclosures of a read are written in
-  their own short write transaction, committed *before* the response is sent: data is never
-  shown without its disclosure stored. The background worker then posts them to the consent
-  service (`POST /internal/disclosures`), retrying with backoff until it accepts them.
+  The disclosures of a read are stored before the response is sent, and the background
+  worker posts them to the consent service (`shared.disclosures`).
 """
 
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends
@@ -36,18 +32,26 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.assessments import repository as repo
 from services.assessments.access_cache import Asker
 from services.assessments.app_runtime import AppRuntimeDep, AssessmentsRuntime
-from services.assessments.clients.consent import AccessDecision, ConsentUnavailable, DisclosureRejected
+from services.assessments.clients.consent import AccessDecision, ConsentUnavailable
 from services.assessments.models import Episode, PendingDisclosure
 from services.assessments.timeutil import aware
-from shared.events import backoff, utcnow
+from shared.disclosures import DisclosureRelay, disclosure_body, pending_disclosure
+from shared.events import utcnow
 from shared.identity import CurrentIdentity, Identity
-from shared.logs import request_id_var
 from shared.problems import NotFound, Problem
 
 log = logging.getLogger("assessments.disclosures")
 
 NO_DISCLOSURE_AGENCY_TYPES = frozenset({"early_help", "service"})
 ALL_SEEING_BASIS = "mash_screening"
+
+
+def _body(row: PendingDisclosure) -> dict[str, Any]:
+    """What the consent service is sent: the common fields and the consent record relied on."""
+    return {**disclosure_body(row), "reference_id": row.reference_id}
+
+
+RELAY = DisclosureRelay(PendingDisclosure, log, _body)
 
 
 class ConsentCheckUnavailable(Problem):
@@ -157,28 +161,22 @@ class Viewer:
             # No consent answer means an all-seeing agency (the MASH) read it.
             basis = ALL_SEEING_BASIS if decision is None else (decision.basis or "consent")
             self.pending.append(
-                {
-                    "id": str(uuid.uuid4()),
-                    "person_id": person,
-                    "agency_id": self.agency_id,
-                    "resource_type": resource_type,
-                    "resource_id": resource_id,
-                    "basis": basis,
-                    "reference_id": decision.reference_id if decision else None,
-                    "practitioner_id": self.identity.practitioner_id,
-                    "request_id": request_id_var.get(),
-                    "disclosed_at": now,
-                    "attempts": 0,
-                    "next_attempt_at": now,
-                }
+                pending_disclosure(
+                    self.identity,
+                    person,
+                    resource_type,
+                    resource_id,
+                    basis,
+                    at=now,
+                    reference_id=decision.reference_id if decision else None,
+                )
             )
 
     async def store_disclosures(self) -> None:
         if not self.pending:
             return
         rows, self.pending = self.pending, []
-        async with self.runtime.db.session() as session:
-            await repo.add_disclosures(session, rows)
+        await RELAY.store(self.runtime.db, rows)
         self.runtime.wake_worker()
 
 
@@ -195,71 +193,6 @@ ViewerDep = Annotated[Viewer, Depends(get_viewer, scope="function")]
 # --- the background delivery of disclosures --------------------------------------------------
 
 
-LEASE = timedelta(seconds=30)
-
-
 async def deliver_disclosures(runtime: AssessmentsRuntime) -> int:
-    """Post due disclosures to the consent service; failures are retried with backoff.
-
-    Rows are claimed under a lease in one short transaction, sent with no transaction open,
-    and marked in another: holding this database's write lock across a call into the consent
-    service (which may at that moment be delivering an event back here) would stall both.
-    """
-    now = utcnow()
-    async with runtime.db.session(write=False) as session:
-        if not await repo.any_due_disclosure(session, now):
-            return 0
-    async with runtime.db.session() as session:
-        rows = await repo.due_disclosures(session, now)
-        claimed = []
-        for row in rows:
-            payload: dict[str, Any] = {
-                "person_id": row.person_id,
-                "agency_id": row.agency_id,
-                "resource_type": row.resource_type,
-                "resource_id": row.resource_id,
-                "basis": row.basis,
-                "reference_id": row.reference_id,
-                "request_id": row.request_id,
-                "disclosed_at": _iso(row.disclosed_at),
-            }
-            if row.practitioner_id is not None:  # optional: a system call names no one
-                payload["practitioner_id"] = row.practitioner_id
-            claimed.append((row.id, payload))
-            row.next_attempt_at = now + LEASE
-    if not claimed:
-        return 0
-    consent = runtime.consent()
-    results: list[tuple[str, str | None, bool]] = []  # (id, error, rejected)
-    for row_id, payload in claimed:
-        try:
-            await consent.record_disclosure(payload, key=row_id)
-            results.append((row_id, None, False))
-        except DisclosureRejected as exc:
-            results.append((row_id, f"rejected: {exc}", True))
-        except Exception as exc:
-            results.append((row_id, str(exc)[:200] or type(exc).__name__, False))
-    sent = 0
-    async with runtime.db.session() as session:
-        for row_id, error, rejected in results:
-            pending = await session.get(PendingDisclosure, row_id)
-            if pending is None:
-                continue
-            pending.attempts += 1
-            if error is None:
-                pending.sent_at = utcnow()
-                sent += 1
-            elif rejected:
-                # Kept (never deleted) but parked: a person's log must be fixed, not dropped.
-                pending.last_error = error[:200]
-                pending.next_attempt_at = utcnow() + timedelta(days=1)
-                log.error("disclosure rejected by consent", extra={"disclosure_id": row_id, "error": error})
-            else:
-                pending.last_error = error
-                pending.next_attempt_at = utcnow() + timedelta(seconds=backoff(pending.attempts))
-        await repo.purge_sent_disclosures(session, utcnow() - timedelta(days=1))
-    return sent
-
-
-def _iso(value: Any) -> str:
-    return aware(value).isoformat().replace("+00:00", "Z")
+    """Post due disclosures to the consent service; returns how many were accepted."""
+    return await RELAY.deliver(runtime.db, lambda: runtime.consent().record_disclosure)

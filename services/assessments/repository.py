@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, delete, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,7 +18,6 @@ from services.assessments.models import (
     EpisodeCounter,
     EpisodePerson,
     LeadProfessional,
-    PendingDisclosure,
     Plan,
     PlanAction,
     PlanOutcome,
@@ -27,7 +26,6 @@ from services.assessments.models import (
     StepUp,
     TafMember,
 )
-from shared.db import is_postgres_session
 from shared.pagination import PageParams, keyset
 
 # --- references -----------------------------------------------------------------------------
@@ -478,44 +476,6 @@ async def due_step_ups(session: AsyncSession, now: datetime, limit: int = 20) ->
         select(StepUp).where(*_step_up_due(now)).order_by(StepUp.requested_at).limit(limit)
     )
     return list(rows.scalars())
-
-
-# --- disclosures ----------------------------------------------------------------------------
-
-
-async def add_disclosures(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        await session.execute(insert(PendingDisclosure), rows)
-
-
-def _disclosure_due(now: datetime) -> tuple[Any, ...]:
-    return (PendingDisclosure.sent_at.is_(None), PendingDisclosure.next_attempt_at <= now)
-
-
-async def any_due_disclosure(session: AsyncSession, now: datetime) -> bool:
-    """Whether the worker has disclosures to send (read side first, as `any_due_step_up`)."""
-    stmt = select(PendingDisclosure.id).where(*_disclosure_due(now)).limit(1)
-    return (await session.execute(stmt)).first() is not None
-
-
-async def due_disclosures(session: AsyncSession, now: datetime, limit: int = 100) -> list[PendingDisclosure]:
-    stmt = (
-        select(PendingDisclosure)
-        .where(*_disclosure_due(now))
-        .order_by(PendingDisclosure.disclosed_at)
-        .limit(limit)
-    )
-    if is_postgres_session(session):
-        stmt = stmt.with_for_update(skip_locked=True)
-    return list((await session.execute(stmt)).scalars())
-
-
-async def purge_sent_disclosures(session: AsyncSession, before: datetime) -> None:
-    await session.execute(
-        delete(PendingDisclosure).where(
-            PendingDisclosure.sent_at.is_not(None), PendingDisclosure.sent_at < before
-        )
-    )
 
 
 # --- reports --------------------------------------------------------------------------------

@@ -50,15 +50,12 @@ pointed at decoys, so a wrongly allowed call fails its own cell and spoils no ot
 
 from __future__ import annotations
 
-import http.server
 import random
-import string
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
@@ -79,6 +76,61 @@ from shared.roles import (
     MASH_SCREENER,
     casework,
 )
+from tests.e2e.matrix import (
+    AD,
+    ASSESSMENT,
+    CLOSED,
+    EH,
+    MA,
+    NOT_PERMITTED,
+    PO,
+    SA,
+    SB,
+    SC,
+    TODAY,
+    Builder,
+    Call,
+    Check,
+    Expect,
+    MatrixWorld,
+    Target,
+    access_check_params,
+    admin_client,
+    assert_rows_match_routes,
+    consent_body,
+    decisions,
+    delete_own_subscription,
+    do_not_share,
+    episode_body,
+    episode_path,
+    eventually,
+    everyone,
+    extend,
+    fixed,
+    fresh_episode,
+    listed,
+    merge_people,
+    name,
+    now_iso,
+    only,
+    patch_action,
+    patch_assessment,
+    plan_body,
+    remove_member,
+    resolve_match,
+    retry,
+    review,
+    route_id,
+    running_world,
+    scope_refusal,
+    table,
+    target_failures,
+    undo_merge,
+    want,
+    withdraw_consent,
+)
+from tests.e2e.matrix import referral_body as _referral_body
+from tests.e2e.matrix import throwaway_member as _throwaway_member
 
 pytestmark = pytest.mark.e2e
 
@@ -87,8 +139,7 @@ PRACTITIONER_TYPE = "urn:early-help:params:oauth:token-type:practitioner"
 
 # --- the agencies (demo clients) ------------------------------------------------------------------
 
-SA, SB, PO = "demo-education", "demo-education-2", "demo-police"
-MA, EH, SC, AD = "demo-mash", "demo-early-help", "demo-social-care", "demo-admin"
+# SA, SB (school A, school B), PO, MA, EH, SC and AD: tests.e2e.matrix.
 AGENCY_TYPE = {
     SA: "education",
     SB: "education",
@@ -203,96 +254,12 @@ def seeded(name: str) -> Any:
     return next(p for p in DEMO_PRACTITIONERS if p.name == name)
 
 
-TODAY = date.today()
-SOON = (TODAY + timedelta(days=60)).isoformat()
+# --- what a cell expects (tests.e2e.matrix: Want, Expect, Target...) ----------------------------
 
-# --- what a cell expects ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Want:
-    codes: frozenset[int]
-    problem: str | None = None  # the problem `type` ends with "/<problem>"
-    scope: str | None = None  # WWW-Authenticate names this scope
-    field: str | None = None  # a 422's errors name this field
-
-    @property
-    def success(self) -> bool:
-        return all(200 <= c < 300 for c in self.codes)
-
-    def __str__(self) -> str:
-        codes = "/".join(str(c) for c in sorted(self.codes))
-        return (
-            codes
-            + (f" {self.problem}" if self.problem else "")
-            + (f" scope={self.scope}" if self.scope else "")
-            + (f" field={self.field}" if self.field else "")
-        )
-
-
-def want(
-    codes: int | Iterable[int] | Want,
-    problem: str | None = None,
-    scope: str | None = None,
-    field: str | None = None,
-) -> Want:
-    if isinstance(codes, Want):
-        return codes
-    return Want(frozenset([codes] if isinstance(codes, int) else codes), problem, scope, field)
-
-
-NOT_PERMITTED = want(403, "not-permitted")
 NOT_ACTION_OWNER = want(403, "not-action-owner")
 NOT_SUBMITTER = want(403, "not-submitter")
 ROLE_REQUIRED = want(403, "role-required")
 NOT_AGENCY_ADMIN = want(403, "not-agency-admin")
-CLOSED = want(409, "episode-closed")
-
-
-@dataclass(frozen=True)
-class Expect:
-    """`overrides` name personas explicitly; every other persona holding the scope gets `default`."""
-
-    default: Want
-    overrides: dict[Persona, Want] = field(default_factory=dict)
-
-    def of(self, persona: Persona) -> Want:
-        return self.overrides.get(persona, self.default)
-
-
-def everyone(status: Any) -> Expect:
-    return Expect(want(status))
-
-
-def only(status: Any, personas: Iterable[Persona], otherwise: Any = 404) -> Expect:
-    return Expect(want(otherwise), {p: want(status) for p in personas})
-
-
-def table(default: Any, overrides: dict[Persona, Any]) -> Expect:
-    return Expect(want(default), {p: want(s) for p, s in overrides.items()})
-
-
-@dataclass
-class Call:
-    path: str
-    json: Any = None
-    params: dict[str, Any] | None = None
-    headers: dict[str, str] | None = None
-
-
-Builder = Callable[["World", Persona, bool], Call]  # (world, caller, fresh) -> the request
-Check = Callable[["World", Persona, httpx.Response], "str | None"]
-
-
-@dataclass
-class Target:
-    """One object (or object state) a route is called on, and what each persona gets."""
-
-    name: str
-    expect: Expect
-    call: Builder
-    fresh: bool = False  # True: a persona expected to succeed gets a newly built object
-    check: Check | None = None  # more than the status: what a list shows to this persona
 
 
 @dataclass
@@ -315,148 +282,31 @@ def per_role(*targets: Target) -> Row:
 # --- request bodies ---------------------------------------------------------------------------
 
 
-def name() -> str:
-    return "".join(random.choices(string.ascii_uppercase, k=10)).capitalize()
+def referral_body(**kw: Any) -> dict[str, Any]:
+    """A request for support naming a child and no adults."""
+    return _referral_body(adults=False, **kw)
 
 
-def now_iso() -> str:
-    return (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
-
-
-def referral_body(postcode: str = "S60 1AE", **child: Any) -> dict[str, Any]:
-    family = child.pop("family_name", None) or name()
-    dob = (
-        child.pop("date_of_birth", None)
-        or (date(2012, 1, 1) + timedelta(days=random.randrange(3000))).isoformat()
-    )
-    return {
-        "referral_type": "request_for_support",
-        "referrer": {
-            "name": "Jo Clarke",
-            "role": "Designated safeguarding lead",
-            "email": "dsl@oakfield.example",
-        },
-        "children": [
-            {
-                "given_name": child.pop("given_name", None) or name(),
-                "family_name": family,
-                "date_of_birth": dob,
-            }
-        ],
-        "adults": [],
-        "address": {"line1": "1 Oak Street", "postcode": postcode},
-        "needs": ["school_attendance", "parental_mental_health"],
-        "summary": "Attendance 71%; mother has depression.",
-        "consent": {"obtained": True, "given_by": "Mother", "obtained_at": now_iso(), "method": "phone"},
-    }
-
-
-NFA = {
-    "level_of_need": "universal",
-    "outcome": "no_further_action",
-    "rag": "green",
-    "rationale": "Universal services meet the need.",
-    "decided_by": {"name": "Maya Manager", "role": "MASH team manager"},
-}
-TAF_DECISION = {
-    **NFA,
-    "level_of_need": "partnership_plus",
-    "outcome": "team_around_the_family",
-    "rag": "amber",
-    "rationale": "Several needs: multi-agency early help with a lead professional.",
-}
-ASSESSMENT = {
-    "family_members": [
-        {"role": "child", "views": "Likes school", "strengths": ["reading"], "needs": ["attendance"]}
-    ],
-    "baseline": {"school_attendance_percent": 71, "exclusions": 0},
-    "analysis": "Attendance falls when mum is unwell.",
-    "priorities": ["attendance"],
-}
+NFA, TAF_DECISION = decisions("Maya Manager")
 MANAGER = {"name": "Erin Manager", "role": "Early help team manager"}
+STEP_DOWN_SOCIAL_WORKER = {"name": "Sol Social Worker", "email": "sol@council.example"}
 CLOSE = {"reason": "needs_met", "summary": "Needs met."}
-
-
-def consent_body(person_id: str) -> dict[str, Any]:
-    return {
-        "person_id": person_id,
-        "given_by": {"name": "A Parent", "relationship": "parent"},
-        "competence": "parental",
-        "purposes": ["early_help_service", "information_sharing"],
-        "agencies": ["team_around_the_family"],
-        "method": "verbal",
-        "obtained_at": now_iso(),
-    }
 
 
 def throwaway_member() -> dict[str, Any]:
     # An agency that is no demo agency: adding or removing it changes no persona's visibility.
-    return {
-        "agency_id": f"matrix-{uuid.uuid4().hex[:12]}",
-        "agency_type": "voluntary",
-        "name": "A. Member",
-        "role": "Key worker",
-        "family_agreed": True,
-    }
-
-
-# --- a webhook receiver, so deliveries succeed and subscriptions stay active ---------------------
-
-
-class _Receiver(http.server.BaseHTTPRequestHandler):
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("content-length") or 0))
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-class WebhookSink:
-    def __init__(self) -> None:
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    return {**_throwaway_member(), "family_agreed": True}
 
 
 # --- the world: every object the matrix needs, built through the API -----------------------------
 
 
-def eventually(fn: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
+class World(MatrixWorld):
+    """Callers are personas (exchanged tokens) or, for setup, demo client ids (system tokens)."""
 
-
-class World:
     def __init__(self, http_client: httpx.Client, sink_url: str, service_urls: dict[str, str]) -> None:
-        self.http = http_client
-        self.sink_url = sink_url
-        self.service_urls = service_urls
+        super().__init__(http_client, sink_url, service_urls, AGENCY_TYPE)
         self.agency = dict(DEMO_AGENCY_IDS)
-        self.system: dict[str, str] = {}
-        for client in AGENCY_TYPE:
-            resp = http_client.post(
-                "/oauth/token", data={"grant_type": "client_credentials"}, auth=(client, f"{client}-secret")
-            )
-            assert resp.status_code == 200, resp.text
-            self.system[client] = resp.json()["access_token"]
         self.pid: dict[Persona, str] = {}
         for p in PERSONAS:
             self.pid[p] = seeded(p.name).id if p.seeded else self.register(p.client, p.name, list(p.roles))
@@ -493,44 +343,13 @@ class World:
             self._tokens[persona] = hit
         return hit[0]
 
-    def send(self, method: str, who: Persona | str, call: Call) -> httpx.Response:
-        token = self.token(who) if isinstance(who, Persona) else self.system[who]
-        headers = {"Authorization": f"Bearer {token}", **(call.headers or {})}
-        return self.http.request(method, call.path, json=call.json, params=call.params, headers=headers)
-
-    def ok(self, method: str, who: Persona | str, path: str, json: Any = None, **kw: Any) -> Any:
-        """A setup call that must succeed."""
-        resp = self.send(method, who, Call(path, json=json, **kw))
-        assert 200 <= resp.status_code < 300, (
-            f"setup {method} {path} as {who}: {resp.status_code} {resp.text}"
-        )
-        return resp.json() if resp.content else None
-
-    def refusals_at(self, service: str) -> float:
-        """403s the service itself answered on public routes: a scope-refused call never gets there."""
-        text = httpx.get(f"{self.service_urls[service]}/metrics", timeout=10).text
-        return sum(
-            float(line.rsplit(" ", 1)[1])
-            for line in text.splitlines()
-            if line.startswith("http_requests_total{") and 'status="403"' in line and 'route="/v1/' in line
-        )
-
-    def ids(self, who: Persona, path: str, params: dict[str, Any] | None = None) -> set[str]:
-        """Every id a list shows this persona, following the cursor."""
-        seen: set[str] = set()
-        params = {**(params or {}), "limit": 200}
-        for _ in range(50):
-            body = self.ok("GET", who, path, params=params)
-            seen |= {item["id"] for item in body["items"]}
-            if not body.get("next_cursor"):
-                break
-            params["cursor"] = body["next_cursor"]
-        return seen
+    def bearer(self, who: Persona | str) -> str:
+        return self.token(who) if isinstance(who, Persona) else self.system[who]
 
     # -- building blocks --
 
     def referral(self, who: Persona | str, **kw: Any) -> dict[str, Any]:
-        return self.ok("POST", who, "/v1/referrals", referral_body(**kw))
+        return super().referral(who, adults=False, **kw)
 
     def child_of(self, referral_id: str) -> str:
         """The person id the index gave a referral's child (the MASH sees it; the submitter does not)."""
@@ -574,17 +393,12 @@ class World:
     def episode(self, *, step_down: bool = False) -> str:
         """A new episode of a known child, opened by an early help manager and related like E."""
         person = self.known_child()
-        body: dict[str, Any] = {
-            "origin": "self_referral",
-            "person_ids": [person],
-            "level_of_need": "partnership_plus",
-        }
-        if step_down:
-            body.update(
-                origin="step_down",
-                stepdown_panel_on=TODAY.isoformat(),
-                social_worker={"name": "Sol Social Worker", "email": "sol@council.example"},
-            )
+        body = episode_body(
+            person,
+            origin="step_down" if step_down else "self_referral",
+            level_of_need="partnership_plus",
+            social_worker=STEP_DOWN_SOCIAL_WORKER,
+        )
         episode_id = str(self.ok("POST", EH_MGR, "/v1/episodes", body)["id"])
         self.relate(episode_id, person)
         return episode_id
@@ -597,38 +411,18 @@ class World:
         return aid
 
     def plan_body(self) -> dict[str, Any]:
-        return {
-            "outcomes": [
-                {
-                    "headline": "good_education",
-                    "description": "Attends school every day",
-                    "measure": "attendance %",
-                    "baseline": "71",
-                    "target": "95",
-                    "target_on": SOON,
-                }
-            ],
-            "actions": [
-                {
-                    "description": "Daily check-in at the gate",
-                    "owner": {
-                        "agency_id": self.agency[SA],
-                        "name": TAF_SCHOOL.name,
-                        "practitioner_id": self.pid[TAF_SCHOOL],
-                    },
-                    "due_on": SOON,
-                    "outcome_refs": [0],
-                }
-            ],
-        }
+        """A plan whose action Tom owns."""
+        return plan_body(
+            {"agency_id": self.agency[SA], "name": TAF_SCHOOL.name, "practitioner_id": self.pid[TAF_SCHOOL]}
+        )
 
     def possible_match(self) -> tuple[str, str]:
         """(referral, existing person): the family moved, so the same child is only a possible match."""
         family, given = name(), name()
         dob = (date(2010, 1, 1) + timedelta(days=random.randrange(4000))).isoformat()
-        child = {"given_name": given, "family_name": family, "date_of_birth": dob}
+        child = {"given": given, "family": family, "dob": dob}
         first = self.referral(EH, postcode="S60 1AE", **child)
-        second = self.ok("POST", MA, "/v1/referrals", referral_body(postcode="S61 2BB", **child))
+        second = self.referral(MA, postcode="S61 2BB", **child)
         existing = first["children"][0]["person_id"]
         assert existing in [m["person_id"] for m in second["matches"]], second["matches"]
         return second["id"], existing
@@ -636,49 +430,17 @@ class World:
     def two_people(self) -> tuple[str, str]:
         return (self.known_child(), self.known_child())
 
-    def merge(self) -> str:
-        dup, into = self.two_people()
-        return str(
-            self.ok("POST", MA, f"/v1/people/{dup}/merge", {"into_person_id": into, "reason": "duplicate"})[
-                "id"
-            ]
-        )
-
     def consent(self) -> str:
         return str(self.ok("POST", EH, "/v1/consents", consent_body(self.known_child()))["id"])
-
-    def subscription(self, who: Persona | str, event_types: list[str] | None = None) -> str:
-        body = {"url": self.sink_url, "event_types": event_types or ["referral.linked"]}
-        return str(self.ok("POST", who, "/v1/subscriptions", body)["id"])
-
-    def admin_client(self) -> str:
-        body = {
-            "name": "Matrix throwaway",
-            "agency_type": "voluntary",
-            "client_id": f"matrix-{uuid.uuid4().hex[:12]}",
-        }
-        return str(self.ok("POST", AD, "/v1/admin/clients", body)["client_id"])
 
     def throwaway_practitioner(self) -> str:
         """An early help practitioner no persona is: for the cells that change or disable one."""
         return self.register(EH, f"Throwaway {name()}", [EH_PRACTITIONER])
 
-    def etag(self, path: str) -> str:
-        resp = self.send("GET", EH, Call(path))
-        assert resp.status_code == 200, resp.text
-        return str(resp.headers["etag"])
-
-    def action_etag(self, episode_id: str, action_id: str) -> str:
-        plan = self.ok("GET", EH, f"/v1/episodes/{episode_id}/plan")
-        return str(next(a["etag"] for a in plan["actions"] if a["id"] == action_id))
-
     # -- the shared objects --
 
     def build(self) -> None:
-        # Webhook subscriptions of each school before their referrals are decided (a delivery
-        # each), and decoys for the cells that must not touch them.
-        self.sub = {c: self.subscription(c, ["referral.decided"]) for c in (SA, SB)}
-        self.decoy_sub = {c: self.subscription(c) for c in (SA, SB)}
+        self.build_subscriptions()
 
         # Every persona's own referral, where it may submit one.
         self.own_referral = {p: self.referral(p)["id"] for p in PERSONAS if holds(p, "referrals:create")}
@@ -717,50 +479,14 @@ class World:
         self.ok("POST", EH_MGR, f"/v1/episodes/{self.closed}/close", CLOSE)
 
         # The person index, consent, registry and admin decoys.
-        self.decoy_match = self.possible_match()
-        self.decoy_people = self.two_people()
-        self.decoy_merge = self.merge()
-        self.decoy_consent = self.consent()
-        self.withdrawn_consent = self.consent()
-        self.ok(
-            "POST", EH, f"/v1/consents/{self.withdrawn_consent}/withdraw", {"reason": "Changed their mind"}
-        )
+        self.build_person_and_consent_decoys()
         self.decision = self.ok(
-            "POST",
-            EH,
-            "/v1/sharing-decisions",
-            {
-                "person_id": self.x,
-                "agency_id": self.agency[PO],
-                "purpose": "information_sharing",
-                "decision": "do_not_share",
-                "justification": "Not necessary or proportionate for this agency's role.",
-                "decided_by": "Erin Manager",
-            },
+            "POST", EH, "/v1/sharing-decisions", do_not_share(self.x, self.agency[PO], "Erin Manager")
         )["id"]
         self.decoy_client = self.admin_client()
         self.decoy_practitioner = self.throwaway_practitioner()
-        rule = next(
-            r for r in self.ok("GET", AD, "/v1/deadline-rules")["items"] if r["kind"] == "first_review"
-        )
-        self.rule_body = {
-            k: rule[k]
-            for k in ("amount", "unit", "reminder_lead_hours", "escalation_delay_hours", "escalation_target")
-        }
-
-        # Each school's feed item (the MASH decision on its referral) and webhook delivery.
-        decided = {SA: self.ref_e, SB: self.ref_b}
-
-        def feed_item(client: str) -> str | None:
-            items = self.ok("GET", client, "/v1/notifications", params={"limit": 200})["items"]
-            return next((n["id"] for n in items if n.get("referral_id") == decided[client]), None)
-
-        def delivery(client: str) -> str | None:
-            items = self.ok("GET", client, f"/v1/subscriptions/{self.sub[client]}/deliveries")["items"]
-            return items[0]["id"] if items else None
-
-        self.notification = {c: eventually(lambda c=c: feed_item(c), f"{c}'s notification") for c in (SA, SB)}
-        self.delivery = {c: eventually(lambda c=c: delivery(c), f"{c}'s delivery") for c in (SA, SB)}
+        self.rule_body = self.first_review_rule()
+        self.await_feed_and_deliveries({SA: self.ref_e, SB: self.ref_b})
 
         # The design holds before the matrix starts: Tom sees E (consent reached the cache).
         eventually(
@@ -769,40 +495,8 @@ class World:
             timeout=10,
         )
 
-    def cleanup(self) -> None:
-        """Subscriptions to the receiver that is about to stop would fail for the rest of the session."""
-        for client in AGENCY_TYPE:
-            if "webhooks:manage" not in DEFAULT_SCOPES[AGENCY_TYPE[client]]:
-                continue
-            for sub in self.ok("GET", client, "/v1/subscriptions")["items"]:
-                if sub["url"].startswith(self.sink_url):
-                    self.send("DELETE", client, Call(f"/v1/subscriptions/{sub['id']}"))
-
 
 # --- call builders -----------------------------------------------------------------------------
-
-
-def fixed(path: str | Callable[[World], str], **kw: Any) -> Builder:
-    def build(w: World, caller: Persona, fresh: bool) -> Call:
-        return Call(
-            path(w) if callable(path) else path, **{k: v(w) if callable(v) else v for k, v in kw.items()}
-        )
-
-    return build
-
-
-def episode_path(suffix: str = "") -> Builder:
-    return fixed(lambda w: f"/v1/episodes/{w.e}{suffix}")
-
-
-def fresh_episode(suffix: str, body: Any = None, *, step_down: bool = False) -> Builder:
-    """A new episode related like E for a persona expected to succeed; the decoy otherwise."""
-
-    def build(w: World, caller: Persona, fresh: bool) -> Call:
-        episode_id = w.episode(step_down=step_down) if fresh else w.decoy
-        return Call(f"/v1/episodes/{episode_id}{suffix}", json=body(w) if callable(body) else body)
-
-    return build
 
 
 def fresh_assessment(suffix: str, body: Any = None, *, submitted: bool) -> Builder:
@@ -818,46 +512,6 @@ def fresh_assessment(suffix: str, body: Any = None, *, submitted: bool) -> Build
     return build
 
 
-def patch_assessment(w: World, caller: Persona, fresh: bool) -> Call:
-    path = f"/v1/assessments/{w.assessment_e}"
-    return Call(path, json={"analysis": f"Updated by {caller}."}, headers={"If-Match": w.etag(path)})
-
-
-def extend(w: World, caller: Persona, fresh: bool) -> Call:
-    due = date.fromisoformat(w.ok("GET", EH, f"/v1/assessments/{w.assessment_e}")["due_on"])
-    body = {
-        "new_due_on": (due + timedelta(days=1)).isoformat(),
-        "reason": "Family away",
-        "approved_by": MANAGER,
-    }
-    return Call(f"/v1/assessments/{w.assessment_e}/extensions", json=body)
-
-
-def patch_action(w: World, caller: Persona, fresh: bool) -> Call:
-    return Call(
-        f"/v1/actions/{w.action_e}",
-        json={"status": "in_progress", "progress_notes": f"Checked by {caller}"},
-        headers={"If-Match": w.action_etag(w.e, w.action_e)},
-    )
-
-
-def review(w: World, caller: Persona, fresh: bool) -> Call:
-    body = {
-        "held_on": TODAY.isoformat(),
-        "next_review_on": (TODAY + timedelta(weeks=6)).isoformat(),
-        "attendees": ["Erin Manager", "Tom Teacher"],
-        "outcome_progress": [{"outcome_id": w.outcome_e, "score": 5}],
-    }
-    return Call(f"/v1/episodes/{w.e}/reviews", json=body)
-
-
-def remove_member(w: World, caller: Persona, fresh: bool) -> Call:
-    if fresh:
-        member = w.ok("POST", EH_MGR, f"/v1/episodes/{w.e}/taf-members", throwaway_member())["id"]
-        return Call(f"/v1/episodes/{w.e}/taf-members/{member}")
-    return Call(f"/v1/episodes/{w.decoy}/taf-members/{w.decoy_member}")
-
-
 def new_episode(origin: str, *, known: bool = True) -> Builder:
     """A new episode of a known child (fresh: a child of its own; else referral B's child), or of
     a child no one ever referred."""
@@ -867,12 +521,9 @@ def new_episode(origin: str, *, known: bool = True) -> Builder:
             person = str(uuid.uuid4())
         else:
             person = w.known_child() if fresh else w.y
-        body: dict[str, Any] = {"origin": origin, "person_ids": [person], "level_of_need": "universal_plus"}
-        if origin == "step_down":
-            body.update(
-                stepdown_panel_on=TODAY.isoformat(),
-                social_worker={"name": "Sol Social Worker", "email": "sol@council.example"},
-            )
+        body = episode_body(
+            person, origin=origin, level_of_need="universal_plus", social_worker=STEP_DOWN_SOCIAL_WORKER
+        )
         return Call("/v1/episodes", json=body)
 
     return build
@@ -900,50 +551,12 @@ def assign(to: Callable[[World], str | None]) -> Builder:
     )
 
 
-def resolve_match(verb: str) -> Builder:
-    def build(w: World, caller: Persona, fresh: bool) -> Call:
-        rid, person = w.possible_match() if fresh else w.decoy_match
-        return Call(f"/v1/referrals/{rid}/matches/{person}/{verb}")
-
-    return build
-
-
-def merge_people(w: World, caller: Persona, fresh: bool) -> Call:
-    dup, into = w.two_people() if fresh else w.decoy_people
-    return Call(f"/v1/people/{dup}/merge", json={"into_person_id": into, "reason": "The same child"})
-
-
-def undo_merge(w: World, caller: Persona, fresh: bool) -> Call:
-    return Call(f"/v1/people/merges/{w.merge() if fresh else w.decoy_merge}/undo")
-
-
-def withdraw_consent(w: World, caller: Persona, fresh: bool) -> Call:
-    return Call(
-        f"/v1/consents/{w.consent() if fresh else w.decoy_consent}/withdraw", json={"reason": "Withdrawn"}
-    )
-
-
 def other_school(caller: Persona) -> str:
     return SB if caller.client == SA else SA
 
 
 def delete_other_subscription(w: World, caller: Persona, fresh: bool) -> Call:
     return Call(f"/v1/subscriptions/{w.decoy_sub[other_school(caller)]}")
-
-
-def delete_own_subscription(w: World, caller: Persona, fresh: bool) -> Call:
-    return Call(f"/v1/subscriptions/{w.subscription(caller)}")
-
-
-def retry(sub_of: str, delivery_of: str) -> Builder:
-    return fixed(lambda w: f"/v1/subscriptions/{w.sub[sub_of]}/deliveries/{w.delivery[delivery_of]}/retry")
-
-
-def admin_client(verb: str) -> Builder:
-    def build(w: World, caller: Persona, fresh: bool) -> Call:
-        return Call(f"/v1/admin/clients/{w.admin_client() if fresh else w.decoy_client}/{verb}")
-
-    return build
 
 
 def practitioner_verb(verb: str, body: Any = None) -> Builder:
@@ -971,21 +584,6 @@ def new_practitioner(client: str, role: str) -> Builder:
     return build
 
 
-def listed(
-    obj: Callable[[World], str], visible: Iterable[Persona], path: str, params: Callable[[World], dict]
-) -> Check:
-    """The list shows `obj` to exactly the `visible` personas."""
-    seen_by = frozenset(visible)
-
-    def check(w: World, caller: Persona, _resp: httpx.Response) -> str | None:
-        shown = obj(w) in w.ids(caller, path, params(w))
-        if shown != (caller in seen_by):
-            return f"the list {'shows' if shown else 'does not show'} {obj(w)} to {caller}"
-        return None
-
-    return check
-
-
 def when(personas: Iterable[Persona], check: Check) -> Check:
     """`check` for these personas only (the others were refused: there is no list to look at)."""
     asked = frozenset(personas)
@@ -1002,10 +600,6 @@ def journey_check(w: World, caller: Persona, resp: httpx.Response) -> str | None
     if shown != (caller in SEES_E):
         return f"the journey {'shows' if shown else 'hides'} episode E to {caller}: {sorted(kinds)}"
     return None
-
-
-def access_check_params(w: World) -> dict[str, str]:
-    return {"person_id": w.x, "agency_id": w.agency[SA], "purpose": "information_sharing"}
 
 
 # --- the policy --------------------------------------------------------------------------------
@@ -1222,7 +816,9 @@ POLICY: dict[tuple[str, str], Row] = {
         )
     ),
     ("DELETE", "/v1/episodes/{episode_id}/taf-members/{member_id}"): per_person(
-        Target("a member of the episode", on_e(204, RUNS_E), remove_member, fresh=True)
+        Target(
+            "a member of the episode", on_e(204, RUNS_E), remove_member(EH_MGR, throwaway_member), fresh=True
+        )
     ),
     # No role rule: whoever may see and write to the episode.
     ("POST", "/v1/episodes/{episode_id}/contacts"): per_person(
@@ -1273,7 +869,7 @@ POLICY: dict[tuple[str, str], Row] = {
         Target("E's assessment", only(200, SEES_E), fixed(lambda w: f"/v1/assessments/{w.assessment_e}"))
     ),
     ("PATCH", "/v1/assessments/{assessment_id}"): per_person(
-        Target("E's draft assessment (Eddie's)", only(200, WRITES_E), patch_assessment)
+        Target("E's draft assessment (Eddie's)", only(200, WRITES_E), patch_assessment())
     ),
     ("POST", "/v1/assessments/{assessment_id}/submit"): per_person(
         Target(
@@ -1303,7 +899,7 @@ POLICY: dict[tuple[str, str], Row] = {
         )
     ),
     ("POST", "/v1/assessments/{assessment_id}/extensions"): per_person(
-        Target("E's draft assessment", only(201, WRITES_E), extend)
+        Target("E's draft assessment", only(201, WRITES_E), extend(MANAGER))
     ),
     ("PUT", "/v1/episodes/{episode_id}/plan"): per_person(
         Target(
@@ -1331,11 +927,11 @@ POLICY: dict[tuple[str, str], Row] = {
                     **{p: want(200) for p in (TAF_SCHOOL, *MANAGERS)},
                 },
             ),
-            patch_action,
+            patch_action("action_e"),
         )
     ),
     ("POST", "/v1/episodes/{episode_id}/reviews"): per_person(
-        Target("episode E", only(201, WRITES_E), review)
+        Target("episode E", only(201, WRITES_E), review(["Erin Manager", "Tom Teacher"]))
     ),
     ("GET", "/v1/episodes/{episode_id}/reviews"): per_person(
         Target("episode E", only(200, SEES_E), episode_path("/reviews"))
@@ -1404,15 +1000,7 @@ POLICY: dict[tuple[str, str], Row] = {
             "a do_not_share decision",
             everyone(201),
             lambda w, c, f: Call(
-                "/v1/sharing-decisions",
-                json={
-                    "person_id": str(uuid.uuid4()),
-                    "agency_id": w.agency[PO],
-                    "purpose": "information_sharing",
-                    "decision": "do_not_share",
-                    "justification": "Not necessary or proportionate for this agency's role.",
-                    "decided_by": c.name,
-                },
+                "/v1/sharing-decisions", json=do_not_share(str(uuid.uuid4()), w.agency[PO], c.name)
             ),
         )
     ),
@@ -1617,10 +1205,6 @@ POLICY: dict[tuple[str, str], Row] = {
 ROUTES = load_routes()
 
 
-def route_id(route: Route) -> str:
-    return f"{route.method} {route.path}"
-
-
 def cells() -> list[tuple[Route, Persona]]:
     out = []
     for route in ROUTES:
@@ -1635,45 +1219,12 @@ CELLS = cells()
 
 @pytest.fixture(scope="module")
 def world(api: Any) -> Any:
-    sink = WebhookSink()
-    sink.start()
-    services = {r.service for r in ROUTES if r.service != "gateway"}
-    w = World(api.http, sink.url, {s: api.stack.url(s) for s in services})
-    try:
-        w.build()
-        yield w
-    finally:
-        try:
-            w.cleanup()
-        finally:
-            sink.stop()
-
-
-def mismatch(wanted: Want, resp: httpx.Response) -> str | None:
-    if resp.status_code not in wanted.codes:
-        return f"expected {wanted}, got {resp.status_code}: {resp.text[:300]}"
-    if wanted.problem:
-        kind = resp.json().get("type", "")
-        if not kind.endswith("/" + wanted.problem):
-            return f"expected problem {wanted.problem}, got {kind!r}"
-    if wanted.scope:
-        challenge = resp.headers.get("www-authenticate", "")
-        if f'scope="{wanted.scope}"' not in challenge:
-            return f"expected WWW-Authenticate naming scope {wanted.scope}, got {challenge!r}"
-    if wanted.field:
-        errors = resp.json().get("errors") or []
-        if not any(wanted.field in str(e.get("field", e.get("loc", ""))) for e in errors):
-            return f"expected an error naming {wanted.field}, got {errors!r}"
-    return None
+    yield from running_world(api, World, ROUTES)
 
 
 def test_every_route_has_a_role_expectation() -> None:
     """A new route fails here until its row says who may call it; a removed route leaves a stale row."""
-    keys = {(r.method, r.path) for r in ROUTES}
-    missing = sorted(keys - POLICY.keys())
-    stale = sorted(POLICY.keys() - keys)
-    assert not missing, f"routes with no role expectation in POLICY: {missing}"
-    assert not stale, f"POLICY rows for routes that no longer exist: {stale}"
+    assert_rows_match_routes(ROUTES, POLICY, "POLICY", "role expectation")
     for route in ROUTES:
         row = POLICY[(route.method, route.path)]
         assert row.targets, route_id(route)
@@ -1722,28 +1273,10 @@ def test_role_matrix(world: World, route: Route, persona: Persona) -> None:
         pytest.fail(f"no role expectation for {route_id(route)}: add its row to POLICY in {__name__}")
     if not holds(persona, route.scope):
         # The gateway refuses on the route's scope, whatever the object, and never forwards it.
-        call = row.targets[0].call(world, persona, False)
-        upstream = route.service if route.service != "gateway" else None
-        before = world.refusals_at(upstream) if upstream else 0.0
-        resp = world.send(route.method, persona, call)
-        problem = mismatch(want(403, "insufficient-scope", scope=route.scope), resp)
-        challenge = resp.headers.get("www-authenticate", "")
-        if problem is None and not challenge.startswith('Bearer error="insufficient_scope"'):
-            problem = f"expected a Bearer insufficient_scope challenge, got {challenge!r}"
-        if problem is None and upstream and world.refusals_at(upstream) != before:
-            problem = f"the {upstream} service refused it: the gateway forwarded a call lacking {route.scope}"
+        problem = scope_refusal(world, route, persona, row.targets[0].call(world, persona, False))
         assert problem is None, f"{route_id(route)} as {persona} (lacks {route.scope}): {problem}"
         return
-    failures = []
-    for t in row.targets:
-        wanted = t.expect.of(persona)
-        call = t.call(world, persona, t.fresh and wanted.success)
-        resp = world.send(route.method, persona, call)
-        problem = mismatch(wanted, resp)
-        if problem is None and t.check is not None:
-            problem = t.check(world, persona, resp)
-        if problem:
-            failures.append(f"{t.name} ({call.path}): {problem}")
+    failures = target_failures(world, route, persona, row.targets)
     assert not failures, f"{route_id(route)} as {persona} ({persona.relationship}):\n  " + "\n  ".join(
         failures
     )

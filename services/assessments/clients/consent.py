@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import httpx
 
+from shared.disclosures import ConsentUnavailable, iso_utc, post_disclosure
 from shared.service_client import ServiceClient
 
-
-class ConsentUnavailable(Exception):
-    """The consent service did not answer usefully: callers deny by default."""
-
-
-class DisclosureRejected(Exception):
-    """The consent service refused the disclosure itself (a 4xx): retrying will not help."""
+# ConsentUnavailable: the consent service did not answer usefully; access checks deny by default.
+__all__ = ["AccessDecision", "ConsentClient", "ConsentUnavailable"]
 
 
 @dataclass(frozen=True)
@@ -25,12 +21,6 @@ class AccessDecision:
     basis: str | None
     reference_id: str | None
     reason: str | None
-
-
-def iso_utc(moment: datetime) -> str:
-    """ISO 8601 in UTC with a `Z` (SQLite hands back naive datetimes, which are UTC here)."""
-    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 class ConsentClient:
@@ -80,15 +70,5 @@ class ConsentClient:
             raise ConsentUnavailable("malformed answer") from exc
 
     async def record_disclosure(self, disclosure: dict[str, Any], *, key: str) -> None:
-        """`key` (our row id) is the Idempotency-Key: a retry after a lost answer never logs
-        the same read twice. Raises on failure so the caller retries later."""
-        try:
-            resp = await self.client.request(
-                "POST", "/internal/disclosures", json=disclosure, headers={"Idempotency-Key": key}
-            )
-        except httpx.HTTPError as exc:
-            raise ConsentUnavailable(type(exc).__name__) from exc
-        if resp.status_code in (400, 403, 404, 413, 422):
-            raise DisclosureRejected(f"HTTP {resp.status_code}")
-        if resp.status_code >= 300:
-            raise ConsentUnavailable(f"HTTP {resp.status_code}")
+        """`POST /internal/disclosures` (`shared.disclosures.post_disclosure`)."""
+        await post_disclosure(self.client, disclosure, key=key)
