@@ -101,6 +101,12 @@ def wait_episode(c: Client, rid: str, tries: int = 50) -> str:
     raise httpx.HTTPError("episode did not open")
 
 
+def child_of(c: Client, rid: str) -> str:
+    """The person id the index gave a referral's first child: the MASH sees it, the referring
+    partner does not (least disclosure, services/referrals/policy.py)."""
+    return str(c.call("GET", "demo-mash", f"/v1/referrals/{rid}")["children"][0]["person_id"])
+
+
 def seed(gw: str, token: Callable[[str, str], str]) -> None:
     c = Client(gw, token)
     if c.call("GET", "demo-mash", "/v1/referrals?limit=1")["items"]:
@@ -155,7 +161,7 @@ def seed(gw: str, token: Callable[[str, str], str]) -> None:
         eh,
         "/v1/consents",
         {
-            "person_id": ahmed["children"][0]["person_id"],
+            "person_id": child_of(c, ahmed["id"]),
             "given_by": {"name": "Samira Ahmed", "relationship": "parent"},
             "competence": "parental",
             "purposes": ["early_help_service", "information_sharing"],
@@ -293,7 +299,7 @@ def seed(gw: str, token: Callable[[str, str], str]) -> None:
         "/v1/episodes",
         {
             "origin": "step_down",
-            "person_ids": [wilson["children"][0]["person_id"]],
+            "person_ids": [child_of(c, wilson["id"])],
             "level_of_need": "partnership_plus",
             "stepdown_panel_on": date.today().isoformat(),
             "social_worker": {"name": "Sam Social", "email": "sam@council.example"},
@@ -330,7 +336,7 @@ def seed(gw: str, token: Callable[[str, str], str]) -> None:
         eh,
         "/v1/consents",
         {
-            "person_id": patel["children"][0]["person_id"],
+            "person_id": child_of(c, patel["id"]),
             "given_by": {"name": "Mr Patel", "relationship": "parent"},
             "competence": "parental",
             "purposes": ["information_sharing"],
