@@ -362,7 +362,10 @@ async def one_request(client: Client, world: World, op: str) -> str | None:
         data = json.loads(body)
         world.referrals.append(data["id"])
         world.undecided.append(data["id"])
-        world.people.append(data["children"][0]["person_id"])
+        # A school is not told the index's person id (least disclosure): the access checks
+        # draw on the people the setup read as the MASH.
+        if data["children"][0].get("person_id"):
+            world.people.append(data["children"][0]["person_id"])
         return None
     if op == "read referral":
         rid = rng.choice(world.referrals)
@@ -589,7 +592,8 @@ def prepare(stack: Stack, referrals: int, episodes: int) -> World:
             made.append(r.json())
         for data in made:
             world.referrals.append(data["id"])
-            world.people.append(data["children"][0]["person_id"])
+            seen = c.get(f"{gw}/v1/referrals/{data['id']}", headers=world.auth("demo-mash")).json()
+            world.people.append(seen["children"][0]["person_id"])
         for data in made[:episodes]:
             r = c.post(
                 f"{gw}/v1/referrals/{data['id']}/decision", json=DECISION, headers=world.auth("demo-mash")
