@@ -15,7 +15,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Request
@@ -24,7 +24,8 @@ from sqlalchemy import delete, insert, select
 from services.referrals import policy
 from services.referrals.clients.consent import DisclosureRejected
 from services.referrals.models import PendingDisclosure
-from shared.events import backoff, utcnow
+from shared.clock import iso_z, utcnow
+from shared.events import backoff
 from shared.identity import CurrentIdentity, Identity
 from shared.logs import request_id_var
 
@@ -111,7 +112,7 @@ def payload(row: PendingDisclosure) -> dict[str, Any]:
         "resource_id": row.resource_id,
         "basis": row.basis,
         "request_id": row.request_id,
-        "disclosed_at": _iso(row.disclosed_at),
+        "disclosed_at": iso_z(row.disclosed_at),
     }
     if row.practitioner_id is not None:
         out["practitioner_id"] = row.practitioner_id
@@ -182,9 +183,3 @@ async def deliver(runtime: ReferralsRuntime) -> int:
             )
         )
     return sent
-
-
-def _iso(value: datetime) -> str:
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
