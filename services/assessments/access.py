@@ -38,8 +38,8 @@ from services.assessments.access_cache import Asker
 from services.assessments.app_runtime import AppRuntimeDep, AssessmentsRuntime
 from services.assessments.clients.consent import AccessDecision, ConsentUnavailable, DisclosureRejected
 from services.assessments.models import Episode, PendingDisclosure
-from services.assessments.timeutil import aware
-from shared.events import backoff, utcnow
+from shared.clock import iso_z, utcnow
+from shared.events import backoff
 from shared.identity import CurrentIdentity, Identity
 from shared.logs import request_id_var
 from shared.problems import NotFound, Problem
@@ -118,7 +118,7 @@ class Viewer:
         if joining is None:
             return None, "not_on_team_around_the_family"
         joined_at, family_agreed = joining
-        asker = Asker(self.agency_id, self.identity.practitioner_id, aware(joined_at), family_agreed)
+        asker = Asker(self.agency_id, self.identity.practitioner_id, joined_at, family_agreed)
         access = EpisodeAccess(episode.id, people)
         for person in people:
             try:
@@ -221,7 +221,7 @@ async def deliver_disclosures(runtime: AssessmentsRuntime) -> int:
                 "basis": row.basis,
                 "reference_id": row.reference_id,
                 "request_id": row.request_id,
-                "disclosed_at": _iso(row.disclosed_at),
+                "disclosed_at": iso_z(row.disclosed_at),
             }
             if row.practitioner_id is not None:  # optional: a system call names no one
                 payload["practitioner_id"] = row.practitioner_id
@@ -259,7 +259,3 @@ async def deliver_disclosures(runtime: AssessmentsRuntime) -> int:
                 pending.next_attempt_at = utcnow() + timedelta(seconds=backoff(pending.attempts))
         await repo.purge_sent_disclosures(session, utcnow() - timedelta(days=1))
     return sent
-
-
-def _iso(value: Any) -> str:
-    return aware(value).isoformat().replace("+00:00", "Z")

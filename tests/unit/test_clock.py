@@ -1,13 +1,24 @@
-"""The one clock (shared.clock): faking it and parsing stored moments."""
+"""The one clock (shared.clock): faking it, parsing stored moments, and UTC on every column."""
 
 from __future__ import annotations
 
+import importlib
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
+from sqlalchemy import DateTime
 
 from shared.clock import LONDON, MissingOffset, iso_z, london_today, parse_date, parse_datetime, utcnow
+from shared.db import UTCDateTime
 from shared.events import EventEnvelope
+
+MODELS = (
+    "services.referrals.models",
+    "services.assessments.models",
+    "services.consent.models",
+    "services.notifications.models",
+    "gateway.models",
+)
 
 
 def test_the_clock_runs_on_real_time_until_a_test_sets_it(clock):
@@ -75,3 +86,17 @@ def test_parse_date():
 def test_iso_z():
     assert iso_z(datetime(2026, 6, 1, 10, tzinfo=LONDON)) == "2026-06-01T09:00:00Z"
     assert iso_z(datetime(2026, 6, 1, 9, 0, 0, 5, tzinfo=UTC)) == "2026-06-01T09:00:00.000005Z"
+
+
+def test_every_timestamp_column_is_utc_datetime():
+    """Aware UTC in and out on SQLite and PostgreSQL alike, so no service fixes values up."""
+    plain = []
+    for name in MODELS:
+        module = importlib.import_module(name)
+        for table in module.Base.metadata.tables.values():
+            for column in table.columns:
+                if isinstance(column.type, DateTime):
+                    plain.append(f"{name}: {table.name}.{column.name}")
+                elif column.name.endswith("_at"):
+                    assert isinstance(column.type, UTCDateTime), f"{table.name}.{column.name}"
+    assert plain == []

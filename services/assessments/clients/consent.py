@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import httpx
 
+from shared.clock import iso_z
 from shared.service_client import ServiceClient
 
 
@@ -25,12 +26,6 @@ class AccessDecision:
     basis: str | None
     reference_id: str | None
     reason: str | None
-
-
-def iso_utc(moment: datetime) -> str:
-    """ISO 8601 in UTC with a `Z` (SQLite hands back naive datetimes, which are UTC here)."""
-    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 class ConsentClient:
@@ -59,7 +54,7 @@ class ConsentClient:
         if practitioner_id is not None:
             params["practitioner_id"] = practitioner_id
         if joined_at is not None:
-            params["joined_at"] = iso_utc(joined_at)
+            params["joined_at"] = iso_z(joined_at)
         if family_agreed_to_join is not None:
             params["family_agreed_to_join"] = "true" if family_agreed_to_join else "false"
         try:
