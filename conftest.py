@@ -1,4 +1,5 @@
-"""Fixtures shared by every test folder: a test signer and service apps on fresh databases.
+"""Fixtures shared by every test folder: the clock, a test signer and service apps on fresh
+databases.
 
 Service-level tests build each database with the service's real Alembic migrations, on
 SQLite or (when EH_TEST_PG_URL is set by `make test`) on the throwaway PostgreSQL.
@@ -7,7 +8,7 @@ SQLite or (when EH_TEST_PG_URL is set by `make test`) on the throwaway PostgreSQ
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
+from shared.clock import Clock
+from shared.clock import clock as shared_clock
 from shared.db import alembic_upgrade
 from shared.testing import TestSigner, create_test_database, drop_test_database, pg_base_url
 
@@ -26,6 +29,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "postgres_only" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def clock() -> Iterator[Clock]:
+    """The process's clock (shared.clock): `clock.set(moment)` / `clock.advance(delta)` move
+    every service in the test to that time. It runs on real time again after each test."""
+    shared_clock.reset()
+    yield shared_clock
+    shared_clock.reset()
 
 
 @pytest.fixture(scope="session")

@@ -22,12 +22,13 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, func, insert, select
 
 from gateway.models import AuditRecord
+from shared.clock import parse_datetime
 from shared.db import Database
 
 log = logging.getLogger("gateway.audit")
@@ -72,9 +73,7 @@ def row_hash(row: dict[str, Any]) -> str:
             canonical[k] = row[k]
     at = canonical["at"]
     if isinstance(at, datetime):
-        if at.tzinfo is None:
-            at = at.replace(tzinfo=UTC)
-        canonical["at"] = at.astimezone(UTC).isoformat(timespec="microseconds")
+        canonical["at"] = parse_datetime(at).isoformat(timespec="microseconds")
     canonical["latency_ms"] = f"{float(canonical['latency_ms']):.3f}"
     return hashlib.sha256(json.dumps(canonical, sort_keys=True, default=str).encode()).hexdigest()
 

@@ -11,12 +11,12 @@ import hmac
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.models import Agency, Client
+from shared.clock import utcnow
 from shared.roles import AGENCY_TYPES, PARTNER_AGENCY_TYPES
 
 # Registering an agency's own practitioners and teams (agency admins, and the council admin).
@@ -144,7 +144,7 @@ async def get_or_create_agency(
         id=agency_id or str(uuid.uuid4()),
         name=name or agency_type,
         type=agency_type,
-        created_at=datetime.now(UTC),
+        created_at=utcnow(),
     )
     session.add(agency)
     await session.flush()
@@ -218,7 +218,7 @@ async def create_client(
         agency_id=agency.id,
         secret_hash=hash_secret(secret),
         scopes=chosen,
-        created_at=datetime.now(UTC),
+        created_at=utcnow(),
         rate_limit_per_second=rate_limit_per_second,
     )
     session.add(client)
@@ -236,12 +236,12 @@ async def find_client(session: AsyncSession, id_or_client_id: str) -> Client | N
 async def rotate_secret(session: AsyncSession, client: Client) -> str:
     secret = new_secret()
     client.secret_hash = hash_secret(secret)
-    client.secret_rotated_at = datetime.now(UTC)
+    client.secret_rotated_at = utcnow()
     await session.flush()
     return secret
 
 
 async def disable(session: AsyncSession, client: Client) -> None:
     if client.disabled_at is None:
-        client.disabled_at = datetime.now(UTC)
+        client.disabled_at = utcnow()
         await session.flush()

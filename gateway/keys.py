@@ -9,7 +9,6 @@ ready key ~0.7 ms).
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
@@ -18,6 +17,7 @@ from jose import jwk, jwt
 from sqlalchemy import select, text
 
 from gateway.models import SigningKey
+from shared.clock import utcnow
 from shared.db import Database, is_postgres_session
 
 
@@ -32,10 +32,8 @@ def new_key() -> SigningKey:
     pem = private.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()
-    kid = f"{datetime.now(UTC):%Y%m%d}-{uuid.uuid4().hex[:8]}"
-    return SigningKey(
-        kid=kid, private_pem=pem, public_jwk=_public_jwk(pem, kid), created_at=datetime.now(UTC)
-    )
+    kid = f"{utcnow():%Y%m%d}-{uuid.uuid4().hex[:8]}"
+    return SigningKey(kid=kid, private_pem=pem, public_jwk=_public_jwk(pem, kid), created_at=utcnow())
 
 
 class KeyStore:
@@ -111,5 +109,5 @@ async def retire(db: Database, kid: str) -> bool:
         ).all()
         if not remaining:
             raise ValueError("cannot retire the only active key; rotate first")
-        key.retired_at = datetime.now(UTC)
+        key.retired_at = utcnow()
     return True

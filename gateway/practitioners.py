@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -25,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.clients import PRACTITIONERS_SCOPE
 from gateway.models import Agency, Practitioner, Team
+from shared.clock import utcnow
 from shared.db import Database
 from shared.identity import Identity
 from shared.problems import Conflict, Forbidden, Problem, ValidationProblem
@@ -130,7 +130,7 @@ def normalise_email(email: str) -> str:
 async def create_team(
     session: AsyncSession, *, agency_id: str, name: str, team_id: str | None = None
 ) -> Team:
-    team = Team(id=team_id or str(uuid.uuid4()), agency_id=agency_id, name=name, created_at=datetime.now(UTC))
+    team = Team(id=team_id or str(uuid.uuid4()), agency_id=agency_id, name=name, created_at=utcnow())
     session.add(team)
     await session.flush()
     return team
@@ -158,7 +158,7 @@ async def create_practitioner(
         email=email,
         roles=chosen,
         team_id=team_id,
-        created_at=datetime.now(UTC),
+        created_at=utcnow(),
     )
     session.add(practitioner)
     await session.flush()
@@ -197,7 +197,7 @@ async def update_practitioner(
 
 async def set_disabled(session: AsyncSession, practitioner: Practitioner, disabled: bool) -> None:
     if disabled and practitioner.disabled_at is None:
-        practitioner.disabled_at = datetime.now(UTC)
+        practitioner.disabled_at = utcnow()
     elif not disabled:
         practitioner.disabled_at = None
     await session.flush()
@@ -246,9 +246,7 @@ async def ensure_external(
             async with db.session() as session:
                 agency = await session.get(Agency, agency_id)
                 if agency is None:
-                    session.add(
-                        Agency(id=agency_id, name=agency_id, type=agency_type, created_at=datetime.now(UTC))
-                    )
+                    session.add(Agency(id=agency_id, name=agency_id, type=agency_type, created_at=utcnow()))
                     await session.flush()
                 elif agency.type != agency_type:
                     raise ValueError("the token's agency is registered with another agency type")
@@ -263,7 +261,7 @@ async def ensure_external(
                             roles=sorted(roles),
                             external_issuer=issuer,
                             external_subject=subject,
-                            created_at=datetime.now(UTC),
+                            created_at=utcnow(),
                         )
                     )
                 elif row.agency_id != agency_id:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -21,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gateway.audit import Entry
 from gateway.challenges import NO_CREDENTIALS, bearer_challenge
 from gateway.ratelimit import retry_after_header
+from shared.clock import utcnow
 from shared.identity import Identity
 from shared.problems import PROBLEM_BASE, problem_response
 from shared.service_client import pooled_session
@@ -212,7 +212,7 @@ class GatewayProxy:
             if route is not None:
                 self.gw.audit.record(
                     Entry(
-                        at=datetime.now(UTC),
+                        at=utcnow(),
                         client_id=identity.client_id if identity else None,
                         agency_id=identity.agency_id if identity else None,
                         practitioner_id=identity.practitioner_id if identity else None,

@@ -3,7 +3,6 @@ with one team per demo agency and the demo practitioners (`DEMO_PRACTITIONERS`).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import NamedTuple
 
 from sqlalchemy import select
@@ -12,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway import clients as client_ops
 from gateway.models import Client, Practitioner, Team
+from shared.clock import utcnow
 from shared.db import Database
 
 DEMO_AGENCY_TYPES = (
@@ -254,7 +254,7 @@ async def seed_demo_practitioners(db: Database) -> list[str]:
     Idempotent like the clients: rows with fixed ids, and a replica losing the race to insert
     them rolls back and finds them made."""
     made: list[str] = []
-    now = datetime.now(UTC)
+    now = utcnow()
     try:
         async with db.session() as session:
             for cid, agency_id in DEMO_AGENCY_IDS.items():

@@ -16,11 +16,11 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Literal
-from zoneinfo import ZoneInfo
 
 import holidays
 
-LONDON = ZoneInfo("Europe/London")
+from shared.clock import LONDON, parse_date
+
 Nation = Literal["england-and-wales", "scotland", "northern-ireland"]
 _SUBDIV = {"england-and-wales": "ENG", "scotland": "SCT", "northern-ireland": "NIR"}
 Unit = Literal["working_days", "calendar_days", "hours"]
@@ -36,9 +36,7 @@ class WorkingCalendar:
         if nation not in _SUBDIV:
             raise ValueError(f"unknown nation {nation!r}")
         self.nation = nation
-        self.closure_days = frozenset(
-            d if isinstance(d, date) else date.fromisoformat(d) for d in closure_days
-        )
+        self.closure_days = frozenset(parse_date(d) for d in closure_days)
 
     def is_working_day(self, day: date) -> bool:
         if day.weekday() >= 5:

@@ -19,14 +19,15 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import httpx
 from sqlalchemy import delete, insert, select
 
+from shared.clock import iso_z, utcnow
 from shared.db import Database, is_postgres_session
-from shared.events import backoff, utcnow
+from shared.events import backoff
 from shared.identity import Identity
 from shared.logs import request_id_var
 from shared.service_client import ServiceClient
@@ -68,12 +69,6 @@ async def post_disclosure(client: ServiceClient, disclosure: dict[str, Any], *, 
         raise ConsentUnavailable(f"HTTP {resp.status_code}")
 
 
-def iso_utc(moment: datetime) -> str:
-    """ISO 8601 in UTC with a `Z` (SQLite hands back naive datetimes, which are UTC here)."""
-    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def pending_disclosure(
     identity: Identity,
     person_id: str,
@@ -112,7 +107,7 @@ def disclosure_body(row: Any) -> dict[str, Any]:
         "resource_id": row.resource_id,
         "basis": row.basis,
         "request_id": row.request_id,
-        "disclosed_at": iso_utc(row.disclosed_at),
+        "disclosed_at": iso_z(row.disclosed_at),
     }
     if row.practitioner_id is not None:
         out["practitioner_id"] = row.practitioner_id

@@ -24,16 +24,17 @@ import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Annotated, Any
 
 import httpx
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.background import PeriodicTask
+from shared.clock import parse_datetime, utcnow
 from shared.db import Database
 from shared.logs import request_id_var
 from shared.platform_tables import PlatformTables
@@ -44,15 +45,12 @@ log = logging.getLogger("shared.events")
 MAX_BACKOFF_SECONDS = 300.0
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class EventEnvelope(BaseModel):
     id: str = Field(default_factory=lambda: str(uuid.uuid4()))
     type: str = Field(max_length=80)
     source: str = Field(max_length=40)
-    occurred_at: datetime = Field(default_factory=utcnow)
+    # Aware UTC, whatever offset the sender wrote (or none: UTC).
+    occurred_at: Annotated[datetime, AfterValidator(parse_datetime)] = Field(default_factory=utcnow)
     request_id: str | None = None
     data: dict[str, Any] = Field(default_factory=dict)
 

@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import JSONResponse, Response
 
-from shared.events import utcnow
+from shared.clock import utcnow
 from shared.identity import Identity
 from shared.platform_tables import PlatformTables
 from shared.problems import Conflict, Problem, ValidationProblem

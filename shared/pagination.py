@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from sqlalchemy import and_, or_
 from sqlalchemy.orm import InstrumentedAttribute
 
+from shared.clock import parse_datetime
 from shared.problems import ValidationProblem
 
 T = TypeVar("T")
@@ -74,7 +75,7 @@ def keyset(
         sort_value, id_value = decode_cursor(params.cursor)
         if isinstance(sort_value, str):
             try:
-                sort_value = datetime.fromisoformat(sort_value)
+                sort_value = parse_datetime(sort_value)
             except ValueError:
                 pass
         try:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import JSON, Column, DateTime, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import JSON, Column, Index, Integer, MetaData, String, Table, Text
+
+from shared.db import UTCDateTime
 
 
 @dataclass(frozen=True)
@@ -31,10 +33,10 @@ def platform_tables(metadata: MetaData) -> PlatformTables:
         Column("event_type", String(80), nullable=False),
         Column("destination", String(500), nullable=False),
         Column("payload", JSON, nullable=False),
-        Column("created_at", DateTime(timezone=True), nullable=False),
-        Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+        Column("created_at", UTCDateTime(), nullable=False),
+        Column("next_attempt_at", UTCDateTime(), nullable=False),
         Column("attempts", Integer, nullable=False, default=0),
-        Column("delivered_at", DateTime(timezone=True), nullable=True),
+        Column("delivered_at", UTCDateTime(), nullable=True),
         Column("last_error", String(500), nullable=True),
         Index("ix_outbox_event_pending", "delivered_at", "next_attempt_at"),
     )
@@ -43,7 +45,7 @@ def platform_tables(metadata: MetaData) -> PlatformTables:
         metadata,
         Column("event_id", String(36), primary_key=True),
         Column("event_type", String(80), nullable=False),
-        Column("processed_at", DateTime(timezone=True), nullable=False),
+        Column("processed_at", UTCDateTime(), nullable=False),
     )
     idem = Table(
         "idempotency_record",
@@ -56,6 +58,6 @@ def platform_tables(metadata: MetaData) -> PlatformTables:
         Column("status_code", Integer, nullable=True),
         Column("response_body", Text, nullable=True),
         Column("location", String(500), nullable=True),
-        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("created_at", UTCDateTime(), nullable=False),
     )
     return PlatformTables(outbox, processed, idem)

@@ -13,10 +13,11 @@ import re
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BeforeValidator, Field
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.clock import parse_datetime
 from shared.problems import PROBLEM_BASE, problem_response
 
 # A number, or text that is only a number ("0", "1.5e9"): what pydantic's lax mode would take
@@ -44,6 +45,14 @@ _MOMENT_TEXT = _not_a_number("a date and time", "2026-01-31T09:30:00Z")
 IsoDate = Annotated[date, _DATE_TEXT]
 IsoDatetime = Annotated[datetime, _MOMENT_TEXT]
 IsoAwareDatetime = Annotated[AwareDatetime, _MOMENT_TEXT]
+
+
+def _in_utc(value: datetime) -> datetime:
+    return parse_datetime(value)
+
+
+# A date and time stored as sent, in UTC: one without an offset is taken as UTC.
+IsoUtcDatetime = Annotated[datetime, _MOMENT_TEXT, AfterValidator(_in_utc)]
 
 # Dates a query may ask about: wide enough for any real record, narrow enough that date
 # arithmetic (a year either side, working days) cannot overflow.

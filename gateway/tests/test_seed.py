@@ -15,8 +15,8 @@ from gateway import clients as client_ops
 from gateway import seed
 from gateway.keys import KeyStore
 from gateway.models import Agency, Client, SigningKey
+from shared.clock import utcnow
 from shared.db import Database, alembic_upgrade
-from shared.events import utcnow
 from shared.testing import create_test_database, drop_test_database, pg_base_url
 
 GATEWAY_DIR = Path(__file__).resolve().parents[1]

@@ -34,9 +34,8 @@ from services.assessments.access_cache import Asker
 from services.assessments.app_runtime import AppRuntimeDep, AssessmentsRuntime
 from services.assessments.clients.consent import AccessDecision, ConsentUnavailable
 from services.assessments.models import Episode, PendingDisclosure
-from services.assessments.timeutil import aware
+from shared.clock import utcnow
 from shared.disclosures import DisclosureRelay, disclosure_body, pending_disclosure
-from shared.events import utcnow
 from shared.identity import CurrentIdentity, Identity
 from shared.problems import NotFound, Problem
 
@@ -122,7 +121,7 @@ class Viewer:
         if joining is None:
             return None, "not_on_team_around_the_family"
         joined_at, family_agreed = joining
-        asker = Asker(self.agency_id, self.identity.practitioner_id, aware(joined_at), family_agreed)
+        asker = Asker(self.agency_id, self.identity.practitioner_id, joined_at, family_agreed)
         access = EpisodeAccess(episode.id, people)
         for person in people:
             try:

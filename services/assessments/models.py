@@ -15,7 +15,6 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Date,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -26,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shared.db import make_metadata
+from shared.db import UTCDateTime, make_metadata
 from shared.platform_tables import platform_tables
 
 
@@ -36,7 +35,7 @@ class Base(DeclarativeBase):
 
 PLATFORM = platform_tables(Base.metadata)
 
-TZ = DateTime(timezone=True)
+TZ = UTCDateTime()
 
 
 class EpisodeCounter(Base):

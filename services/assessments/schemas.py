@@ -13,7 +13,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
-from shared.validation import IsoDate, IsoDatetime
+from shared.validation import IsoDate, IsoUtcDatetime
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
@@ -184,7 +184,7 @@ class CaseloadList(BaseModel):
 
 
 class ContactCreate(Strict):
-    contact_at: IsoDatetime
+    contact_at: IsoUtcDatetime
     method: Literal["home_visit", "phone", "video", "office", "school", "other"]
     notes: LongText
 

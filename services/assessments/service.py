@@ -50,8 +50,8 @@ from services.assessments.schemas import (
     TimelineItem,
     Withheld,
 )
-from services.assessments.timeutil import aware, aware_or_none
-from shared.events import EventEnvelope, backoff, utcnow
+from shared.clock import parse_datetime, utcnow
+from shared.events import EventEnvelope, backoff
 from shared.idempotency import IdempotencyClaim, claim
 from shared.identity import Identity
 from shared.pagination import PageParams, page_of
@@ -147,7 +147,7 @@ def today() -> date:
 
 def not_future(field: str, value: date | datetime) -> None:
     if isinstance(value, datetime):
-        if aware(value) > utcnow() + timedelta(minutes=5):
+        if value > utcnow() + timedelta(minutes=5):
             raise ValidationProblem(field, "must not be in the future")
     elif value > today():
         raise ValidationProblem(field, "must not be in the future")
@@ -174,7 +174,7 @@ async def open_episode(
     cal = runtime.calendar
     now = utcnow()
     # Assessment timescales run from the request for support (domain.md); without one, from now.
-    start = aware(referral_received_at) if referral_received_at else now
+    start = referral_received_at or now
     number = await repo.next_reference_number(session, now.year)
     episode = Episode(
         id=str(uuid.uuid4()),
@@ -290,8 +290,8 @@ def lead_read(lp: LeadProfessional) -> LeadProfessionalRead:
         family_agreed=lp.family_agreed,
         practitioner_id=lp.practitioner_id,
         manager_delegates=lp.manager_delegates,
-        assigned_at=aware(lp.assigned_at),
-        ended_at=aware_or_none(lp.ended_at),
+        assigned_at=lp.assigned_at,
+        ended_at=lp.ended_at,
     )
 
 
@@ -304,7 +304,7 @@ def taf_read(m: TafMember) -> TafMemberRead:
         role=m.role,
         practitioner_id=m.practitioner_id,
         family_agreed=m.family_agreed,
-        added_at=aware(m.added_at),
+        added_at=m.added_at,
     )
 
 
@@ -344,23 +344,23 @@ async def episode_read(
         origin=episode.origin,
         level_of_need=episode.level_of_need,
         status=episode.status,
-        opened_at=aware(episode.opened_at),
-        first_contact_due_at=aware(episode.first_contact_due_at),
-        first_contact_at=aware_or_none(episode.first_contact_at),
-        assessment_start_due_at=aware(episode.assessment_start_due_at),
-        assessment_complete_due_at=aware(episode.assessment_complete_due_at),
+        opened_at=episode.opened_at,
+        first_contact_due_at=episode.first_contact_due_at,
+        first_contact_at=episode.first_contact_at,
+        assessment_start_due_at=episode.assessment_start_due_at,
+        assessment_complete_due_at=episode.assessment_complete_due_at,
         lead_professional=lead_read(current) if current else None,
         lead_professional_history=[lead_read(lp) for lp in leads],
         taf_members=[taf_read(m) for m in await repo.taf_members(session, episode.id)],
         social_care_involved=episode.social_care_involved,
-        consent_withdrawn_at=aware_or_none(episode.consent_withdrawn_at),
+        consent_withdrawn_at=episode.consent_withdrawn_at,
         stepdown_panel_on=episode.stepdown_panel_on,
         social_worker=episode.social_worker,
         social_work_assessment_ref=episode.social_work_assessment_ref,
         joint_visit_due_on=episode.joint_visit_due_on,
         joint_visit_held_on=episode.joint_visit_held_on,
         distance_travelled=await distance_travelled(session, episode.id),
-        closed_at=aware_or_none(episode.closed_at),
+        closed_at=episode.closed_at,
         close_reason=episode.close_reason,
         closure_summary=episode.closure_summary,
         # Only `close_episode` records them, on an open episode it closes, and nothing opens
@@ -410,9 +410,9 @@ def summary_fields(episode: Episode, people: list[str]) -> dict[str, Any]:
         "origin": episode.origin,
         "level_of_need": episode.level_of_need,
         "status": episode.status,
-        "opened_at": aware(episode.opened_at),
+        "opened_at": episode.opened_at,
         "social_care_involved": episode.social_care_involved,
-        "closed_at": aware_or_none(episode.closed_at),
+        "closed_at": episode.closed_at,
     }
 
 
@@ -533,8 +533,8 @@ async def record_contact(
 ) -> ContactRead:
     episode, _ = await valid_open_episode(session, viewer, episode_id)
     not_future("contact_at", body.contact_at)
-    contact_at = aware(body.contact_at)
-    if contact_at < aware(episode.opened_at) - timedelta(days=1):
+    contact_at = body.contact_at
+    if contact_at < episode.opened_at - timedelta(days=1):
         raise ValidationProblem("contact_at", "is before the episode was opened")
     first = not await repo.has_contact(session, episode.id)
     contact = Contact(
@@ -569,7 +569,7 @@ async def record_contact(
         method=contact.method,
         notes=contact.notes,
         first=first,
-        within_deadline=(contact_at <= aware(episode.first_contact_due_at)) if first else None,
+        within_deadline=(contact_at <= episode.first_contact_due_at) if first else None,
     )
 
 
@@ -582,7 +582,7 @@ def step_up_read(s: StepUp) -> StepUpRead:
         episode_id=s.episode_id,
         status=s.status,  # type: ignore[arg-type]
         referral_id=s.referral_id,
-        requested_at=aware(s.requested_at),
+        requested_at=s.requested_at,
         attempts=s.attempts,
     )
 
@@ -802,7 +802,7 @@ async def on_referral_decided(
         return
     if await repo.episode_by_referral(session, referral_id) is not None:
         return
-    received_at = _parse_dt(data.get("received_at"))
+    received_at = _moment(data.get("received_at"))
     await open_episode(
         session,
         runtime,
@@ -823,18 +823,18 @@ async def on_consent_withdrawn(
         return
     # Forget cached "allowed" answers at once, so the next read asks the consent service.
     runtime.access_cache.forget_person(person_id)
-    at = _parse_dt(envelope.data.get("withdrawn_at")) or utcnow()
+    at = _moment(envelope.data.get("withdrawn_at")) or utcnow()
     await repo.mark_consent_withdrawn(session, person_id, at)
 
 
-def _parse_dt(value: Any) -> datetime | None:
+def _moment(value: Any) -> datetime | None:
+    """An event's timestamp, or None when it is missing or not one."""
     if not isinstance(value, str):
         return None
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return parse_datetime(value)
     except ValueError:
         return None
-    return aware(parsed)
 
 
 # --- timeline for the referrals service -----------------------------------------------------
@@ -876,7 +876,7 @@ async def episode_events(session: AsyncSession, episode: Episode) -> list[Timeli
     kind = "stepdown_opened" if episode.origin == "step_down" else "episode_opened"
     out = [
         TimelineItem(
-            at=aware(episode.opened_at),
+            at=episode.opened_at,
             kind=kind,
             episode_id=eid,
             reference=episode.reference,
@@ -888,7 +888,7 @@ async def episode_events(session: AsyncSession, episode: Episode) -> list[Timeli
     for lp in await repo.lead_history(session, eid):
         out.append(
             TimelineItem(
-                at=aware(lp.assigned_at),
+                at=lp.assigned_at,
                 kind="lead_professional_assigned",
                 episode_id=eid,
                 agency_id=lp.agency_id,
@@ -896,21 +896,15 @@ async def episode_events(session: AsyncSession, episode: Episode) -> list[Timeli
         )
     for a in await repo.assessments_of(session, eid):
         out.append(
-            TimelineItem(
-                at=aware(a.started_at), kind="assessment_started", episode_id=eid, assessment_id=a.id
-            )
+            TimelineItem(at=a.started_at, kind="assessment_started", episode_id=eid, assessment_id=a.id)
         )
         if a.approved_at:
             out.append(
-                TimelineItem(
-                    at=aware(a.approved_at), kind="assessment_approved", episode_id=eid, assessment_id=a.id
-                )
+                TimelineItem(at=a.approved_at, kind="assessment_approved", episode_id=eid, assessment_id=a.id)
             )
     for p in await repo.plans_of(session, eid):
         out.append(
-            TimelineItem(
-                at=aware(p.agreed_at), kind="plan_agreed", episode_id=eid, plan_id=p.id, version=p.version
-            )
+            TimelineItem(at=p.agreed_at, kind="plan_agreed", episode_id=eid, plan_id=p.id, version=p.version)
         )
     for r in await repo.reviews_of(session, eid):
         out.append(
@@ -925,7 +919,7 @@ async def episode_events(session: AsyncSession, episode: Episode) -> list[Timeli
     for s in await repo.step_ups_of(session, eid):
         out.append(
             TimelineItem(
-                at=aware(s.requested_at),
+                at=s.requested_at,
                 kind="stepped_up",
                 episode_id=eid,
                 step_up_id=s.id,
@@ -937,7 +931,7 @@ async def episode_events(session: AsyncSession, episode: Episode) -> list[Timeli
     if episode.closed_at:
         out.append(
             TimelineItem(
-                at=aware(episode.closed_at),
+                at=episode.closed_at,
                 kind="episode_closed",
                 episode_id=eid,
                 reason=episode.close_reason,

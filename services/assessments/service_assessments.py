@@ -27,8 +27,7 @@ from services.assessments.schemas import (
     ExtensionRead,
 )
 from services.assessments.service import ensure_open, today, valid_open_episode, visible_episode
-from services.assessments.timeutil import aware, aware_or_none
-from shared.events import utcnow
+from shared.clock import utcnow
 from shared.identity import Identity
 from shared.pagination import PageParams, page_of
 from shared.problems import Conflict, NotFound, ValidationProblem
@@ -64,12 +63,12 @@ def assessment_read(a: Assessment, extensions: list[AssessmentExtension]) -> Ass
         id=a.id,
         episode_id=a.episode_id,
         status=a.status,
-        started_at=aware(a.started_at),
+        started_at=a.started_at,
         due_on=a.due_on,
-        submitted_at=aware_or_none(a.submitted_at),
-        approved_at=aware_or_none(a.approved_at),
+        submitted_at=a.submitted_at,
+        approved_at=a.approved_at,
         approved_by=a.approved_by,
-        returned_at=aware_or_none(a.returned_at),
+        returned_at=a.returned_at,
         return_reason=a.return_reason,
         family_members=a.family_members,
         baseline=a.baseline,
@@ -84,7 +83,7 @@ def assessment_read(a: Assessment, extensions: list[AssessmentExtension]) -> Ass
                 new_due_on=e.new_due_on,
                 reason=e.reason,
                 approved_by=e.approved_by,
-                created_at=aware(e.created_at),
+                created_at=e.created_at,
             )
             for e in extensions
         ],
@@ -118,7 +117,7 @@ async def start_assessment(
     existing = await repo.assessments_of(session, episode.id)
     if any(a.status != "approved" for a in existing):
         raise AssessmentInProgress("Finish the assessment in progress before starting another")
-    approved = [aware(a.approved_at) for a in existing if a.approved_at]
+    approved = [a.approved_at for a in existing if a.approved_at]
     now = utcnow()
     if approved:
         due = add_months(max(approved), runtime.settings.reassessment_months)
@@ -130,7 +129,7 @@ async def start_assessment(
             now, runtime.settings.assessment_complete_working_days
         ).date()
     else:
-        due_on = aware(episode.assessment_complete_due_at).date()
+        due_on = episode.assessment_complete_due_at.date()
     a = Assessment(
         id=str(uuid.uuid4()),
         episode_id=episode.id,
@@ -311,8 +310,8 @@ async def awaiting_approval(session: AsyncSession, identity: Identity, params: P
                 id=a.id,
                 episode_id=a.episode_id,
                 status=a.status,
-                started_at=aware(a.started_at),
-                submitted_at=aware_or_none(a.submitted_at),
+                started_at=a.started_at,
+                submitted_at=a.submitted_at,
                 due_on=a.due_on,
                 author_practitioner_id=a.author_practitioner_id,
             )

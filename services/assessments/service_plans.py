@@ -30,9 +30,8 @@ from services.assessments.service import (
     valid_open_episode,
     visible_episode,
 )
-from services.assessments.timeutil import aware, aware_or_none
+from shared.clock import utcnow
 from shared.etag import etag_for
-from shared.events import utcnow
 from shared.problems import Conflict, NotFound, Problem, ValidationProblem
 
 HEADLINES = (
@@ -152,7 +151,7 @@ def action_read(a: PlanAction, version: int) -> ActionRead:
         outcome_refs=list(a.outcome_refs),
         status=a.status,
         progress_notes=a.progress_notes,
-        completed_at=aware_or_none(a.completed_at),
+        completed_at=a.completed_at,
         etag=etag_for(a.action_id, a.version),
     )
 
@@ -162,7 +161,7 @@ async def plan_read(session: AsyncSession, plan: Plan) -> PlanRead:
         id=plan.id,
         episode_id=plan.episode_id,
         version=plan.version,
-        agreed_at=aware(plan.agreed_at),
+        agreed_at=plan.agreed_at,
         outcomes=[
             OutcomeRead(
                 id=o.outcome_id,
@@ -320,7 +319,7 @@ async def update_action(
                 "episode_id": episode.id,
                 "action_id": row.action_id,
                 "owner_agency_id": row.owner_agency_id,
-                "completed_at": aware(row.completed_at).isoformat(),
+                "completed_at": row.completed_at.isoformat(),
             },
         )
     return action_read(row, plan.version), row

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Date, DateTime, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, Date, ForeignKey, Index, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shared.db import make_metadata
+from shared.db import UTCDateTime, make_metadata
 from shared.platform_tables import platform_tables
 
 
@@ -39,11 +39,11 @@ class Consent(Base):
     purposes: Mapped[list[str]] = mapped_column(JSON)
     agencies: Mapped[list[str]] = mapped_column(JSON)
     method: Mapped[str] = mapped_column(String(20))
-    obtained_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    obtained_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     recorded_by_agency_id: Mapped[str] = mapped_column(String(64))
     recorded_by_client_id: Mapped[str] = mapped_column(String(120))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     __table_args__ = (
         # The access check and GET /v1/consents?person_id= read a person's consents by this.
@@ -60,7 +60,7 @@ class ConsentWithdrawal(Base):
     # Unique: a consent is withdrawn once (a concurrent second withdrawal fails on it).
     consent_id: Mapped[str] = mapped_column(String(36), ForeignKey("consent.id"), unique=True)
     reason: Mapped[str] = mapped_column(Text)
-    withdrawn_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    withdrawn_at: Mapped[datetime] = mapped_column(UTCDateTime())
     recorded_by_agency_id: Mapped[str] = mapped_column(String(64))
     recorded_by_client_id: Mapped[str] = mapped_column(String(120))
 
@@ -72,7 +72,7 @@ class ConsentExpiryNotice(Base):
 
     consent_id: Mapped[str] = mapped_column(String(36), ForeignKey("consent.id"), primary_key=True)
     expires_on: Mapped[date] = mapped_column(Date)
-    announced_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    announced_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class SharingDecision(Base):
@@ -91,10 +91,10 @@ class SharingDecision(Base):
     supersedes_id: Mapped[str | None] = mapped_column(
         String(36), ForeignKey("sharing_decision.id"), nullable=True, unique=True
     )
-    decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime())
     recorded_by_agency_id: Mapped[str] = mapped_column(String(64))
     recorded_by_client_id: Mapped[str] = mapped_column(String(120))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     __table_args__ = (
         # The access check: the latest decision for (person, agency, purpose).
@@ -113,9 +113,9 @@ class Disclosure(Base):
     basis: Mapped[str] = mapped_column(String(20))
     reference_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     request_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
-    disclosed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    disclosed_at: Mapped[datetime] = mapped_column(UTCDateTime())
     reported_by_client_id: Mapped[str] = mapped_column(String(120))
-    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # The practitioner who read it (migration 0003): NULL for a system call and for every
     # disclosure recorded before practitioners were known.
     practitioner_id: Mapped[str | None] = mapped_column(String(64), nullable=True)

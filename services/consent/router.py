@@ -26,6 +26,7 @@ from services.consent.schemas import (
     SharingDecisionList,
     SharingDecisionRead,
 )
+from shared.clock import utcnow
 from shared.deps import IdempotencyDep, RuntimeDep, SessionDep
 from shared.identity import Identity, ServiceIdentity, require_scope
 from shared.pagination import PageDep
@@ -208,6 +209,6 @@ async def export_disclosures(
     if format == "csv":
         return Response(disclosures_csv(items), media_type="text/csv; charset=utf-8", headers=headers)
     export = DisclosureExport(
-        person_id=str(person_id), exported_at=service.utcnow(), count=len(items), disclosures=items
+        person_id=str(person_id), exported_at=utcnow(), count=len(items), disclosures=items
     )
     return Response(export.model_dump_json(), media_type="application/json", headers=headers)

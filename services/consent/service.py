@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,6 +36,7 @@ from services.consent.schemas import (
     SharingDecisionRead,
     WithdrawalRead,
 )
+from shared.clock import LONDON, london_today, utcnow
 from shared.db import Database
 from shared.identity import Identity
 from shared.pagination import PageParams, encode_cursor
@@ -44,7 +44,6 @@ from shared.problems import NotFound, Problem, ValidationProblem
 
 log = logging.getLogger("consent")
 
-LOCAL_TZ = ZoneInfo("Europe/London")
 ADULT_AGE = 16
 # A device clock a little ahead of ours is not "obtained in the future".
 CLOCK_SKEW = timedelta(minutes=5)
@@ -79,20 +78,6 @@ class DecisionAlreadySuperseded(Problem):
 # --- small helpers ----------------------------------------------------------------------
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def as_utc(value: datetime) -> datetime:
-    """SQLite hands timestamps back without their zone; they were stored in UTC."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def local_today() -> date:
-    """Consent expiry dates are the council's (UK) dates."""
-    return datetime.now(LOCAL_TZ).date()
-
-
 def age_on(date_of_birth: date, on: date) -> int:
     return on.year - date_of_birth.year - ((on.month, on.day) < (date_of_birth.month, date_of_birth.day))
 
@@ -118,19 +103,19 @@ def consent_read(consent: Consent, withdrawal: ConsentWithdrawal | None) -> Cons
         purposes=consent.purposes,
         agencies=consent.agencies,
         method=consent.method,
-        obtained_at=as_utc(consent.obtained_at),
+        obtained_at=consent.obtained_at,
         expires_on=consent.expires_on,
-        status=consent_status(consent, withdrawal, local_today()),  # type: ignore[arg-type]
+        status=consent_status(consent, withdrawal, london_today()),  # type: ignore[arg-type]
         withdrawal=None
         if withdrawal is None
         else WithdrawalRead(
             id=withdrawal.id,
             reason=withdrawal.reason,
-            withdrawn_at=as_utc(withdrawal.withdrawn_at),
+            withdrawn_at=withdrawal.withdrawn_at,
             recorded_by_agency_id=withdrawal.recorded_by_agency_id,
         ),
         recorded_by_agency_id=consent.recorded_by_agency_id,
-        created_at=as_utc(consent.created_at),
+        created_at=consent.created_at,
     )
 
 
@@ -147,17 +132,14 @@ def decision_read(decision: SharingDecision, superseded_by_id: str | None) -> Sh
         approved_by=decision.approved_by,
         supersedes_id=decision.supersedes_id,
         superseded_by_id=superseded_by_id,
-        decided_at=as_utc(decision.decided_at),
+        decided_at=decision.decided_at,
         recorded_by_agency_id=decision.recorded_by_agency_id,
-        created_at=as_utc(decision.created_at),
+        created_at=decision.created_at,
     )
 
 
 def disclosure_read(d: Disclosure) -> DisclosureRead:
-    read = DisclosureRead.model_validate(d, from_attributes=True)
-    return read.model_copy(
-        update={"disclosed_at": as_utc(d.disclosed_at), "recorded_at": as_utc(d.recorded_at)}
-    )
+    return DisclosureRead.model_validate(d, from_attributes=True)
 
 
 class Publisher(Protocol):
@@ -170,7 +152,7 @@ class Publisher(Protocol):
 def check_competence(body: ConsentCreate) -> None:
     """Who may give consent for whom (domain.md, "Consent and information sharing")."""
     relationship = body.given_by.relationship
-    obtained_on = body.obtained_at.astimezone(LOCAL_TZ).date()
+    obtained_on = body.obtained_at.astimezone(LONDON).date()
     age = None
     if body.person_date_of_birth is not None:
         if body.person_date_of_birth > obtained_on:
@@ -205,7 +187,7 @@ async def create_consent(
     now = utcnow()
     if body.obtained_at > now + CLOCK_SKEW:
         raise ValidationProblem("obtained_at", "must not be in the future")
-    if body.expires_on is not None and body.expires_on <= local_today():
+    if body.expires_on is not None and body.expires_on <= london_today():
         raise ValidationProblem("expires_on", "must be a future date")
     consent = Consent(
         id=str(uuid.uuid4()),
@@ -276,7 +258,7 @@ async def withdraw_consent(
     consent, existing = row
     if existing is not None:
         raise ConsentAlreadyWithdrawn(
-            f"Consent {consent_id} was withdrawn at {as_utc(existing.withdrawn_at).isoformat()}"
+            f"Consent {consent_id} was withdrawn at {existing.withdrawn_at.isoformat()}"
         )
     withdrawal = ConsentWithdrawal(
         id=str(uuid.uuid4()),
@@ -322,7 +304,7 @@ async def announce_expiring(
     event, so a consent is announced once however often (and on however many replicas) the
     scan runs. Returns how many consents were announced.
     """
-    today = today or local_today()
+    today = today or london_today()
     until = today + timedelta(days=notice_days)
     announced = 0
     while True:
@@ -474,7 +456,7 @@ def _consent_reason(agencies: list[str], obtained_at: datetime, taf: TafMembersh
     """
     if TEAM_AROUND_THE_FAMILY not in agencies or not taf.on_taf:
         return None
-    if taf.joined_at is None or taf.joined_at <= as_utc(obtained_at):
+    if taf.joined_at is None or taf.joined_at <= obtained_at:
         return "consent_covers_team_around_the_family"
     if taf.family_agreed_to_join:
         return "consent_covers_team_around_the_family_family_agreed"
@@ -482,7 +464,7 @@ def _consent_reason(agencies: list[str], obtained_at: datetime, taf: TafMembersh
 
 
 async def _consent_covers(session: AsyncSession, person_id: str, agency_id: str, purpose: str) -> bool:
-    for row in await repo.live_consents(session, person_id, local_today()):
+    for row in await repo.live_consents(session, person_id, london_today()):
         if purpose in row.purposes and (agency_id in row.agencies or TEAM_AROUND_THE_FAMILY in row.agencies):
             return True
     return False
@@ -518,7 +500,7 @@ async def check_access(
             "on_team_around_the_family",
             "joined_at and family_agreed_to_join describe a TAF member: send on_team_around_the_family=true",
         )
-    rows = await repo.access_facts(session, person_id, agency_id, purpose, today or local_today())
+    rows = await repo.access_facts(session, person_id, agency_id, purpose, today or london_today())
     answer = _answer(rows, agency_id, purpose, taf)
     return answer.model_copy(update={"practitioner_id": practitioner_id})
 

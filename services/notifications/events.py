@@ -7,21 +7,26 @@ id once, in one transaction with the handler.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notifications.channels.feed import Alert, AlertWriter
-from services.notifications.clock import end_of_day, parse_moment, utcnow
 from services.notifications.deadlines.service import DeadlineEngine
 from services.notifications.models import EpisodeLink, EpisodePerson
 from shared.calendar import WorkingCalendar
+from shared.clock import LONDON, parse_date, parse_datetime, utcnow
 from shared.db import conflict_insert, is_postgres_session
 from shared.events import EventEnvelope
 
 Handler = Callable[[AsyncSession, EventEnvelope], Awaitable[None]]
+
+
+def end_of_day(day: date | str) -> datetime:
+    """A deadline "on" a date is met by the end of that day in London: due at 00:00 the next day."""
+    return datetime.combine(parse_date(day) + timedelta(days=1), time(0, 0), tzinfo=LONDON).astimezone(UTC)
 
 
 async def _episode_link(session: AsyncSession, episode_id: str) -> EpisodeLink:
@@ -42,7 +47,7 @@ def build_handlers(
     def when(data: dict[str, Any], *keys: str):  # first present timestamp, else now
         for key in keys:
             if data.get(key):
-                return parse_moment(data[key])
+                return parse_datetime(data[key])
         return utcnow()
 
     # --- referrals ---
@@ -245,7 +250,7 @@ def build_handlers(
     async def review_held(s: AsyncSession, e: EventEnvelope) -> None:
         d = e.data
         eid = d["episode_id"]
-        at = parse_moment(d["held_on"] + "T12:00:00+00:00") if d.get("held_on") else utcnow()
+        at = parse_datetime(d["held_on"] + "T12:00:00+00:00") if d.get("held_on") else utcnow()
         await engine.meet(s, "first_review", eid, at)
         # Reviews repeat: a review meets whatever next_review is open, never pre-meets a future one.
         await engine.meet(s, "next_review", eid, at, remember=False)

@@ -16,13 +16,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shared.db import make_metadata
+from shared.db import UTCDateTime, make_metadata
 from shared.platform_tables import platform_tables
 
-TZ = DateTime(timezone=True)
+TZ = UTCDateTime()
 
 
 class Base(DeclarativeBase):

@@ -7,7 +7,6 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from services.notifications import service
-from services.notifications.clock import as_utc, utcnow
 from services.notifications.deadlines import repository as deadlines_repo
 from services.notifications.schemas import (
     DeadlineList,
@@ -25,6 +24,7 @@ from services.notifications.schemas import (
     SubscriptionList,
     SubscriptionRead,
 )
+from shared.clock import utcnow
 from shared.deps import RuntimeDep, SessionDep
 from shared.etag import set_etag
 from shared.identity import CurrentIdentity, Identity, require_scope
@@ -91,7 +91,7 @@ async def list_deadlines(
     items = []
     for d in rows:
         item = DeadlineRead.model_validate(d)
-        item.overdue = d.status == "open" and as_utc(d.due_at) <= now
+        item.overdue = d.status == "open" and d.due_at <= now
         items.append(item)
     summary = DeadlineSummary(overdue=sum(by_kind.values()), overdue_by_kind=by_kind)
     return DeadlineList(items=items, next_cursor=cursor, summary=summary)

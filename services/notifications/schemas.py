@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
 
 from services.notifications.channels.feed import WEBHOOK_EVENT_TYPES
-from services.notifications.clock import as_utc
-
-# SQLite hands datetimes back without an offset; every stored value is UTC.
-UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
 
 Unit = Literal["working_days", "calendar_days", "hours"]
 
@@ -30,7 +26,7 @@ class DeadlineRuleRead(BaseModel):
     team: str
     description: str
     version: int
-    updated_at: UtcDatetime
+    updated_at: datetime
 
 
 class DeadlineRuleList(BaseModel):
@@ -65,12 +61,12 @@ class DeadlineRead(BaseModel):
     team: str
     assignee_email: str | None
     assignee_agency_id: str | None
-    opened_at: UtcDatetime
-    due_at: UtcDatetime
-    reminder_at: UtcDatetime | None
-    escalation_at: UtcDatetime
-    met_at: UtcDatetime | None
-    cancelled_at: UtcDatetime | None
+    opened_at: datetime
+    due_at: datetime
+    reminder_at: datetime | None
+    escalation_at: datetime
+    met_at: datetime | None
+    cancelled_at: datetime | None
 
 
 class DeadlineSummary(BaseModel):
@@ -98,8 +94,8 @@ class NotificationRead(BaseModel):
     deadline_id: str | None
     reference: str | None
     data: dict[str, Any]
-    created_at: UtcDatetime
-    read_at: UtcDatetime | None
+    created_at: datetime
+    read_at: datetime | None
 
 
 class NotificationList(BaseModel):
@@ -131,7 +127,7 @@ class SubscriptionRead(BaseModel):
     status: str
     disabled_reason: str | None
     consecutive_failures: int
-    created_at: UtcDatetime
+    created_at: datetime
 
 
 class SubscriptionCreated(SubscriptionRead):
@@ -149,11 +145,11 @@ class DeliveryRead(BaseModel):
     event_type: str
     status: str
     attempts: int
-    next_attempt_at: UtcDatetime
+    next_attempt_at: datetime
     last_status_code: int | None
     last_error: str | None
-    created_at: UtcDatetime
-    delivered_at: UtcDatetime | None
+    created_at: datetime
+    delivered_at: datetime | None
 
 
 class DeliveryList(BaseModel):

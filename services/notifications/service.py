@@ -15,11 +15,11 @@ from services.notifications.channels.webhooks import (
     encrypt_secret,
     new_secret,
 )
-from services.notifications.clock import utcnow
 from services.notifications.config import Settings
 from services.notifications.deadlines import repository as deadlines_repo
 from services.notifications.models import Deadline, DeadlineRule, Delivery, Notification, Subscription
 from services.notifications.schemas import DeadlineRuleUpdate, SubscriptionCreate
+from shared.clock import utcnow
 from shared.etag import check_if_match
 from shared.identity import Identity
 from shared.pagination import PageParams, keyset, page_of

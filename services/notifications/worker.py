@@ -18,10 +18,10 @@ import uvicorn
 from fastapi import FastAPI
 
 from services.notifications.channels.deliveries import DeliveryProcessor
-from services.notifications.clock import utcnow
 from services.notifications.config import Settings, get_settings
 from services.notifications.deadlines.alerts import alert_due
 from shared.app import create_service_app
+from shared.clock import utcnow
 from shared.db import Database
 from shared.logs import configure_logging
 

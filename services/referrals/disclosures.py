@@ -18,8 +18,8 @@ from fastapi import Depends, Request
 
 from services.referrals import policy
 from services.referrals.models import PendingDisclosure
+from shared.clock import utcnow
 from shared.disclosures import DisclosureRelay, pending_disclosure
-from shared.events import utcnow
 from shared.identity import CurrentIdentity, Identity
 
 if TYPE_CHECKING:

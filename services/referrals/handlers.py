@@ -15,14 +15,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.referrals import repository as repo
 from services.referrals.models import Episode
+from shared.clock import MissingOffset, parse_datetime
 from shared.events import EventEnvelope, Handler
 
 
 def _when(value: Any) -> datetime | None:
+    """The event's timestamp; None when absent or without its offset (then the envelope's)."""
     if not value:
         return None
-    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else None
+    try:
+        return parse_datetime(str(value), require_offset=True)
+    except MissingOffset:
+        return None
 
 
 async def _episode(session: AsyncSession, episode_id: str) -> Episode:

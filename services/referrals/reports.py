@@ -41,7 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.referrals.codes import EARLY_HELP_OUTCOMES, ESCALATION_LEVEL
 from services.referrals.models import Episode, EpisodePerson, Referral, ReferralPerson
-from shared.calendar import LONDON
+from shared.clock import LONDON
 
 SOCIAL_CARE_OUTCOMES = ("social_care_assessment", "strategy_discussion")
 VOLUMES = (

@@ -36,6 +36,7 @@ from services.referrals.models import (
     ReferralPerson,
 )
 from services.referrals.reports import refresh_follow_ups
+from shared.clock import parse_datetime
 from shared.db import conflict_insert, is_postgres_session
 from shared.pagination import PageParams, decode_cursor, encode_cursor, keyset
 from shared.problems import ValidationProblem
@@ -514,7 +515,7 @@ async def mash_queue(
     if page.cursor:
         key, last_id = decode_cursor(page.cursor)
         try:
-            priority, due = int(key[0]), datetime.fromisoformat(key[1])
+            priority, due = int(key[0]), parse_datetime(key[1])
         except (TypeError, ValueError, IndexError, KeyError) as exc:
             raise ValidationProblem("cursor", "not a cursor this API issued") from exc
         stmt = stmt.where(

@@ -7,7 +7,7 @@ child's information to another agency note it on `DisclosuresDep` (`disclosures`
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -38,10 +38,9 @@ from services.referrals.schemas import (
     StepUpCreate,
     WithdrawRequest,
 )
-from shared.calendar import LONDON
+from shared.clock import LONDON, MissingOffset, london_today, parse_date, parse_datetime, utcnow
 from shared.deps import IdempotencyDep, RuntimeDep, SessionDep
 from shared.etag import check_if_match, set_etag
-from shared.events import utcnow
 from shared.identity import Identity, ServiceIdentity, require_scope
 from shared.pagination import PageDep, page_of
 from shared.problems import ValidationProblem
@@ -58,10 +57,9 @@ CanReadReports = Annotated[Identity, Depends(require_scope("reports:read"))]
 Id = Annotated[str, Path(min_length=1, max_length=36)]
 
 
-async def now_of(request: Request) -> datetime:
-    """The current time; tests set `app.state.clock` to travel to a given moment."""
-    clock = getattr(request.app.state, "clock", None)
-    return clock() if clock else utcnow()
+async def now_of() -> datetime:
+    """The current time, once per request (tests move it with `shared.clock`)."""
+    return utcnow()
 
 
 Now = Annotated[datetime, Depends(now_of)]
@@ -114,14 +112,13 @@ def _moment(value: str | None, name: str, *, end: bool) -> datetime | None:
         return None
     try:
         if len(value) == 10:
-            day = date.fromisoformat(value) + timedelta(days=1 if end else 0)
+            day = parse_date(value) + timedelta(days=1 if end else 0)
             return datetime.combine(day, datetime.min.time(), tzinfo=LONDON)
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return parse_datetime(value, require_offset=True)
+    except MissingOffset:
+        raise ValidationProblem(name, "a timestamp needs its UTC offset") from None
     except ValueError as exc:
         raise ValidationProblem(name, "a date (YYYY-MM-DD) or an ISO 8601 timestamp") from exc
-    if moment.tzinfo is None:
-        raise ValidationProblem(name, "a timestamp needs its UTC offset")
-    return moment
 
 
 @router.get("/referrals", response_model=ReferralList, tags=["referrals"])
@@ -417,7 +414,7 @@ async def referral_report(
     to: Annotated[BoundedDate | None, Query(description="Last day (London), inclusive")] = None,
 ) -> Response:
     """Volumes by source code and outcome, timeliness, conversion, re-referrals, what became of NFA."""
-    end_on = to or datetime.now(LONDON).date()
+    end_on = to or london_today()
     start_on = from_ or end_on - timedelta(days=365)
     if start_on > end_on:
         raise ValidationProblem("from", "must not be after to")

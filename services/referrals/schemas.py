@@ -36,7 +36,7 @@ from services.referrals.identifiers import (
     normalise_postcode,
     normalise_upn,
 )
-from shared.calendar import LONDON
+from shared.clock import london_today
 from shared.validation import IsoAwareDatetime, IsoDate
 
 MAX_AGE_YEARS = 25
@@ -51,10 +51,6 @@ LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 Gender = Literal["female", "male", "other", "not_known", "not_stated"]
 ConsentMethod = Literal["in_person", "phone", "video", "written", "electronic"]
-
-
-def london_today() -> date:
-    return datetime.now(LONDON).date()
 
 
 def _need_code(value: str) -> str:

@@ -49,7 +49,7 @@ from services.referrals.schemas import (
     StepUpCreate,
     WithdrawRequest,
 )
-from shared.calendar import LONDON
+from shared.clock import LONDON
 from shared.db import is_postgres_session
 from shared.identity import Identity
 from shared.problems import NotFound, ValidationProblem

@@ -132,7 +132,7 @@ async def test_a_destination_that_answers_again_gets_its_backlog_at_once(db):
     async with db.session() as s:  # one of them comes due; the others are still backing off
         from datetime import timedelta
 
-        from shared.events import utcnow
+        from shared.clock import utcnow
 
         await s.execute(tables.outbox.update().values(next_attempt_at=utcnow() + timedelta(hours=1)))
         first = (await s.execute(select(tables.outbox.c.id).limit(1))).scalar_one()

@@ -8,7 +8,8 @@ from typing import Any
 
 import httpx
 
-from shared.disclosures import ConsentUnavailable, iso_utc, post_disclosure
+from shared.clock import iso_z
+from shared.disclosures import ConsentUnavailable, post_disclosure
 from shared.service_client import ServiceClient
 
 # ConsentUnavailable: the consent service did not answer usefully; access checks deny by default.
@@ -49,7 +50,7 @@ class ConsentClient:
         if practitioner_id is not None:
             params["practitioner_id"] = practitioner_id
         if joined_at is not None:
-            params["joined_at"] = iso_utc(joined_at)
+            params["joined_at"] = iso_z(joined_at)
         if family_agreed_to_join is not None:
             params["family_agreed_to_join"] = "true" if family_agreed_to_join else "false"
         try:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from services.consent.tests.helpers import consent_body, outbox_events
+from shared.clock import LONDON
 
 PROBLEMS = "https://early-help.example/problems/"
-LONDON = ZoneInfo("Europe/London")
 
 
 def body_for(given_by: str, competence: str, age: tuple[int, int] | None) -> dict:

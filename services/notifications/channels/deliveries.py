@@ -17,9 +17,9 @@ from sqlalchemy import select, update
 
 from services.notifications.channels.email import send_email
 from services.notifications.channels.webhooks import decrypt_secret, send_webhook
-from services.notifications.clock import utcnow
 from services.notifications.config import Settings
 from services.notifications.models import Delivery, Subscription
+from shared.clock import utcnow
 from shared.db import Database, is_postgres_session
 from shared.events import backoff
 

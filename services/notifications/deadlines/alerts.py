@@ -12,19 +12,17 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notifications.channels.feed import Alert, AlertWriter
-from services.notifications.clock import as_utc
 from services.notifications.deadlines.repository import due_query
 from services.notifications.deadlines.service import next_stage_after, stage_time
 from services.notifications.models import Deadline, DeadlineAlert
+from shared.clock import LONDON
 from shared.db import Database, is_postgres_session
 
-LONDON = ZoneInfo("Europe/London")
 KIND_OF_STAGE = {
     "reminder": "deadline.reminder",
     "overdue": "deadline.overdue",
@@ -38,7 +36,7 @@ TITLE_OF_STAGE = {
 
 
 def alert_for(d: dict[str, Any], stage: str) -> Alert:
-    due = as_utc(d["due_at"]).astimezone(LONDON).strftime("%Y-%m-%d %H:%M")
+    due = d["due_at"].astimezone(LONDON).strftime("%Y-%m-%d %H:%M")
     common = {
         "kind": KIND_OF_STAGE[stage],
         "title": f"{TITLE_OF_STAGE[stage]}: {d['kind']} due {due} (London)",
@@ -47,7 +45,7 @@ def alert_for(d: dict[str, Any], stage: str) -> Alert:
         "consent_id": d["consent_id"],
         "deadline_id": d["id"],
         "reference": d["reference"],
-        "data": {"deadline_kind": d["kind"], "stage": stage, "due_at": as_utc(d["due_at"]).isoformat()},
+        "data": {"deadline_kind": d["kind"], "stage": stage, "due_at": d["due_at"].isoformat()},
     }
     if stage == "escalation":
         target = d["escalation_target"]
@@ -77,7 +75,7 @@ async def alert_batch(session: AsyncSession, now: datetime, limit: int, worker: 
         stage = d["next_stage"]
         while stage is not None and (when := stage_time(d, stage)) is not None and when <= now:
             # A reminder reached only after the due time says nothing the overdue alert does not.
-            if not (stage == "reminder" and as_utc(d["due_at"]) <= now):
+            if not (stage == "reminder" and d["due_at"] <= now):
                 alerts.append(
                     {
                         "id": str(uuid.uuid4()),

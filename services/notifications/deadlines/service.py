@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Set as AbstractSet
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.notifications.clock import as_utc, utcnow
 from services.notifications.deadlines import repository as repo
 from services.notifications.models import Deadline, DeadlineFact, DeadlineRule, EpisodeLink
 from shared.calendar import WorkingCalendar
+from shared.clock import utcnow
 
 STAGES = ("reminder", "overdue", "escalation")
 
@@ -32,7 +32,7 @@ def stage_time(d: Deadline | dict, stage: str) -> datetime | None:
     value = {"reminder": get("reminder_at"), "overdue": get("due_at"), "escalation": get("escalation_at")}[
         stage
     ]
-    return as_utc(value) if value is not None else None
+    return value
 
 
 def next_stage_after(
@@ -56,7 +56,7 @@ class DeadlineEngine:
         self.calendar = calendar
 
     def due_from(self, rule: DeadlineRule, start: datetime) -> datetime:
-        return as_utc(self.calendar.add(as_utc(start), rule.amount, rule.unit))  # type: ignore[arg-type]
+        return self.calendar.add(start, rule.amount, rule.unit).astimezone(UTC)  # type: ignore[arg-type]
 
     async def open(
         self,
@@ -130,22 +130,22 @@ class DeadlineEngine:
                 team=rule.team,
                 escalation_target=rule.escalation_target,
                 status="open",
-                opened_at=as_utc(start) if start else now,
+                opened_at=start or now,
                 created_at=now,
             )
-            self._set_due(d, as_utc(due_at), rule)
+            self._set_due(d, due_at, rule)
             if link is not None:
                 d.assignee_email, d.assignee_agency_id = link.lead_email, link.lead_agency_id
                 d.reference = d.reference or link.reference
                 if link.closed_at is not None:
-                    d.status, d.cancelled_at = "cancelled", as_utc(link.closed_at)
+                    d.status, d.cancelled_at = "cancelled", link.closed_at
             fact = early.get(kind)
             if fact is not None and d.status == "open":
                 outcome, at = fact
                 if outcome == "met":
-                    d.status, d.met_at = "met", as_utc(at)
+                    d.status, d.met_at = "met", at
                 else:
-                    d.status, d.cancelled_at = "cancelled", as_utc(at)
+                    d.status, d.cancelled_at = "cancelled", at
                 applied.append(kind)
             schedule(d)
             session.add(d)
@@ -165,14 +165,14 @@ class DeadlineEngine:
     async def meet(
         self, session: AsyncSession, kind: str, subject_id: str, at: datetime, *, remember: bool = True
     ) -> int:
-        closed = await repo.close_open(session, kind, subject_id, status="met", met_at=as_utc(at))
+        closed = await repo.close_open(session, kind, subject_id, status="met", met_at=at)
         if not closed and remember and not await repo.any_deadline(session, kind, subject_id):
             await self._remember(session, kind, subject_id, "met", at)
         await session.flush()
         return closed
 
     async def cancel(self, session: AsyncSession, kind: str, subject_id: str, at: datetime) -> int:
-        closed = await repo.close_open(session, kind, subject_id, status="cancelled", cancelled_at=as_utc(at))
+        closed = await repo.close_open(session, kind, subject_id, status="cancelled", cancelled_at=at)
         if not closed and not await repo.any_deadline(session, kind, subject_id):
             await self._remember(session, kind, subject_id, "cancelled", at)
         await session.flush()
@@ -181,7 +181,7 @@ class DeadlineEngine:
     async def cancel_episode(self, session: AsyncSession, episode_id: str, at: datetime) -> int:
         found = await repo.open_deadlines(session, episode_id=episode_id)
         for d in found:
-            d.status, d.cancelled_at = "cancelled", as_utc(at)
+            d.status, d.cancelled_at = "cancelled", at
             schedule(d)
         await session.flush()
         return len(found)
@@ -192,7 +192,7 @@ class DeadlineEngine:
             rule = await repo.rule(session, kind)
             if rule is None:
                 continue
-            self._set_due(d, as_utc(due_at), rule)
+            self._set_due(d, due_at, rule)
             # Stages already alerted are not repeated; the rest follow the new due time.
             schedule(d, await repo.alerted_stages(session, d.id))
         await session.flush()
@@ -202,7 +202,7 @@ class DeadlineEngine:
         self, session: AsyncSession, kind: str, subject_id: str, outcome: str, at: datetime
     ) -> None:
         if await repo.fact(session, kind, subject_id) is None:
-            session.add(DeadlineFact(kind=kind, subject_id=subject_id, outcome=outcome, at=as_utc(at)))
+            session.add(DeadlineFact(kind=kind, subject_id=subject_id, outcome=outcome, at=at))
 
     async def assign(
         self, session: AsyncSession, episode_id: str, email: str | None, agency_id: str | None

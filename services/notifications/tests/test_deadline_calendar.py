@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from zoneinfo import ZoneInfo
 
 from shared.calendar import WorkingCalendar
-
-LONDON = ZoneInfo("Europe/London")
+from shared.clock import LONDON
 
 
 def london(value: str) -> datetime:

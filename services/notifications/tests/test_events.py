@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
-from zoneinfo import ZoneInfo
 
-LONDON = ZoneInfo("Europe/London")
+from shared.clock import LONDON
+
 T0 = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)  # Monday
 
 

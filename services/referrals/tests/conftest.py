@@ -14,7 +14,6 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -23,11 +22,10 @@ from sqlalchemy import select, update
 from services.referrals.config import Settings
 from services.referrals.main import create_app
 from services.referrals.models import PLATFORM
-from shared.events import utcnow
+from shared.clock import LONDON, clock, utcnow
 from shared.service_client import ServiceClient
 
 SERVICE_DIR = Path(__file__).resolve().parent.parent
-LONDON = ZoneInfo("Europe/London")
 ASSESSMENTS = "http://assessments.test/internal/events"
 NOTIFICATIONS = "http://notifications.test/internal/events"
 
@@ -176,8 +174,15 @@ class Referrals:
         self.client: httpx.AsyncClient = harness.client
         self.receivers = receivers
         self.consent = consent
-        self.now: datetime | None = None
-        harness.app.state.clock = lambda: self.now or utcnow()
+
+    @property
+    def now(self) -> datetime | None:
+        """The moment the clock is stopped at (shared.clock), None while it runs."""
+        return clock.now() if clock.faked else None
+
+    @now.setter
+    def now(self, moment: datetime | None) -> None:
+        clock.set(moment)
 
     @property
     def runtime(self) -> Any:

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import select
 
 from services.referrals.models import PersonMerge
-from services.referrals.schemas import london_today
 from services.referrals.tests.conftest import NHS, child, london, rfs
+from shared.clock import london_today
 
 BROWN_HOME = {"line1": "4 Ash Close", "postcode": "S65 1AA"}
 

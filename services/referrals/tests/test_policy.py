@@ -289,7 +289,7 @@ async def test_disclosures_are_stored_before_the_answer_and_retried_until_accept
     from sqlalchemy import update
 
     from services.referrals.models import PendingDisclosure
-    from shared.events import utcnow
+    from shared.clock import utcnow
 
     async with svc.runtime.db.session() as s:
         await s.execute(update(PendingDisclosure).values(next_attempt_at=utcnow()))

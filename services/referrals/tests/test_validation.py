@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from services.referrals.schemas import london_today
 from services.referrals.tests.conftest import child, rfs
+from shared.clock import london_today
 
 VALIDATION = "https://early-help.example/problems/validation-error"
 
