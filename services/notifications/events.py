@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.notifications import policy
 from services.notifications.channels.feed import Alert, AlertWriter
 from services.notifications.clock import end_of_day, parse_moment, utcnow
 from services.notifications.deadlines.service import DeadlineEngine
@@ -67,7 +68,7 @@ def build_handlers(
                 Alert(
                     kind="referral.decided",
                     title="Outcome of your referral",
-                    recipient_agency_id=d["source_agency_id"],
+                    **policy.referral_outcome_to(d["source_agency_id"]),
                     referral_id=d["referral_id"],
                     reference=d.get("reference"),
                     data={"outcome": d.get("outcome")},
@@ -85,9 +86,9 @@ def build_handlers(
             Alert(
                 kind="referral.linked",
                 title="A new referral was linked to your case",
-                recipient_agency_id=link.lead_agency_id if link else None,
-                recipient_agency_type=None if link and link.lead_agency_id else "early_help",
-                recipient_email=link.lead_email if link else None,
+                **policy.lead_professional_to(
+                    link.lead_agency_id if link else None, link.lead_email if link else None
+                ),
                 referral_id=d["referral_id"],
                 episode_id=episode_id,
                 reference=d.get("reference"),
@@ -106,7 +107,7 @@ def build_handlers(
             Alert(
                 kind="referral.safeguarding_concern",
                 title="Safeguarding concern: decide now",
-                recipient_agency_type="mash",
+                **policy.safeguarding_concern_to(),
                 referral_id=d["referral_id"],
                 reference=d.get("reference"),
             )
@@ -199,8 +200,7 @@ def build_handlers(
             Alert(
                 kind="assessment.awaiting_approval",
                 title="Early Help Assessment awaiting approval",
-                recipient_agency_type="early_help",
-                recipient_email=early_help_managers_email,
+                **policy.awaiting_approval_to(early_help_managers_email),
                 episode_id=d["episode_id"],
                 reference=link.reference if link else None,
                 data={
@@ -306,9 +306,7 @@ def build_handlers(
                 Alert(
                     kind="consent.withdrawn",
                     title="Consent was withdrawn on your case",
-                    recipient_agency_id=link.lead_agency_id,
-                    recipient_agency_type=None if link.lead_agency_id else "early_help",
-                    recipient_email=link.lead_email,
+                    **policy.lead_professional_to(link.lead_agency_id, link.lead_email),
                     episode_id=eid,
                     consent_id=d["consent_id"],
                     reference=link.reference,
