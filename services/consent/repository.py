@@ -80,9 +80,11 @@ async def is_withdrawn(session: AsyncSession, consent_id: str) -> bool:
     return (await session.execute(stmt)).first() is not None
 
 
-async def live_consents(
-    session: AsyncSession, person_id: str, today: date
-) -> Sequence[Row[str, list[str], list[str]]]:
+# (id, purposes, agencies)
+LiveConsent = Row[str, list[str], list[str]]
+
+
+async def live_consents(session: AsyncSession, person_id: str, today: date) -> Sequence[LiveConsent]:
     """(id, purposes, agencies) of the person's consents not withdrawn and not expired, newest first."""
     stmt = (
         select(Consent.id, Consent.purposes, Consent.agencies)

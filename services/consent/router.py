@@ -7,7 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from services.consent import service
+from services.consent import policy, service
 from services.consent.export import disclosures_csv
 from services.consent.lawful_bases import LAWFUL_BASES
 from services.consent.schemas import (
@@ -162,7 +162,7 @@ async def access_check(
         str(person_id),
         agency_id,
         purpose,
-        taf=service.TafMembership(
+        taf=policy.TafMembership(
             on_taf=on_team_around_the_family,
             joined_at=joined_at,
             family_agreed_to_join=family_agreed_to_join,

@@ -1,10 +1,7 @@
-"""Rules of the consent service. Services flush; the request session commits.
+"""Consents, sharing decisions, the access check and the disclosure log: what happens, in order.
 
-Who sees what (object level, on top of the route scopes):
-- consents, sharing decisions and disclosures of any person are visible to the MASH, the
-  council's early help service, social care and service identities;
-- any other agency (a partner given `consent:read`, which none has by default) sees only the
-  consents naming its own agency id, the decisions about its agency and the disclosures to it.
+Who may do what, who sees what and whom a consent covers are `policy.py`'s (docs/consent.md
+"Who may do what"). Services flush; the request session commits.
 """
 
 from __future__ import annotations
@@ -12,20 +9,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.consent import policy
 from services.consent import repository as repo
 from services.consent.models import Consent, ConsentWithdrawal, Disclosure, SharingDecision
+from services.consent.policy import TafMembership
 from services.consent.schemas import (
-    TEAM_AROUND_THE_FAMILY,
     AccessCheckRead,
-    AccessReason,
     ConsentCreate,
     ConsentRead,
     ConsentWithdraw,
@@ -36,7 +31,7 @@ from services.consent.schemas import (
     SharingDecisionRead,
     WithdrawalRead,
 )
-from shared.clock import LONDON, london_today, utcnow
+from shared.clock import london_today, utcnow
 from shared.db import Database
 from shared.identity import Identity
 from shared.pagination import PageParams, encode_cursor
@@ -44,27 +39,8 @@ from shared.problems import NotFound, Problem, ValidationProblem
 
 log = logging.getLogger("consent")
 
-ADULT_AGE = 16
 # A device clock a little ahead of ours is not "obtained in the future".
 CLOCK_SKEW = timedelta(minutes=5)
-CONSENT_READER_TYPES = frozenset({"mash", "early_help", "social_care", "service"})
-PARENTAL_RELATIONSHIPS = frozenset({"parent", "carer", "guardian"})
-
-
-class CompetenceRule(ValidationProblem):
-    """422 `competence-rule`: who gave consent does not match the person's age or competence."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(field, message, type_slug="competence-rule")
-
-
-class ApprovalRequired(ValidationProblem):
-    def __init__(self) -> None:
-        super().__init__(
-            "approved_by",
-            "sharing without consent needs the approving manager",
-            type_slug="approval-required",
-        )
 
 
 class ConsentAlreadyWithdrawn(Problem):
@@ -76,14 +52,6 @@ class DecisionAlreadySuperseded(Problem):
 
 
 # --- small helpers ----------------------------------------------------------------------
-
-
-def age_on(date_of_birth: date, on: date) -> int:
-    return on.year - date_of_birth.year - ((on.month, on.day) < (date_of_birth.month, date_of_birth.day))
-
-
-def sees_every_person(identity: Identity) -> bool:
-    return identity.agency_type in CONSENT_READER_TYPES
 
 
 def consent_status(consent: Consent, withdrawal: ConsentWithdrawal | None, today: date) -> str:
@@ -149,41 +117,10 @@ class Publisher(Protocol):
 # --- consents ---------------------------------------------------------------------------
 
 
-def check_competence(body: ConsentCreate) -> None:
-    """Who may give consent for whom (domain.md, "Consent and information sharing")."""
-    relationship = body.given_by.relationship
-    obtained_on = body.obtained_at.astimezone(LONDON).date()
-    age = None
-    if body.person_date_of_birth is not None:
-        if body.person_date_of_birth > obtained_on:
-            raise ValidationProblem("person_date_of_birth", "is after the date consent was obtained")
-        age = age_on(body.person_date_of_birth, obtained_on)
-    if relationship == "self":
-        if body.competence == "parental":
-            raise CompetenceRule(
-                "competence",
-                "a person consenting for themselves is presumed_16_plus or gillick_competent",
-            )
-        if body.competence == "presumed_16_plus" and age is not None and age < ADULT_AGE:
-            raise CompetenceRule(
-                "person_date_of_birth",
-                f"the person was {age} when consent was obtained: under 16, record "
-                "gillick_competent or consent given by a parent, carer or guardian",
-            )
-    elif relationship in PARENTAL_RELATIONSHIPS:
-        if body.competence != "parental":
-            raise CompetenceRule("competence", f"consent given by a {relationship} is recorded as parental")
-        if age is not None and age >= ADULT_AGE:
-            raise CompetenceRule(
-                "given_by.relationship",
-                "a person of 16 or over gives their own consent (relationship self)",
-            )
-
-
 async def create_consent(
     session: AsyncSession, events: Publisher, identity: Identity, body: ConsentCreate
 ) -> ConsentRead:
-    check_competence(body)
+    policy.check_competence(body)
     now = utcnow()
     if body.obtained_at > now + CLOCK_SKEW:
         raise ValidationProblem("obtained_at", "must not be in the future")
@@ -220,13 +157,9 @@ async def create_consent(
     return consent_read(consent, None)
 
 
-def _may_see_consent(identity: Identity, consent: Consent) -> bool:
-    return sees_every_person(identity) or identity.agency_id in consent.agencies
-
-
 async def get_consent(session: AsyncSession, identity: Identity, consent_id: str) -> ConsentRead:
     row = await repo.get_consent(session, consent_id)
-    if row is None or not _may_see_consent(identity, row[0]):
+    if row is None or not policy.may_see_consent(identity, row[0]):
         raise NotFound("No such consent")
     return consent_read(row[0], row[1])
 
@@ -241,7 +174,7 @@ async def list_consents(
         last = rows[-1][0]
         cursor = encode_cursor(last.obtained_at, last.id)
     # Filtering after the page is cut keeps the cursor right; a partner's page may be short.
-    items = [consent_read(c, w) for c, w in rows if _may_see_consent(identity, c)]
+    items = [consent_read(c, w) for c, w in rows if policy.may_see_consent(identity, c)]
     return items, cursor
 
 
@@ -253,7 +186,7 @@ async def withdraw_consent(
     body: ConsentWithdraw,
 ) -> ConsentRead:
     row = await repo.get_consent(session, consent_id)
-    if row is None or not _may_see_consent(identity, row[0]):
+    if row is None or not policy.may_see_consent(identity, row[0]):
         raise NotFound("No such consent")
     consent, existing = row
     if existing is not None:
@@ -346,25 +279,8 @@ async def create_decision(
     decided_at = (body.decided_at or now).astimezone(UTC)
     if decided_at > now + CLOCK_SKEW:
         raise ValidationProblem("decided_at", "must not be in the future")
-    if body.decision == "share":
-        if body.lawful_basis is None:
-            raise ValidationProblem("lawful_basis", "sharing needs a lawful basis (see GET /v1/lawful-bases)")
-        if body.lawful_basis == "consent":
-            if not await _consent_covers(session, person_id, body.agency_id, body.purpose):
-                raise ValidationProblem(
-                    "lawful_basis",
-                    "no live consent of this person covers this purpose and agency; choose "
-                    "another basis (with an approving manager) or record consent first",
-                    type_slug="consent-required",
-                )
-        elif not body.approved_by:
-            raise ApprovalRequired()
-    if body.approved_by and body.approved_by.strip().lower() == body.decided_by.strip().lower():
-        raise ValidationProblem(
-            "approved_by",
-            "the approving manager must be someone other than the decision maker",
-            type_slug="approval-required",
-        )
+    live = await repo.live_consents(session, person_id, london_today()) if policy.needs_consent(body) else ()
+    policy.check_decision(body, live)
     supersedes_id = str(body.supersedes_id) if body.supersedes_id else None
     if supersedes_id is not None:
         previous = await repo.get_decision(session, supersedes_id)
@@ -413,7 +329,7 @@ async def create_decision(
 
 async def get_decision(session: AsyncSession, identity: Identity, decision_id: str) -> SharingDecisionRead:
     row = await repo.get_decision(session, decision_id)
-    if row is None or not (sees_every_person(identity) or row[0].agency_id == identity.agency_id):
+    if row is None or not policy.may_see_decision(identity, row[0]):
         raise NotFound("No such sharing decision")
     return decision_read(row[0], row[1])
 
@@ -421,7 +337,7 @@ async def get_decision(session: AsyncSession, identity: Identity, decision_id: s
 async def list_decisions(
     session: AsyncSession, identity: Identity, person_id: str, params: PageParams
 ) -> tuple[list[SharingDecisionRead], str | None]:
-    agency = None if sees_every_person(identity) else identity.agency_id
+    agency = policy.agency_filter(identity)
     rows = list(await repo.list_decisions(session, person_id, params, agency))
     cursor = None
     if len(rows) > params.limit:
@@ -431,43 +347,6 @@ async def list_decisions(
 
 
 # --- the access check -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TafMembership:
-    """What the asking service knows of the agency's place on the person's TAF.
-
-    `joined_at` None: the caller did not say when the agency joined (callers from before the
-    rule); a TAF-wide consent then covers it as it always did. The assessments service always
-    sends it.
-    """
-
-    on_taf: bool = False
-    joined_at: datetime | None = None
-    family_agreed_to_join: bool = False
-
-
-def _consent_reason(agencies: list[str], obtained_at: datetime, taf: TafMembership) -> AccessReason | None:
-    """Why this consent covers the agency (None: it does not), given its `agencies`.
-
-    Naming the agency covers it. A TAF-wide consent covers a TAF agency only if the agency was
-    on the TAF when the consent was obtained (the family knew whom they agreed to share with),
-    or the family agreed to its joining afterwards.
-    """
-    if TEAM_AROUND_THE_FAMILY not in agencies or not taf.on_taf:
-        return None
-    if taf.joined_at is None or taf.joined_at <= obtained_at:
-        return "consent_covers_team_around_the_family"
-    if taf.family_agreed_to_join:
-        return "consent_covers_team_around_the_family_family_agreed"
-    return "consent_predates_joining"
-
-
-async def _consent_covers(session: AsyncSession, person_id: str, agency_id: str, purpose: str) -> bool:
-    for row in await repo.live_consents(session, person_id, london_today()):
-        if purpose in row.purposes and (agency_id in row.agencies or TEAM_AROUND_THE_FAMILY in row.agencies):
-            return True
-    return False
 
 
 async def check_access(
@@ -487,7 +366,7 @@ async def check_access(
     2. Otherwise a live consent (not withdrawn, not past `expires_on`) covering the purpose and
        naming the agency allows; so does one naming `team_around_the_family` when the caller
        says the agency sits on the person's TAF and the agency joined the TAF no later than
-       the consent was obtained, or the family agreed to its joining (`_consent_reason`).
+       the consent was obtained, or the family agreed to its joining (`policy.answer`).
     3. Otherwise denied.
     Reads the committed state every time (no cache): a withdrawal denies the very next check.
     `practitioner_id` (whom the asking service acts for) is validated and echoed, not stored:
@@ -495,43 +374,10 @@ async def check_access(
     of who read what is the disclosure log, which stores the practitioner.
     """
     taf = taf or TafMembership()
-    if not taf.on_taf and (taf.joined_at is not None or taf.family_agreed_to_join):
-        raise ValidationProblem(
-            "on_team_around_the_family",
-            "joined_at and family_agreed_to_join describe a TAF member: send on_team_around_the_family=true",
-        )
+    policy.check_taf_membership(taf)
     rows = await repo.access_facts(session, person_id, agency_id, purpose, today or london_today())
-    answer = _answer(rows, agency_id, purpose, taf)
+    answer = policy.answer(rows, agency_id, purpose, taf)
     return answer.model_copy(update={"practitioner_id": practitioner_id})
-
-
-def _answer(
-    rows: Sequence[repo.AccessFact], agency_id: str, purpose: str, taf: TafMembership
-) -> AccessCheckRead:
-    if rows and rows[0].kind == "d":
-        allowed = rows[0].decision == "share"
-        return AccessCheckRead(
-            allowed=allowed,
-            basis="sharing_decision",
-            reference_id=rows[0].id,
-            reason="decision_share" if allowed else "decision_do_not_share",
-        )
-    predates_joining = False
-    for row in rows:
-        if purpose not in (row.purposes or ()):
-            continue
-        agencies = row.agencies or []
-        reason = "consent_names_agency" if agency_id in agencies else _consent_reason(agencies, row.at, taf)
-        if reason == "consent_predates_joining":
-            predates_joining = True  # an older consent may still name the agency
-        elif reason is not None:
-            return AccessCheckRead(allowed=True, basis="consent", reference_id=row.id, reason=reason)
-    return AccessCheckRead(
-        allowed=False,
-        basis=None,
-        reference_id=None,
-        reason="consent_predates_joining" if predates_joining else "no_consent_or_decision",
-    )
 
 
 # --- disclosures ------------------------------------------------------------------------
@@ -558,14 +404,10 @@ async def record_disclosure(
     return disclosure_read(disclosure)
 
 
-def _disclosure_agency_filter(identity: Identity) -> str | None:
-    return None if sees_every_person(identity) else identity.agency_id
-
-
 async def list_disclosures(
     session: AsyncSession, identity: Identity, person_id: str, params: PageParams
 ) -> tuple[list[DisclosureRead], str | None]:
-    rows = list(await repo.list_disclosures(session, person_id, params, _disclosure_agency_filter(identity)))
+    rows = list(await repo.list_disclosures(session, person_id, params, policy.agency_filter(identity)))
     cursor = None
     if len(rows) > params.limit:
         rows = rows[: params.limit]
@@ -574,5 +416,5 @@ async def list_disclosures(
 
 
 async def all_disclosures(session: AsyncSession, identity: Identity, person_id: str) -> list[DisclosureRead]:
-    rows = await repo.list_disclosures(session, person_id, None, _disclosure_agency_filter(identity))
+    rows = await repo.list_disclosures(session, person_id, None, policy.agency_filter(identity))
     return [disclosure_read(d) for d in rows]

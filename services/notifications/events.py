@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.notifications import policy
 from services.notifications.channels.feed import Alert, AlertWriter
 from services.notifications.deadlines.service import DeadlineEngine
 from services.notifications.models import EpisodeLink, EpisodePerson
@@ -72,7 +73,7 @@ def build_handlers(
                 Alert(
                     kind="referral.decided",
                     title="Outcome of your referral",
-                    recipient_agency_id=d["source_agency_id"],
+                    **policy.referral_outcome_to(d["source_agency_id"]),
                     referral_id=d["referral_id"],
                     reference=d.get("reference"),
                     data={"outcome": d.get("outcome")},
@@ -90,9 +91,9 @@ def build_handlers(
             Alert(
                 kind="referral.linked",
                 title="A new referral was linked to your case",
-                recipient_agency_id=link.lead_agency_id if link else None,
-                recipient_agency_type=None if link and link.lead_agency_id else "early_help",
-                recipient_email=link.lead_email if link else None,
+                **policy.lead_professional_to(
+                    link.lead_agency_id if link else None, link.lead_email if link else None
+                ),
                 referral_id=d["referral_id"],
                 episode_id=episode_id,
                 reference=d.get("reference"),
@@ -111,7 +112,7 @@ def build_handlers(
             Alert(
                 kind="referral.safeguarding_concern",
                 title="Safeguarding concern: decide now",
-                recipient_agency_type="mash",
+                **policy.safeguarding_concern_to(),
                 referral_id=d["referral_id"],
                 reference=d.get("reference"),
             )
@@ -204,8 +205,7 @@ def build_handlers(
             Alert(
                 kind="assessment.awaiting_approval",
                 title="Early Help Assessment awaiting approval",
-                recipient_agency_type="early_help",
-                recipient_email=early_help_managers_email,
+                **policy.awaiting_approval_to(early_help_managers_email),
                 episode_id=d["episode_id"],
                 reference=link.reference if link else None,
                 data={
@@ -311,9 +311,7 @@ def build_handlers(
                 Alert(
                     kind="consent.withdrawn",
                     title="Consent was withdrawn on your case",
-                    recipient_agency_id=link.lead_agency_id,
-                    recipient_agency_type=None if link.lead_agency_id else "early_help",
-                    recipient_email=link.lead_email,
+                    **policy.lead_professional_to(link.lead_agency_id, link.lead_email),
                     episode_id=eid,
                     consent_id=d["consent_id"],
                     reference=link.reference,

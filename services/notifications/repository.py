@@ -4,25 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notifications.models import Delivery, Notification, Subscription
+from services.notifications.policy import addressed_to
 from shared.identity import Identity
 from shared.pagination import PageParams, keyset
-
-
-def _addressed_to(identity: Identity):
-    return or_(
-        Notification.recipient_agency_id == identity.agency_id,
-        Notification.recipient_agency_type == identity.agency_type,
-    )
 
 
 async def feed(
     session: AsyncSession, identity: Identity, params: PageParams, *, unread: bool
 ) -> Sequence[Notification]:
-    stmt = select(Notification).where(_addressed_to(identity))
+    stmt = select(Notification).where(addressed_to(identity))
     if unread:
         stmt = stmt.where(Notification.read_at.is_(None))
     stmt = keyset(stmt, Notification.created_at, Notification.id, params)
@@ -32,7 +26,7 @@ async def feed(
 async def notification_for(
     session: AsyncSession, identity: Identity, notification_id: str
 ) -> Notification | None:
-    stmt = select(Notification).where(Notification.id == notification_id, _addressed_to(identity))
+    stmt = select(Notification).where(Notification.id == notification_id, addressed_to(identity))
     return (await session.scalars(stmt)).first()
 
 
@@ -45,9 +39,10 @@ async def subscriptions_of(session: AsyncSession, agency_id: str) -> Sequence[Su
     return (await session.scalars(stmt)).all()
 
 
-async def subscription_of(session: AsyncSession, agency_id: str, subscription_id: str) -> Subscription | None:
+async def subscription(session: AsyncSession, subscription_id: str) -> Subscription | None:
+    """A subscription not deleted (whose it is, and who may see it, is the policy's)."""
     sub = await session.get(Subscription, subscription_id)
-    if sub is None or sub.agency_id != agency_id or sub.status == "deleted":
+    if sub is None or sub.status == "deleted":
         return None
     return sub
 

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from services.notifications import service
+from services.notifications import policy, service
 from services.notifications.deadlines import repository as deadlines_repo
 from services.notifications.schemas import (
     DeadlineList,
@@ -29,19 +29,17 @@ from shared.deps import RuntimeDep, SessionDep
 from shared.etag import set_etag
 from shared.identity import CurrentIdentity, Identity, require_scope
 from shared.pagination import PageDep
-from shared.problems import Forbidden
 
 router = APIRouter(prefix="/v1", tags=["notifications"])
 
 DeadlinesReader = Annotated[Identity, Depends(require_scope("deadlines:read"))]
-Admin = Annotated[Identity, Depends(require_scope("admin"))]
+Admin = Annotated[Identity, Depends(require_scope(policy.DEADLINE_RULES_WRITE_SCOPE))]
 FeedReader = Annotated[Identity, Depends(require_scope("notifications:read"))]
 WebhookManager = Annotated[Identity, Depends(require_scope("webhooks:manage"))]
 
 
 async def _rules_reader(identity: CurrentIdentity) -> Identity:
-    if not (identity.has("deadlines:read") or identity.has("admin")):
-        raise Forbidden("deadlines:read")
+    policy.may_read_deadline_rules(identity)
     return identity
 
 

@@ -1,4 +1,8 @@
-"""Rules of the notifications service's API. Services flush; the request session commits."""
+"""What the notifications service's API does. Services flush; the request session commits.
+
+Whose feed items and subscriptions they are, and who may change the deadline rules, is
+`policy.py`'s (docs/notifications.md "Who may do what").
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from datetime import datetime
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.notifications import policy
 from services.notifications import repository as repo
 from services.notifications.channels.webhooks import (
     BlockedDestination,
@@ -119,7 +124,7 @@ async def create_subscription(
     secret = new_secret()
     sub = Subscription(
         id=str(uuid.uuid4()),
-        agency_id=identity.agency_id,
+        agency_id=policy.subscription_owner(identity),
         agency_type=identity.agency_type,
         url=url,
         event_types=body.event_types,
@@ -134,12 +139,12 @@ async def create_subscription(
 
 
 async def list_subscriptions(session: AsyncSession, identity: Identity) -> list[Subscription]:
-    return list(await repo.subscriptions_of(session, identity.agency_id))
+    return list(await repo.subscriptions_of(session, policy.subscription_owner(identity)))
 
 
 async def get_subscription(session: AsyncSession, identity: Identity, subscription_id: str) -> Subscription:
-    sub = await repo.subscription_of(session, identity.agency_id, subscription_id)
-    if sub is None:
+    sub = await repo.subscription(session, subscription_id)
+    if sub is None or not policy.owns_subscription(identity, sub):
         raise SubscriptionNotFound()
     return sub
 

@@ -17,6 +17,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notifications.models import Delivery, Notification, Subscription
+from services.notifications.policy import subscription_receives
 
 # Webhook event types an agency can subscribe to (also the feed's `kind`).
 WEBHOOK_EVENT_TYPES = (
@@ -118,10 +119,7 @@ class AlertWriter:
                 )
             )
         for sub in await self._subscriptions():
-            addressed = (alert.recipient_agency_id and sub.agency_id == alert.recipient_agency_id) or (
-                alert.recipient_agency_type and sub.agency_type == alert.recipient_agency_type
-            )
-            if addressed and alert.kind in sub.event_types:
+            if subscription_receives(sub, alert.kind, alert.recipient_agency_id, alert.recipient_agency_type):
                 self.deliveries.append(
                     self._delivery(
                         "webhook", alert.kind, webhook_payload(alert, nid, self.now), nid, sub=sub.id

@@ -20,6 +20,7 @@ from services.notifications.channels.feed import Alert, AlertWriter
 from services.notifications.deadlines.repository import due_query
 from services.notifications.deadlines.service import next_stage_after, stage_time
 from services.notifications.models import Deadline, DeadlineAlert
+from services.notifications.policy import deadline_alert_to
 from shared.clock import LONDON
 from shared.db import Database, is_postgres_session
 
@@ -47,19 +48,7 @@ def alert_for(d: dict[str, Any], stage: str) -> Alert:
         "reference": d["reference"],
         "data": {"deadline_kind": d["kind"], "stage": stage, "due_at": d["due_at"].isoformat()},
     }
-    if stage == "escalation":
-        target = d["escalation_target"]
-        if "@" in target:
-            return Alert(recipient_email=target, recipient_agency_type=d["team"], **common)
-        return Alert(recipient_agency_type=target, **common)
-    if d["assignee_agency_id"] or d["assignee_email"]:
-        return Alert(
-            recipient_agency_id=d["assignee_agency_id"],
-            recipient_email=d["assignee_email"],
-            recipient_agency_type=None if d["assignee_agency_id"] else d["team"],
-            **common,
-        )
-    return Alert(recipient_agency_type=d["team"], **common)
+    return Alert(**deadline_alert_to(d, stage), **common)
 
 
 async def alert_batch(session: AsyncSession, now: datetime, limit: int, worker: str = "") -> int:
