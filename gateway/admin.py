@@ -16,7 +16,7 @@ from shared.identity import Identity
 from shared.pagination import PageDep, encode_cursor, keyset
 from shared.problems import Forbidden, NotFound, ValidationProblem
 from shared.tokens import TokenInvalid
-from shared.validation import IsoDatetime
+from shared.validation import IsoUtcDatetime
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
@@ -205,8 +205,8 @@ async def audit(
     request_id: Annotated[str | None, Query(max_length=128)] = None,
     resource_id: Annotated[str | None, Query(max_length=100)] = None,
     practitioner_id: Annotated[str | None, Query(max_length=36)] = None,
-    at_from: Annotated[IsoDatetime | None, Query(alias="from")] = None,
-    at_to: Annotated[IsoDatetime | None, Query(alias="to")] = None,
+    at_from: Annotated[IsoUtcDatetime | None, Query(alias="from")] = None,
+    at_to: Annotated[IsoUtcDatetime | None, Query(alias="to")] = None,
 ) -> dict[str, Any]:
     gw = request.app.state.gw
     await gw.audit.flush()

@@ -97,3 +97,23 @@ async def test_a_deleted_audit_row_is_detected(gwh, monkeypatch, page_rows):
         await session.execute(delete(AuditRecord).where(AuditRecord.resource_id == "t1"))
     result = await audit_ops.verify(gwh.gw.db)
     assert not result.ok and any("missing" in p or "deleted" in p for p in result.problems)
+
+
+async def test_the_audit_query_takes_times_with_or_without_an_offset(gwh):
+    """A time without an offset is UTC (it was a 500: the column refuses naive times)."""
+    cid, secret, _agency = await gwh.make_client("education")
+    await gwh.client.get(
+        "/v1/things/thing-9", headers={"Authorization": f"Bearer {await gwh.token(cid, secret)}"}
+    )
+    await gwh.gw.audit.flush()
+    admin = await gwh.bearer("admin")
+    for since in ("2000-01-01T00:00:00", "2000-01-01T00:00:00Z", "2000-01-01T01:00:00+01:00"):
+        resp = await gwh.client.get(
+            "/v1/admin/audit", params={"client_id": cid, "from": since}, headers=admin
+        )
+        assert resp.status_code == 200, (since, resp.text)
+        assert [r["resource_id"] for r in resp.json()["items"]] == ["thing-9"]
+    later = await gwh.client.get(
+        "/v1/admin/audit", params={"client_id": cid, "from": "2999-01-01T00:00:00"}, headers=admin
+    )
+    assert later.status_code == 200 and later.json()["items"] == []
