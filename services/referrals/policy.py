@@ -104,6 +104,11 @@ class View:
     # decision rationale or agency checks).
     own_only: bool
 
+    @property
+    def withholds_nothing(self) -> bool:
+        """The MASH's (and a service's) view: every field as stored."""
+        return self.links and self.open_episode and self.assignment and not self.own_only
+
 
 def view_of(identity: Identity) -> View:
     mash = identity.is_service or identity.agency_type == MASH

@@ -651,6 +651,9 @@ def _match_read(m: ReferralMatch, person: Person | None) -> MatchRead:
 
 def summary(referral: Referral, view: policy.View) -> ReferralSummary:
     out = ReferralSummary.model_validate(referral, from_attributes=True)
+    if view.withholds_nothing:
+        # Nothing to change: a copy per row would cost a list of 20 about a tenth of a millisecond.
+        return out
     return out.model_copy(
         update={
             "status": policy.shown_status(view, referral.status),
