@@ -283,34 +283,6 @@ async def ensure_known(runtime: AssessmentsRuntime, people: list[str]) -> None:
 # --- reading --------------------------------------------------------------------------------
 
 
-def lead_read(lp: LeadProfessional) -> LeadProfessionalRead:
-    return LeadProfessionalRead(
-        id=lp.id,
-        name=lp.name,
-        agency_id=lp.agency_id,
-        email=lp.email,
-        phone=lp.phone,
-        family_agreed=lp.family_agreed,
-        practitioner_id=lp.practitioner_id,
-        manager_delegates=lp.manager_delegates,
-        assigned_at=lp.assigned_at,
-        ended_at=lp.ended_at,
-    )
-
-
-def taf_read(m: TafMember) -> TafMemberRead:
-    return TafMemberRead(
-        id=m.id,
-        agency_id=m.agency_id,
-        agency_type=m.agency_type,
-        name=m.name,
-        role=m.role,
-        practitioner_id=m.practitioner_id,
-        family_agreed=m.family_agreed,
-        added_at=m.added_at,
-    )
-
-
 async def distance_travelled(session: AsyncSession, episode_id: str) -> list[DistanceTravelled]:
     reviews = await repo.reviews_of(session, episode_id)
     scores = await repo.scores_of(session, [r.id for r in reviews])
@@ -352,9 +324,16 @@ async def episode_read(
         first_contact_at=episode.first_contact_at,
         assessment_start_due_at=episode.assessment_start_due_at,
         assessment_complete_due_at=episode.assessment_complete_due_at,
-        lead_professional=lead_read(current) if current else None,
-        lead_professional_history=[lead_read(lp) for lp in leads],
-        taf_members=[taf_read(m) for m in await repo.taf_members(session, episode.id)],
+        lead_professional=LeadProfessionalRead.model_validate(current, from_attributes=True)
+        if current
+        else None,
+        lead_professional_history=[
+            LeadProfessionalRead.model_validate(lp, from_attributes=True) for lp in leads
+        ],
+        taf_members=[
+            TafMemberRead.model_validate(m, from_attributes=True)
+            for m in await repo.taf_members(session, episode.id)
+        ],
         social_care_involved=episode.social_care_involved,
         consent_withdrawn_at=episode.consent_withdrawn_at,
         stepdown_panel_on=episode.stepdown_panel_on,
@@ -494,7 +473,7 @@ async def set_lead_professional(
             "assigned_at": now.isoformat(),
         },
     )
-    return lead_read(lead)
+    return LeadProfessionalRead.model_validate(lead, from_attributes=True)
 
 
 async def add_taf_member(
@@ -515,7 +494,7 @@ async def add_taf_member(
     session.add(member)
     touch(episode)
     await session.flush()
-    return taf_read(member)
+    return TafMemberRead.model_validate(member, from_attributes=True)
 
 
 async def remove_taf_member(session: AsyncSession, viewer: Viewer, episode_id: str, member_id: str) -> None:
@@ -580,6 +559,7 @@ async def record_contact(
 
 
 def step_up_read(s: StepUp) -> StepUpRead:
+    # A mapper, not model_validate: the row's `id` is published as `step_up_id`.
     return StepUpRead(
         step_up_id=s.id,
         episode_id=s.episode_id,
