@@ -26,6 +26,7 @@ from services.assessments.models import (
     StepUp,
     TafMember,
 )
+from services.assessments.schemas import EpisodeFigures
 from shared.pagination import PageParams, keyset
 
 # --- references -----------------------------------------------------------------------------
@@ -483,8 +484,8 @@ async def due_step_ups(session: AsyncSession, now: datetime, limit: int = 20) ->
 
 async def episode_report(
     session: AsyncSession, opened_from: datetime | None, opened_to: datetime | None, now: datetime
-) -> dict[str, Any]:
-    """Every figure is one aggregate query; nothing is counted in Python."""
+) -> EpisodeFigures:
+    """Every figure is one aggregate query, read by column name; nothing is counted in Python."""
     conds = []
     if opened_from is not None:
         conds.append(Episode.opened_at >= opened_from)
@@ -508,35 +509,34 @@ async def episode_report(
     )
     review_count = select(Review.episode_id, func.count().label("n")).group_by(Review.episode_id).subquery()
     year_ago = now - timedelta(days=365)
+    first_contact_at, first_contact_due = Episode.first_contact_at, Episode.first_contact_due_at
+    started, start_due = first_assessment.c.started_at, Episode.assessment_start_due_at
+    approved, complete_due = first_approval.c.approved_at, Episode.assessment_complete_due_at
+    reviews = func.coalesce(review_count.c.n, 0)
     stmt = (
         select(
-            func.count(Episode.id),
-            count_if(
-                and_(
-                    Episode.first_contact_at.is_not(None),
-                    Episode.first_contact_at <= Episode.first_contact_due_at,
-                )
+            func.count(Episode.id).label("episodes_opened"),
+            count_if(and_(first_contact_at.is_not(None), first_contact_at <= first_contact_due)).label(
+                "first_contact_within"
             ),
-            count_if(
-                and_(
-                    Episode.first_contact_at.is_not(None),
-                    Episode.first_contact_at > Episode.first_contact_due_at,
-                )
+            count_if(and_(first_contact_at.is_not(None), first_contact_at > first_contact_due)).label(
+                "first_contact_late"
             ),
-            count_if(and_(Episode.first_contact_at.is_(None), Episode.first_contact_due_at < now)),
-            count_if(first_assessment.c.started_at <= Episode.assessment_start_due_at),
-            count_if(first_assessment.c.started_at > Episode.assessment_start_due_at),
-            count_if(and_(first_assessment.c.started_at.is_(None), Episode.assessment_start_due_at < now)),
-            count_if(first_approval.c.approved_at <= Episode.assessment_complete_due_at),
-            count_if(first_approval.c.approved_at > Episode.assessment_complete_due_at),
-            count_if(and_(first_approval.c.approved_at.is_(None), Episode.assessment_complete_due_at < now)),
-            count_if(and_(Episode.status == "open", Episode.opened_at < year_ago)),
-            count_if(func.coalesce(review_count.c.n, 0) >= 3),
-            count_if(
-                and_(
-                    Episode.status == "open",
-                    or_(Episode.opened_at < year_ago, func.coalesce(review_count.c.n, 0) >= 3),
-                )
+            count_if(and_(first_contact_at.is_(None), first_contact_due < now)).label(
+                "first_contact_overdue"
+            ),
+            count_if(started <= start_due).label("assessment_started_within"),
+            count_if(started > start_due).label("assessment_started_late"),
+            count_if(and_(started.is_(None), start_due < now)).label("assessment_started_overdue"),
+            count_if(approved <= complete_due).label("assessment_completed_within"),
+            count_if(approved > complete_due).label("assessment_completed_late"),
+            count_if(and_(approved.is_(None), complete_due < now)).label("assessment_completed_overdue"),
+            count_if(and_(Episode.status == "open", Episode.opened_at < year_ago)).label(
+                "open_more_than_12_months"
+            ),
+            count_if(reviews >= 3).label("three_or_more_reviews"),
+            count_if(and_(Episode.status == "open", or_(Episode.opened_at < year_ago, reviews >= 3))).label(
+                "open_and_drifting"
             ),
         )
         .select_from(Episode)
@@ -545,7 +545,7 @@ async def episode_report(
         .outerjoin(review_count, review_count.c.episode_id == Episode.id)
         .where(where)
     )
-    r = (await session.execute(stmt)).one()
+    counts = (await session.execute(stmt)).mappings().one()
     closures = await session.execute(
         select(Episode.close_reason, func.count())
         .where(where, Episode.status == "closed")
@@ -559,24 +559,8 @@ async def episode_report(
         .group_by(ClosureOutcome.headline)
         .order_by(ClosureOutcome.headline)
     )
-    return {
-        "episodes_opened": int(r[0]),
-        "first_contact": {"within_72_hours": int(r[1]), "late": int(r[2]), "overdue_no_contact": int(r[3])},
-        "assessment_started": {
-            "within_10_working_days": int(r[4]),
-            "late": int(r[5]),
-            "overdue_not_started": int(r[6]),
-        },
-        "assessment_completed": {
-            "within_45_working_days": int(r[7]),
-            "late": int(r[8]),
-            "overdue_not_completed": int(r[9]),
-        },
-        "drift": {
-            "open_more_than_12_months": int(r[10]),
-            "three_or_more_reviews": int(r[11]),
-            "open_and_drifting": int(r[12]),
-        },
-        "closures_by_reason": {str(k): int(v) for k, v in closures},
-        "outcomes_achieved_by_headline": {str(k): int(v) for k, v in outcomes},
-    }
+    return EpisodeFigures(
+        **{name: int(value) for name, value in counts.items()},
+        closures_by_reason={str(k): int(v) for k, v in closures},
+        outcomes_achieved_by_headline={str(k): int(v) for k, v in outcomes},
+    )

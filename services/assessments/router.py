@@ -379,11 +379,12 @@ async def list_reviews(episode_id: Id, session: SessionDep, viewer: ViewerDep) -
 async def episode_report(
     request: Request,
     session: SessionDep,
+    runtime: AppRuntimeDep,
     opened_from: BoundedDate | None = None,
     opened_to: BoundedDate | None = None,
 ) -> Any:
     """Timeliness, closures by reason, outcomes by headline and drift. `Accept: text/csv` for CSV."""
-    report = await service.episode_report(session, opened_from, opened_to)
+    report = await service.episode_report(session, runtime.settings, opened_from, opened_to)
     if "text/csv" in request.headers.get("accept", ""):
         return Response(service.report_csv(report), media_type="text/csv")
     return report

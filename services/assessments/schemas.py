@@ -474,13 +474,67 @@ class Timeline(BaseModel):
     withheld: list[Withheld]
 
 
+class EpisodeFigures(BaseModel):
+    """The episode report's counts as the repository reads them, by column name."""
+
+    episodes_opened: int
+    first_contact_within: int
+    first_contact_late: int
+    first_contact_overdue: int
+    assessment_started_within: int
+    assessment_started_late: int
+    assessment_started_overdue: int
+    assessment_completed_within: int
+    assessment_completed_late: int
+    assessment_completed_overdue: int
+    open_more_than_12_months: int
+    three_or_more_reviews: int
+    open_and_drifting: int
+    closures_by_reason: dict[str, int]
+    outcomes_achieved_by_headline: dict[str, int]
+
+
+class EpisodeDrift(BaseModel):
+    open_more_than_12_months: int
+    three_or_more_reviews: int
+    open_and_drifting: int
+
+
+# The timeliness sections are dicts, not models: their first key names the council's timescale
+# (settings `first_contact_hours`, `assessment_start_working_days`,
+# `assessment_complete_working_days`), so a fixed field name would misstate it for a council
+# off the defaults. Why not a model built per settings: see docs/assessments.md ("Reports").
+TIMELINESS_DOC = "Keys, in this order: `{within}`, `late`, `{overdue}`; {n} is the configured {setting}."
+
+
 class EpisodeReport(BaseModel):
     opened_from: date | None
     opened_to: date | None
     episodes_opened: int
-    first_contact: dict[str, int]
-    assessment_started: dict[str, int]
-    assessment_completed: dict[str, int]
+    first_contact: dict[str, int] = Field(
+        description=TIMELINESS_DOC.format(
+            within="within_<N>_hours", overdue="overdue_no_contact", n="<N>", setting="`first_contact_hours`"
+        ),
+        examples=[{"within_72_hours": 1, "late": 0, "overdue_no_contact": 0}],
+    )
+    assessment_started: dict[str, int] = Field(
+        description=TIMELINESS_DOC.format(
+            within="within_<N>_working_days",
+            overdue="overdue_not_started",
+            n="<N>",
+            setting="`assessment_start_working_days`",
+        ),
+        examples=[{"within_10_working_days": 1, "late": 0, "overdue_not_started": 0}],
+    )
+    assessment_completed: dict[str, int] = Field(
+        description=TIMELINESS_DOC.format(
+            within="within_<N>_working_days",
+            overdue="overdue_not_completed",
+            n="<N>",
+            setting="`assessment_complete_working_days`",
+        ),
+        examples=[{"within_45_working_days": 1, "late": 0, "overdue_not_completed": 0}],
+    )
     closures_by_reason: dict[str, int]
     outcomes_achieved_by_headline: dict[str, int]
-    drift: dict[str, int]
+    drift: EpisodeDrift

@@ -20,6 +20,7 @@ from services.assessments import repository as repo
 from services.assessments.access import EpisodeAccess, EpisodeNotFound, Viewer
 from services.assessments.app_runtime import AssessmentsRuntime
 from services.assessments.clients.referrals import ReferralsUnavailable, StepUpFailed
+from services.assessments.config import Settings
 from services.assessments.models import (
     ClosureOutcome,
     Contact,
@@ -36,8 +37,10 @@ from services.assessments.schemas import (
     DistanceTravelled,
     EpisodeClose,
     EpisodeCreate,
+    EpisodeDrift,
     EpisodeList,
     EpisodeRead,
+    EpisodeReport,
     EpisodeSummary,
     JointVisitCreate,
     LeadProfessionalRead,
@@ -280,34 +283,6 @@ async def ensure_known(runtime: AssessmentsRuntime, people: list[str]) -> None:
 # --- reading --------------------------------------------------------------------------------
 
 
-def lead_read(lp: LeadProfessional) -> LeadProfessionalRead:
-    return LeadProfessionalRead(
-        id=lp.id,
-        name=lp.name,
-        agency_id=lp.agency_id,
-        email=lp.email,
-        phone=lp.phone,
-        family_agreed=lp.family_agreed,
-        practitioner_id=lp.practitioner_id,
-        manager_delegates=lp.manager_delegates,
-        assigned_at=lp.assigned_at,
-        ended_at=lp.ended_at,
-    )
-
-
-def taf_read(m: TafMember) -> TafMemberRead:
-    return TafMemberRead(
-        id=m.id,
-        agency_id=m.agency_id,
-        agency_type=m.agency_type,
-        name=m.name,
-        role=m.role,
-        practitioner_id=m.practitioner_id,
-        family_agreed=m.family_agreed,
-        added_at=m.added_at,
-    )
-
-
 async def distance_travelled(session: AsyncSession, episode_id: str) -> list[DistanceTravelled]:
     reviews = await repo.reviews_of(session, episode_id)
     scores = await repo.scores_of(session, [r.id for r in reviews])
@@ -349,9 +324,16 @@ async def episode_read(
         first_contact_at=episode.first_contact_at,
         assessment_start_due_at=episode.assessment_start_due_at,
         assessment_complete_due_at=episode.assessment_complete_due_at,
-        lead_professional=lead_read(current) if current else None,
-        lead_professional_history=[lead_read(lp) for lp in leads],
-        taf_members=[taf_read(m) for m in await repo.taf_members(session, episode.id)],
+        lead_professional=LeadProfessionalRead.model_validate(current, from_attributes=True)
+        if current
+        else None,
+        lead_professional_history=[
+            LeadProfessionalRead.model_validate(lp, from_attributes=True) for lp in leads
+        ],
+        taf_members=[
+            TafMemberRead.model_validate(m, from_attributes=True)
+            for m in await repo.taf_members(session, episode.id)
+        ],
         social_care_involved=episode.social_care_involved,
         consent_withdrawn_at=episode.consent_withdrawn_at,
         stepdown_panel_on=episode.stepdown_panel_on,
@@ -491,7 +473,7 @@ async def set_lead_professional(
             "assigned_at": now.isoformat(),
         },
     )
-    return lead_read(lead)
+    return LeadProfessionalRead.model_validate(lead, from_attributes=True)
 
 
 async def add_taf_member(
@@ -512,7 +494,7 @@ async def add_taf_member(
     session.add(member)
     touch(episode)
     await session.flush()
-    return taf_read(member)
+    return TafMemberRead.model_validate(member, from_attributes=True)
 
 
 async def remove_taf_member(session: AsyncSession, viewer: Viewer, episode_id: str, member_id: str) -> None:
@@ -577,6 +559,7 @@ async def record_contact(
 
 
 def step_up_read(s: StepUp) -> StepUpRead:
+    # A mapper, not model_validate: the row's `id` is published as `step_up_id`.
     return StepUpRead(
         step_up_id=s.id,
         episode_id=s.episode_id,
@@ -943,25 +926,64 @@ async def episode_events(session: AsyncSession, episode: Episode) -> list[Timeli
 # --- reports --------------------------------------------------------------------------------
 
 
+def timeliness_keys(settings: Settings) -> tuple[str, str, str]:
+    """The report's "within" keys, named after this council's timescales (with the default
+    settings: `within_72_hours`, `within_10_working_days`, `within_45_working_days`)."""
+    return (
+        f"within_{settings.first_contact_hours}_hours",
+        f"within_{settings.assessment_start_working_days}_working_days",
+        f"within_{settings.assessment_complete_working_days}_working_days",
+    )
+
+
 async def episode_report(
-    session: AsyncSession, opened_from: date | None, opened_to: date | None
-) -> dict[str, Any]:
+    session: AsyncSession, settings: Settings, opened_from: date | None, opened_to: date | None
+) -> EpisodeReport:
     start = _at_day(opened_from) if opened_from else None
     end = _at_day(opened_to + timedelta(days=1)) if opened_to else None
     if start and end and end <= start:
         raise ValidationProblem("opened_to", "must not be before opened_from")
-    figures = await repo.episode_report(session, start, end, utcnow())
-    return {"opened_from": opened_from, "opened_to": opened_to, **figures}
+    f = await repo.episode_report(session, start, end, utcnow())
+    contact, started, completed = timeliness_keys(settings)
+    return EpisodeReport(
+        opened_from=opened_from,
+        opened_to=opened_to,
+        episodes_opened=f.episodes_opened,
+        first_contact={
+            contact: f.first_contact_within,
+            "late": f.first_contact_late,
+            "overdue_no_contact": f.first_contact_overdue,
+        },
+        assessment_started={
+            started: f.assessment_started_within,
+            "late": f.assessment_started_late,
+            "overdue_not_started": f.assessment_started_overdue,
+        },
+        assessment_completed={
+            completed: f.assessment_completed_within,
+            "late": f.assessment_completed_late,
+            "overdue_not_completed": f.assessment_completed_overdue,
+        },
+        closures_by_reason=f.closures_by_reason,
+        outcomes_achieved_by_headline=f.outcomes_achieved_by_headline,
+        drift=EpisodeDrift(
+            open_more_than_12_months=f.open_more_than_12_months,
+            three_or_more_reviews=f.three_or_more_reviews,
+            open_and_drifting=f.open_and_drifting,
+        ),
+    )
 
 
-def report_csv(report: dict[str, Any]) -> str:
+def report_csv(report: EpisodeReport) -> str:
+    """One row per figure: section, measure, value, in the order of the JSON."""
     import csv
     import io
 
+    figures = report.model_dump(mode="json")
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(["section", "measure", "value"])
-    writer.writerow(["episodes", "opened", report["episodes_opened"]])
+    writer.writerow(["episodes", "opened", report.episodes_opened])
     for section in (
         "first_contact",
         "assessment_started",
@@ -970,6 +992,6 @@ def report_csv(report: dict[str, Any]) -> str:
         "outcomes_achieved_by_headline",
         "drift",
     ):
-        for measure, value in report[section].items():
+        for measure, value in figures[section].items():
             writer.writerow([section, measure, value])
     return buf.getvalue()

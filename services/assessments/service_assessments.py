@@ -59,6 +59,7 @@ def add_months(moment: datetime, months: int) -> datetime:
 
 
 def assessment_read(a: Assessment, extensions: list[AssessmentExtension]) -> AssessmentRead:
+    # A mapper, not model_validate: the extensions are rows of their own, read separately.
     return AssessmentRead(
         id=a.id,
         episode_id=a.episode_id,
@@ -76,17 +77,7 @@ def assessment_read(a: Assessment, extensions: list[AssessmentExtension]) -> Ass
         diversity=a.diversity,
         analysis=a.analysis,
         priorities=a.priorities,
-        extensions=[
-            ExtensionRead(
-                id=e.id,
-                previous_due_on=e.previous_due_on,
-                new_due_on=e.new_due_on,
-                reason=e.reason,
-                approved_by=e.approved_by,
-                created_at=e.created_at,
-            )
-            for e in extensions
-        ],
+        extensions=[ExtensionRead.model_validate(e, from_attributes=True) for e in extensions],
         author_practitioner_id=a.author_practitioner_id,
         author_client_id=a.author_client_id,
     )

@@ -138,6 +138,7 @@ def smart_errors(
 
 
 def action_read(a: PlanAction, version: int) -> ActionRead:
+    # A mapper: `id` is the stable action id, `owner` nests three columns, the ETag is computed.
     return ActionRead(
         id=a.action_id,
         plan_version=version,
@@ -385,6 +386,7 @@ async def hold_review(
 
 
 def review_read(r: Review, scores: list[tuple[str, int]]) -> ReviewRead:
+    # A mapper: the outcome scores are rows of their own, read separately.
     return ReviewRead(
         id=r.id,
         episode_id=r.episode_id,

@@ -63,6 +63,7 @@ def consent_status(consent: Consent, withdrawal: ConsentWithdrawal | None, today
 
 
 def consent_read(consent: Consent, withdrawal: ConsentWithdrawal | None) -> ConsentRead:
+    # A mapper: `status` is computed, `given_by` nests two columns, the withdrawal is another row.
     return ConsentRead(
         id=consent.id,
         person_id=consent.person_id,
@@ -76,18 +77,14 @@ def consent_read(consent: Consent, withdrawal: ConsentWithdrawal | None) -> Cons
         status=consent_status(consent, withdrawal, london_today()),  # type: ignore[arg-type]
         withdrawal=None
         if withdrawal is None
-        else WithdrawalRead(
-            id=withdrawal.id,
-            reason=withdrawal.reason,
-            withdrawn_at=withdrawal.withdrawn_at,
-            recorded_by_agency_id=withdrawal.recorded_by_agency_id,
-        ),
+        else WithdrawalRead.model_validate(withdrawal, from_attributes=True),
         recorded_by_agency_id=consent.recorded_by_agency_id,
         created_at=consent.created_at,
     )
 
 
 def decision_read(decision: SharingDecision, superseded_by_id: str | None) -> SharingDecisionRead:
+    # A mapper: `superseded_by_id` comes from the later decision's row, not this one.
     return SharingDecisionRead(
         id=decision.id,
         person_id=decision.person_id,
@@ -104,10 +101,6 @@ def decision_read(decision: SharingDecision, superseded_by_id: str | None) -> Sh
         recorded_by_agency_id=decision.recorded_by_agency_id,
         created_at=decision.created_at,
     )
-
-
-def disclosure_read(d: Disclosure) -> DisclosureRead:
-    return DisclosureRead.model_validate(d, from_attributes=True)
 
 
 class Publisher(Protocol):
@@ -401,7 +394,7 @@ async def record_disclosure(
         practitioner_id=body.practitioner_id,
     )
     await repo.add(session, disclosure)
-    return disclosure_read(disclosure)
+    return DisclosureRead.model_validate(disclosure, from_attributes=True)
 
 
 async def list_disclosures(
@@ -412,9 +405,9 @@ async def list_disclosures(
     if len(rows) > params.limit:
         rows = rows[: params.limit]
         cursor = encode_cursor(rows[-1].disclosed_at, rows[-1].id)
-    return [disclosure_read(d) for d in rows], cursor
+    return [DisclosureRead.model_validate(d, from_attributes=True) for d in rows], cursor
 
 
 async def all_disclosures(session: AsyncSession, identity: Identity, person_id: str) -> list[DisclosureRead]:
     rows = await repo.list_disclosures(session, person_id, None, policy.agency_filter(identity))
-    return [disclosure_read(d) for d in rows]
+    return [DisclosureRead.model_validate(d, from_attributes=True) for d in rows]

@@ -41,6 +41,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.referrals.codes import EARLY_HELP_OUTCOMES, ESCALATION_LEVEL
 from services.referrals.models import Episode, EpisodePerson, Referral, ReferralPerson
+from services.referrals.schemas import (
+    ReferralReport,
+    ReportByOutcome,
+    ReportBySourceCode,
+    ReportConversion,
+    ReportNfaFollowUp,
+    ReportReReferrals,
+    ReportTimeliness,
+    ReportTotals,
+)
 from shared.clock import LONDON
 
 SOCIAL_CARE_OUTCOMES = ("social_care_assessment", "strategy_discussion")
@@ -258,7 +268,7 @@ POSTGRES_REPORT_SETTINGS = (
 )
 
 
-async def referral_report(session: AsyncSession, start_on: date, end_on: date) -> dict[str, Any]:
+async def referral_report(session: AsyncSession, start_on: date, end_on: date) -> ReferralReport:
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         for statement in POSTGRES_REPORT_SETTINGS:
@@ -272,69 +282,67 @@ def _share(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-def _shape(start_on: date, end_on: date, rows: Any) -> dict[str, Any]:
+def _shape(start_on: date, end_on: date, rows: Any) -> ReferralReport:
     total: dict[str, int] = dict.fromkeys(METRICS, 0)
-    by_source: list[dict[str, Any]] = []
-    by_outcome: list[dict[str, Any]] = []
+    by_source: list[ReportBySourceCode] = []
+    by_outcome: list[ReportByOutcome] = []
     for row in rows:
         counts = {m: int(row[m] or 0) for m in METRICS}
         if row["dimension"] == "total":
             total = counts
         elif row["dimension"] == "source_code":
             by_source.append(
-                {
-                    "source_code": row["key"],
-                    "received": counts["received"],
-                    "decided": counts["decided"],
-                    "no_further_action": counts["no_further_action"],
-                    "early_help": counts["early_help"],
-                    "social_care": counts["social_care"],
-                    "decided_within_timescale": counts["decided_within_timescale"],
-                    "no_further_action_rate": _share(counts["no_further_action"], counts["decided"]),
-                    "conversion_to_early_help": _share(counts["early_help"], counts["decided"]),
-                    "children": counts["children"],
-                    "re_referrals": counts["re_referrals"],
-                    "re_referral_rate": _share(counts["re_referrals"], counts["children"]),
-                }
+                ReportBySourceCode(
+                    source_code=row["key"],
+                    received=counts["received"],
+                    decided=counts["decided"],
+                    no_further_action=counts["no_further_action"],
+                    early_help=counts["early_help"],
+                    social_care=counts["social_care"],
+                    decided_within_timescale=counts["decided_within_timescale"],
+                    no_further_action_rate=_share(counts["no_further_action"], counts["decided"]),
+                    conversion_to_early_help=_share(counts["early_help"], counts["decided"]),
+                    children=counts["children"],
+                    re_referrals=counts["re_referrals"],
+                    re_referral_rate=_share(counts["re_referrals"], counts["children"]),
+                )
             )
         else:
-            by_outcome.append({"outcome": row["key"], "count": counts["received"]})
-    by_source.sort(key=lambda x: _code_order(x["source_code"]))
-    by_outcome.sort(key=lambda x: x["outcome"])
-    return {
-        "from": start_on.isoformat(),
-        "to": end_on.isoformat(),
-        "totals": {
-            k: total[k] for k in ("received", "awaiting_decision", "linked", "withdrawn", "decided", "urgent")
-        },
-        "by_source_code": by_source,
-        "by_outcome": by_outcome,
-        "decided_within_timescale": {
-            "decided": total["decided"],
-            "within_timescale": total["decided_within_timescale"],
-            "share": _share(total["decided_within_timescale"], total["decided"]),
-        },
-        "conversion_to_early_help": {
-            "decided": total["decided"],
-            "early_help": total["early_help"],
-            "share": _share(total["early_help"], total["decided"]),
-            "episodes_opened": total["episodes_opened"],
-        },
-        "re_referrals_within_12_months": {
-            "children_referred": total["children"],
-            "re_referrals": total["re_referrals"],
-            "share": _share(total["re_referrals"], total["children"]),
-        },
-        "no_further_action_follow_up": {
-            "referrals_closed_no_further_action": total["no_further_action"],
-            "children": total["nfa_children"],
-            "re_referred_later": total["nfa_re_referred_later"],
-            "re_referred_within_12_months": total["nfa_re_referred_within_12_months"],
-            "stepped_up_later": total["nfa_stepped_up_later"],
-            "early_help_episode_later": total["nfa_episode_later"],
-            "re_referred_share": _share(total["nfa_re_referred_later"], total["nfa_children"]),
-        },
-    }
+            by_outcome.append(ReportByOutcome(outcome=row["key"], count=counts["received"]))
+    by_source.sort(key=lambda x: _code_order(x.source_code))
+    by_outcome.sort(key=lambda x: x.outcome)
+    return ReferralReport(
+        from_=start_on,
+        to=end_on,
+        totals=ReportTotals.model_validate({k: total[k] for k in ReportTotals.model_fields}),
+        by_source_code=by_source,
+        by_outcome=by_outcome,
+        decided_within_timescale=ReportTimeliness(
+            decided=total["decided"],
+            within_timescale=total["decided_within_timescale"],
+            share=_share(total["decided_within_timescale"], total["decided"]),
+        ),
+        conversion_to_early_help=ReportConversion(
+            decided=total["decided"],
+            early_help=total["early_help"],
+            share=_share(total["early_help"], total["decided"]),
+            episodes_opened=total["episodes_opened"],
+        ),
+        re_referrals_within_12_months=ReportReReferrals(
+            children_referred=total["children"],
+            re_referrals=total["re_referrals"],
+            share=_share(total["re_referrals"], total["children"]),
+        ),
+        no_further_action_follow_up=ReportNfaFollowUp(
+            referrals_closed_no_further_action=total["no_further_action"],
+            children=total["nfa_children"],
+            re_referred_later=total["nfa_re_referred_later"],
+            re_referred_within_12_months=total["nfa_re_referred_within_12_months"],
+            stepped_up_later=total["nfa_stepped_up_later"],
+            early_help_episode_later=total["nfa_episode_later"],
+            re_referred_share=_share(total["nfa_re_referred_later"], total["nfa_children"]),
+        ),
+    )
 
 
 def _code_order(code: str) -> tuple[int, str]:
@@ -342,8 +350,10 @@ def _code_order(code: str) -> tuple[int, str]:
     return (int(digits) if digits else 99, code)
 
 
-def to_csv(report: dict[str, Any]) -> str:
-    """One row per figure: section, key, metric, value (pivots cleanly in a spreadsheet)."""
+def to_csv(typed: ReferralReport) -> str:
+    """One row per figure: section, key, metric, value (pivots cleanly in a spreadsheet), in
+    the order of the JSON."""
+    report = typed.model_dump(mode="json", by_alias=True)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["section", "key", "metric", "value"])

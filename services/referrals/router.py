@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
-from starlette.responses import JSONResponse
 
 from services.referrals import journey as journey_flow
 from services.referrals import people, policy, reports, service
@@ -35,6 +34,7 @@ from services.referrals.schemas import (
     ReferralCreate,
     ReferralList,
     ReferralRead,
+    ReferralReport,
     StepUpCreate,
     WithdrawRequest,
 )
@@ -402,6 +402,7 @@ async def undo_merge(merge_id: Id, identity: CanTriage, session: SessionDep, now
 @router.get(
     "/reports/referrals",
     tags=["reports"],
+    response_model=ReferralReport,
     responses={200: {"content": {"text/csv": {}}, "description": "JSON, or CSV on Accept: text/csv"}},
 )
 async def referral_report(
@@ -412,7 +413,7 @@ async def referral_report(
         BoundedDate | None, Query(alias="from", description="First day (London), inclusive")
     ] = None,
     to: Annotated[BoundedDate | None, Query(description="Last day (London), inclusive")] = None,
-) -> Response:
+) -> Any:
     """Volumes by source code and outcome, timeliness, conversion, re-referrals, what became of NFA."""
     end_on = to or london_today()
     start_on = from_ or end_on - timedelta(days=365)
@@ -427,7 +428,7 @@ async def referral_report(
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="referrals-{start_on}-{end_on}.csv"'},
         )
-    return JSONResponse(report)
+    return report
 
 
 # ---- internal ----

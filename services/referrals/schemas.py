@@ -441,3 +441,82 @@ class JourneyRead(BaseModel):
     withheld: list[Withheld]
     incomplete: bool
     unavailable: list[Unavailable]
+
+
+# --- the referral report (reports.py; definitions: docs/referrals.md) ------------------------
+
+
+class ReportTotals(BaseModel):
+    received: int
+    awaiting_decision: int
+    linked: int
+    withdrawn: int
+    decided: int
+    urgent: int
+
+
+class ReportBySourceCode(BaseModel):
+    source_code: str
+    received: int
+    decided: int
+    no_further_action: int
+    early_help: int
+    social_care: int
+    decided_within_timescale: int
+    no_further_action_rate: float | None
+    conversion_to_early_help: float | None
+    children: int
+    re_referrals: int
+    re_referral_rate: float | None
+
+
+class ReportByOutcome(BaseModel):
+    outcome: str
+    count: int
+
+
+class ReportTimeliness(BaseModel):
+    """Decided within the configured `decision_working_days` of receipt."""
+
+    decided: int
+    within_timescale: int
+    share: float | None
+
+
+class ReportConversion(BaseModel):
+    decided: int
+    early_help: int
+    share: float | None
+    episodes_opened: int
+
+
+class ReportReReferrals(BaseModel):
+    children_referred: int
+    re_referrals: int
+    share: float | None
+
+
+class ReportNfaFollowUp(BaseModel):
+    referrals_closed_no_further_action: int
+    children: int
+    re_referred_later: int
+    re_referred_within_12_months: int
+    stepped_up_later: int
+    early_help_episode_later: int
+    re_referred_share: float | None
+
+
+class ReferralReport(BaseModel):
+    """`GET /v1/reports/referrals`: shares are rounded to 4 places, null when nothing to divide by."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: date = Field(alias="from")
+    to: date
+    totals: ReportTotals
+    by_source_code: list[ReportBySourceCode]
+    by_outcome: list[ReportByOutcome]
+    decided_within_timescale: ReportTimeliness
+    conversion_to_early_help: ReportConversion
+    re_referrals_within_12_months: ReportReReferrals
+    no_further_action_follow_up: ReportNfaFollowUp

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import timedelta
 
 import pytest
@@ -225,6 +226,8 @@ async def test_report_figures_match_the_hand_built_year(year):
     )
     assert resp.status_code == 200, resp.text
     assert resp.json() == EXPECTED
+    # Byte for byte, key order included, as before the report was typed (`ReferralReport`).
+    assert resp.content == json.dumps(EXPECTED, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 async def test_report_as_csv(year):
