@@ -187,11 +187,3 @@ async def get_viewer(identity: CurrentIdentity, runtime: AppRuntimeDep) -> Async
 
 
 ViewerDep = Annotated[Viewer, Depends(get_viewer, scope="function")]
-
-
-# --- the background delivery of disclosures --------------------------------------------------
-
-
-async def deliver_disclosures(runtime: AssessmentsRuntime) -> int:
-    """Post due disclosures to the consent service; returns how many were accepted."""
-    return await RELAY.deliver(runtime.db, lambda: runtime.consent().record_disclosure)
