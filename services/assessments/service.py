@@ -18,9 +18,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.assessments import policy
 from services.assessments import repository as repo
-from services.assessments.access import EpisodeAccess, EpisodeNotFound, Viewer
+from services.assessments.access import EpisodeAccess, Viewer
 from services.assessments.app_runtime import AssessmentsRuntime
 from services.assessments.clients.referrals import ReferralsUnavailable, StepUpFailed
+from services.assessments.errors import (
+    EpisodeClosed,
+    EpisodeNotFound,
+    JointVisitAlreadyRecorded,
+    NotAStepDown,
+    PeopleCheckUnavailable,
+    StepUpInProgress,
+    UnknownPeople,
+)
 from services.assessments.models import (
     ClosureOutcome,
     Contact,
@@ -56,49 +65,9 @@ from shared.events import backoff
 from shared.idempotency import IdempotencyClaim, claim
 from shared.identity import Identity
 from shared.pagination import PageParams, page_of
-from shared.problems import Conflict, Problem, ServiceUnavailable, ValidationProblem
+from shared.problems import ValidationProblem
 
 log = logging.getLogger("assessments.service")
-
-
-# --- problems -------------------------------------------------------------------------------
-
-
-class EpisodeClosed(Conflict):
-    type_slug, title = "episode-closed", "Episode closed"
-
-    def __init__(self) -> None:
-        super().__init__("This episode is closed and read-only")
-
-
-class NotAStepDown(Conflict):
-    type_slug, title = "not-a-step-down", "Not a step-down episode"
-
-
-class JointVisitAlreadyRecorded(Conflict):
-    type_slug, title = "joint-visit-recorded", "Joint visit already recorded"
-
-
-class StepUpInProgress(Conflict):
-    type_slug, title = "step-up-in-progress", "Step-up in progress"
-
-
-class UnknownPeople(Problem):
-    """422 naming each `person_ids.<index>` the referrals service does not know."""
-
-    status, type_slug, title = 422, "unknown-person", "Unknown person"
-
-    def __init__(self, indexes: list[int]) -> None:
-        message = "is not a person the referrals service knows"
-        errors: list[dict[str, Any]] = [
-            {"field": f"person_ids.{i}", "loc": ["person_ids", i], "message": message} for i in indexes
-        ]
-        fields = ", ".join(f"person_ids.{i}" for i in indexes)
-        super().__init__(f"{fields}: {message}", errors=errors)
-
-
-class PeopleCheckUnavailable(ServiceUnavailable):
-    type_slug, title = "people-check-unavailable", "People check unavailable"
 
 
 # --- loading and the closed-episode guard ---------------------------------------------------
