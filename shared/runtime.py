@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, FastAPI, Request
@@ -109,6 +110,17 @@ class ServiceRuntime:
             await c.aclose()
         await self.tokens.aclose()
         await self.db.dispose()
+
+
+RuntimeHandler = Callable[[Any, AsyncSession, EventEnvelope], Awaitable[None]]
+"""An event handler that also needs the runtime (its settings, clients, calendar): called
+with the runtime first, then the receiver's session and the envelope."""
+
+
+def bind_handlers(runtime: ServiceRuntime, handlers: Mapping[str, RuntimeHandler]) -> dict[str, Handler]:
+    """A service's `HANDLERS` table of module-level `RuntimeHandler`s, each bound to `runtime`
+    for `ServiceRuntime.event_handlers`."""
+    return {event_type: partial(handler, runtime) for event_type, handler in handlers.items()}
 
 
 Job = Callable[[Any], Awaitable[object]]  # called with the runtime

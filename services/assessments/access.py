@@ -33,11 +33,11 @@ from services.assessments import repository as repo
 from services.assessments.access_cache import Asker
 from services.assessments.app_runtime import AppRuntimeDep, AssessmentsRuntime
 from services.assessments.clients.consent import AccessDecision, ConsentUnavailable
+from services.assessments.errors import ConsentCheckUnavailable, EpisodeNotFound
 from services.assessments.models import Episode, PendingDisclosure
 from shared.clock import utcnow
 from shared.disclosures import DisclosureRelay, disclosure_body, pending_disclosure
 from shared.identity import CurrentIdentity, Identity
-from shared.problems import NotFound, Problem
 
 log = logging.getLogger("assessments.disclosures")
 
@@ -51,14 +51,6 @@ def _body(row: PendingDisclosure) -> dict[str, Any]:
 
 
 RELAY = DisclosureRelay(PendingDisclosure, log, _body)
-
-
-class ConsentCheckUnavailable(Problem):
-    status, type_slug, title = 503, "consent-check-unavailable", "Consent check unavailable"
-
-
-class EpisodeNotFound(NotFound):
-    type_slug = "episode-not-found"
 
 
 @dataclass
@@ -187,11 +179,3 @@ async def get_viewer(identity: CurrentIdentity, runtime: AppRuntimeDep) -> Async
 
 
 ViewerDep = Annotated[Viewer, Depends(get_viewer, scope="function")]
-
-
-# --- the background delivery of disclosures --------------------------------------------------
-
-
-async def deliver_disclosures(runtime: AssessmentsRuntime) -> int:
-    """Post due disclosures to the consent service; returns how many were accepted."""
-    return await RELAY.deliver(runtime.db, lambda: runtime.consent().record_disclosure)

@@ -1,7 +1,8 @@
 """Rules of the assessments service: episodes, lead professional, TAF, contacts, step-up,
-step-down, closure, the timeline for the referrals service, reports and the events this
-service receives. Assessments are in `service_assessments.py`, plans and reviews in
-`service_plans.py`. Services flush; the request session commits.
+step-down, closure, the timeline for the referrals service and reports. Assessments are in
+`service_assessments.py`, plans and reviews in `service_plans.py`, the events this service
+receives in `handlers.py`, its background jobs in `jobs.py`. Services flush; the request
+session commits.
 """
 
 from __future__ import annotations
@@ -17,10 +18,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.assessments import policy
 from services.assessments import repository as repo
-from services.assessments.access import EpisodeAccess, EpisodeNotFound, Viewer
+from services.assessments.access import EpisodeAccess, Viewer
 from services.assessments.app_runtime import AssessmentsRuntime
 from services.assessments.clients.referrals import ReferralsUnavailable, StepUpFailed
 from services.assessments.config import Settings
+from services.assessments.errors import (
+    EpisodeClosed,
+    EpisodeNotFound,
+    JointVisitAlreadyRecorded,
+    NotAStepDown,
+    PeopleCheckUnavailable,
+    StepUpInProgress,
+    UnknownPeople,
+)
 from services.assessments.models import (
     ClosureOutcome,
     Contact,
@@ -53,54 +63,14 @@ from services.assessments.schemas import (
     TimelineItem,
     Withheld,
 )
-from shared.clock import parse_datetime, utcnow
-from shared.events import EventEnvelope, backoff
+from shared.clock import utcnow
+from shared.events import backoff
 from shared.idempotency import IdempotencyClaim, claim
 from shared.identity import Identity
 from shared.pagination import PageParams, page_of
-from shared.problems import Conflict, Problem, ServiceUnavailable, ValidationProblem
+from shared.problems import ValidationProblem
 
 log = logging.getLogger("assessments.service")
-
-
-# --- problems -------------------------------------------------------------------------------
-
-
-class EpisodeClosed(Conflict):
-    type_slug, title = "episode-closed", "Episode closed"
-
-    def __init__(self) -> None:
-        super().__init__("This episode is closed and read-only")
-
-
-class NotAStepDown(Conflict):
-    type_slug, title = "not-a-step-down", "Not a step-down episode"
-
-
-class JointVisitAlreadyRecorded(Conflict):
-    type_slug, title = "joint-visit-recorded", "Joint visit already recorded"
-
-
-class StepUpInProgress(Conflict):
-    type_slug, title = "step-up-in-progress", "Step-up in progress"
-
-
-class UnknownPeople(Problem):
-    """422 naming each `person_ids.<index>` the referrals service does not know."""
-
-    status, type_slug, title = 422, "unknown-person", "Unknown person"
-
-    def __init__(self, indexes: list[int]) -> None:
-        message = "is not a person the referrals service knows"
-        errors: list[dict[str, Any]] = [
-            {"field": f"person_ids.{i}", "loc": ["person_ids", i], "message": message} for i in indexes
-        ]
-        fields = ", ".join(f"person_ids.{i}" for i in indexes)
-        super().__init__(f"{fields}: {message}", errors=errors)
-
-
-class PeopleCheckUnavailable(ServiceUnavailable):
-    type_slug, title = "people-check-unavailable", "People check unavailable"
 
 
 # --- loading and the closed-episode guard ---------------------------------------------------
@@ -653,42 +623,6 @@ async def mark_step_up_sent(
     await session.flush()
 
 
-async def retry_pending_step_ups(runtime: AssessmentsRuntime) -> int:
-    """Background job: resend unconfirmed step-ups with their own id (idempotent upstream).
-    No transaction is held open across the call to the referrals service."""
-    now = utcnow()
-    async with runtime.db.session(write=False) as session:
-        if not await repo.any_due_step_up(session, now):
-            return 0
-    async with runtime.db.session() as session:
-        due = []
-        for record in await repo.due_step_ups(session, now):
-            due.append(
-                (record.id, step_up_payload(record, await repo.person_ids(session, record.episode_id)))
-            )
-            record.next_attempt_at = now + timedelta(seconds=60)  # a lease while we try
-    outcomes: list[tuple[str, str | None, str | None]] = []
-    for step_up_id, payload in due:
-        try:
-            outcomes.append((step_up_id, await runtime.referrals().create_step_up(payload), None))
-        except StepUpFailed as exc:
-            outcomes.append((step_up_id, None, str(exc)[:200]))
-    done = 0
-    async with runtime.db.session() as session:
-        for step_up_id, referral_id, error in outcomes:
-            step_up = await session.get(StepUp, step_up_id)
-            if step_up is None or step_up.status != "pending":
-                continue
-            step_up.attempts += 1
-            if referral_id is None:
-                step_up.last_error = error
-                step_up.next_attempt_at = utcnow() + timedelta(seconds=backoff(step_up.attempts))
-                continue
-            await mark_step_up_sent(session, runtime, step_up, referral_id)
-            done += 1
-    return done
-
-
 async def list_step_ups(session: AsyncSession, viewer: Viewer, episode_id: str) -> list[StepUpRead]:
     episode, _ = await visible_episode(session, viewer, episode_id)
     return [step_up_read(s) for s in await repo.step_ups_of(session, episode.id)]
@@ -765,59 +699,6 @@ async def close_episode(
         },
     )
     return await episode_read(session, episode, access.person_ids)
-
-
-# --- events received ------------------------------------------------------------------------
-
-
-async def on_referral_decided(
-    session: AsyncSession, runtime: AssessmentsRuntime, envelope: EventEnvelope
-) -> None:
-    """`team_around_the_family` opens an episode; a replay (or a second delivery with a new
-    event id) finds the episode by its unique `referral_id` and does nothing."""
-    data = envelope.data
-    if data.get("outcome") != "team_around_the_family":
-        return
-    referral_id = data.get("referral_id")
-    people = data.get("person_ids") or []
-    if not isinstance(referral_id, str) or not isinstance(people, list) or not people:
-        log.warning("referral.decided without referral or people", extra={"event_id": envelope.id})
-        return
-    if await repo.episode_by_referral(session, referral_id) is not None:
-        return
-    received_at = _moment(data.get("received_at"))
-    await open_episode(
-        session,
-        runtime,
-        origin="referral",
-        person_ids=[str(p) for p in people],
-        level_of_need=str(data.get("level_of_need") or "partnership_plus"),
-        opened_by_agency_id=None,
-        referral_id=referral_id,
-        referral_received_at=received_at,
-    )
-
-
-async def on_consent_withdrawn(
-    session: AsyncSession, runtime: AssessmentsRuntime, envelope: EventEnvelope
-) -> None:
-    person_id = envelope.data.get("person_id")
-    if not isinstance(person_id, str):
-        return
-    # Forget cached "allowed" answers at once, so the next read asks the consent service.
-    runtime.access_cache.forget_person(person_id)
-    at = _moment(envelope.data.get("withdrawn_at")) or utcnow()
-    await repo.mark_consent_withdrawn(session, person_id, at)
-
-
-def _moment(value: Any) -> datetime | None:
-    """An event's timestamp, or None when it is missing or not one."""
-    if not isinstance(value, str):
-        return None
-    try:
-        return parse_datetime(value)
-    except ValueError:
-        return None
 
 
 # --- timeline for the referrals service -----------------------------------------------------

@@ -14,6 +14,12 @@ from services.assessments import policy
 from services.assessments import repository as repo
 from services.assessments.access import EpisodeAccess, Viewer
 from services.assessments.app_runtime import AssessmentsRuntime
+from services.assessments.errors import (
+    AssessmentInProgress,
+    AssessmentNotFound,
+    AssessmentWrongState,
+    ReassessmentNotDue,
+)
 from services.assessments.models import Assessment, AssessmentExtension, Episode
 from services.assessments.schemas import (
     AssessmentApprove,
@@ -30,25 +36,9 @@ from services.assessments.service import ensure_open, today, valid_open_episode,
 from shared.clock import utcnow
 from shared.identity import Identity
 from shared.pagination import PageParams, page_of
-from shared.problems import Conflict, NotFound, ValidationProblem
+from shared.problems import NotFound, ValidationProblem
 
 EDITABLE = frozenset({"draft", "returned"})
-
-
-class AssessmentNotFound(NotFound):
-    type_slug = "assessment-not-found"
-
-
-class AssessmentInProgress(Conflict):
-    type_slug, title = "assessment-in-progress", "An assessment is in progress"
-
-
-class ReassessmentNotDue(Conflict):
-    type_slug, title = "reassessment-not-due", "Reassessment not due"
-
-
-class AssessmentWrongState(Conflict):
-    type_slug, title = "assessment-state", "Not allowed in this assessment state"
 
 
 def add_months(moment: datetime, months: int) -> datetime:

@@ -12,6 +12,7 @@ from services.assessments import policy
 from services.assessments import repository as repo
 from services.assessments.access import EpisodeAccess, Viewer
 from services.assessments.app_runtime import AssessmentsRuntime
+from services.assessments.errors import ActionNotFound, ActionSuperseded, NoPlan, PlanNotFound, PlanNotSmart
 from services.assessments.models import Plan, PlanAction, PlanOutcome, Review, ReviewScore
 from services.assessments.schemas import (
     ActionRead,
@@ -32,7 +33,7 @@ from services.assessments.service import (
 )
 from shared.clock import utcnow
 from shared.etag import etag_for
-from shared.problems import Conflict, NotFound, Problem, ValidationProblem
+from shared.problems import ValidationProblem
 
 HEADLINES = (
     "good_education",
@@ -46,32 +47,6 @@ HEADLINES = (
     "secure_housing",
     "financial_stability",
 )
-
-
-class PlanNotSmart(Problem):
-    """422 listing every faulty item (`outcomes.1.target_on`, `actions.0.owner.agency_id`...)."""
-
-    status, type_slug, title = 422, "plan-not-smart", "Plan is not SMART"
-
-    def __init__(self, errors: list[dict[str, Any]]) -> None:
-        fields = ", ".join(e["field"] for e in errors)
-        super().__init__(f"Not SMART: {fields}", errors=errors)
-
-
-class PlanNotFound(NotFound):
-    type_slug = "plan-not-found"
-
-
-class ActionNotFound(NotFound):
-    type_slug = "action-not-found"
-
-
-class ActionSuperseded(Conflict):
-    type_slug, title = "action-superseded", "Action not in the current plan"
-
-
-class NoPlan(Conflict):
-    type_slug, title = "no-plan", "No plan yet"
 
 
 def _err(field: str, message: str) -> dict[str, Any]:

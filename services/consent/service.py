@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.consent import policy
 from services.consent import repository as repo
+from services.consent.errors import ConsentAlreadyWithdrawn, DecisionAlreadySuperseded
 from services.consent.models import Consent, ConsentWithdrawal, Disclosure, SharingDecision
 from services.consent.policy import TafMembership
 from services.consent.schemas import (
@@ -35,20 +36,12 @@ from shared.clock import london_today, utcnow
 from shared.db import Database
 from shared.identity import Identity
 from shared.pagination import PageParams, encode_cursor
-from shared.problems import NotFound, Problem, ValidationProblem
+from shared.problems import NotFound, ValidationProblem
 
 log = logging.getLogger("consent")
 
 # A device clock a little ahead of ours is not "obtained in the future".
 CLOCK_SKEW = timedelta(minutes=5)
-
-
-class ConsentAlreadyWithdrawn(Problem):
-    status, type_slug, title = 409, "consent-already-withdrawn", "Consent already withdrawn"
-
-
-class DecisionAlreadySuperseded(Problem):
-    status, type_slug, title = 409, "decision-already-superseded", "Decision already superseded"
 
 
 # --- small helpers ----------------------------------------------------------------------

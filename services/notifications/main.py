@@ -5,21 +5,18 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.notifications.config import Settings, get_settings
-from services.notifications.events import build_handlers
+from services.notifications.handlers import HANDLERS
 from services.notifications.models import Base
 from services.notifications.router import router
-from shared.calendar import WorkingCalendar
-from shared.runtime import ServiceRuntime, build_service_app
+from services.notifications.runtime import NotificationsRuntime
+from shared.runtime import bind_handlers, build_service_app
 from shared.tokens import KeySet
 
 
 def create_app(settings: Settings | None = None, *, keys: KeySet | None = None) -> FastAPI:
     settings = settings or get_settings()
-    calendar = WorkingCalendar(settings.calendar_nation, settings.local_closure_days)
-    handlers = build_handlers(calendar, early_help_managers_email=settings.early_help_managers_email or None)
-    runtime = ServiceRuntime(
-        settings, Base.metadata, source="notifications", keys=keys, event_handlers=handlers
-    )
+    runtime = NotificationsRuntime(settings, Base.metadata, source="notifications", keys=keys)
+    runtime.event_handlers.update(bind_handlers(runtime, HANDLERS))
     return build_service_app(
         runtime,
         title="Early Help API - notifications",

@@ -7,7 +7,6 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from services.notifications import policy, service
-from services.notifications.deadlines import repository as deadlines_repo
 from services.notifications.schemas import (
     DeadlineList,
     DeadlineRead,
@@ -49,7 +48,7 @@ Id = Annotated[str, Query(max_length=64)]
 
 @router.get("/deadline-rules", response_model=DeadlineRuleList, summary="The deadline rules (timescales)")
 async def list_rules(_: RulesReader, session: SessionDep) -> DeadlineRuleList:
-    rules = await deadlines_repo.rules(session)
+    rules = await service.list_rules(session)
     return DeadlineRuleList(items=[DeadlineRuleRead.model_validate(r) for r in rules])
 
 

@@ -7,6 +7,7 @@ Whose feed items and subscriptions they are, and who may change the deadline rul
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 
 from fastapi import Request
@@ -22,36 +23,27 @@ from services.notifications.channels.webhooks import (
 )
 from services.notifications.config import Settings
 from services.notifications.deadlines import repository as deadlines_repo
+from services.notifications.errors import (
+    DeliveryNotFound,
+    NotificationNotFound,
+    RuleNotFound,
+    SubscriptionDisabled,
+    SubscriptionNotFound,
+)
 from services.notifications.models import Deadline, DeadlineRule, Delivery, Notification, Subscription
 from services.notifications.schemas import DeadlineRuleUpdate, SubscriptionCreate
 from shared.clock import utcnow
 from shared.etag import check_if_match
 from shared.identity import Identity
 from shared.pagination import PageParams, keyset, page_of
-from shared.problems import Conflict, NotFound, ValidationProblem
-
-
-class RuleNotFound(NotFound):
-    type_slug, title = "deadline-rule-not-found", "No such deadline rule"
-
-
-class NotificationNotFound(NotFound):
-    type_slug, title = "notification-not-found", "Notification not found"
-
-
-class SubscriptionNotFound(NotFound):
-    type_slug, title = "subscription-not-found", "Subscription not found"
-
-
-class DeliveryNotFound(NotFound):
-    type_slug, title = "delivery-not-found", "Delivery not found"
-
-
-class SubscriptionDisabled(Conflict):
-    type_slug, title = "subscription-disabled", "Subscription disabled"
+from shared.problems import ValidationProblem
 
 
 # --- deadline rules ---
+async def list_rules(session: AsyncSession) -> Sequence[DeadlineRule]:
+    return await deadlines_repo.rules(session)
+
+
 async def update_rule(
     session: AsyncSession, request: Request, kind: str, body: DeadlineRuleUpdate
 ) -> DeadlineRule:

@@ -1,7 +1,8 @@
 """The notifications worker: `python -m services.notifications.worker`.
 
-Each tick writes the due deadline alerts (reminder, overdue, escalation; exactly once per
-(deadline, stage)) and then sends pending email and webhook deliveries. Beside the loop it
+Each tick runs the jobs of `jobs.py`: it writes the due deadline alerts (reminder, overdue,
+escalation; exactly once per (deadline, stage)) and then sends pending email and webhook
+deliveries. Beside the loop it
 serves `/healthz`, `/readyz` and `/metrics` on `EH_NOTIFICATIONS_WORKER_PORT`. Any number of
 workers may run at once (see `deadlines/alerts.py` and `channels/deliveries.py`).
 """
@@ -17,9 +18,9 @@ from datetime import datetime
 import uvicorn
 from fastapi import FastAPI
 
+from services.notifications import jobs
 from services.notifications.channels.deliveries import DeliveryProcessor
 from services.notifications.config import Settings, get_settings
-from services.notifications.deadlines.alerts import alert_due
 from shared.app import create_service_app
 from shared.clock import utcnow
 from shared.db import Database
@@ -42,13 +43,10 @@ class Worker:
     async def tick(self, now: datetime | None = None) -> tuple[int, int]:
         """One pass: alerts written, deliveries sent."""
         now = now or utcnow()
-        alerts = await alert_due(self.db, now, batch_size=self.settings.worker_batch_size, worker=self.name)
-        sent = 0
-        for _ in range(100):
-            claimed = await self.deliveries.run_once(now=max(now, utcnow()), limit=100)
-            sent += claimed
-            if claimed == 0:
-                break
+        alerts = await jobs.write_due_alerts(
+            self.db, now, batch_size=self.settings.worker_batch_size, worker=self.name
+        )
+        sent = await jobs.send_deliveries(self.deliveries, now)
         self.ticks += 1
         self.alerts_total += alerts
         self.deliveries_total += sent

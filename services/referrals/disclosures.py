@@ -1,4 +1,4 @@
-"""Disclosures made by reads in the referrals service, and their delivery to the consent service.
+"""Disclosures made by reads in the referrals service (`jobs.deliver` posts them to the consent service).
 
 A read of a child's information by an agency other than the MASH, early help or a service,
 of information its own agency did not provide (`policy.discloses`), is a disclosure: the
@@ -78,11 +78,3 @@ async def get_disclosures(request: Request, identity: CurrentIdentity) -> AsyncI
 
 
 DisclosuresDep = Annotated[Disclosures, Depends(get_disclosures, scope="function")]
-
-
-# ---- delivery ----
-
-
-async def deliver(runtime: ReferralsRuntime) -> int:
-    """Post due disclosures to the consent service; returns how many were accepted."""
-    return await RELAY.deliver(runtime.db, lambda: runtime.consent().record_disclosure)

@@ -16,7 +16,6 @@ from services.referrals import journey as journey_flow
 from services.referrals import people, policy, reports, service
 from services.referrals.disclosures import DisclosuresDep
 from services.referrals.models import Referral
-from services.referrals.repository import ReferralFilters, list_referrals, mash_queue
 from services.referrals.schemas import (
     AssignmentCreate,
     AssignmentRead,
@@ -140,15 +139,17 @@ async def list_referrals_endpoint(
     """Referrals, newest first. Partner agencies see only those their agency submitted (and a
     referral the MASH linked to an existing case as `received`)."""
     view = policy.view_of(identity)
-    filters = ReferralFilters(
-        statuses=policy.statuses_for_filter(view, status),
+    rows = await service.list_referrals(
+        session,
+        identity,
+        view,
+        page,
+        status=status,
         source_agency_id=source_agency_id,
         person_id=person_id,
         received_from=_moment(received_from, "received_from", end=False),
         received_to=_moment(received_to, "received_to", end=True),
-        only_agency_id=None if policy.reads_all(identity) else identity.agency_id,
     )
-    rows = await list_referrals(session, filters, page)
     items, cursor = page_of(rows, page, "received_at")
     if person_id:
         # Rows carry no names, but filtered by a person they tell that child's history.
@@ -268,7 +269,7 @@ async def mash_queue_endpoint(
     decision's due time, soonest first."""
     policy.require_mash(identity, "read the MASH queue")
     who = service.queue_assignee(identity, assigned_to)
-    rows, cursor = await mash_queue(session, sort=sort, assigned_to=who, page=page)
+    rows, cursor = await service.mash_queue(session, sort=sort, assigned_to=who, page=page)
     view = policy.view_of(identity)
     items = [
         MashQueueItem(

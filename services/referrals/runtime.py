@@ -1,5 +1,5 @@
 """The referrals service's runtime: the shared runtime plus the background worker that
-posts disclosures to the consent service (`disclosures.deliver`)."""
+posts disclosures to the consent service (`jobs.deliver`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from services.referrals.clients.consent import ConsentClient
 from services.referrals.config import Settings
-from services.referrals.disclosures import deliver
+from services.referrals.jobs import JOBS, deliver
 from shared.runtime import WorkerRuntime
 
 
@@ -22,7 +22,7 @@ class ReferralsRuntime(WorkerRuntime):
             interval=settings.disclosure_interval_seconds,
             **kwargs,
         )
-        self.jobs = [deliver]
+        self.jobs = list(JOBS)
 
     def consent(self) -> ConsentClient:
         return ConsentClient(self.client("consent", self.settings.consent_url))

@@ -52,6 +52,7 @@ from services.referrals.schemas import (
 from shared.clock import LONDON
 from shared.db import is_postgres_session
 from shared.identity import Identity
+from shared.pagination import PageParams
 from shared.problems import NotFound, ValidationProblem
 from shared.runtime import ServiceRuntime
 
@@ -418,6 +419,31 @@ async def create_step_up(ctx: Context, body: StepUpCreate) -> tuple[Referral, bo
     return referral, True
 
 
+async def list_referrals(
+    session: AsyncSession,
+    identity: Identity,
+    view: policy.View,
+    page: PageParams,
+    *,
+    status: str | None,
+    source_agency_id: str | None,
+    person_id: str | None,
+    received_from: datetime | None,
+    received_to: datetime | None,
+) -> list[Referral]:
+    """One page of the referrals the caller may list, newest first: partner agencies only
+    their own (`policy.reads_all`), in the statuses their view shows."""
+    filters = repo.ReferralFilters(
+        statuses=policy.statuses_for_filter(view, status),
+        source_agency_id=source_agency_id,
+        person_id=person_id,
+        received_from=received_from,
+        received_to=received_to,
+        only_agency_id=None if policy.reads_all(identity) else identity.agency_id,
+    )
+    return await repo.list_referrals(session, filters, page)
+
+
 # ---- triage ----
 
 
@@ -699,6 +725,13 @@ def queue_assignee(identity: Identity, assigned_to: str | None) -> str | None:
     if identity.practitioner_id is None:
         raise ValidationProblem("assigned_to", "'me' needs a call made for a named practitioner")
     return identity.practitioner_id
+
+
+async def mash_queue(
+    session: AsyncSession, *, sort: str, assigned_to: str | None, page: PageParams
+) -> tuple[list[Referral], str | None]:
+    """One page of the referrals awaiting a decision (`repository.mash_queue`)."""
+    return await repo.mash_queue(session, sort=sort, assigned_to=assigned_to, page=page)
 
 
 # ---- the person index, for other services ----
