@@ -178,17 +178,20 @@ async def contact_recorded(rt: NotificationsRuntime, s: AsyncSession, e: EventEn
         await rt.deadlines.meet(s, "first_contact", d["episode_id"], when(d, "contact_at"))
 
 
-async def assessment_started(rt: NotificationsRuntime, s: AsyncSession, e: EventEnvelope) -> None:
-    d = e.data
-    at = when(d, "started_at")
-    await rt.deadlines.meet(s, "assessment_start", d["episode_id"], at)
+async def meet_then_open(
+    rt: NotificationsRuntime, s: AsyncSession, episode_id: str, at: datetime, *, met: str, then: str
+) -> None:
+    """One step of an episode's timeline: its deadline `met` is met at `at`, and the next one,
+    `then`, starts from that moment."""
+    await rt.deadlines.meet(s, met, episode_id, at)
     await rt.deadlines.open(
-        s,
-        "plan_agreed",
-        subject_type="episode",
-        subject_id=d["episode_id"],
-        episode_id=d["episode_id"],
-        start=at,
+        s, then, subject_type="episode", subject_id=episode_id, episode_id=episode_id, start=at
+    )
+
+
+async def assessment_started(rt: NotificationsRuntime, s: AsyncSession, e: EventEnvelope) -> None:
+    await meet_then_open(
+        rt, s, e.data["episode_id"], when(e.data, "started_at"), met="assessment_start", then="plan_agreed"
     )
 
 
@@ -227,30 +230,19 @@ async def assessment_extended(rt: NotificationsRuntime, s: AsyncSession, e: Even
 
 
 async def assessment_approved(rt: NotificationsRuntime, s: AsyncSession, e: EventEnvelope) -> None:
-    d = e.data
-    at = when(d, "approved_at")
-    await rt.deadlines.meet(s, "assessment_completion", d["episode_id"], at)
-    await rt.deadlines.open(
+    await meet_then_open(
+        rt,
         s,
-        "reassessment",
-        subject_type="episode",
-        subject_id=d["episode_id"],
-        episode_id=d["episode_id"],
-        start=at,
+        e.data["episode_id"],
+        when(e.data, "approved_at"),
+        met="assessment_completion",
+        then="reassessment",
     )
 
 
 async def plan_agreed(rt: NotificationsRuntime, s: AsyncSession, e: EventEnvelope) -> None:
-    d = e.data
-    at = when(d, "agreed_at")
-    await rt.deadlines.meet(s, "plan_agreed", d["episode_id"], at)
-    await rt.deadlines.open(
-        s,
-        "first_review",
-        subject_type="episode",
-        subject_id=d["episode_id"],
-        episode_id=d["episode_id"],
-        start=at,
+    await meet_then_open(
+        rt, s, e.data["episode_id"], when(e.data, "agreed_at"), met="plan_agreed", then="first_review"
     )
 
 
