@@ -37,7 +37,8 @@ from services.referrals.schemas import (
     StepUpCreate,
     WithdrawRequest,
 )
-from shared.clock import LONDON, MissingOffset, london_today, parse_date, parse_datetime, utcnow
+from shared.clock import LONDON, MissingOffset, london_today, parse_date, parse_datetime
+from shared.context import Now
 from shared.deps import IdempotencyDep, RuntimeDep, SessionDep
 from shared.etag import check_if_match, set_etag
 from shared.identity import Identity, ServiceIdentity, require_scope
@@ -54,14 +55,6 @@ CanTriage = Annotated[Identity, Depends(require_scope("triage:write"))]
 CanSearchPeople = Annotated[Identity, Depends(require_scope("people:read"))]
 CanReadReports = Annotated[Identity, Depends(require_scope("reports:read"))]
 Id = Annotated[str, Path(min_length=1, max_length=36)]
-
-
-async def now_of() -> datetime:
-    """The current time, once per request (tests move it with `shared.clock`)."""
-    return utcnow()
-
-
-Now = Annotated[datetime, Depends(now_of)]
 
 
 def ctx(session: Any, runtime: Any, identity: Identity, now: datetime) -> service.Context:

@@ -50,6 +50,7 @@ from services.referrals.schemas import (
     WithdrawRequest,
 )
 from shared.clock import LONDON
+from shared.context import Context as BaseContext
 from shared.db import is_postgres_session
 from shared.identity import Identity
 from shared.pagination import PageParams
@@ -61,24 +62,17 @@ REFERENCE_PREFIX = "RFS"
 
 
 @dataclass
-class Context:
-    """Who is asking, when, and with what: passed to every rule."""
+class Context(BaseContext[ServiceRuntime]):
+    """The shared `Context` (session, runtime, identity, now) and what this request already
+    holds of a referral's people and matches, so answering with the referral does not read
+    them back (each read is a round trip inside the write lock)."""
 
-    session: AsyncSession
-    runtime: ServiceRuntime
-    identity: Identity
-    now: datetime
-    # What this request already holds of a referral's people and matches, so answering with
-    # the referral does not read them back (each read is a round trip inside the write lock).
     people_of: dict[str, list[ReferralPerson]] = field(default_factory=dict)
     matches_of: dict[str, list[ReferralMatch]] = field(default_factory=dict)
 
     @property
     def settings(self) -> Settings:
         return cast(Settings, self.runtime.settings)
-
-    async def publish(self, event_type: str, data: dict[str, Any]) -> None:
-        await self.runtime.publish(self.session, event_type, data)
 
 
 async def visible(
