@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shared import heap
 from shared.logs import RequestIdMiddleware
 from shared.problems import document_problems, install_problem_handlers, problem_response
+from shared.strict_query import reject_unknown_query_parameters
 from shared.validation import NulGuardMiddleware
 
 access_log = logging.getLogger("access")
@@ -203,6 +204,7 @@ def create_service_app(
         openapi_url=openapi_url,
         docs_url="/docs" if openapi_url else None,
         redoc_url=None,
+        dependencies=[Depends(reject_unknown_query_parameters)],
     )
     metrics = Metrics(service)
     app.state.metrics = metrics
