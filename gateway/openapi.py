@@ -64,19 +64,22 @@ def merge(base: dict[str, Any], services: dict[str, dict[str, Any]], table: Rout
                 if op is None or route is None or route.service != service:
                     continue
                 op = dict(op)
-                op["security"] = [{"oauth2": [route.scope]}]
+                op["security"] = [{"oauth2": [route.scope] if route.scope else []}]
                 op["x-required-scope"] = route.scope
                 op["x-service"] = service
-                op["description"] = (
-                    op.get("description", "") + f"\n\nRequired scope: `{route.scope}`"
-                ).strip()
-                op.setdefault("responses", {}).update(
-                    {
-                        "401": {"description": "Missing, invalid or expired token (problem+json)"},
-                        "403": {"description": f"Token lacks the scope `{route.scope}` (problem+json)"},
-                        "429": {"description": "Rate limit exceeded; see Retry-After"},
-                    }
+                needs = (
+                    f"Required scope: `{route.scope}`" if route.scope else "Any valid token (no scope needed)"
                 )
+                op["description"] = (op.get("description", "") + f"\n\n{needs}").strip()
+                responses = {
+                    "401": {"description": "Missing, invalid or expired token (problem+json)"},
+                    "429": {"description": "Rate limit exceeded; see Retry-After"},
+                }
+                if route.scope:
+                    responses["403"] = {
+                        "description": f"Token lacks the scope `{route.scope}` (problem+json)"
+                    }
+                op.setdefault("responses", {}).update(responses)
                 paths.setdefault(path, {})[method] = op
     base_paths = {p: v for p, v in base.get("paths", {}).items() if not p.startswith("/v1/")}
     doc["paths"] = {**base_paths, **dict(sorted(paths.items()))}

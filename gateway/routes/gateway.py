@@ -1,10 +1,12 @@
-"""Routes the gateway answers itself (admin, the practitioner registry). Listed so the
-matrix and OpenAPI see them."""
+"""Routes the gateway answers itself (admin, the practitioner registry, code lists). Listed so
+the matrix and OpenAPI see them. An empty scope: any valid token (no personal data)."""
 
 from gateway.clients import PRACTITIONERS_SCOPE
 from gateway.routes import Route
 
 ROUTES = [
+    Route("GET", "/v1/code-lists", "", summary="Every fixed list of the API, with labels"),
+    Route("GET", "/v1/code-lists/{name}", "", summary="One code list"),
     Route("POST", "/v1/admin/clients", "admin", summary="Create an agency client"),
     Route("GET", "/v1/admin/clients", "admin", summary="List agency clients"),
     Route("POST", "/v1/admin/clients/{client_ref}/rotate-secret", "admin", summary="Rotate a client secret"),

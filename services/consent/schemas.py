@@ -6,14 +6,28 @@ from datetime import date, datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
+from shared.codes import DEPRECATED_CONSENT_METHODS, ConsentMethod
 from shared.validation import IsoAwareDatetime, IsoDate
 
 Purpose = Literal["early_help_service", "information_sharing"]
 Relationship = Literal["self", "parent", "carer", "guardian"]
 Competence = Literal["presumed_16_plus", "gillick_competent", "parental"]
-Method = Literal["written", "verbal", "phone", "electronic"]
+
+
+def _current_method(value: object) -> object:
+    """`verbal` (this service's word before the one vocabulary) is read as `in_person`."""
+    return DEPRECATED_CONSENT_METHODS.get(value, value) if isinstance(value, str) else value
+
+
+Method = Annotated[
+    ConsentMethod,
+    BeforeValidator(_current_method),
+    Field(
+        description="How consent was obtained (code list `consent_method`; `verbal`, deprecated, is stored as `in_person`)"
+    ),
+]
 Decision = Literal["share", "do_not_share"]
 LawfulBasisCode = Literal[
     "consent",
@@ -110,7 +124,7 @@ class ConsentRead(BaseModel):
     competence: str
     purposes: list[str]
     agencies: list[str]
-    method: str
+    method: ConsentMethod
     obtained_at: datetime
     expires_on: date | None
     status: ConsentStatus

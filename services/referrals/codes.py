@@ -7,50 +7,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-# The ten Supporting Families headline outcomes (domain.md, step 6), as slugs.
-HEADLINES: dict[str, str] = {
-    "good_education": "Getting a good education",
-    "good_early_years_development": "Good early years development",
-    "improved_mental_and_physical_health": "Improved mental and physical health",
-    "better_managed_substance_use": "Promoting recovery and reducing harm from substance use",
-    "improved_family_relationships": "Improved family relationships",
-    "children_safe_from_abuse_and_exploitation": "Children safe from abuse and exploitation",
-    "families_diverted_from_crime": "Crime prevention and tackling crime",
-    "safe_from_domestic_abuse": "Safe from domestic abuse",
-    "secure_housing": "Secure housing",
-    "financial_stability": "Financial stability",
-}
-
-# Need codes a Request for Support may name, each tagged to exactly one headline.
-NEED_CODES: dict[str, str] = {
-    "school_attendance": "good_education",
-    "exclusion": "good_education",
-    "special_educational_needs": "good_education",
-    "not_in_education_employment_or_training": "good_education",
-    "early_years_development": "good_early_years_development",
-    "school_readiness": "good_early_years_development",
-    "child_mental_health": "improved_mental_and_physical_health",
-    "parental_mental_health": "improved_mental_and_physical_health",
-    "physical_health": "improved_mental_and_physical_health",
-    "disability": "improved_mental_and_physical_health",
-    "substance_misuse": "better_managed_substance_use",
-    "parental_substance_misuse": "better_managed_substance_use",
-    "family_relationships": "improved_family_relationships",
-    "parenting_support": "improved_family_relationships",
-    "young_carer": "improved_family_relationships",
-    "neglect_concern": "children_safe_from_abuse_and_exploitation",
-    "exploitation": "children_safe_from_abuse_and_exploitation",
-    "going_missing": "children_safe_from_abuse_and_exploitation",
-    "online_safety": "children_safe_from_abuse_and_exploitation",
-    "anti_social_behaviour": "families_diverted_from_crime",
-    "offending": "families_diverted_from_crime",
-    "domestic_abuse": "safe_from_domestic_abuse",
-    "housing": "secure_housing",
-    "homelessness_risk": "secure_housing",
-    "debt_financial": "financial_stability",
-    "worklessness": "financial_stability",
-}
-assert set(NEED_CODES.values()) <= set(HEADLINES)
+# The Supporting Families headlines and the need codes under them are shared (GET /v1/code-lists).
+from shared.codes import HEADLINES as HEADLINES
+from shared.codes import NEED_CODES as NEED_CODES
 
 # Children in Need census referral source, from the submitting client's agency type.
 SOURCE_CODE_BY_AGENCY_TYPE: dict[str, str] = {

@@ -37,6 +37,7 @@ from services.referrals.identifiers import (
     normalise_upn,
 )
 from shared.clock import london_today
+from shared.codes import ConsentMethod
 from shared.validation import IsoAwareDatetime, IsoDate
 
 MAX_AGE_YEARS = 25
@@ -50,7 +51,6 @@ Phone = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, ma
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 Gender = Literal["female", "male", "other", "not_known", "not_stated"]
-ConsentMethod = Literal["in_person", "phone", "video", "written", "electronic"]
 
 
 def _need_code(value: str) -> str:
@@ -59,7 +59,13 @@ def _need_code(value: str) -> str:
     return value
 
 
-NeedCode = Annotated[str, StringConstraints(max_length=60), AfterValidator(_need_code)]
+# The enum is for the OpenAPI (code list `need`); the validator answers with a clearer message.
+NeedCode = Annotated[
+    str,
+    StringConstraints(max_length=60),
+    AfterValidator(_need_code),
+    Field(json_schema_extra={"enum": list(NEED_CODES)}),
+]
 
 
 class Strict(BaseModel):

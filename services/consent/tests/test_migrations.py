@@ -61,3 +61,48 @@ async def test_a_disclosure_from_before_0003_is_still_listed(tmp_path, signer: A
                         await session.execute(text("UPDATE disclosure SET practitioner_id = 'p-1'"))
     finally:
         await drop_test_database(url)
+
+
+async def test_a_verbal_consent_from_before_0004_reads_as_in_person(tmp_path, signer: Any):
+    url = await create_test_database(tmp_path, "consent_method_migration")
+    try:
+        await asyncio.to_thread(alembic_upgrade, SERVICE_DIR, url, "0003")
+        engine = create_async_engine(url)
+        async with engine.begin() as conn:
+            for cid, method in (("c-verbal", "verbal"), ("c-phone", "phone")):
+                await conn.execute(
+                    text(
+                        "INSERT INTO consent (id, person_id, given_by_name, given_by_relationship, competence,"
+                        " purposes, agencies, method, obtained_at, recorded_by_agency_id,"
+                        " recorded_by_client_id, created_at) VALUES (:id, :person, 'Mother', 'parent',"
+                        " 'parental', '[\"early_help_service\"]', '[\"eh-team\"]', :method, :at, 'eh-team',"
+                        " 'eh-client', :at)"
+                    ).bindparams(bindparam("at", type_=DateTime(timezone=True))),
+                    {
+                        "id": cid,
+                        "person": PERSON,
+                        "method": method,
+                        "at": datetime(2026, 3, 1, 9, tzinfo=UTC),
+                    },
+                )
+        await engine.dispose()
+
+        await asyncio.to_thread(alembic_upgrade, SERVICE_DIR, url)
+
+        settings = Settings(
+            database_url=url, environment="test", data_dir=tmp_path, expiry_scan_interval_seconds=0
+        )
+        app = create_app(settings, keys=signer.keyset())
+        async with app.router.lifespan_context(app):
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://s") as c:
+                eh = signer.auth_header(agency_type="early_help", agency_id="eh-team", scopes="consent:read")
+                resp = await c.get(f"/v1/consents?person_id={PERSON}", headers=eh)
+                assert resp.status_code == 200, resp.text
+                methods = {item["id"]: item["method"] for item in resp.json()["items"]}
+                assert methods == {"c-verbal": "in_person", "c-phone": "phone"}
+                # The trigger lifted for the correction is back: consents stay append-only.
+                with pytest.raises(DBAPIError, match="append-only"):
+                    async with app.state.runtime.db.session() as session:
+                        await session.execute(text("UPDATE consent SET method = 'written'"))
+    finally:
+        await drop_test_database(url)
