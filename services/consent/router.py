@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -26,7 +27,7 @@ from services.consent.schemas import (
     SharingDecisionList,
     SharingDecisionRead,
 )
-from shared.clock import utcnow
+from shared.context import Now
 from shared.deps import IdempotencyDep, RuntimeDep, SessionDep
 from shared.identity import Identity, ServiceIdentity, require_scope
 from shared.pagination import PageDep
@@ -51,6 +52,10 @@ PractitionerQuery = Annotated[
 ]
 
 
+def ctx(session: Any, runtime: Any, identity: Identity, now: datetime) -> service.Context:
+    return service.Context(session, runtime, identity, now)
+
+
 # --- consents ---------------------------------------------------------------------------
 
 
@@ -62,8 +67,9 @@ async def create_consent(
     runtime: RuntimeDep,
     idem: IdempotencyDep,
     response: Response,
+    now: Now,
 ) -> ConsentRead:
-    consent = await service.create_consent(session, runtime, identity, body)
+    consent = await service.create_consent(ctx(session, runtime, identity, now), body)
     location = f"/v1/consents/{consent.id}"
     await idem.complete(201, consent.model_dump(mode="json"), location)
     response.headers["Location"] = location
@@ -72,15 +78,22 @@ async def create_consent(
 
 @router.get("/consents", response_model=ConsentList)
 async def list_consents(
-    person_id: PersonQuery, identity: ConsentReader, session: SessionDep, page: PageDep
+    person_id: PersonQuery,
+    identity: ConsentReader,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    page: PageDep,
+    now: Now,
 ) -> ConsentList:
-    items, cursor = await service.list_consents(session, identity, str(person_id), page)
+    items, cursor = await service.list_consents(ctx(session, runtime, identity, now), str(person_id), page)
     return ConsentList(items=items, next_cursor=cursor)
 
 
 @router.get("/consents/{consent_id}", response_model=ConsentRead)
-async def get_consent(consent_id: UUID, identity: ConsentReader, session: SessionDep) -> ConsentRead:
-    return await service.get_consent(session, identity, str(consent_id))
+async def get_consent(
+    consent_id: UUID, identity: ConsentReader, session: SessionDep, runtime: RuntimeDep, now: Now
+) -> ConsentRead:
+    return await service.get_consent(ctx(session, runtime, identity, now), str(consent_id))
 
 
 @router.post("/consents/{consent_id}/withdraw", response_model=ConsentRead)
@@ -91,8 +104,9 @@ async def withdraw_consent(
     session: SessionDep,
     runtime: RuntimeDep,
     idem: IdempotencyDep,
+    now: Now,
 ) -> ConsentRead:
-    consent = await service.withdraw_consent(session, runtime, identity, str(consent_id), body)
+    consent = await service.withdraw_consent(ctx(session, runtime, identity, now), str(consent_id), body)
     await idem.complete(200, consent.model_dump(mode="json"))
     return consent
 
@@ -113,8 +127,9 @@ async def create_sharing_decision(
     runtime: RuntimeDep,
     idem: IdempotencyDep,
     response: Response,
+    now: Now,
 ) -> SharingDecisionRead:
-    decision = await service.create_decision(session, runtime, identity, body)
+    decision = await service.create_decision(ctx(session, runtime, identity, now), body)
     location = f"/v1/sharing-decisions/{decision.id}"
     await idem.complete(201, decision.model_dump(mode="json"), location)
     response.headers["Location"] = location
@@ -123,17 +138,22 @@ async def create_sharing_decision(
 
 @router.get("/sharing-decisions", response_model=SharingDecisionList)
 async def list_sharing_decisions(
-    person_id: PersonQuery, identity: ConsentReader, session: SessionDep, page: PageDep
+    person_id: PersonQuery,
+    identity: ConsentReader,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    page: PageDep,
+    now: Now,
 ) -> SharingDecisionList:
-    items, cursor = await service.list_decisions(session, identity, str(person_id), page)
+    items, cursor = await service.list_decisions(ctx(session, runtime, identity, now), str(person_id), page)
     return SharingDecisionList(items=items, next_cursor=cursor)
 
 
 @router.get("/sharing-decisions/{decision_id}", response_model=SharingDecisionRead)
 async def get_sharing_decision(
-    decision_id: UUID, identity: ConsentReader, session: SessionDep
+    decision_id: UUID, identity: ConsentReader, session: SessionDep, runtime: RuntimeDep, now: Now
 ) -> SharingDecisionRead:
-    return await service.get_decision(session, identity, str(decision_id))
+    return await service.get_decision(ctx(session, runtime, identity, now), str(decision_id))
 
 
 # --- the access check -------------------------------------------------------------------
@@ -144,8 +164,10 @@ async def access_check(
     person_id: PersonQuery,
     agency_id: AgencyQuery,
     purpose: Purpose,
-    _caller: ServiceIdentity,
+    caller: ServiceIdentity,
     session: SessionDep,
+    runtime: RuntimeDep,
+    now: Now,
     on_team_around_the_family: bool = False,
     joined_at: Annotated[
         IsoAwareDatetime | None,
@@ -158,7 +180,7 @@ async def access_check(
 ) -> AccessCheckRead:
     """Service identities only: may this agency see this person's information for this purpose?"""
     return await service.check_access(
-        session,
+        ctx(session, runtime, caller, now),
         str(person_id),
         agency_id,
         purpose,
@@ -176,18 +198,28 @@ async def access_check(
 
 @internal_router.post("/disclosures", status_code=201, response_model=DisclosureRead)
 async def record_disclosure(
-    body: DisclosureCreate, caller: ServiceIdentity, session: SessionDep, idem: IdempotencyDep
+    body: DisclosureCreate,
+    caller: ServiceIdentity,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    idem: IdempotencyDep,
+    now: Now,
 ) -> DisclosureRead:
-    disclosure = await service.record_disclosure(session, caller, body)
+    disclosure = await service.record_disclosure(ctx(session, runtime, caller, now), body)
     await idem.complete(201, disclosure.model_dump(mode="json"))
     return disclosure
 
 
 @router.get("/people/{person_id}/disclosures", response_model=DisclosureList)
 async def list_disclosures(
-    person_id: UUID, identity: ConsentReader, session: SessionDep, page: PageDep
+    person_id: UUID,
+    identity: ConsentReader,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    page: PageDep,
+    now: Now,
 ) -> DisclosureList:
-    items, cursor = await service.list_disclosures(session, identity, str(person_id), page)
+    items, cursor = await service.list_disclosures(ctx(session, runtime, identity, now), str(person_id), page)
     return DisclosureList(items=items, next_cursor=cursor)
 
 
@@ -200,15 +232,15 @@ async def export_disclosures(
     person_id: UUID,
     identity: ConsentReader,
     session: SessionDep,
+    runtime: RuntimeDep,
+    now: Now,
     format: Literal["json", "csv"] = "json",
 ) -> Response:
     """Every disclosure of the person's information, for a subject access request."""
-    items = await service.all_disclosures(session, identity, str(person_id))
+    items = await service.all_disclosures(ctx(session, runtime, identity, now), str(person_id))
     filename = f"disclosures-{person_id}.{format}"
     headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
     if format == "csv":
         return Response(disclosures_csv(items), media_type="text/csv; charset=utf-8", headers=headers)
-    export = DisclosureExport(
-        person_id=str(person_id), exported_at=utcnow(), count=len(items), disclosures=items
-    )
+    export = DisclosureExport(person_id=str(person_id), exported_at=now, count=len(items), disclosures=items)
     return Response(export.model_dump_json(), media_type="application/json", headers=headers)

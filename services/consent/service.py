@@ -1,19 +1,18 @@
 """Consents, sharing decisions, the access check and the disclosure log: what happens, in order.
 
 Who may do what, who sees what and whom a consent covers are `policy.py`'s (docs/consent.md
-"Who may do what"). Services flush; the request session commits.
+"Who may do what"). Every operation takes the `Context` first (session, runtime, caller, the
+request's moment); services flush, the request session commits.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
-from datetime import UTC, date, timedelta
-from typing import Any, Protocol
+from datetime import UTC, date, datetime, timedelta
+from typing import TypeAlias
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.consent import policy
 from services.consent import repository as repo
@@ -32,19 +31,27 @@ from services.consent.schemas import (
     SharingDecisionRead,
     WithdrawalRead,
 )
-from shared.clock import london_today, utcnow
-from shared.db import Database
-from shared.identity import Identity
+from shared.clock import LONDON
+from shared.context import Context as BaseContext
 from shared.pagination import PageParams, encode_cursor
 from shared.problems import NotFound, ValidationProblem
+from shared.runtime import ServiceRuntime
 
 log = logging.getLogger("consent")
 
 # A device clock a little ahead of ours is not "obtained in the future".
 CLOCK_SKEW = timedelta(minutes=5)
 
+# The shared context is all consent needs (no per-request state, no settings in the rules).
+Context: TypeAlias = BaseContext[ServiceRuntime]
+
 
 # --- small helpers ----------------------------------------------------------------------
+
+
+def london_day(moment: datetime) -> date:
+    """The council's calendar date at `moment` (what "today" is for expiry dates)."""
+    return moment.astimezone(LONDON).date()
 
 
 def consent_status(consent: Consent, withdrawal: ConsentWithdrawal | None, today: date) -> str:
@@ -55,7 +62,7 @@ def consent_status(consent: Consent, withdrawal: ConsentWithdrawal | None, today
     return "active"
 
 
-def consent_read(consent: Consent, withdrawal: ConsentWithdrawal | None) -> ConsentRead:
+def consent_read(consent: Consent, withdrawal: ConsentWithdrawal | None, today: date) -> ConsentRead:
     # A mapper: `status` is computed, `given_by` nests two columns, the withdrawal is another row.
     return ConsentRead(
         id=consent.id,
@@ -67,7 +74,7 @@ def consent_read(consent: Consent, withdrawal: ConsentWithdrawal | None) -> Cons
         method=consent.method,
         obtained_at=consent.obtained_at,
         expires_on=consent.expires_on,
-        status=consent_status(consent, withdrawal, london_today()),  # type: ignore[arg-type]
+        status=consent_status(consent, withdrawal, today),  # type: ignore[arg-type]
         withdrawal=None
         if withdrawal is None
         else WithdrawalRead.model_validate(withdrawal, from_attributes=True),
@@ -96,21 +103,15 @@ def decision_read(decision: SharingDecision, superseded_by_id: str | None) -> Sh
     )
 
 
-class Publisher(Protocol):
-    async def publish(self, session: AsyncSession, event_type: str, data: dict[str, Any]) -> Any: ...
-
-
 # --- consents ---------------------------------------------------------------------------
 
 
-async def create_consent(
-    session: AsyncSession, events: Publisher, identity: Identity, body: ConsentCreate
-) -> ConsentRead:
+async def create_consent(ctx: Context, body: ConsentCreate) -> ConsentRead:
     policy.check_competence(body)
-    now = utcnow()
-    if body.obtained_at > now + CLOCK_SKEW:
+    if body.obtained_at > ctx.now + CLOCK_SKEW:
         raise ValidationProblem("obtained_at", "must not be in the future")
-    if body.expires_on is not None and body.expires_on <= london_today():
+    today = london_day(ctx.now)
+    if body.expires_on is not None and body.expires_on <= today:
         raise ValidationProblem("expires_on", "must be a future date")
     consent = Consent(
         id=str(uuid.uuid4()),
@@ -123,13 +124,12 @@ async def create_consent(
         method=body.method,
         obtained_at=body.obtained_at.astimezone(UTC),
         expires_on=body.expires_on,
-        recorded_by_agency_id=identity.agency_id,
-        recorded_by_client_id=identity.client_id,
-        created_at=now,
+        recorded_by_agency_id=ctx.identity.agency_id,
+        recorded_by_client_id=ctx.identity.client_id,
+        created_at=ctx.now,
     )
-    await repo.add(session, consent)
-    await events.publish(
-        session,
+    await repo.add(ctx.session, consent)
+    await ctx.publish(
         "consent.given",
         {
             "consent_id": consent.id,
@@ -140,39 +140,34 @@ async def create_consent(
             "expires_on": consent.expires_on.isoformat() if consent.expires_on else None,
         },
     )
-    return consent_read(consent, None)
+    return consent_read(consent, None, today)
 
 
-async def get_consent(session: AsyncSession, identity: Identity, consent_id: str) -> ConsentRead:
-    row = await repo.get_consent(session, consent_id)
-    if row is None or not policy.may_see_consent(identity, row[0]):
+async def get_consent(ctx: Context, consent_id: str) -> ConsentRead:
+    row = await repo.get_consent(ctx.session, consent_id)
+    if row is None or not policy.may_see_consent(ctx.identity, row[0]):
         raise NotFound("No such consent")
-    return consent_read(row[0], row[1])
+    return consent_read(row[0], row[1], london_day(ctx.now))
 
 
 async def list_consents(
-    session: AsyncSession, identity: Identity, person_id: str, params: PageParams
+    ctx: Context, person_id: str, params: PageParams
 ) -> tuple[list[ConsentRead], str | None]:
-    rows = list(await repo.list_consents(session, person_id, params))
+    rows = list(await repo.list_consents(ctx.session, person_id, params))
     cursor = None
     if len(rows) > params.limit:
         rows = rows[: params.limit]
         last = rows[-1][0]
         cursor = encode_cursor(last.obtained_at, last.id)
     # Filtering after the page is cut keeps the cursor right; a partner's page may be short.
-    items = [consent_read(c, w) for c, w in rows if policy.may_see_consent(identity, c)]
+    today = london_day(ctx.now)
+    items = [consent_read(c, w, today) for c, w in rows if policy.may_see_consent(ctx.identity, c)]
     return items, cursor
 
 
-async def withdraw_consent(
-    session: AsyncSession,
-    events: Publisher,
-    identity: Identity,
-    consent_id: str,
-    body: ConsentWithdraw,
-) -> ConsentRead:
-    row = await repo.get_consent(session, consent_id)
-    if row is None or not policy.may_see_consent(identity, row[0]):
+async def withdraw_consent(ctx: Context, consent_id: str, body: ConsentWithdraw) -> ConsentRead:
+    row = await repo.get_consent(ctx.session, consent_id)
+    if row is None or not policy.may_see_consent(ctx.identity, row[0]):
         raise NotFound("No such consent")
     consent, existing = row
     if existing is not None:
@@ -183,17 +178,16 @@ async def withdraw_consent(
         id=str(uuid.uuid4()),
         consent_id=consent.id,
         reason=body.reason,
-        withdrawn_at=utcnow(),
-        recorded_by_agency_id=identity.agency_id,
-        recorded_by_client_id=identity.client_id,
+        withdrawn_at=ctx.now,
+        recorded_by_agency_id=ctx.identity.agency_id,
+        recorded_by_client_id=ctx.identity.client_id,
     )
     try:
-        async with session.begin_nested():
-            await repo.add(session, withdrawal)
+        async with ctx.session.begin_nested():
+            await repo.add(ctx.session, withdrawal)
     except IntegrityError as exc:  # a concurrent withdrawal got there first
         raise ConsentAlreadyWithdrawn(f"Consent {consent_id} is already withdrawn") from exc
-    await events.publish(
-        session,
+    await ctx.publish(
         "consent.withdrawn",
         {
             "consent_id": consent.id,
@@ -203,73 +197,59 @@ async def withdraw_consent(
             "withdrawn_at": withdrawal.withdrawn_at.isoformat(),
         },
     )
-    return consent_read(consent, withdrawal)
+    return consent_read(consent, withdrawal, london_day(ctx.now))
 
 
 # --- expiry announcements ---------------------------------------------------------------
 
 
-async def announce_expiring(
-    db: Database,
-    events: Publisher,
-    *,
-    notice_days: int = 30,
-    today: date | None = None,
-    batch_size: int = 200,
-) -> int:
-    """Publish `consent.expiring` once for each live consent ending within `notice_days`.
+async def announce_expiring(ctx: Context, *, notice_days: int, batch_size: int = 200) -> int:
+    """Publish `consent.expiring` for one batch of live consents ending within `notice_days`
+    of `ctx.now` that were not announced yet; returns how many (0: none left).
 
     The announcement is a `consent_expiry_notice` row written in the same transaction as the
     event, so a consent is announced once however often (and on however many replicas) the
-    scan runs. Returns how many consents were announced.
+    scan runs: a concurrent replica's announcement makes this flush an `IntegrityError`, and
+    the caller (`jobs.announce_expiring`) runs the batch again in a new transaction.
     """
-    today = today or london_today()
+    today = london_day(ctx.now)
     until = today + timedelta(days=notice_days)
-    announced = 0
-    while True:
-        try:
-            async with db.session() as session:
-                rows = await repo.expiring_unannounced(session, today, until, batch_size)
-                if not rows:
-                    return announced
-                now = utcnow()
-                await repo.insert_expiry_notices(
-                    session,
-                    [{"consent_id": r.id, "expires_on": r.expires_on, "announced_at": now} for r in rows],
-                )
-                for r in rows:
-                    await events.publish(
-                        session,
-                        "consent.expiring",
-                        {
-                            "consent_id": r.id,
-                            "person_id": r.person_id,
-                            "expires_on": r.expires_on.isoformat(),
-                        },
-                    )
-            announced += len(rows)
-        except IntegrityError:
-            # Another replica announced some of these first; the next pass skips them.
-            await asyncio.sleep(0)
-            continue
+    rows = await repo.expiring_unannounced(ctx.session, today, until, batch_size)
+    if not rows:
+        return 0
+    await repo.insert_expiry_notices(
+        ctx.session,
+        [{"consent_id": r.id, "expires_on": r.expires_on, "announced_at": ctx.now} for r in rows],
+    )
+    for r in rows:
+        await ctx.publish(
+            "consent.expiring",
+            {
+                "consent_id": r.id,
+                "person_id": r.person_id,
+                "expires_on": r.expires_on.isoformat(),
+            },
+        )
+    return len(rows)
 
 
 # --- sharing decisions ------------------------------------------------------------------
 
 
-async def create_decision(
-    session: AsyncSession, events: Publisher, identity: Identity, body: SharingDecisionCreate
-) -> SharingDecisionRead:
+async def create_decision(ctx: Context, body: SharingDecisionCreate) -> SharingDecisionRead:
     person_id = str(body.person_id)
-    now = utcnow()
-    decided_at = (body.decided_at or now).astimezone(UTC)
-    if decided_at > now + CLOCK_SKEW:
+    decided_at = (body.decided_at or ctx.now).astimezone(UTC)
+    if decided_at > ctx.now + CLOCK_SKEW:
         raise ValidationProblem("decided_at", "must not be in the future")
-    live = await repo.live_consents(session, person_id, london_today()) if policy.needs_consent(body) else ()
+    live = (
+        await repo.live_consents(ctx.session, person_id, london_day(ctx.now))
+        if policy.needs_consent(body)
+        else ()
+    )
     policy.check_decision(body, live)
     supersedes_id = str(body.supersedes_id) if body.supersedes_id else None
     if supersedes_id is not None:
-        previous = await repo.get_decision(session, supersedes_id)
+        previous = await repo.get_decision(ctx.session, supersedes_id)
         if previous is None or previous[0].person_id != person_id:
             raise ValidationProblem("supersedes_id", "no decision with this id about this person")
         if previous[1] is not None:
@@ -288,17 +268,16 @@ async def create_decision(
         approved_by=body.approved_by,
         supersedes_id=supersedes_id,
         decided_at=decided_at,
-        recorded_by_agency_id=identity.agency_id,
-        recorded_by_client_id=identity.client_id,
-        created_at=now,
+        recorded_by_agency_id=ctx.identity.agency_id,
+        recorded_by_client_id=ctx.identity.client_id,
+        created_at=ctx.now,
     )
     try:
-        async with session.begin_nested():
-            await repo.add(session, decision)
+        async with ctx.session.begin_nested():
+            await repo.add(ctx.session, decision)
     except IntegrityError as exc:
         raise DecisionAlreadySuperseded(f"Decision {supersedes_id} was superseded meanwhile") from exc
-    await events.publish(
-        session,
+    await ctx.publish(
         "sharing.decided",
         {
             "decision_id": decision.id,
@@ -313,18 +292,18 @@ async def create_decision(
     return decision_read(decision, None)
 
 
-async def get_decision(session: AsyncSession, identity: Identity, decision_id: str) -> SharingDecisionRead:
-    row = await repo.get_decision(session, decision_id)
-    if row is None or not policy.may_see_decision(identity, row[0]):
+async def get_decision(ctx: Context, decision_id: str) -> SharingDecisionRead:
+    row = await repo.get_decision(ctx.session, decision_id)
+    if row is None or not policy.may_see_decision(ctx.identity, row[0]):
         raise NotFound("No such sharing decision")
     return decision_read(row[0], row[1])
 
 
 async def list_decisions(
-    session: AsyncSession, identity: Identity, person_id: str, params: PageParams
+    ctx: Context, person_id: str, params: PageParams
 ) -> tuple[list[SharingDecisionRead], str | None]:
-    agency = policy.agency_filter(identity)
-    rows = list(await repo.list_decisions(session, person_id, params, agency))
+    agency = policy.agency_filter(ctx.identity)
+    rows = list(await repo.list_decisions(ctx.session, person_id, params, agency))
     cursor = None
     if len(rows) > params.limit:
         rows = rows[: params.limit]
@@ -336,14 +315,13 @@ async def list_decisions(
 
 
 async def check_access(
-    session: AsyncSession,
+    ctx: Context,
     person_id: str,
     agency_id: str,
     purpose: str,
     *,
     taf: TafMembership | None = None,
     practitioner_id: str | None = None,
-    today: date | None = None,
 ) -> AccessCheckRead:
     """May `agency_id` receive `person_id`'s information for `purpose`? (docs/consent.md)
 
@@ -354,14 +332,14 @@ async def check_access(
        says the agency sits on the person's TAF and the agency joined the TAF no later than
        the consent was obtained, or the family agreed to its joining (`policy.answer`).
     3. Otherwise denied.
-    Reads the committed state every time (no cache): a withdrawal denies the very next check.
+    "Live" is as of `ctx.now`'s London date. Reads the committed state every time (no cache): a withdrawal denies the very next check.
     `practitioner_id` (whom the asking service acts for) is validated and echoed, not stored:
     a check is not a read, and the hot path stays a single read-only statement. The record
     of who read what is the disclosure log, which stores the practitioner.
     """
     taf = taf or TafMembership()
     policy.check_taf_membership(taf)
-    rows = await repo.access_facts(session, person_id, agency_id, purpose, today or london_today())
+    rows = await repo.access_facts(ctx.session, person_id, agency_id, purpose, london_day(ctx.now))
     answer = policy.answer(rows, agency_id, purpose, taf)
     return answer.model_copy(update={"practitioner_id": practitioner_id})
 
@@ -369,9 +347,7 @@ async def check_access(
 # --- disclosures ------------------------------------------------------------------------
 
 
-async def record_disclosure(
-    session: AsyncSession, identity: Identity, body: DisclosureCreate
-) -> DisclosureRead:
+async def record_disclosure(ctx: Context, body: DisclosureCreate) -> DisclosureRead:
     disclosure = Disclosure(
         id=str(uuid.uuid4()),
         person_id=str(body.person_id),
@@ -382,18 +358,19 @@ async def record_disclosure(
         reference_id=str(body.reference_id) if body.reference_id else None,
         request_id=body.request_id,
         disclosed_at=body.disclosed_at.astimezone(UTC),
-        reported_by_client_id=identity.client_id,
-        recorded_at=utcnow(),
+        reported_by_client_id=ctx.identity.client_id,
+        recorded_at=ctx.now,
         practitioner_id=body.practitioner_id,
     )
-    await repo.add(session, disclosure)
+    await repo.add(ctx.session, disclosure)
     return DisclosureRead.model_validate(disclosure, from_attributes=True)
 
 
 async def list_disclosures(
-    session: AsyncSession, identity: Identity, person_id: str, params: PageParams
+    ctx: Context, person_id: str, params: PageParams
 ) -> tuple[list[DisclosureRead], str | None]:
-    rows = list(await repo.list_disclosures(session, person_id, params, policy.agency_filter(identity)))
+    agency = policy.agency_filter(ctx.identity)
+    rows = list(await repo.list_disclosures(ctx.session, person_id, params, agency))
     cursor = None
     if len(rows) > params.limit:
         rows = rows[: params.limit]
@@ -401,6 +378,6 @@ async def list_disclosures(
     return [DisclosureRead.model_validate(d, from_attributes=True) for d in rows], cursor
 
 
-async def all_disclosures(session: AsyncSession, identity: Identity, person_id: str) -> list[DisclosureRead]:
-    rows = await repo.list_disclosures(session, person_id, None, policy.agency_filter(identity))
+async def all_disclosures(ctx: Context, person_id: str) -> list[DisclosureRead]:
+    rows = await repo.list_disclosures(ctx.session, person_id, None, policy.agency_filter(ctx.identity))
     return [DisclosureRead.model_validate(d, from_attributes=True) for d in rows]

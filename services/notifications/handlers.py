@@ -1,8 +1,9 @@
 """What each received event does: deadlines opened/met/moved/cancelled, projections, front-door alerts.
 
-Module-level handlers, each called with the runtime (its deadline engine on the configured
-working-day calendar, the early help managers' email), the receiver's session and the
-envelope; `main.py` binds the `HANDLERS` table to the runtime (`shared.runtime.bind_handlers`).
+Module-level handlers, each called with the runtime (its working-day calendar, the early help
+managers' email), the receiver's session and the envelope; `main.py` binds the `HANDLERS`
+table to the runtime (`shared.runtime.bind_handlers`). Each acts as the service itself
+(`Context.for_system`) at the moment it runs, and passes that context to the deadline engine.
 The shared receiver applies each event id once, in one transaction with the handler.
 """
 
@@ -16,9 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notifications import policy
 from services.notifications.channels.feed import Alert, AlertWriter
+from services.notifications.deadlines import service as deadlines
 from services.notifications.models import EpisodeLink, EpisodePerson
 from services.notifications.runtime import NotificationsRuntime
-from shared.clock import LONDON, parse_date, parse_datetime, utcnow
+from services.notifications.service import Context
+from shared.clock import LONDON, parse_date, parse_datetime
 from shared.db import conflict_insert, is_postgres_session
 from shared.events import EventEnvelope
 from shared.runtime import RuntimeHandler
@@ -37,33 +40,35 @@ async def _episode_link(session: AsyncSession, episode_id: str) -> EpisodeLink:
     return link
 
 
-def when(data: dict[str, Any], *keys: str) -> datetime:
+def when(ctx: Context, data: dict[str, Any], *keys: str) -> datetime:
     """The first of `keys` present in the event's data, else now."""
     for key in keys:
         if data.get(key):
             return parse_datetime(data[key])
-    return utcnow()
+    return ctx.now
 
 
 # --- referrals ---
 async def referral_received(rt: NotificationsRuntime, s: AsyncSession, e: EventEnvelope) -> None:
+    ctx = Context.for_system(s, rt)
     d = e.data
-    await rt.deadlines.open(
-        s,
+    await deadlines.open(
+        ctx,
         "front_door_decision",
         subject_type="referral",
         subject_id=d["referral_id"],
-        start=when(d, "received_at"),
+        start=when(ctx, d, "received_at"),
         referral_id=d["referral_id"],
         reference=d.get("reference"),
     )
 
 
 async def referral_decided(rt: NotificationsRuntime, s: AsyncSession, e: EventEnvelope) -> None:
+    ctx = Context.for_system(s, rt)
     d = e.data
-    await rt.deadlines.meet(s, "front_door_decision", d["referral_id"], when(d, "decided_at"))
+    await deadlines.meet(ctx, "front_door_decision", d["referral_id"], when(ctx, d, "decided_at"))
     if d.get("source_agency_id"):
-        writer = AlertWriter(s, utcnow())
+        writer = AlertWriter(ctx.session, ctx.now)
         await writer.add(
             Alert(
                 kind="referral.decided",
@@ -78,11 +83,12 @@ async def referral_decided(rt: NotificationsRuntime, s: AsyncSession, e: EventEn
 
 
 async def referral_linked(rt: NotificationsRuntime, s: AsyncSession, e: EventEnvelope) -> None:
+    ctx = Context.for_system(s, rt)
     d = e.data
-    await rt.deadlines.meet(s, "front_door_decision", d["referral_id"], e.occurred_at)
+    await deadlines.meet(ctx, "front_door_decision", d["referral_id"], e.occurred_at)
     episode_id = d.get("linked_episode_id")
     link = await s.get(EpisodeLink, episode_id) if episode_id else None
-    writer = AlertWriter(s, utcnow())
+    writer = AlertWriter(ctx.session, ctx.now)
     await writer.add(
         Alert(
             kind="referral.linked",
@@ -99,13 +105,15 @@ async def referral_linked(rt: NotificationsRuntime, s: AsyncSession, e: EventEnv
 
 
 async def referral_withdrawn(rt: NotificationsRuntime, s: AsyncSession, e: EventEnvelope) -> None:
+    ctx = Context.for_system(s, rt)
     d = e.data
-    await rt.deadlines.cancel(s, "front_door_decision", d["referral_id"], when(d, "withdrawn_at"))
+    await deadlines.cancel(ctx, "front_door_decision", d["referral_id"], when(ctx, d, "withdrawn_at"))
 
 
 async def safeguarding_concern(rt: NotificationsRuntime, s: AsyncSession, e: EventEnvelope) -> None:
+    ctx = Context.for_system(s, rt)
     d = e.data
-    writer = AlertWriter(s, utcnow())
+    writer = AlertWriter(ctx.session, ctx.now)
     await writer.add(
         Alert(
             kind="referral.safeguarding_concern",
@@ -120,6 +128,7 @@ async def safeguarding_concern(rt: NotificationsRuntime, s: AsyncSession, e: Eve
 
 # --- assessments ---
 async def episode_opened(rt: NotificationsRuntime, s: AsyncSession, e: EventEnvelope) -> None:
+    ctx = Context.for_system(s, rt)
     d = e.data
     eid = d["episode_id"]
     # Upserts, not read-then-write: the link may exist already (a lead assigned, or the
@@ -146,10 +155,10 @@ async def episode_opened(rt: NotificationsRuntime, s: AsyncSession, e: EventEnve
             .values([{"episode_id": eid, "person_id": pid} for pid in people])
             .on_conflict_do_nothing(index_elements=["episode_id", "person_id"])
         )
-    opened = when(d, "opened_at")
-    received = when(d, "referral_received_at", "opened_at")
-    await rt.deadlines.open_all(
-        s,
+    opened = when(ctx, d, "opened_at")
+    received = when(ctx, d, "referral_received_at", "opened_at")
+    await deadlines.open_all(
+        ctx,
         {
             "first_contact": (opened, None),
             "assessment_start": (received, None),
@@ -165,33 +174,34 @@ async def episode_opened(rt: NotificationsRuntime, s: AsyncSession, e: EventEnve
 
 
 async def lead_assigned(rt: NotificationsRuntime, s: AsyncSession, e: EventEnvelope) -> None:
+    ctx = Context.for_system(s, rt)
     d = e.data
     link = await _episode_link(s, d["episode_id"])
     link.lead_email, link.lead_agency_id = d.get("email"), d.get("agency_id")
     await s.flush()
-    await rt.deadlines.assign(s, d["episode_id"], d.get("email"), d.get("agency_id"))
+    await deadlines.assign(ctx, d["episode_id"], d.get("email"), d.get("agency_id"))
 
 
 async def contact_recorded(rt: NotificationsRuntime, s: AsyncSession, e: EventEnvelope) -> None:
+    ctx = Context.for_system(s, rt)
     d = e.data
     if d.get("first", True):
-        await rt.deadlines.meet(s, "first_contact", d["episode_id"], when(d, "contact_at"))
+        await deadlines.meet(ctx, "first_contact", d["episode_id"], when(ctx, d, "contact_at"))
 
 
-async def meet_then_open(
-    rt: NotificationsRuntime, s: AsyncSession, episode_id: str, at: datetime, *, met: str, then: str
-) -> None:
+async def meet_then_open(ctx: Context, episode_id: str, at: datetime, *, met: str, then: str) -> None:
     """One step of an episode's timeline: its deadline `met` is met at `at`, and the next one,
     `then`, starts from that moment."""
-    await rt.deadlines.meet(s, met, episode_id, at)
-    await rt.deadlines.open(
-        s, then, subject_type="episode", subject_id=episode_id, episode_id=episode_id, start=at
+    await deadlines.meet(ctx, met, episode_id, at)
+    await deadlines.open(
+        ctx, then, subject_type="episode", subject_id=episode_id, episode_id=episode_id, start=at
     )
 
 
 async def assessment_started(rt: NotificationsRuntime, s: AsyncSession, e: EventEnvelope) -> None:
+    ctx = Context.for_system(s, rt)
     await meet_then_open(
-        rt, s, e.data["episode_id"], when(e.data, "started_at"), met="assessment_start", then="plan_agreed"
+        ctx, e.data["episode_id"], when(ctx, e.data, "started_at"), met="assessment_start", then="plan_agreed"
     )
 
 
@@ -202,11 +212,12 @@ async def assessment_submitted(rt: NotificationsRuntime, s: AsyncSession, e: Eve
     managers work; this service keeps no practitioner directory) and its webhooks, plus the
     managers' email if configured. Ids only: no names, not even the author's.
     """
+    ctx = Context.for_system(s, rt)
     d = e.data
     link = await s.get(EpisodeLink, d["episode_id"])
     if link is not None and link.closed_at is not None:
         return  # nothing to approve on a closed episode
-    writer = AlertWriter(s, utcnow())
+    writer = AlertWriter(ctx.session, ctx.now)
     await writer.add(
         Alert(
             kind="assessment.awaiting_approval",
@@ -217,7 +228,7 @@ async def assessment_submitted(rt: NotificationsRuntime, s: AsyncSession, e: Eve
             data={
                 "assessment_id": d["assessment_id"],
                 "author_practitioner_id": d.get("author_practitioner_id"),
-                "submitted_at": when(d, "submitted_at").isoformat(),
+                "submitted_at": when(ctx, d, "submitted_at").isoformat(),
             },
         )
     )
@@ -225,46 +236,50 @@ async def assessment_submitted(rt: NotificationsRuntime, s: AsyncSession, e: Eve
 
 
 async def assessment_extended(rt: NotificationsRuntime, s: AsyncSession, e: EventEnvelope) -> None:
+    ctx = Context.for_system(s, rt)
     d = e.data
-    await rt.deadlines.move(s, "assessment_completion", d["episode_id"], end_of_day(d["new_due_on"]))
+    await deadlines.move(ctx, "assessment_completion", d["episode_id"], end_of_day(d["new_due_on"]))
 
 
 async def assessment_approved(rt: NotificationsRuntime, s: AsyncSession, e: EventEnvelope) -> None:
+    ctx = Context.for_system(s, rt)
     await meet_then_open(
-        rt,
-        s,
+        ctx,
         e.data["episode_id"],
-        when(e.data, "approved_at"),
+        when(ctx, e.data, "approved_at"),
         met="assessment_completion",
         then="reassessment",
     )
 
 
 async def plan_agreed(rt: NotificationsRuntime, s: AsyncSession, e: EventEnvelope) -> None:
+    ctx = Context.for_system(s, rt)
     await meet_then_open(
-        rt, s, e.data["episode_id"], when(e.data, "agreed_at"), met="plan_agreed", then="first_review"
+        ctx, e.data["episode_id"], when(ctx, e.data, "agreed_at"), met="plan_agreed", then="first_review"
     )
 
 
 async def review_held(rt: NotificationsRuntime, s: AsyncSession, e: EventEnvelope) -> None:
+    ctx = Context.for_system(s, rt)
     d = e.data
     eid = d["episode_id"]
-    at = parse_datetime(d["held_on"] + "T12:00:00+00:00") if d.get("held_on") else utcnow()
-    await rt.deadlines.meet(s, "first_review", eid, at)
+    at = parse_datetime(d["held_on"] + "T12:00:00+00:00") if d.get("held_on") else ctx.now
+    await deadlines.meet(ctx, "first_review", eid, at)
     # Reviews repeat: a review meets whatever next_review is open, never pre-meets a future one.
-    await rt.deadlines.meet(s, "next_review", eid, at, remember=False)
+    await deadlines.meet(ctx, "next_review", eid, at, remember=False)
     due = end_of_day(d["next_review_on"]) if d.get("next_review_on") else None
-    await rt.deadlines.open(
-        s, "next_review", subject_type="episode", subject_id=eid, episode_id=eid, start=at, due_at=due
+    await deadlines.open(
+        ctx, "next_review", subject_type="episode", subject_id=eid, episode_id=eid, start=at, due_at=due
     )
 
 
 async def stepdown_opened(rt: NotificationsRuntime, s: AsyncSession, e: EventEnvelope) -> None:
+    ctx = Context.for_system(s, rt)
     d = e.data
     # From the end of the panel day (23:59 London): due by the end of the 10th working day after it.
     panel_end = end_of_day(d["panel_on"]) - timedelta(minutes=1)
-    await rt.deadlines.open(
-        s,
+    await deadlines.open(
+        ctx,
         "stepdown_joint_visit",
         subject_type="episode",
         subject_id=d["episode_id"],
@@ -274,39 +289,43 @@ async def stepdown_opened(rt: NotificationsRuntime, s: AsyncSession, e: EventEnv
 
 
 async def joint_visit_recorded(rt: NotificationsRuntime, s: AsyncSession, e: EventEnvelope) -> None:
+    ctx = Context.for_system(s, rt)
     d = e.data
-    await rt.deadlines.meet(s, "stepdown_joint_visit", d["episode_id"], e.occurred_at)
+    await deadlines.meet(ctx, "stepdown_joint_visit", d["episode_id"], e.occurred_at)
 
 
 async def episode_closed(rt: NotificationsRuntime, s: AsyncSession, e: EventEnvelope) -> None:
+    ctx = Context.for_system(s, rt)
     d = e.data
-    at = when(d, "closed_at")
+    at = when(ctx, d, "closed_at")
     link = await _episode_link(s, d["episode_id"])
     link.closed_at = at
     await s.flush()
-    await rt.deadlines.cancel_episode(s, d["episode_id"], at)
+    await deadlines.cancel_episode(ctx, d["episode_id"], at)
 
 
 # --- consent ---
 async def consent_given(rt: NotificationsRuntime, s: AsyncSession, e: EventEnvelope) -> None:
+    ctx = Context.for_system(s, rt)
     d = e.data
-    await rt.deadlines.open(
-        s,
+    await deadlines.open(
+        ctx,
         "consent_review",
         subject_type="consent",
         subject_id=d["consent_id"],
         consent_id=d["consent_id"],
-        start=when(d, "given_at"),
+        start=when(ctx, d, "given_at"),
     )
 
 
 async def consent_withdrawn(rt: NotificationsRuntime, s: AsyncSession, e: EventEnvelope) -> None:
+    ctx = Context.for_system(s, rt)
     d = e.data
-    await rt.deadlines.cancel(s, "consent_review", d["consent_id"], when(d, "withdrawn_at"))
+    await deadlines.cancel(ctx, "consent_review", d["consent_id"], when(ctx, d, "withdrawn_at"))
     episode_ids = (
         await s.scalars(select(EpisodePerson.episode_id).where(EpisodePerson.person_id == d["person_id"]))
     ).all()
-    writer = AlertWriter(s, utcnow())
+    writer = AlertWriter(ctx.session, ctx.now)
     for eid in sorted(set(episode_ids)):
         link = await s.get(EpisodeLink, eid)
         if link is None or link.closed_at is not None:

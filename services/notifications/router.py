@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
@@ -23,7 +24,7 @@ from services.notifications.schemas import (
     SubscriptionList,
     SubscriptionRead,
 )
-from shared.clock import utcnow
+from shared.context import Now
 from shared.deps import RuntimeDep, SessionDep
 from shared.etag import set_etag
 from shared.identity import CurrentIdentity, Identity, require_scope
@@ -46,9 +47,15 @@ RulesReader = Annotated[Identity, Depends(_rules_reader)]
 Id = Annotated[str, Query(max_length=64)]
 
 
+def ctx(session: Any, runtime: Any, identity: Identity, now: datetime) -> service.Context:
+    return service.Context(session, runtime, identity, now)
+
+
 @router.get("/deadline-rules", response_model=DeadlineRuleList, summary="The deadline rules (timescales)")
-async def list_rules(_: RulesReader, session: SessionDep) -> DeadlineRuleList:
-    rules = await service.list_rules(session)
+async def list_rules(
+    identity: RulesReader, session: SessionDep, runtime: RuntimeDep, now: Now
+) -> DeadlineRuleList:
+    rules = await service.list_rules(ctx(session, runtime, identity, now))
     return DeadlineRuleList(items=[DeadlineRuleRead.model_validate(r) for r in rules])
 
 
@@ -56,34 +63,41 @@ async def list_rules(_: RulesReader, session: SessionDep) -> DeadlineRuleList:
     "/deadline-rules/{kind}", response_model=DeadlineRuleRead, summary="Change a deadline rule (admin)"
 )
 async def put_rule(
-    kind: str, body: DeadlineRuleUpdate, _: Admin, session: SessionDep, request: Request, response: Response
+    kind: str,
+    body: DeadlineRuleUpdate,
+    identity: Admin,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    request: Request,
+    response: Response,
+    now: Now,
 ) -> DeadlineRuleRead:
-    rule = await service.update_rule(session, request, kind, body)
+    rule = await service.update_rule(ctx(session, runtime, identity, now), request, kind, body)
     set_etag(response, rule.kind, rule.version)
     return DeadlineRuleRead.model_validate(rule)
 
 
 @router.get("/deadlines", response_model=DeadlineList, summary="Deadlines, with overdue counts")
 async def list_deadlines(
-    _: DeadlinesReader,
+    identity: DeadlinesReader,
     session: SessionDep,
+    runtime: RuntimeDep,
     page: PageDep,
+    now: Now,
     status: Literal["open", "met", "overdue", "cancelled"] | None = None,
     assignee_email: Annotated[str | None, Query(max_length=254)] = None,
     episode_id: Id | None = None,
     referral_id: Id | None = None,
     team: Annotated[str | None, Query(max_length=40)] = None,
 ) -> DeadlineList:
-    now = utcnow()
     rows, cursor, by_kind = await service.list_deadlines(
-        session,
+        ctx(session, runtime, identity, now),
         page,
         status=status,
         assignee_email=assignee_email,
         episode_id=episode_id,
         referral_id=referral_id,
         team=team,
-        now=now,
     )
     items = []
     for d in rows:
@@ -96,15 +110,23 @@ async def list_deadlines(
 
 @router.get("/notifications", response_model=NotificationList, summary="The caller's feed")
 async def feed(
-    identity: FeedReader, session: SessionDep, page: PageDep, unread: bool = False
+    identity: FeedReader,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    page: PageDep,
+    now: Now,
+    unread: bool = False,
 ) -> NotificationList:
-    rows, cursor = await service.feed(session, identity, page, unread=unread)
+    rows, cursor = await service.feed(ctx(session, runtime, identity, now), page, unread=unread)
     return NotificationList(items=[NotificationRead.model_validate(n) for n in rows], next_cursor=cursor)
 
 
 @router.post("/notifications/{notification_id}/read", response_model=NotificationRead, summary="Mark read")
-async def mark_read(notification_id: str, identity: FeedReader, session: SessionDep) -> NotificationRead:
-    return NotificationRead.model_validate(await service.mark_read(session, identity, notification_id))
+async def mark_read(
+    notification_id: str, identity: FeedReader, session: SessionDep, runtime: RuntimeDep, now: Now
+) -> NotificationRead:
+    n = await service.mark_read(ctx(session, runtime, identity, now), notification_id)
+    return NotificationRead.model_validate(n)
 
 
 @router.post(
@@ -116,23 +138,26 @@ async def create_subscription(
     session: SessionDep,
     runtime: RuntimeDep,
     response: Response,
+    now: Now,
 ) -> SubscriptionCreated:
-    sub, secret = await service.create_subscription(session, runtime.settings, identity, body)  # type: ignore[arg-type]
+    sub, secret = await service.create_subscription(ctx(session, runtime, identity, now), body)
     response.headers["Location"] = f"/v1/subscriptions/{sub.id}"
     return SubscriptionCreated(**SubscriptionRead.model_validate(sub).model_dump(), secret=secret)
 
 
 @router.get("/subscriptions", response_model=SubscriptionList, summary="The agency's webhook subscriptions")
-async def list_subscriptions(identity: WebhookManager, session: SessionDep) -> SubscriptionList:
-    subs = await service.list_subscriptions(session, identity)
+async def list_subscriptions(
+    identity: WebhookManager, session: SessionDep, runtime: RuntimeDep, now: Now
+) -> SubscriptionList:
+    subs = await service.list_subscriptions(ctx(session, runtime, identity, now))
     return SubscriptionList(items=[SubscriptionRead.model_validate(s) for s in subs])
 
 
 @router.delete("/subscriptions/{subscription_id}", status_code=204, summary="Delete a subscription")
 async def delete_subscription(
-    subscription_id: str, identity: WebhookManager, session: SessionDep
+    subscription_id: str, identity: WebhookManager, session: SessionDep, runtime: RuntimeDep, now: Now
 ) -> Response:
-    await service.delete_subscription(session, identity, subscription_id)
+    await service.delete_subscription(ctx(session, runtime, identity, now), subscription_id)
     return Response(status_code=204)
 
 
@@ -140,9 +165,14 @@ async def delete_subscription(
     "/subscriptions/{subscription_id}/deliveries", response_model=DeliveryList, summary="Delivery log"
 )
 async def deliveries(
-    subscription_id: str, identity: WebhookManager, session: SessionDep, page: PageDep
+    subscription_id: str,
+    identity: WebhookManager,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    page: PageDep,
+    now: Now,
 ) -> DeliveryList:
-    rows, cursor = await service.deliveries(session, identity, subscription_id, page)
+    rows, cursor = await service.deliveries(ctx(session, runtime, identity, now), subscription_id, page)
     return DeliveryList(items=[DeliveryRead.model_validate(d) for d in rows], next_cursor=cursor)
 
 
@@ -153,8 +183,12 @@ async def deliveries(
     summary="Send a delivery again",
 )
 async def retry(
-    subscription_id: str, delivery_id: str, identity: WebhookManager, session: SessionDep
+    subscription_id: str,
+    delivery_id: str,
+    identity: WebhookManager,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    now: Now,
 ) -> DeliveryRead:
-    return DeliveryRead.model_validate(
-        await service.retry_delivery(session, identity, subscription_id, delivery_id)
-    )
+    d = await service.retry_delivery(ctx(session, runtime, identity, now), subscription_id, delivery_id)
+    return DeliveryRead.model_validate(d)

@@ -9,9 +9,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from services.consent import service
+from services.consent import jobs
 from services.consent.models import APPEND_ONLY_TABLES
 from services.consent.tests.helpers import consent_body, outbox_events
+from shared.clock import utcnow
 
 
 async def test_consent_expiring_is_published_once(svc, eh):
@@ -46,10 +47,9 @@ async def test_consent_expiring_is_published_once(svc, eh):
         {"consent_id": soon["id"], "person_id": soon["person_id"], "expires_on": soon["expires_on"]}
     ]
     # Fifteen days on, the second consent enters the 30-day window and is announced, once.
-    runtime = svc.runtime
-    future = date.today() + timedelta(days=15)
-    assert await service.announce_expiring(runtime.db, runtime, today=future) == 1
-    assert await service.announce_expiring(runtime.db, runtime, today=future) == 0
+    future = utcnow() + timedelta(days=15)
+    assert await jobs.announce_expiring(svc.runtime, now=future) == 1
+    assert await jobs.announce_expiring(svc.runtime, now=future) == 0
     assert [e["data"]["consent_id"] for e in await outbox_events(svc, "consent.expiring")] == [
         soon["id"],
         later["id"],

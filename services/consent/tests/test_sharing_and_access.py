@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import get_args
 
 from services.consent import service
 from services.consent.lawful_bases import LAWFUL_BASIS_CODES
 from services.consent.schemas import LawfulBasisCode
 from services.consent.tests.helpers import consent_body, outbox_events
+from shared.clock import LONDON
 
 PROBLEMS = "https://early-help.example/problems/"
+
+
+def london_noon(day: date) -> datetime:
+    """A moment on `day` in London (the access check's "today" is `ctx.now`'s London date)."""
+    return datetime.combine(day, time(12), tzinfo=LONDON)
 
 
 def decision_body(person_id: str, **overrides):
@@ -219,10 +225,16 @@ async def test_access_by_consent_respects_purpose_agencies_and_expiry(svc, eh, s
     # After the expiry date the consent no longer counts (checked by the service function directly).
     async with svc.runtime.db.session(write=False) as session:
         later = await service.check_access(
-            session, person, "police-west", "early_help_service", today=date.today() + timedelta(days=11)
+            service.Context.for_system(session, svc.runtime, london_noon(date.today() + timedelta(days=11))),
+            person,
+            "police-west",
+            "early_help_service",
         )
         on_last_day = await service.check_access(
-            session, person, "police-west", "early_help_service", today=date.today() + timedelta(days=10)
+            service.Context.for_system(session, svc.runtime, london_noon(date.today() + timedelta(days=10))),
+            person,
+            "police-west",
+            "early_help_service",
         )
     assert later.allowed is False and on_last_day.allowed is True
 

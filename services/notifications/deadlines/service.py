@@ -8,6 +8,9 @@ Decisions (docs/notifications.md):
 - Stages: `reminder` (due - lead; skipped when the deadline is already overdue by the time
   the worker reaches it), `overdue` (due), `escalation` (due + delay). `next_stage` and
   `next_check_at` name the next stage owed, so the worker's due query is one index range scan.
+
+The operations take the `Context` first (`service.Context`: the event's session, the runtime
+whose working-day calendar due times are counted on, and the moment the event is applied).
 """
 
 from __future__ import annotations
@@ -15,14 +18,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Set as AbstractSet
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncSession
+from typing import TYPE_CHECKING, Any
 
 from services.notifications.deadlines import repository as repo
 from services.notifications.models import Deadline, DeadlineFact, DeadlineRule, EpisodeLink
-from shared.calendar import WorkingCalendar
-from shared.clock import utcnow
+
+if TYPE_CHECKING:  # the worker imports this module's stage helpers without the app's runtime
+    from services.notifications.service import Context
 
 STAGES = ("reminder", "overdue", "escalation")
 
@@ -51,162 +53,159 @@ def schedule(d: Deadline, alerted: AbstractSet[str] = frozenset()) -> None:
     d.next_check_at = stage_time(d, d.next_stage) if d.next_stage else None
 
 
-class DeadlineEngine:
-    def __init__(self, calendar: WorkingCalendar) -> None:
-        self.calendar = calendar
+def due_from(ctx: Context, rule: DeadlineRule, start: datetime) -> datetime:
+    """`rule`'s timescale counted from `start` on the configured working-day calendar."""
+    return ctx.runtime.calendar.add(start, rule.amount, rule.unit).astimezone(UTC)  # type: ignore[arg-type]
 
-    def due_from(self, rule: DeadlineRule, start: datetime) -> datetime:
-        return self.calendar.add(start, rule.amount, rule.unit).astimezone(UTC)  # type: ignore[arg-type]
 
-    async def open(
-        self,
-        session: AsyncSession,
-        kind: str,
-        *,
-        start: datetime | None = None,
-        due_at: datetime | None = None,
-        **subject: Any,
-    ) -> Deadline | None:
-        """Open one deadline (or return the one of its kind already open for the subject);
-        `subject` is `open_all`'s keywords (subject_type, subject_id, the ids, reference)."""
-        return (await self.open_all(session, {kind: (start, due_at)}, **subject)).get(kind)
+async def open(
+    ctx: Context,
+    kind: str,
+    *,
+    start: datetime | None = None,
+    due_at: datetime | None = None,
+    **subject: Any,
+) -> Deadline | None:
+    """Open one deadline (or return the one of its kind already open for the subject);
+    `subject` is `open_all`'s keywords (subject_type, subject_id, the ids, reference)."""
+    return (await open_all(ctx, {kind: (start, due_at)}, **subject)).get(kind)
 
-    async def open_all(
-        self,
-        session: AsyncSession,
-        kinds: dict[str, tuple[datetime | None, datetime | None]],
-        *,
-        subject_type: str,
-        subject_id: str,
-        referral_id: str | None = None,
-        episode_id: str | None = None,
-        consent_id: str | None = None,
-        reference: str | None = None,
-        link: EpisodeLink | None = None,
-    ) -> dict[str, Deadline]:
-        """Open several deadlines of one subject, each from its (start, due_at), together.
 
-        One query for the rules, what is already open and the early facts, and one flush,
-        whatever the number of kinds: an opened episode starts three deadlines, and one at a
-        time they cost twelve round trips. A kind already open is returned as it is; a kind
-        without a rule is left out (rules are never deleted). `link` is the episode's link
-        when the caller has it in hand already; otherwise it is looked up by `episode_id`.
-        """
-        rules: dict[str, DeadlineRule] = {}
-        early: dict[str, tuple[str, datetime]] = {}
-        opened: dict[str, Deadline] = {}
-        for rule, open_id, outcome, at in await repo.opening_state(session, subject_id, sorted(kinds)):
-            if open_id is not None:
-                if rule.kind not in opened:  # already open: rare (an event sent again under a new id)
-                    found = await session.get(Deadline, open_id)
-                    if found is not None:
-                        opened[rule.kind] = found
-                continue
-            rules[rule.kind] = rule
-            if outcome is not None and at is not None:  # a fact's time is never null
-                early[rule.kind] = (outcome, at)
-        wanted = [k for k in sorted(rules) if k not in opened]
-        if not wanted:
-            return opened
-        if link is None and episode_id:
-            link = await repo.episode(session, episode_id)
-        now = utcnow()
-        applied: list[str] = []
-        for kind in wanted:
-            rule = rules[kind]
-            start, due_at = kinds[kind]
-            if due_at is None:
-                assert start is not None
-                due_at = self.due_from(rule, start)
-            d = Deadline(
-                id=str(uuid.uuid4()),
-                kind=kind,
-                subject_type=subject_type,
-                subject_id=subject_id,
-                referral_id=referral_id,
-                episode_id=episode_id,
-                consent_id=consent_id,
-                reference=reference,
-                team=rule.team,
-                escalation_target=rule.escalation_target,
-                status="open",
-                opened_at=start or now,
-                created_at=now,
-            )
-            self._set_due(d, due_at, rule)
-            if link is not None:
-                d.assignee_email, d.assignee_agency_id = link.lead_email, link.lead_agency_id
-                d.reference = d.reference or link.reference
-                if link.closed_at is not None:
-                    d.status, d.cancelled_at = "cancelled", link.closed_at
-            fact = early.get(kind)
-            if fact is not None and d.status == "open":
-                outcome, at = fact
-                if outcome == "met":
-                    d.status, d.met_at = "met", at
-                else:
-                    d.status, d.cancelled_at = "cancelled", at
-                applied.append(kind)
-            schedule(d)
-            session.add(d)
-            opened[kind] = d
-        if applied:
-            await repo.drop_facts(session, subject_id, applied)
-        await session.flush()
+async def open_all(
+    ctx: Context,
+    kinds: dict[str, tuple[datetime | None, datetime | None]],
+    *,
+    subject_type: str,
+    subject_id: str,
+    referral_id: str | None = None,
+    episode_id: str | None = None,
+    consent_id: str | None = None,
+    reference: str | None = None,
+    link: EpisodeLink | None = None,
+) -> dict[str, Deadline]:
+    """Open several deadlines of one subject, each from its (start, due_at), together.
+
+    One query for the rules, what is already open and the early facts, and one flush,
+    whatever the number of kinds: an opened episode starts three deadlines, and one at a
+    time they cost twelve round trips. A kind already open is returned as it is; a kind
+    without a rule is left out (rules are never deleted). `link` is the episode's link
+    when the caller has it in hand already; otherwise it is looked up by `episode_id`.
+    """
+    rules: dict[str, DeadlineRule] = {}
+    early: dict[str, tuple[str, datetime]] = {}
+    opened: dict[str, Deadline] = {}
+    for rule, open_id, outcome, at in await repo.opening_state(ctx.session, subject_id, sorted(kinds)):
+        if open_id is not None:
+            if rule.kind not in opened:  # already open: rare (an event sent again under a new id)
+                found = await ctx.session.get(Deadline, open_id)
+                if found is not None:
+                    opened[rule.kind] = found
+            continue
+        rules[rule.kind] = rule
+        if outcome is not None and at is not None:  # a fact's time is never null
+            early[rule.kind] = (outcome, at)
+    wanted = [k for k in sorted(rules) if k not in opened]
+    if not wanted:
         return opened
-
-    def _set_due(self, d: Deadline, due_at: datetime, rule: DeadlineRule) -> None:
-        d.due_at = due_at
-        d.reminder_at = (
-            due_at - timedelta(hours=rule.reminder_lead_hours) if rule.reminder_lead_hours > 0 else None
+    if link is None and episode_id:
+        link = await repo.episode(ctx.session, episode_id)
+    applied: list[str] = []
+    for kind in wanted:
+        rule = rules[kind]
+        start, due_at = kinds[kind]
+        if due_at is None:
+            assert start is not None
+            due_at = due_from(ctx, rule, start)
+        d = Deadline(
+            id=str(uuid.uuid4()),
+            kind=kind,
+            subject_type=subject_type,
+            subject_id=subject_id,
+            referral_id=referral_id,
+            episode_id=episode_id,
+            consent_id=consent_id,
+            reference=reference,
+            team=rule.team,
+            escalation_target=rule.escalation_target,
+            status="open",
+            opened_at=start or ctx.now,
+            created_at=ctx.now,
         )
-        d.escalation_at = due_at + timedelta(hours=rule.escalation_delay_hours)
+        _set_due(d, due_at, rule)
+        if link is not None:
+            d.assignee_email, d.assignee_agency_id = link.lead_email, link.lead_agency_id
+            d.reference = d.reference or link.reference
+            if link.closed_at is not None:
+                d.status, d.cancelled_at = "cancelled", link.closed_at
+        fact = early.get(kind)
+        if fact is not None and d.status == "open":
+            outcome, at = fact
+            if outcome == "met":
+                d.status, d.met_at = "met", at
+            else:
+                d.status, d.cancelled_at = "cancelled", at
+            applied.append(kind)
+        schedule(d)
+        ctx.session.add(d)
+        opened[kind] = d
+    if applied:
+        await repo.drop_facts(ctx.session, subject_id, applied)
+    await ctx.session.flush()
+    return opened
 
-    async def meet(
-        self, session: AsyncSession, kind: str, subject_id: str, at: datetime, *, remember: bool = True
-    ) -> int:
-        closed = await repo.close_open(session, kind, subject_id, status="met", met_at=at)
-        if not closed and remember and not await repo.any_deadline(session, kind, subject_id):
-            await self._remember(session, kind, subject_id, "met", at)
-        await session.flush()
-        return closed
 
-    async def cancel(self, session: AsyncSession, kind: str, subject_id: str, at: datetime) -> int:
-        closed = await repo.close_open(session, kind, subject_id, status="cancelled", cancelled_at=at)
-        if not closed and not await repo.any_deadline(session, kind, subject_id):
-            await self._remember(session, kind, subject_id, "cancelled", at)
-        await session.flush()
-        return closed
+def _set_due(d: Deadline, due_at: datetime, rule: DeadlineRule) -> None:
+    d.due_at = due_at
+    d.reminder_at = (
+        due_at - timedelta(hours=rule.reminder_lead_hours) if rule.reminder_lead_hours > 0 else None
+    )
+    d.escalation_at = due_at + timedelta(hours=rule.escalation_delay_hours)
 
-    async def cancel_episode(self, session: AsyncSession, episode_id: str, at: datetime) -> int:
-        found = await repo.open_deadlines(session, episode_id=episode_id)
-        for d in found:
-            d.status, d.cancelled_at = "cancelled", at
-            schedule(d)
-        await session.flush()
-        return len(found)
 
-    async def move(self, session: AsyncSession, kind: str, subject_id: str, due_at: datetime) -> int:
-        found = await repo.open_deadlines(session, kind=kind, subject_id=subject_id)
-        for d in found:
-            rule = await repo.rule(session, kind)
-            if rule is None:
-                continue
-            self._set_due(d, due_at, rule)
-            # Stages already alerted are not repeated; the rest follow the new due time.
-            schedule(d, await repo.alerted_stages(session, d.id))
-        await session.flush()
-        return len(found)
+async def meet(ctx: Context, kind: str, subject_id: str, at: datetime, *, remember: bool = True) -> int:
+    closed = await repo.close_open(ctx.session, kind, subject_id, status="met", met_at=at)
+    if not closed and remember and not await repo.any_deadline(ctx.session, kind, subject_id):
+        await _remember(ctx, kind, subject_id, "met", at)
+    await ctx.session.flush()
+    return closed
 
-    async def _remember(
-        self, session: AsyncSession, kind: str, subject_id: str, outcome: str, at: datetime
-    ) -> None:
-        if await repo.fact(session, kind, subject_id) is None:
-            session.add(DeadlineFact(kind=kind, subject_id=subject_id, outcome=outcome, at=at))
 
-    async def assign(
-        self, session: AsyncSession, episode_id: str, email: str | None, agency_id: str | None
-    ) -> None:
-        for d in await repo.open_deadlines(session, episode_id=episode_id):
-            d.assignee_email, d.assignee_agency_id = email, agency_id
-        await session.flush()
+async def cancel(ctx: Context, kind: str, subject_id: str, at: datetime) -> int:
+    closed = await repo.close_open(ctx.session, kind, subject_id, status="cancelled", cancelled_at=at)
+    if not closed and not await repo.any_deadline(ctx.session, kind, subject_id):
+        await _remember(ctx, kind, subject_id, "cancelled", at)
+    await ctx.session.flush()
+    return closed
+
+
+async def cancel_episode(ctx: Context, episode_id: str, at: datetime) -> int:
+    found = await repo.open_deadlines(ctx.session, episode_id=episode_id)
+    for d in found:
+        d.status, d.cancelled_at = "cancelled", at
+        schedule(d)
+    await ctx.session.flush()
+    return len(found)
+
+
+async def move(ctx: Context, kind: str, subject_id: str, due_at: datetime) -> int:
+    found = await repo.open_deadlines(ctx.session, kind=kind, subject_id=subject_id)
+    for d in found:
+        rule = await repo.rule(ctx.session, kind)
+        if rule is None:
+            continue
+        _set_due(d, due_at, rule)
+        # Stages already alerted are not repeated; the rest follow the new due time.
+        schedule(d, await repo.alerted_stages(ctx.session, d.id))
+    await ctx.session.flush()
+    return len(found)
+
+
+async def _remember(ctx: Context, kind: str, subject_id: str, outcome: str, at: datetime) -> None:
+    if await repo.fact(ctx.session, kind, subject_id) is None:
+        ctx.session.add(DeadlineFact(kind=kind, subject_id=subject_id, outcome=outcome, at=at))
+
+
+async def assign(ctx: Context, episode_id: str, email: str | None, agency_id: str | None) -> None:
+    for d in await repo.open_deadlines(ctx.session, episode_id=episode_id):
+        d.assignee_email, d.assignee_agency_id = email, agency_id
+    await ctx.session.flush()
