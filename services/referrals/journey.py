@@ -70,7 +70,7 @@ def referral_items(referral: Referral, view: policy.View) -> list[JourneyItem]:
 
 
 async def journey(ctx: Context, person_id: str) -> JourneyRead:
-    await people.get(ctx.session, person_id)
+    await people.get(ctx, person_id)
     survivor = await repo.canonical_id(ctx.session, person_id)
     # Episodes were opened under whichever id the person had then: ask for each of them.
     ids = sorted(await repo.merged_into(ctx.session, survivor))

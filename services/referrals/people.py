@@ -11,19 +11,21 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
+from typing import TYPE_CHECKING
 
 from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.referrals import repository as repo
-from services.referrals.config import Settings
 from services.referrals.errors import MergeRefused, PersonNotFound
 from services.referrals.identifiers import normalise_nhs_number, normalise_postcode
 from services.referrals.matching import ANY_KIND, Facts, Scored, rank
 from services.referrals.models import Person, PersonMerge, ReferralMatch
-from shared.identity import Identity
 from shared.problems import NotFound, ValidationProblem
+
+if TYPE_CHECKING:
+    # `service` calls into this module: its Context is only a type here.
+    from services.referrals.service import Context
 
 SEARCH_FLOOR = 0.5
 SEARCH_LIMIT = 50
@@ -49,11 +51,9 @@ def match_lock_keys(facts: Facts) -> list[str]:
 
 
 async def resolve(
-    session: AsyncSession,
+    ctx: Context,
     facts: Facts,
     *,
-    settings: Settings,
-    now: datetime,
     given_name: str | None,
     family_name: str,
     gender: str | None = None,
@@ -64,8 +64,9 @@ async def resolve(
     `candidates`: the index's candidates for `facts`, when the caller looked them up already
     (an intake looks up everyone it names in one query)."""
     if candidates is None:
-        candidates = await repo.find_candidates(session, facts)
+        candidates = await repo.find_candidates(ctx.session, facts)
     candidates = [c for c in candidates if c.person_id not in exclude]
+    settings = ctx.settings
     ranked = rank(
         facts,
         candidates,
@@ -75,7 +76,7 @@ async def resolve(
     if ranked and ranked[0].certain:
         best = ranked[0]
         await repo.fill_missing(
-            session, best.person_id, {"nhs_number": facts.nhs_number, "gender": _known(gender)}
+            ctx.session, best.person_id, {"nhs_number": facts.nhs_number, "gender": _known(gender)}
         )
         return Resolved(best.person_id, "certain", ranked[1:])
     person = Person(
@@ -92,9 +93,9 @@ async def resolve(
         nhs_number=facts.nhs_number,
         postcode=facts.postcode,
         gender=_known(gender),
-        created_at=now,
+        created_at=ctx.now,
     )
-    await repo.add_person(session, person)
+    await repo.add_person(ctx.session, person)
     return Resolved(person.id, "new", ranked)
 
 
@@ -111,7 +112,7 @@ class SearchQuery:
     postcode: str | None = None
 
 
-async def search(session: AsyncSession, q: SearchQuery, settings: Settings) -> list[tuple[Person, Scored]]:
+async def search(ctx: Context, q: SearchQuery) -> list[tuple[Person, Scored]]:
     nhs = _checked(q.nhs_number, "nhs_number", normalise_nhs_number)
     postcode = _checked(q.postcode, "postcode", normalise_postcode)
     given = sum(x is not None for x in (q.family_name, q.date_of_birth, postcode))
@@ -130,11 +131,11 @@ async def search(session: AsyncSession, q: SearchQuery, settings: Settings) -> l
     )
     ranked = rank(
         probe,
-        await repo.find_candidates(session, probe),
-        certain_threshold=settings.match_certain_threshold,
+        await repo.find_candidates(ctx.session, probe),
+        certain_threshold=ctx.settings.match_certain_threshold,
         floor=SEARCH_FLOOR,
     )[:SEARCH_LIMIT]
-    people = await repo.people_by_id(session, (s.person_id for s in ranked))
+    people = await repo.people_by_id(ctx.session, (s.person_id for s in ranked))
     return [(people[s.person_id], s) for s in ranked]
 
 
@@ -147,25 +148,24 @@ def _checked(value: str | None, name: str, normalise: object) -> str | None:
         raise ValidationProblem(name, str(exc)) from exc
 
 
-async def get(session: AsyncSession, person_id: str) -> Person:
-    person = await repo.get_person(session, person_id)
+async def get(ctx: Context, person_id: str) -> Person:
+    person = await repo.get_person(ctx.session, person_id)
     if person is None:
         raise PersonNotFound()
     return person
 
 
 async def merge(
-    session: AsyncSession,
+    ctx: Context,
     person_id: str,
     into_person_id: str,
     *,
-    identity: Identity,
-    now: datetime,
     reason: str | None = None,
     referral_id: str | None = None,
 ) -> PersonMerge:
     """Merge `person_id` (the duplicate) into `into_person_id` (the record that survives)."""
-    dup = await get(session, person_id)
+    session = ctx.session
+    dup = await get(ctx, person_id)
     if into_person_id == person_id:
         raise ValidationProblem("into_person_id", "a person cannot be merged into itself")
     survivor = await repo.get_person(session, into_person_id)
@@ -187,24 +187,23 @@ async def merge(
         into_person_id=survivor.id,
         reason=reason,
         referral_id=referral_id,
-        merged_at=now,
-        merged_by_client_id=identity.client_id,
-        merged_by_agency_id=identity.agency_id,
+        merged_at=ctx.now,
+        merged_by_client_id=ctx.identity.client_id,
+        merged_by_agency_id=ctx.identity.agency_id,
     )
     await repo.add_merge(session, record)
     await session.flush()
     return record
 
 
-async def undo_merge(
-    session: AsyncSession, merge_id: str, *, identity: Identity, now: datetime
-) -> PersonMerge:
+async def undo_merge(ctx: Context, merge_id: str) -> PersonMerge:
+    session = ctx.session
     record = await repo.get_merge(session, merge_id)
     if record is None:
         raise NotFound("No merge with this id")
     if record.undone_at is not None:
         raise MergeRefused("This merge was already undone")
-    survivor = await get(session, record.into_person_id)
+    survivor = await get(ctx, record.into_person_id)
     if survivor.merged_into_id:
         raise MergeRefused(
             f"{survivor.id} has since been merged into {survivor.merged_into_id}: undo that merge first"
@@ -213,8 +212,8 @@ async def undo_merge(
     originals = await repo.merged_into(session, record.merged_person_id)
     await repo.set_merged_into(session, record.merged_person_id, None)
     await repo.repoint(session, from_id=survivor.id, to_id=record.merged_person_id, originals=originals)
-    record.undone_at = now
-    record.undone_by_client_id = identity.client_id
+    record.undone_at = ctx.now
+    record.undone_by_client_id = ctx.identity.client_id
     # A match confirmed by this merge is open again.
     await session.execute(
         update(ReferralMatch)

@@ -18,7 +18,7 @@ import functools
 import io
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import (
     ColumnElement,
@@ -52,6 +52,10 @@ from services.referrals.schemas import (
     ReportTotals,
 )
 from shared.clock import LONDON
+
+if TYPE_CHECKING:
+    # `service` reaches this module through `repository`: its Context is only a type here.
+    from services.referrals.service import Context
 
 SOCIAL_CARE_OUTCOMES = ("social_care_assessment", "strategy_discussion")
 VOLUMES = (
@@ -268,7 +272,10 @@ POSTGRES_REPORT_SETTINGS = (
 )
 
 
-async def referral_report(session: AsyncSession, start_on: date, end_on: date) -> ReferralReport:
+async def referral_report(ctx: Context, start_on: date, end_on: date) -> ReferralReport:
+    """The report over London days [start_on, end_on], in `ctx.session` (a transaction of its
+    own on PostgreSQL: the planner settings are `SET LOCAL`)."""
+    session = ctx.session
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         for statement in POSTGRES_REPORT_SETTINGS:

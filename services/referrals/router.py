@@ -117,6 +117,8 @@ def _moment(value: str | None, name: str, *, end: bool) -> datetime | None:
 async def list_referrals_endpoint(
     identity: CanRead,
     session: SessionDep,
+    runtime: RuntimeDep,
+    now: Now,
     page: PageDep,
     disclosures: DisclosuresDep,
     status: Annotated[str | None, Query(pattern="^(received|decided|withdrawn|linked)$")] = None,
@@ -133,8 +135,7 @@ async def list_referrals_endpoint(
     referral the MASH linked to an existing case as `received`)."""
     view = policy.view_of(identity)
     rows = await service.list_referrals(
-        session,
-        identity,
+        ctx(session, runtime, identity, now),
         view,
         page,
         status=status,
@@ -248,6 +249,7 @@ async def reject_match(
 async def mash_queue_endpoint(
     identity: CanTriage,
     session: SessionDep,
+    runtime: RuntimeDep,
     page: PageDep,
     now: Now,
     sort: Annotated[
@@ -260,10 +262,10 @@ async def mash_queue_endpoint(
     """Referrals awaiting a MASH decision. `urgency`: safeguarding concerns first, then needs
     under a safeguarding headline, then the number of needs, then the due time; `due`: the
     decision's due time, soonest first."""
-    policy.require_mash(identity, "read the MASH queue")
-    who = service.queue_assignee(identity, assigned_to)
-    rows, cursor = await service.mash_queue(session, sort=sort, assigned_to=who, page=page)
+    c = ctx(session, runtime, identity, now)
+    rows, cursor = await service.mash_queue(c, sort=sort, assigned_to=assigned_to, page=page)
     view = policy.view_of(identity)
+    # By hand: the summary as this view shows it, the queue's own fields, and `overdue` now.
     items = [
         MashQueueItem(
             **service.summary(r, view).model_dump(),
@@ -290,6 +292,7 @@ async def assign_referral(
     """Who in the MASH works on a referral: a manager assigns anyone (null unassigns); a
     screener may take one themself. Recorded with who assigned it and when."""
     record = await service.assign(ctx(session, runtime, identity, now), referral_id, body.practitioner_id)
+    # By hand: the record names the assignee `practitioner_id`, the response `assigned_to`.
     return AssignmentRead(
         referral_id=record.referral_id,
         assigned_to=record.practitioner_id,
@@ -307,9 +310,10 @@ def _person(p: Any) -> PersonRead:
 
 @router.get("/people", response_model=PersonSearchResult, tags=["people"])
 async def search_people(
-    _identity: CanSearchPeople,
+    identity: CanSearchPeople,
     session: SessionDep,
     runtime: RuntimeDep,
+    now: Now,
     disclosures: DisclosuresDep,
     nhs_number: Annotated[str | None, Query(max_length=14)] = None,
     family_name: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
@@ -319,9 +323,10 @@ async def search_people(
 ) -> PersonSearchResult:
     """Ranked matches with a score: by NHS number, or two of family name, date of birth, postcode."""
     q = people.SearchQuery(nhs_number, family_name, given_name, date_of_birth, postcode)
-    found = await people.search(session, q, runtime.settings)  # type: ignore[arg-type]
+    found = await people.search(ctx(session, runtime, identity, now), q)
     for p, _ in found:
         disclosures.note([p.id], "person", p.id)
+    # By hand: each item is a person and its score, two objects.
     return PersonSearchResult(
         items=[
             PersonMatchRead(
@@ -337,10 +342,15 @@ async def search_people(
 
 @router.get("/people/{person_id}", response_model=PersonRead, tags=["people"])
 async def get_person(
-    person_id: Id, _identity: CanSearchPeople, session: SessionDep, disclosures: DisclosuresDep
+    person_id: Id,
+    identity: CanSearchPeople,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    now: Now,
+    disclosures: DisclosuresDep,
 ) -> PersonRead:
     """A person in the index; `merged_into_id` names the surviving record of a merged duplicate."""
-    person = await people.get(session, person_id)
+    person = await people.get(ctx(session, runtime, identity, now), person_id)
     disclosures.note([person.id], "person", person.id)
     return _person(person)
 
@@ -371,23 +381,25 @@ async def merge_person(
     body: MergeCreate,
     identity: CanTriage,
     session: SessionDep,
+    runtime: RuntimeDep,
     idem: IdempotencyDep,
     now: Now,
 ) -> MergeRead:
     """Merge a duplicate into the record that survives; recorded, and reversible."""
     policy.require_mash(identity, "merge people")
-    record = await people.merge(
-        session, person_id, body.into_person_id, identity=identity, now=now, reason=body.reason
-    )
+    c = ctx(session, runtime, identity, now)
+    record = await people.merge(c, person_id, body.into_person_id, reason=body.reason)
     out = _merge(record)
     await idem.complete(201, out.model_dump(mode="json"))
     return out
 
 
 @router.post("/people/merges/{merge_id}/undo", response_model=MergeRead, tags=["triage"])
-async def undo_merge(merge_id: Id, identity: CanTriage, session: SessionDep, now: Now) -> MergeRead:
+async def undo_merge(
+    merge_id: Id, identity: CanTriage, session: SessionDep, runtime: RuntimeDep, now: Now
+) -> MergeRead:
     policy.require_mash(identity, "undo a merge")
-    return _merge(await people.undo_merge(session, merge_id, identity=identity, now=now))
+    return _merge(await people.undo_merge(ctx(session, runtime, identity, now), merge_id))
 
 
 # ---- reports ----
@@ -401,8 +413,9 @@ async def undo_merge(merge_id: Id, identity: CanTriage, session: SessionDep, now
 )
 async def referral_report(
     request: Request,
-    _identity: CanReadReports,
+    identity: CanReadReports,
     runtime: RuntimeDep,
+    now: Now,
     from_: Annotated[
         BoundedDate | None, Query(alias="from", description="First day (London), inclusive")
     ] = None,
@@ -415,7 +428,7 @@ async def referral_report(
         raise ValidationProblem("from", "must not be after to")
     # A transaction of its own: the report's planner settings are `SET LOCAL` (PostgreSQL).
     async with runtime.db.session(write=False, transaction=True) as session:
-        report = await reports.referral_report(session, start_on, end_on)
+        report = await reports.referral_report(ctx(session, runtime, identity, now), start_on, end_on)
     if "text/csv" in request.headers.get("accept", ""):
         return Response(
             reports.to_csv(report),
@@ -430,11 +443,13 @@ async def referral_report(
 
 @internal.post("/people/known", response_model=KnownPeopleRead)
 async def known_people(
-    body: KnownPeopleQuery, _caller: ServiceIdentity, session: SessionDep
+    body: KnownPeopleQuery, caller: ServiceIdentity, session: SessionDep, runtime: RuntimeDep, now: Now
 ) -> KnownPeopleRead:
     """Which of these person ids the index holds (docs/contracts.md). A merged-away id is
     known; `survivors` names the record it was merged into."""
-    known, unknown, survivors = await service.known_people(session, body.person_ids)
+    known, unknown, survivors = await service.known_people(
+        ctx(session, runtime, caller, now), body.person_ids
+    )
     return KnownPeopleRead(known=known, unknown=unknown, survivors=survivors)
 
 

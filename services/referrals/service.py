@@ -12,9 +12,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, cast
-
-from sqlalchemy.ext.asyncio import AsyncSession
+from typing import Any, TypeVar, cast
 
 from services.referrals import people, policy
 from services.referrals import repository as repo
@@ -58,6 +56,7 @@ from shared.problems import NotFound, ValidationProblem
 from shared.runtime import ServiceRuntime
 
 CLOCK_SKEW = timedelta(minutes=5)
+PersonRowRead = TypeVar("PersonRowRead", ChildRead, AdultRead)
 REFERENCE_PREFIX = "RFS"
 
 
@@ -222,10 +221,8 @@ async def _resolve_people(
     for (role, item, facts), candidates in zip(subjects, found, strict=True):
         with ctx.session.no_autoflush:
             resolved = await people.resolve(
-                ctx.session,
+                ctx,
                 facts,
-                settings=ctx.settings,
-                now=ctx.now,
                 given_name=item.given_name,
                 family_name=item.family_name,
                 gender=getattr(item, "gender", None),
@@ -414,8 +411,7 @@ async def create_step_up(ctx: Context, body: StepUpCreate) -> tuple[Referral, bo
 
 
 async def list_referrals(
-    session: AsyncSession,
-    identity: Identity,
+    ctx: Context,
     view: policy.View,
     page: PageParams,
     *,
@@ -433,9 +429,9 @@ async def list_referrals(
         person_id=person_id,
         received_from=received_from,
         received_to=received_to,
-        only_agency_id=None if policy.reads_all(identity) else identity.agency_id,
+        only_agency_id=None if policy.reads_all(ctx.identity) else ctx.identity.agency_id,
     )
-    return await repo.list_referrals(session, filters, page)
+    return await repo.list_referrals(ctx.session, filters, page)
 
 
 # ---- triage ----
@@ -526,11 +522,9 @@ async def resolve_match(ctx: Context, referral_id: str, person_id: str, *, confi
         existing = await repo.canonical_id(ctx.session, match.candidate_person_id)
         if subject != existing:
             record = await people.merge(
-                ctx.session,
+                ctx,
                 subject,
                 existing,
-                identity=ctx.identity,
-                now=ctx.now,
                 reason=f"Confirmed as the same person on referral {referral.reference}",
                 referral_id=referral.id,
             )
@@ -574,6 +568,7 @@ async def represent(ctx: Context, referral: Referral) -> ReferralRead:
     decision = None
     if referral.decided_at is not None:
         full = not view.own_only
+        # By hand: it withholds by view and gives the nullable decision columns their defaults.
         decision = DecisionRead(
             level_of_need=referral.level_of_need,  # type: ignore[arg-type]
             outcome=referral.outcome,  # type: ignore[arg-type]
@@ -586,7 +581,8 @@ async def represent(ctx: Context, referral: Referral) -> ReferralRead:
             decided_within_timescale=bool(referral.decided_within_timescale),
         )
     # A partner is not told which person in the index its people turned out to be.
-    index = not view.own_only
+    withheld = {} if not view.own_only else {"person_id": None, "match": None}
+    # By hand: its people, matches and need headlines come from other rows, and the view withholds.
     return ReferralRead(
         id=referral.id,
         reference=referral.reference,
@@ -599,34 +595,8 @@ async def represent(ctx: Context, referral: Referral) -> ReferralRead:
         source_agency_id=referral.source_agency_id,
         source_code=referral.source_code,
         referrer=referral.referrer,
-        children=[
-            ChildRead(
-                person_id=r.person_id if index else None,
-                given_name=r.given_name,
-                family_name=r.family_name,
-                date_of_birth=r.date_of_birth,
-                unborn_expected_on=r.unborn_expected_on,
-                gender=r.gender,
-                nhs_number=r.nhs_number,
-                upn=r.upn,
-                match=r.match if index else None,  # type: ignore[arg-type]
-            )
-            for r in rows
-            if r.role == "child"
-        ],
-        adults=[
-            AdultRead(
-                person_id=r.person_id if index else None,
-                given_name=r.given_name,
-                family_name=r.family_name,
-                relationship=r.relationship,
-                phone=r.phone,
-                email=r.email,
-                match=r.match if index else None,  # type: ignore[arg-type]
-            )
-            for r in rows
-            if r.role == "adult"
-        ],
+        children=[_person_read(ChildRead, r, withheld) for r in rows if r.role == "child"],
+        adults=[_person_read(AdultRead, r, withheld) for r in rows if r.role == "adult"],
         address=referral.address,
         needs=referral.needs,
         need_headlines=[NeedRead(code=n, headline=NEED_CODES[n]) for n in referral.needs if n in NEED_CODES],
@@ -647,7 +617,13 @@ async def represent(ctx: Context, referral: Referral) -> ReferralRead:
     )
 
 
+def _person_read(schema: type[PersonRowRead], row: ReferralPerson, withheld: dict[str, Any]) -> PersonRowRead:
+    out = schema.model_validate(row, from_attributes=True)
+    return out.model_copy(update=withheld) if withheld else out
+
+
 def _match_read(m: ReferralMatch, person: Person | None) -> MatchRead:
+    # By hand: one item from two rows (the match, and the candidate for people:read callers).
     details: dict[str, Any] = {}
     if person is not None:
         details = {
@@ -722,23 +698,24 @@ def queue_assignee(identity: Identity, assigned_to: str | None) -> str | None:
 
 
 async def mash_queue(
-    session: AsyncSession, *, sort: str, assigned_to: str | None, page: PageParams
+    ctx: Context, *, sort: str, assigned_to: str | None, page: PageParams
 ) -> tuple[list[Referral], str | None]:
-    """One page of the referrals awaiting a decision (`repository.mash_queue`)."""
-    return await repo.mash_queue(session, sort=sort, assigned_to=assigned_to, page=page)
+    """One page of the referrals awaiting a decision (`repository.mash_queue`); `assigned_to`
+    as asked (`me` is the caller: `queue_assignee`)."""
+    policy.require_mash(ctx.identity, "read the MASH queue")
+    who = queue_assignee(ctx.identity, assigned_to)
+    return await repo.mash_queue(ctx.session, sort=sort, assigned_to=who, page=page)
 
 
 # ---- the person index, for other services ----
 
 
-async def known_people(
-    session: AsyncSession, person_ids: list[str]
-) -> tuple[list[str], list[str], dict[str, str]]:
+async def known_people(ctx: Context, person_ids: list[str]) -> tuple[list[str], list[str], dict[str, str]]:
     """(known, unknown, survivors): which ids the index holds, in the order asked. A person
     merged into another is known (the index holds the record, and the child is the same);
     `survivors` maps each such id to the record that survives it."""
     ids = list(dict.fromkeys(person_ids))
-    found = await repo.people_by_id(session, ids)
+    found = await repo.people_by_id(ctx.session, ids)
     known = [pid for pid in ids if pid in found]
-    survivors = {pid: await repo.canonical_id(session, pid) for pid in known if found[pid].merged_into_id}
+    survivors = {pid: await repo.canonical_id(ctx.session, pid) for pid in known if found[pid].merged_into_id}
     return known, [pid for pid in ids if pid not in found], survivors

@@ -280,9 +280,9 @@ async def test_the_report_runs_in_a_transaction_that_keeps_its_planner_settings(
     seen: list[str] = []
     original = reports.referral_report
 
-    async def spy(session, start_on, end_on):
-        out = await original(session, start_on, end_on)
-        seen.append((await session.execute(text("SHOW work_mem"))).scalar_one())
+    async def spy(ctx, start_on, end_on):
+        out = await original(ctx, start_on, end_on)
+        seen.append((await ctx.session.execute(text("SHOW work_mem"))).scalar_one())
         return out
 
     monkeypatch.setattr(reports, "referral_report", spy)
