@@ -227,8 +227,9 @@ async def time_service(app, people: list[str], checks: int, rng: random.Random) 
         person, agency, purpose = rng.choice(people), rng.choice(AGENCIES), rng.choice(PURPOSES)
         t0 = time.perf_counter()
         async with db.session(write=False) as session:
+            ctx = service.Context.for_system(session, app.state.runtime)
             await service.check_access(
-                session, person, agency, purpose, taf=policy.TafMembership(on_taf=rng.random() < 0.5)
+                ctx, person, agency, purpose, taf=policy.TafMembership(on_taf=rng.random() < 0.5)
             )
         if i >= 200:  # warm-up excluded
             samples.append(time.perf_counter() - t0)

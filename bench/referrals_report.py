@@ -225,12 +225,12 @@ async def main() -> None:
             cpu.sort()
             cpu_text = f", database CPU median {cpu[len(cpu) // 2]:.2f} s" if cpu else ""
             print(
-                f"\nreport, {label} ({report['totals']['received']:,} referrals in the period): "
+                f"\nreport, {label} ({report.totals.received:,} referrals in the period): "
                 f"wall best {timings[0]:.2f} s, median {timings[len(timings) // 2]:.2f} s{cpu_text} "
                 f"(target < 2 s; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)"
             )
-            print(f"  re-referrals {report['re_referrals_within_12_months']}")
-            print(f"  NFA follow-up {report['no_further_action_follow_up']}")
+            print(f"  re-referrals {report.re_referrals_within_12_months.model_dump()}")
+            print(f"  NFA follow-up {report.no_further_action_follow_up.model_dump()}")
             # As the endpoint runs it on a server with PostgreSQL's defaults (parallel workers on).
             defaults = []
             for _ in range(args.runs):
