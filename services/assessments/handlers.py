@@ -16,8 +16,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.assessments import episodes
 from services.assessments import repository as repo
-from services.assessments import service
 from services.assessments.app_runtime import AssessmentsRuntime
 from shared.clock import parse_datetime, utcnow
 from shared.events import EventEnvelope
@@ -43,7 +43,7 @@ async def referral_decided(
     if await repo.episode_by_referral(session, referral_id) is not None:
         return
     received_at = _moment(data.get("received_at"))
-    await service.open_episode(
+    await episodes.open_episode(
         session,
         runtime,
         origin="referral",

@@ -11,7 +11,7 @@ from services.assessments.access import RELAY
 from services.assessments.app_runtime import AssessmentsRuntime
 from services.assessments.clients.referrals import StepUpFailed
 from services.assessments.models import StepUp
-from services.assessments.service import mark_step_up_sent, step_up_payload
+from services.assessments.step_ups import mark_step_up_sent, step_up_payload
 from shared.clock import utcnow
 from shared.events import backoff
 from shared.runtime import Job

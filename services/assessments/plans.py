@@ -12,6 +12,14 @@ from services.assessments import policy
 from services.assessments import repository as repo
 from services.assessments.access import EpisodeAccess, Viewer
 from services.assessments.app_runtime import AssessmentsRuntime
+from services.assessments.episodes import (
+    ensure_open,
+    managed_open_episode,
+    not_future,
+    today,
+    valid_open_episode,
+    visible_episode,
+)
 from services.assessments.errors import ActionNotFound, ActionSuperseded, NoPlan, PlanNotFound, PlanNotSmart
 from services.assessments.models import Plan, PlanAction, PlanOutcome, Review, ReviewScore
 from services.assessments.schemas import (
@@ -22,14 +30,6 @@ from services.assessments.schemas import (
     PlanRead,
     ReviewCreate,
     ReviewRead,
-)
-from services.assessments.service import (
-    ensure_open,
-    managed_open_episode,
-    not_future,
-    today,
-    valid_open_episode,
-    visible_episode,
 )
 from shared.clock import utcnow
 from shared.etag import etag_for

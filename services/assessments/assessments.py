@@ -14,6 +14,7 @@ from services.assessments import policy
 from services.assessments import repository as repo
 from services.assessments.access import EpisodeAccess, Viewer
 from services.assessments.app_runtime import AssessmentsRuntime
+from services.assessments.episodes import ensure_open, today, valid_open_episode, visible_episode
 from services.assessments.errors import (
     AssessmentInProgress,
     AssessmentNotFound,
@@ -32,7 +33,6 @@ from services.assessments.schemas import (
     ExtensionCreate,
     ExtensionRead,
 )
-from services.assessments.service import ensure_open, today, valid_open_episode, visible_episode
 from shared.clock import utcnow
 from shared.identity import Identity
 from shared.pagination import PageParams, page_of

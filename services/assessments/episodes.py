@@ -1,34 +1,29 @@
-"""Rules of the assessments service: episodes, lead professional, TAF, contacts, step-up,
-step-down, closure, the timeline for the referrals service and reports. Assessments are in
-`service_assessments.py`, plans and reviews in `service_plans.py`, the events this service
-receives in `handlers.py`, its background jobs in `jobs.py`. Services flush; the request
-session commits.
+"""Rules of episodes: opening (by a referral decision, a step-down or a self-referral), reading
+and listing, the caseload, lead professional and TAF, contacts, the step-down joint visit and
+closure. Also the loading helpers every rule module uses (visible, open, managed). Services
+flush; the request session commits.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.assessments import policy
 from services.assessments import repository as repo
 from services.assessments.access import EpisodeAccess, Viewer
 from services.assessments.app_runtime import AssessmentsRuntime
-from services.assessments.clients.referrals import ReferralsUnavailable, StepUpFailed
-from services.assessments.config import Settings
+from services.assessments.clients.referrals import ReferralsUnavailable
 from services.assessments.errors import (
     EpisodeClosed,
     EpisodeNotFound,
     JointVisitAlreadyRecorded,
     NotAStepDown,
     PeopleCheckUnavailable,
-    StepUpInProgress,
     UnknownPeople,
 )
 from services.assessments.models import (
@@ -36,7 +31,6 @@ from services.assessments.models import (
     Contact,
     Episode,
     LeadProfessional,
-    StepUp,
     TafMember,
 )
 from services.assessments.schemas import (
@@ -47,31 +41,21 @@ from services.assessments.schemas import (
     DistanceTravelled,
     EpisodeClose,
     EpisodeCreate,
-    EpisodeDrift,
     EpisodeList,
     EpisodeRead,
-    EpisodeReport,
     EpisodeSummary,
     JointVisitCreate,
     LeadProfessionalRead,
     LeadProfessionalSet,
-    StepUpCreate,
-    StepUpRead,
     TafMemberCreate,
     TafMemberRead,
-    Timeline,
-    TimelineItem,
-    Withheld,
 )
 from shared.clock import utcnow
-from shared.events import backoff
-from shared.idempotency import IdempotencyClaim, claim
 from shared.identity import Identity
 from shared.pagination import PageParams, page_of
 from shared.problems import ValidationProblem
 
 log = logging.getLogger("assessments.service")
-
 
 # --- loading and the closed-episode guard ---------------------------------------------------
 
@@ -525,109 +509,6 @@ async def record_contact(
     )
 
 
-# --- step-up and step-down -----------------------------------------------------------------
-
-
-def step_up_read(s: StepUp) -> StepUpRead:
-    # A mapper, not model_validate: the row's `id` is published as `step_up_id`.
-    return StepUpRead(
-        step_up_id=s.id,
-        episode_id=s.episode_id,
-        status=s.status,  # type: ignore[arg-type]
-        referral_id=s.referral_id,
-        requested_at=s.requested_at,
-        attempts=s.attempts,
-    )
-
-
-async def step_up(
-    request: Request, runtime: AssessmentsRuntime, viewer: Viewer, episode_id: str, body: StepUpCreate
-) -> tuple[StepUpRead, int]:
-    """Three short transactions, none held open across the HTTP call:
-    1. store the step-up (its id is the idempotency key at the referrals service) and claim
-       the client's Idempotency-Key;
-    2. call the referrals service, retrying with backoff a few times;
-    3. record the answer, set `social_care_involved`, and complete the Idempotency-Key.
-    A step-up still unconfirmed after the retries stays `pending` (202) and the background
-    worker keeps trying with the same `step_up_id`, so there is never a second referral.
-    """
-    async with runtime.db.session() as session:
-        idem = await claim(request, session, runtime.tables, viewer.identity)
-        episode, access = await managed_open_episode(session, viewer, episode_id, "step-up")
-        if await repo.pending_step_up(session, episode.id) is not None:
-            raise StepUpInProgress("A step-up of this episode is still being sent to the MASH")
-        now = utcnow()
-        record = StepUp(
-            id=str(uuid.uuid4()),
-            episode_id=episode.id,
-            reason=body.reason,
-            agency_id=viewer.agency_id,
-            agency_type=viewer.identity.agency_type,
-            requested_at=now,
-            status="pending",
-            attempts=0,
-            next_attempt_at=now + timedelta(seconds=60),  # the request itself tries first
-        )
-        session.add(record)
-        episode.social_care_involved = True
-        touch(episode)
-        await session.flush()
-        step_up_id, people = record.id, access.person_ids
-        idem_key = idem.key
-    referral_id: str | None = None
-    attempts = 0
-    payload = step_up_payload(record, people)
-    for attempt in range(max(1, runtime.settings.stepup_attempts)):
-        attempts += 1
-        try:
-            referral_id = await runtime.referrals().create_step_up(payload)
-            break
-        except StepUpFailed as exc:
-            log.warning("step-up not confirmed", extra={"step_up_id": step_up_id, "error": str(exc)})
-            if attempt + 1 < runtime.settings.stepup_attempts:
-                await asyncio.sleep(runtime.settings.stepup_backoff_seconds * (2**attempt))
-    async with runtime.db.session() as session:
-        record = await session.get(StepUp, step_up_id)  # type: ignore[assignment]
-        assert record is not None
-        record.attempts += attempts
-        if referral_id is not None:
-            await mark_step_up_sent(session, runtime, record, referral_id)
-        else:
-            record.next_attempt_at = utcnow() + timedelta(seconds=backoff(record.attempts))
-        out = step_up_read(record)
-        status = 201 if referral_id else 202
-        await IdempotencyClaim(session, runtime.tables, viewer.identity.client_id, idem_key).complete(
-            status, out.model_dump(mode="json"), f"/v1/episodes/{episode_id}/step-ups/{step_up_id}"
-        )
-    return out, status
-
-
-def step_up_payload(record: StepUp, people: list[str]) -> dict[str, Any]:
-    return {
-        "step_up_id": record.id,
-        "episode_id": record.episode_id,
-        "person_ids": people,
-        "reason": record.reason,
-        "agency_id": record.agency_id,
-        "agency_type": record.agency_type,
-    }
-
-
-async def mark_step_up_sent(
-    session: AsyncSession, runtime: AssessmentsRuntime, record: StepUp, referral_id: str
-) -> None:
-    record.status = "sent"
-    record.referral_id = referral_id
-    record.sent_at = utcnow()
-    record.last_error = None
-    await session.flush()
-
-
-async def list_step_ups(session: AsyncSession, viewer: Viewer, episode_id: str) -> list[StepUpRead]:
-    episode, _ = await visible_episode(session, viewer, episode_id)
-    return [step_up_read(s) for s in await repo.step_ups_of(session, episode.id)]
-
-
 async def record_joint_visit(
     session: AsyncSession,
     runtime: AssessmentsRuntime,
@@ -699,180 +580,3 @@ async def close_episode(
         },
     )
     return await episode_read(session, episode, access.person_ids)
-
-
-# --- timeline for the referrals service -----------------------------------------------------
-
-
-async def person_timeline(
-    session: AsyncSession, runtime: AssessmentsRuntime, person_id: str, agency_id: str, agency_type: str
-) -> Timeline:
-    """The assessments part of a person's journey as `agency_id` may see it. Withheld
-    episodes are named with a reason and nothing else. Visible items are disclosures to
-    that agency (unless it is early help), recorded like any read."""
-    as_agency = Identity(
-        sub=f"timeline:{agency_id}",
-        client_id="timeline",
-        agency_id=agency_id,
-        agency_type=agency_type,
-    )
-    viewer = Viewer(as_agency, runtime)
-    items: list[TimelineItem] = []
-    withheld: list[Withheld] = []
-    for episode in await repo.episodes_of_person(session, person_id):
-        access, reason = await viewer.check(session, episode)
-        if access is None:
-            withheld.append(Withheld(episode_id=episode.id, reason=reason or "not_visible"))
-            continue
-        viewer.disclosed(access, "episode", episode.id)
-        items.extend(await episode_events(session, episode))
-    items.sort(key=lambda i: (i.at, i.kind))
-    await viewer.store_disclosures()
-    return Timeline(items=items, withheld=withheld)
-
-
-def _at_day(day: date) -> datetime:
-    return datetime.combine(day, time(0, 0), tzinfo=UTC)
-
-
-async def episode_events(session: AsyncSession, episode: Episode) -> list[TimelineItem]:
-    eid = episode.id
-    kind = "stepdown_opened" if episode.origin == "step_down" else "episode_opened"
-    out = [
-        TimelineItem(
-            at=episode.opened_at,
-            kind=kind,
-            episode_id=eid,
-            reference=episode.reference,
-            origin=episode.origin,
-            level_of_need=episode.level_of_need,
-            referral_id=episode.referral_id,
-        )
-    ]
-    for lp in await repo.lead_history(session, eid):
-        out.append(
-            TimelineItem(
-                at=lp.assigned_at,
-                kind="lead_professional_assigned",
-                episode_id=eid,
-                agency_id=lp.agency_id,
-            )
-        )
-    for a in await repo.assessments_of(session, eid):
-        out.append(
-            TimelineItem(at=a.started_at, kind="assessment_started", episode_id=eid, assessment_id=a.id)
-        )
-        if a.approved_at:
-            out.append(
-                TimelineItem(at=a.approved_at, kind="assessment_approved", episode_id=eid, assessment_id=a.id)
-            )
-    for p in await repo.plans_of(session, eid):
-        out.append(
-            TimelineItem(at=p.agreed_at, kind="plan_agreed", episode_id=eid, plan_id=p.id, version=p.version)
-        )
-    for r in await repo.reviews_of(session, eid):
-        out.append(
-            TimelineItem(
-                at=_at_day(r.held_on),
-                kind="review_held",
-                episode_id=eid,
-                review_id=r.id,
-                next_review_on=r.next_review_on.isoformat(),
-            )
-        )
-    for s in await repo.step_ups_of(session, eid):
-        out.append(
-            TimelineItem(
-                at=s.requested_at,
-                kind="stepped_up",
-                episode_id=eid,
-                step_up_id=s.id,
-                referral_id=s.referral_id,
-            )
-        )
-    if episode.joint_visit_held_on:
-        out.append(TimelineItem(at=_at_day(episode.joint_visit_held_on), kind="joint_visit", episode_id=eid))
-    if episode.closed_at:
-        out.append(
-            TimelineItem(
-                at=episode.closed_at,
-                kind="episode_closed",
-                episode_id=eid,
-                reason=episode.close_reason,
-            )
-        )
-    return out
-
-
-# --- reports --------------------------------------------------------------------------------
-
-
-def timeliness_keys(settings: Settings) -> tuple[str, str, str]:
-    """The report's "within" keys, named after this council's timescales (with the default
-    settings: `within_72_hours`, `within_10_working_days`, `within_45_working_days`)."""
-    return (
-        f"within_{settings.first_contact_hours}_hours",
-        f"within_{settings.assessment_start_working_days}_working_days",
-        f"within_{settings.assessment_complete_working_days}_working_days",
-    )
-
-
-async def episode_report(
-    session: AsyncSession, settings: Settings, opened_from: date | None, opened_to: date | None
-) -> EpisodeReport:
-    start = _at_day(opened_from) if opened_from else None
-    end = _at_day(opened_to + timedelta(days=1)) if opened_to else None
-    if start and end and end <= start:
-        raise ValidationProblem("opened_to", "must not be before opened_from")
-    f = await repo.episode_report(session, start, end, utcnow())
-    contact, started, completed = timeliness_keys(settings)
-    return EpisodeReport(
-        opened_from=opened_from,
-        opened_to=opened_to,
-        episodes_opened=f.episodes_opened,
-        first_contact={
-            contact: f.first_contact_within,
-            "late": f.first_contact_late,
-            "overdue_no_contact": f.first_contact_overdue,
-        },
-        assessment_started={
-            started: f.assessment_started_within,
-            "late": f.assessment_started_late,
-            "overdue_not_started": f.assessment_started_overdue,
-        },
-        assessment_completed={
-            completed: f.assessment_completed_within,
-            "late": f.assessment_completed_late,
-            "overdue_not_completed": f.assessment_completed_overdue,
-        },
-        closures_by_reason=f.closures_by_reason,
-        outcomes_achieved_by_headline=f.outcomes_achieved_by_headline,
-        drift=EpisodeDrift(
-            open_more_than_12_months=f.open_more_than_12_months,
-            three_or_more_reviews=f.three_or_more_reviews,
-            open_and_drifting=f.open_and_drifting,
-        ),
-    )
-
-
-def report_csv(report: EpisodeReport) -> str:
-    """One row per figure: section, measure, value, in the order of the JSON."""
-    import csv
-    import io
-
-    figures = report.model_dump(mode="json")
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(["section", "measure", "value"])
-    writer.writerow(["episodes", "opened", report.episodes_opened])
-    for section in (
-        "first_contact",
-        "assessment_started",
-        "assessment_completed",
-        "closures_by_reason",
-        "outcomes_achieved_by_headline",
-        "drift",
-    ):
-        for measure, value in figures[section].items():
-            writer.writerow([section, measure, value])
-    return buf.getvalue()
