@@ -11,13 +11,11 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from services.assessments import policy
 from services.assessments import repository as repo
-from services.assessments.access import EpisodeAccess, Viewer
-from services.assessments.app_runtime import AssessmentsRuntime
+from services.assessments.access import EpisodeAccess
 from services.assessments.clients.referrals import ReferralsUnavailable
+from services.assessments.context import Context
 from services.assessments.errors import (
     EpisodeClosed,
     EpisodeNotFound,
@@ -50,8 +48,6 @@ from services.assessments.schemas import (
     TafMemberCreate,
     TafMemberRead,
 )
-from shared.clock import utcnow
-from shared.identity import Identity
 from shared.pagination import PageParams, page_of
 from shared.problems import ValidationProblem
 
@@ -60,31 +56,25 @@ log = logging.getLogger("assessments.service")
 # --- loading and the closed-episode guard ---------------------------------------------------
 
 
-async def visible_episode(
-    session: AsyncSession, viewer: Viewer, episode_id: str
-) -> tuple[Episode, EpisodeAccess]:
-    episode, people = await repo.episode_and_people(session, episode_id)
-    access = await viewer.require(session, episode, people)
+async def visible_episode(ctx: Context, episode_id: str) -> tuple[Episode, EpisodeAccess]:
+    episode, people = await repo.episode_and_people(ctx.session, episode_id)
+    access = await ctx.viewer.require(ctx.session, episode, people)
     assert episode is not None
     return episode, access
 
 
-async def valid_open_episode(
-    session: AsyncSession, viewer: Viewer, episode_id: str
-) -> tuple[Episode, EpisodeAccess]:
+async def valid_open_episode(ctx: Context, episode_id: str) -> tuple[Episode, EpisodeAccess]:
     """The episode, visible to the caller (else 404) and open (else 409): every change uses it."""
-    episode, access = await visible_episode(session, viewer, episode_id)
+    episode, access = await visible_episode(ctx, episode_id)
     ensure_open(episode)
     return episode, access
 
 
-async def managed_open_episode(
-    session: AsyncSession, viewer: Viewer, episode_id: str, rule: str
-) -> tuple[Episode, EpisodeAccess]:
+async def managed_open_episode(ctx: Context, episode_id: str, rule: str) -> tuple[Episode, EpisodeAccess]:
     """Visible to the caller (else 404), theirs to manage under `rule` (else 403,
     policy.may_manage_team), and open (else 409)."""
-    episode, access = await visible_episode(session, viewer, episode_id)
-    policy.may_manage_team(viewer.identity, await repo.current_lead(session, episode.id), rule)
+    episode, access = await visible_episode(ctx, episode_id)
+    policy.may_manage_team(ctx.identity, await repo.current_lead(ctx.session, episode.id), rule)
     ensure_open(episode)
     return episode, access
 
@@ -98,15 +88,12 @@ def touch(episode: Episode) -> None:
     episode.version += 1
 
 
-def today() -> date:
-    return utcnow().date()
-
-
-def not_future(field: str, value: date | datetime) -> None:
+def not_future(field: str, value: date | datetime, now: datetime) -> None:
+    """422 for a moment more than five minutes (clock skew) after `now`, or a day after its date."""
     if isinstance(value, datetime):
-        if value > utcnow() + timedelta(minutes=5):
+        if value > now + timedelta(minutes=5):
             raise ValidationProblem(field, "must not be in the future")
-    elif value > today():
+    elif value > now.date():
         raise ValidationProblem(field, "must not be in the future")
 
 
@@ -114,8 +101,7 @@ def not_future(field: str, value: date | datetime) -> None:
 
 
 async def open_episode(
-    session: AsyncSession,
-    runtime: AssessmentsRuntime,
+    ctx: Context,
     *,
     origin: str,
     person_ids: list[str],
@@ -127,12 +113,12 @@ async def open_episode(
     social_worker: dict[str, Any] | None = None,
     social_work_assessment_ref: str | None = None,
 ) -> Episode:
-    cfg = runtime.settings
-    cal = runtime.calendar
-    now = utcnow()
+    cfg = ctx.settings
+    cal = ctx.runtime.calendar
+    now = ctx.now
     # Assessment timescales run from the request for support (domain.md); without one, from now.
     start = referral_received_at or now
-    number = await repo.next_reference_number(session, now.year)
+    number = await repo.next_reference_number(ctx.session, now.year)
     episode = Episode(
         id=str(uuid.uuid4()),
         reference=f"EH-{now.year}-{number:06d}",
@@ -161,10 +147,10 @@ async def open_episode(
         ),
         version=1,
     )
-    session.add(episode)
-    await session.flush()
-    await repo.add_people(session, episode.id, person_ids)
-    await session.flush()
+    ctx.session.add(episode)
+    await ctx.session.flush()
+    await repo.add_people(ctx.session, episode.id, person_ids)
+    await ctx.session.flush()
     data: dict[str, Any] = {
         "episode_id": episode.id,
         "reference": episode.reference,
@@ -176,10 +162,9 @@ async def open_episode(
     if referral_id:
         data["referral_id"] = referral_id
         data["referral_received_at"] = start.isoformat()
-    await runtime.publish(session, "episode.opened", data)
+    await ctx.publish("episode.opened", data)
     if origin == "step_down" and stepdown_panel_on:
-        await runtime.publish(
-            session,
+        await ctx.publish(
             "stepdown.opened",
             {
                 "episode_id": episode.id,
@@ -190,39 +175,36 @@ async def open_episode(
     return episode
 
 
-async def create_episode(
-    session: AsyncSession, runtime: AssessmentsRuntime, identity: Identity, body: EpisodeCreate
-) -> Episode:
-    policy.may_open_episode(identity, body.origin)
+async def create_episode(ctx: Context, body: EpisodeCreate) -> Episode:
+    policy.may_open_episode(ctx.identity, body.origin)
     people = [str(p) for p in body.person_ids]
     if body.origin == "step_down":
         if body.stepdown_panel_on is None:
             raise ValidationProblem("stepdown_panel_on", "a step-down needs the date of the step-down panel")
         if body.social_worker is None:
             raise ValidationProblem("social_worker", "a step-down needs the social worker handing over")
-        not_future("stepdown_panel_on", body.stepdown_panel_on)
+        not_future("stepdown_panel_on", body.stepdown_panel_on, ctx.now)
     elif body.stepdown_panel_on is not None or body.social_worker is not None:
         field = "stepdown_panel_on" if body.stepdown_panel_on is not None else "social_worker"
         raise ValidationProblem(field, "only a step-down episode has a panel date and a social worker")
-    await ensure_known(runtime, people)
+    await ensure_known(ctx, people)
     return await open_episode(
-        session,
-        runtime,
+        ctx,
         origin=body.origin,
         person_ids=people,
         level_of_need=body.level_of_need,
-        opened_by_agency_id=identity.agency_id,
+        opened_by_agency_id=ctx.identity.agency_id,
         stepdown_panel_on=body.stepdown_panel_on,
         social_worker=body.social_worker.model_dump(mode="json") if body.social_worker else None,
         social_work_assessment_ref=body.social_work_assessment_ref,
     )
 
 
-async def ensure_known(runtime: AssessmentsRuntime, people: list[str]) -> None:
+async def ensure_known(ctx: Context, people: list[str]) -> None:
     """Episodes only for people the referrals service holds: 422 naming each unknown id,
     503 when it cannot answer (nothing is stored either way)."""
     try:
-        answer = await runtime.referrals().known_people(list(dict.fromkeys(people)))
+        answer = await ctx.runtime.referrals().known_people(list(dict.fromkeys(people)))
     except ReferralsUnavailable as exc:
         log.warning("people check unavailable", extra={"error": str(exc)})
         raise PeopleCheckUnavailable(
@@ -237,14 +219,14 @@ async def ensure_known(runtime: AssessmentsRuntime, people: list[str]) -> None:
 # --- reading --------------------------------------------------------------------------------
 
 
-async def distance_travelled(session: AsyncSession, episode_id: str) -> list[DistanceTravelled]:
-    reviews = await repo.reviews_of(session, episode_id)
-    scores = await repo.scores_of(session, [r.id for r in reviews])
+async def distance_travelled(ctx: Context, episode_id: str) -> list[DistanceTravelled]:
+    reviews = await repo.reviews_of(ctx.session, episode_id)
+    scores = await repo.scores_of(ctx.session, [r.id for r in reviews])
     series: dict[str, list[int]] = {}
     for review in reviews:  # held_on order
         for outcome_id, score in sorted(scores[review.id]):
             series.setdefault(outcome_id, []).append(score)
-    headlines = await repo.headlines_of(session, list(series))
+    headlines = await repo.headlines_of(ctx.session, list(series))
     return [
         DistanceTravelled(
             outcome_id=oid,
@@ -258,12 +240,10 @@ async def distance_travelled(session: AsyncSession, episode_id: str) -> list[Dis
     ]
 
 
-async def episode_read(
-    session: AsyncSession, episode: Episode, people: list[str] | None = None
-) -> EpisodeRead:
+async def episode_read(ctx: Context, episode: Episode, people: list[str] | None = None) -> EpisodeRead:
     if people is None:
-        people = await repo.person_ids(session, episode.id)
-    leads = await repo.lead_history(session, episode.id)
+        people = await repo.person_ids(ctx.session, episode.id)
+    leads = await repo.lead_history(ctx.session, episode.id)
     current = next((lp for lp in leads if lp.ended_at is None), None)
     return EpisodeRead(
         id=episode.id,
@@ -286,7 +266,7 @@ async def episode_read(
         ],
         taf_members=[
             TafMemberRead.model_validate(m, from_attributes=True)
-            for m in await repo.taf_members(session, episode.id)
+            for m in await repo.taf_members(ctx.session, episode.id)
         ],
         social_care_involved=episode.social_care_involved,
         consent_withdrawn_at=episode.consent_withdrawn_at,
@@ -295,7 +275,7 @@ async def episode_read(
         social_work_assessment_ref=episode.social_work_assessment_ref,
         joint_visit_due_on=episode.joint_visit_due_on,
         joint_visit_held_on=episode.joint_visit_held_on,
-        distance_travelled=await distance_travelled(session, episode.id),
+        distance_travelled=await distance_travelled(ctx, episode.id),
         closed_at=episode.closed_at,
         close_reason=episode.close_reason,
         closure_summary=episode.closure_summary,
@@ -303,36 +283,36 @@ async def episode_read(
         # an episode again: an open one has none to look up (a query fewer per read).
         outcomes_achieved=[]
         if episode.status == "open"
-        else await repo.closure_outcomes(session, episode.id),
+        else await repo.closure_outcomes(ctx.session, episode.id),
         signed_off_by_practitioner_id=episode.signed_off_by_practitioner_id,
         signed_off_by_client_id=episode.signed_off_by_client_id,
     )
 
 
-async def read_episode(session: AsyncSession, viewer: Viewer, episode_id: str) -> tuple[EpisodeRead, int]:
-    episode, access = await visible_episode(session, viewer, episode_id)
-    viewer.disclosed(access, "episode", episode.id)
-    return await episode_read(session, episode, access.person_ids), episode.version
+async def read_episode(ctx: Context, episode_id: str) -> tuple[EpisodeRead, int]:
+    episode, access = await visible_episode(ctx, episode_id)
+    ctx.viewer.disclosed(access, "episode", episode.id)
+    return await episode_read(ctx, episode, access.person_ids), episode.version
 
 
 async def list_episodes(
-    session: AsyncSession, viewer: Viewer, params: PageParams, *, person_id: str | None, status: str | None
+    ctx: Context, params: PageParams, *, person_id: str | None, status: str | None
 ) -> EpisodeList:
     """Only what the caller may see. For partner agencies the TAF filter is in SQL; the
     consent check then removes episodes it does not allow, so a page may be shorter than
     `limit` (the cursor still moves on)."""
-    taf_agency = None if viewer.identity.sees_all else viewer.agency_id
+    taf_agency = None if ctx.identity.sees_all else ctx.identity.agency_id
     rows = await repo.list_episodes(
-        session, params, person_id=person_id, status=status, taf_agency_id=taf_agency
+        ctx.session, params, person_id=person_id, status=status, taf_agency_id=taf_agency
     )
     page, cursor = page_of(rows, params, "opened_at")
-    people = await repo.person_ids_for(session, [e.id for e in page])
+    people = await repo.person_ids_for(ctx.session, [e.id for e in page])
     items = []
     for episode in page:
-        access, _reason = await viewer.check(session, episode, people[episode.id])
+        access, _reason = await ctx.viewer.check(ctx.session, episode, people[episode.id])
         if access is None:
             continue
-        viewer.disclosed(access, "episode", episode.id)
+        ctx.viewer.disclosed(access, "episode", episode.id)
         items.append(EpisodeSummary(**summary_fields(episode, people[episode.id])))
     return EpisodeList(items=items, next_cursor=cursor)
 
@@ -352,22 +332,24 @@ def summary_fields(episode: Episode, people: list[str]) -> dict[str, Any]:
     }
 
 
-async def caseload(session: AsyncSession, viewer: Viewer, params: PageParams) -> CaseloadList:
+async def caseload(ctx: Context, params: PageParams) -> CaseloadList:
     """`GET /v1/me/caseload`: open episodes where the calling practitioner is the lead
     professional or a TAF member practitioner. Visibility still applies (a partner needs the
     consent service's say-so), so a page may be shorter than `limit`, as in `list_episodes`."""
-    me = policy.caseload_practitioner(viewer.identity)
-    rows = await repo.caseload(session, params, practitioner_id=me, agency_id=viewer.agency_id)
+    me = policy.caseload_practitioner(ctx.identity)
+    rows = await repo.caseload(ctx.session, params, practitioner_id=me, agency_id=ctx.identity.agency_id)
     page, cursor = page_of(rows, params, "opened_at")
     ids = [e.id for e in page]
-    people = await repo.person_ids_for(session, ids)
-    relationships = await repo.relationships_of(session, ids, practitioner_id=me, agency_id=viewer.agency_id)
+    people = await repo.person_ids_for(ctx.session, ids)
+    relationships = await repo.relationships_of(
+        ctx.session, ids, practitioner_id=me, agency_id=ctx.identity.agency_id
+    )
     items = []
     for episode in page:
-        access, _reason = await viewer.check(session, episode, people[episode.id])
+        access, _reason = await ctx.viewer.check(ctx.session, episode, people[episode.id])
         if access is None:
             continue
-        viewer.disclosed(access, "episode", episode.id)
+        ctx.viewer.disclosed(access, "episode", episode.id)
         items.append(
             CaseloadItem(
                 **summary_fields(episode, people[episode.id]),
@@ -381,23 +363,21 @@ async def caseload(session: AsyncSession, viewer: Viewer, params: PageParams) ->
 
 
 async def set_lead_professional(
-    session: AsyncSession,
-    runtime: AssessmentsRuntime,
-    viewer: Viewer,
+    ctx: Context,
     episode_id: str,
     body: LeadProfessionalSet,
 ) -> LeadProfessionalRead:
-    episode, _ = await managed_open_episode(session, viewer, episode_id, "change-lead-professional")
+    episode, _ = await managed_open_episode(ctx, episode_id, "change-lead-professional")
     if body.manager_delegates:
-        policy.may_delegate(viewer.identity)
+        policy.may_delegate(ctx.identity)
     if not body.family_agreed:
         raise ValidationProblem(
             "family_agreed",
             "the family must agree to the lead professional: record their agreement (true) first",
             type_slug="family-agreement-required",
         )
-    now = utcnow()
-    await repo.end_current_lead(session, episode.id, now)
+    now = ctx.now
+    await repo.end_current_lead(ctx.session, episode.id, now)
     lead = LeadProfessional(
         id=str(uuid.uuid4()),
         episode_id=episode.id,
@@ -409,13 +389,12 @@ async def set_lead_professional(
         practitioner_id=body.practitioner_id,
         manager_delegates=body.manager_delegates,
         assigned_at=now,
-        assigned_by_agency_id=viewer.agency_id,
+        assigned_by_agency_id=ctx.identity.agency_id,
     )
-    session.add(lead)
+    ctx.session.add(lead)
     touch(episode)
-    await session.flush()
-    await runtime.publish(
-        session,
+    await ctx.session.flush()
+    await ctx.publish(
         "lead_professional.assigned",
         {
             "episode_id": episode.id,
@@ -430,10 +409,8 @@ async def set_lead_professional(
     return LeadProfessionalRead.model_validate(lead, from_attributes=True)
 
 
-async def add_taf_member(
-    session: AsyncSession, viewer: Viewer, episode_id: str, body: TafMemberCreate
-) -> TafMemberRead:
-    episode, _ = await managed_open_episode(session, viewer, episode_id, "manage-team")
+async def add_taf_member(ctx: Context, episode_id: str, body: TafMemberCreate) -> TafMemberRead:
+    episode, _ = await managed_open_episode(ctx, episode_id, "manage-team")
     member = TafMember(
         id=str(uuid.uuid4()),
         episode_id=episode.id,
@@ -443,36 +420,34 @@ async def add_taf_member(
         role=body.role,
         practitioner_id=body.practitioner_id,
         family_agreed=body.family_agreed,
-        added_at=utcnow(),
+        added_at=ctx.now,
     )
-    session.add(member)
+    ctx.session.add(member)
     touch(episode)
-    await session.flush()
+    await ctx.session.flush()
     return TafMemberRead.model_validate(member, from_attributes=True)
 
 
-async def remove_taf_member(session: AsyncSession, viewer: Viewer, episode_id: str, member_id: str) -> None:
-    episode, _ = await managed_open_episode(session, viewer, episode_id, "manage-team")
-    member = await repo.get_taf_member(session, episode.id, member_id)
+async def remove_taf_member(ctx: Context, episode_id: str, member_id: str) -> None:
+    episode, _ = await managed_open_episode(ctx, episode_id, "manage-team")
+    member = await repo.get_taf_member(ctx.session, episode.id, member_id)
     if member is None:
         raise EpisodeNotFound("No such TAF member on this episode")
-    member.removed_at = utcnow()
+    member.removed_at = ctx.now
     touch(episode)
-    await session.flush()
+    await ctx.session.flush()
 
 
 # --- contacts -------------------------------------------------------------------------------
 
 
-async def record_contact(
-    session: AsyncSession, runtime: AssessmentsRuntime, viewer: Viewer, episode_id: str, body: ContactCreate
-) -> ContactRead:
-    episode, _ = await valid_open_episode(session, viewer, episode_id)
-    not_future("contact_at", body.contact_at)
+async def record_contact(ctx: Context, episode_id: str, body: ContactCreate) -> ContactRead:
+    episode, _ = await valid_open_episode(ctx, episode_id)
+    not_future("contact_at", body.contact_at, ctx.now)
     contact_at = body.contact_at
     if contact_at < episode.opened_at - timedelta(days=1):
         raise ValidationProblem("contact_at", "is before the episode was opened")
-    first = not await repo.has_contact(session, episode.id)
+    first = not await repo.has_contact(ctx.session, episode.id)
     contact = Contact(
         id=str(uuid.uuid4()),
         episode_id=episode.id,
@@ -480,16 +455,15 @@ async def record_contact(
         method=body.method,
         notes=body.notes,
         first=first,
-        recorded_by_agency_id=viewer.agency_id,
-        created_at=utcnow(),
+        recorded_by_agency_id=ctx.identity.agency_id,
+        created_at=ctx.now,
     )
-    session.add(contact)
+    ctx.session.add(contact)
     if first:
         episode.first_contact_at = contact_at
     touch(episode)
-    await session.flush()
-    await runtime.publish(
-        session,
+    await ctx.session.flush()
+    await ctx.publish(
         "contact.recorded",
         {
             "episode_id": episode.id,
@@ -510,26 +484,22 @@ async def record_contact(
 
 
 async def record_joint_visit(
-    session: AsyncSession,
-    runtime: AssessmentsRuntime,
-    viewer: Viewer,
+    ctx: Context,
     episode_id: str,
     body: JointVisitCreate,
 ) -> dict[str, Any]:
-    episode, _ = await valid_open_episode(session, viewer, episode_id)
+    episode, _ = await valid_open_episode(ctx, episode_id)
     if episode.origin != "step_down":
         raise NotAStepDown("Only a step-down episode has a joint visit")
     if episode.joint_visit_held_on is not None:
         raise JointVisitAlreadyRecorded("The joint visit of this step-down is already recorded")
-    not_future("held_on", body.held_on)
+    not_future("held_on", body.held_on, ctx.now)
     if episode.stepdown_panel_on and body.held_on < episode.stepdown_panel_on:
         raise ValidationProblem("held_on", "is before the step-down panel")
     episode.joint_visit_held_on = body.held_on
     touch(episode)
-    await session.flush()
-    await runtime.publish(
-        session, "joint_visit.recorded", {"episode_id": episode.id, "held_on": body.held_on.isoformat()}
-    )
+    await ctx.session.flush()
+    await ctx.publish("joint_visit.recorded", {"episode_id": episode.id, "held_on": body.held_on.isoformat()})
     due = episode.joint_visit_due_on
     return {
         "episode_id": episode.id,
@@ -542,14 +512,12 @@ async def record_joint_visit(
 # --- closure --------------------------------------------------------------------------------
 
 
-async def close_episode(
-    session: AsyncSession, runtime: AssessmentsRuntime, viewer: Viewer, episode_id: str, body: EpisodeClose
-) -> EpisodeRead:
-    episode, access = await visible_episode(session, viewer, episode_id)
-    policy.may_close(viewer.identity)
+async def close_episode(ctx: Context, episode_id: str, body: EpisodeClose) -> EpisodeRead:
+    episode, access = await visible_episode(ctx, episode_id)
+    policy.may_close(ctx.identity)
     ensure_open(episode)
-    plan = await repo.latest_plan(session, episode.id)
-    outcomes = {o.outcome_id: o for o in await repo.plan_outcomes(session, plan.id)} if plan else {}
+    plan = await repo.latest_plan(ctx.session, episode.id)
+    outcomes = {o.outcome_id: o for o in await repo.plan_outcomes(ctx.session, plan.id)} if plan else {}
     seen: set[str] = set()
     for i, outcome_id in enumerate(body.outcomes_achieved):
         if outcome_id not in outcomes:
@@ -557,26 +525,25 @@ async def close_episode(
         if outcome_id in seen:
             raise ValidationProblem(f"outcomes_achieved.{i}", "is listed twice")
         seen.add(outcome_id)
-    now = utcnow()
+    now = ctx.now
     episode.status = "closed"
     episode.closed_at = now
     episode.close_reason = body.reason
     episode.closure_summary = body.summary
-    episode.signed_off_by_practitioner_id = viewer.identity.practitioner_id
-    episode.signed_off_by_client_id = viewer.identity.client_id
+    episode.signed_off_by_practitioner_id = ctx.identity.practitioner_id
+    episode.signed_off_by_client_id = ctx.identity.client_id
     touch(episode)
-    session.add_all(
+    ctx.session.add_all(
         [ClosureOutcome(episode_id=episode.id, outcome_id=o, headline=outcomes[o].headline) for o in seen]
     )
-    await session.flush()
-    await runtime.publish(
-        session,
+    await ctx.session.flush()
+    await ctx.publish(
         "episode.closed",
         {
             "episode_id": episode.id,
             "reason": body.reason,
             "closed_at": now.isoformat(),
-            "signed_off_by_practitioner_id": viewer.identity.practitioner_id,
+            "signed_off_by_practitioner_id": ctx.identity.practitioner_id,
         },
     )
-    return await episode_read(session, episode, access.person_ids)
+    return await episode_read(ctx, episode, access.person_ids)

@@ -3,7 +3,8 @@ withdrawals.
 
 `referral.decided` with the outcome `team_around_the_family` opens an episode;
 `consent.withdrawn` forgets cached access answers for the person and marks their episodes.
-Module-level handlers, each called with the runtime, the receiver's session and the envelope;
+Module-level handlers, each called with the runtime, the receiver's session and the envelope
+(they act as the service itself: `Context.for_system`);
 `main.py` binds the `HANDLERS` table to the runtime (`shared.runtime.bind_handlers`). Each
 runs in the receiver's transaction, once per event id (shared.events.receive).
 """
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.assessments import episodes
 from services.assessments import repository as repo
 from services.assessments.app_runtime import AssessmentsRuntime
+from services.assessments.context import Context
 from shared.clock import parse_datetime, utcnow
 from shared.events import EventEnvelope
 from shared.runtime import RuntimeHandler
@@ -44,8 +46,7 @@ async def referral_decided(
         return
     received_at = _moment(data.get("received_at"))
     await episodes.open_episode(
-        session,
-        runtime,
+        Context.for_system(session, runtime),
         origin="referral",
         person_ids=[str(p) for p in people],
         level_of_need=str(data.get("level_of_need") or "partnership_plus"),

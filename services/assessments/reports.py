@@ -6,18 +6,14 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from services.assessments import repository as repo
 from services.assessments.config import Settings
+from services.assessments.context import Context
 from services.assessments.schemas import (
     EpisodeDrift,
     EpisodeReport,
 )
-from shared.clock import utcnow
 from shared.problems import ValidationProblem
-
-# --- reports --------------------------------------------------------------------------------
 
 
 def _at_day(day: date) -> datetime:
@@ -34,15 +30,13 @@ def timeliness_keys(settings: Settings) -> tuple[str, str, str]:
     )
 
 
-async def episode_report(
-    session: AsyncSession, settings: Settings, opened_from: date | None, opened_to: date | None
-) -> EpisodeReport:
+async def episode_report(ctx: Context, opened_from: date | None, opened_to: date | None) -> EpisodeReport:
     start = _at_day(opened_from) if opened_from else None
     end = _at_day(opened_to + timedelta(days=1)) if opened_to else None
     if start and end and end <= start:
         raise ValidationProblem("opened_to", "must not be before opened_from")
-    f = await repo.episode_report(session, start, end, utcnow())
-    contact, started, completed = timeliness_keys(settings)
+    f = await repo.episode_report(ctx.session, start, end, ctx.now)
+    contact, started, completed = timeliness_keys(ctx.settings)
     return EpisodeReport(
         opened_from=opened_from,
         opened_to=opened_to,

@@ -1,5 +1,10 @@
 """Rules of step-up: a safeguarding referral in the MASH for an open episode, stored first and
 then sent to the referrals service with its own id (so a retry never makes a second referral).
+
+A step-up takes three short transactions, none held open across the HTTP call; the router
+runs them (it owns the Idempotency-Key and the transactions), this module says what each does:
+`request_step_up`, then `send_step_up`, then `record_step_up_answer`. The background job
+(`jobs.retry_pending_step_ups`) resends those still `pending`.
 """
 
 from __future__ import annotations
@@ -10,29 +15,18 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from services.assessments import repository as repo
-from services.assessments.access import Viewer
 from services.assessments.app_runtime import AssessmentsRuntime
 from services.assessments.clients.referrals import StepUpFailed
+from services.assessments.context import Context
 from services.assessments.episodes import managed_open_episode, touch, visible_episode
-from services.assessments.errors import (
-    StepUpInProgress,
-)
-from services.assessments.models import (
-    StepUp,
-)
-from services.assessments.schemas import (
-    StepUpCreate,
-    StepUpRead,
-)
-from shared.clock import utcnow
+from services.assessments.errors import StepUpInProgress
+from services.assessments.models import StepUp
+from services.assessments.schemas import StepUpCreate, StepUpRead
 from shared.events import backoff
 
+# The logger step-ups have always written to (log routing and alerts match on it).
 log = logging.getLogger("assessments.service")
-
-# --- step-up and step-down -----------------------------------------------------------------
 
 
 def step_up_read(s: StepUp) -> StepUpRead:
@@ -47,38 +41,48 @@ def step_up_read(s: StepUp) -> StepUpRead:
     )
 
 
-async def request_step_up(
-    session: AsyncSession, viewer: Viewer, episode_id: str, body: StepUpCreate
-) -> tuple[StepUp, list[str]]:
+def step_up_payload(record: StepUp, people: list[str]) -> dict[str, Any]:
+    """What the referrals service is sent (`POST /internal/step-ups`)."""
+    return {
+        "step_up_id": record.id,
+        "episode_id": record.episode_id,
+        "person_ids": people,
+        "reason": record.reason,
+        "agency_id": record.agency_id,
+        "agency_type": record.agency_type,
+    }
+
+
+async def request_step_up(ctx: Context, episode_id: str, body: StepUpCreate) -> tuple[StepUp, list[str]]:
     """Store the step-up, `pending` (its id is the idempotency key at the referrals service),
     and mark the episode as involving social care; with the episode's people to send."""
-    episode, access = await managed_open_episode(session, viewer, episode_id, "step-up")
-    if await repo.pending_step_up(session, episode.id) is not None:
+    episode, access = await managed_open_episode(ctx, episode_id, "step-up")
+    if await repo.pending_step_up(ctx.session, episode.id) is not None:
         raise StepUpInProgress("A step-up of this episode is still being sent to the MASH")
-    now = utcnow()
     record = StepUp(
         id=str(uuid.uuid4()),
         episode_id=episode.id,
         reason=body.reason,
-        agency_id=viewer.agency_id,
-        agency_type=viewer.identity.agency_type,
-        requested_at=now,
+        agency_id=ctx.identity.agency_id,
+        agency_type=ctx.identity.agency_type,
+        requested_at=ctx.now,
         status="pending",
         attempts=0,
-        next_attempt_at=now + timedelta(seconds=60),  # the request itself tries first
+        next_attempt_at=ctx.now + timedelta(seconds=60),  # the request itself tries first
     )
-    session.add(record)
+    ctx.session.add(record)
     episode.social_care_involved = True
     touch(episode)
-    await session.flush()
+    await ctx.session.flush()
     return record, access.person_ids
 
 
 async def send_step_up(
     runtime: AssessmentsRuntime, step_up_id: str, payload: dict[str, Any]
 ) -> tuple[str | None, int]:
-    """Call the referrals service, retrying with backoff a few times; no transaction is open.
-    (referral id or None when unconfirmed, attempts made)."""
+    """Call the referrals service, retrying with backoff a few times: (its referral id, or None
+    while unconfirmed; the attempts made). Given the runtime, not a context: no transaction
+    is open during the call."""
     attempts = 0
     for attempt in range(max(1, runtime.settings.stepup_attempts)):
         attempts += 1
@@ -92,45 +96,28 @@ async def send_step_up(
 
 
 async def record_step_up_answer(
-    session: AsyncSession,
-    runtime: AssessmentsRuntime,
-    step_up_id: str,
-    referral_id: str | None,
-    attempts: int,
+    ctx: Context, step_up_id: str, referral_id: str | None, attempts: int
 ) -> StepUpRead:
     """The referrals service's answer: `sent` with its referral, or still `pending` for the
-    background worker to retry (`jobs.retry_pending_step_ups`) after a backoff."""
-    record = await session.get(StepUp, step_up_id)
+    background job to resend after a backoff."""
+    record = await ctx.session.get(StepUp, step_up_id)
     assert record is not None
     record.attempts += attempts
     if referral_id is not None:
-        await mark_step_up_sent(session, runtime, record, referral_id)
+        await mark_step_up_sent(ctx, record, referral_id)
     else:
-        record.next_attempt_at = utcnow() + timedelta(seconds=backoff(record.attempts))
+        record.next_attempt_at = ctx.now + timedelta(seconds=backoff(record.attempts))
     return step_up_read(record)
 
 
-def step_up_payload(record: StepUp, people: list[str]) -> dict[str, Any]:
-    return {
-        "step_up_id": record.id,
-        "episode_id": record.episode_id,
-        "person_ids": people,
-        "reason": record.reason,
-        "agency_id": record.agency_id,
-        "agency_type": record.agency_type,
-    }
-
-
-async def mark_step_up_sent(
-    session: AsyncSession, runtime: AssessmentsRuntime, record: StepUp, referral_id: str
-) -> None:
+async def mark_step_up_sent(ctx: Context, record: StepUp, referral_id: str) -> None:
     record.status = "sent"
     record.referral_id = referral_id
-    record.sent_at = utcnow()
+    record.sent_at = ctx.now
     record.last_error = None
-    await session.flush()
+    await ctx.session.flush()
 
 
-async def list_step_ups(session: AsyncSession, viewer: Viewer, episode_id: str) -> list[StepUpRead]:
-    episode, _ = await visible_episode(session, viewer, episode_id)
-    return [step_up_read(s) for s in await repo.step_ups_of(session, episode.id)]
+async def list_step_ups(ctx: Context, episode_id: str) -> list[StepUpRead]:
+    episode, _ = await visible_episode(ctx, episode_id)
+    return [step_up_read(s) for s in await repo.step_ups_of(ctx.session, episode.id)]

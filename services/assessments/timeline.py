@@ -6,11 +6,9 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from services.assessments import repository as repo
 from services.assessments.access import Viewer
-from services.assessments.app_runtime import AssessmentsRuntime
+from services.assessments.context import Context
 from services.assessments.models import (
     Episode,
 )
@@ -21,12 +19,8 @@ from services.assessments.schemas import (
 )
 from shared.identity import Identity
 
-# --- timeline for the referrals service -----------------------------------------------------
 
-
-async def person_timeline(
-    session: AsyncSession, runtime: AssessmentsRuntime, person_id: str, agency_id: str, agency_type: str
-) -> Timeline:
+async def person_timeline(ctx: Context, person_id: str, agency_id: str, agency_type: str) -> Timeline:
     """The assessments part of a person's journey as `agency_id` may see it. Withheld
     episodes are named with a reason and nothing else. Visible items are disclosures to
     that agency (unless it is early help), recorded like any read."""
@@ -36,16 +30,16 @@ async def person_timeline(
         agency_id=agency_id,
         agency_type=agency_type,
     )
-    viewer = Viewer(as_agency, runtime)
+    viewer = Viewer(as_agency, ctx.runtime)
     items: list[TimelineItem] = []
     withheld: list[Withheld] = []
-    for episode in await repo.episodes_of_person(session, person_id):
-        access, reason = await viewer.check(session, episode)
+    for episode in await repo.episodes_of_person(ctx.session, person_id):
+        access, reason = await viewer.check(ctx.session, episode)
         if access is None:
             withheld.append(Withheld(episode_id=episode.id, reason=reason or "not_visible"))
             continue
         viewer.disclosed(access, "episode", episode.id)
-        items.extend(await episode_events(session, episode))
+        items.extend(await episode_events(ctx, episode))
     items.sort(key=lambda i: (i.at, i.kind))
     await viewer.store_disclosures()
     return Timeline(items=items, withheld=withheld)
@@ -55,7 +49,7 @@ def _at_day(day: date) -> datetime:
     return datetime.combine(day, time(0, 0), tzinfo=UTC)
 
 
-async def episode_events(session: AsyncSession, episode: Episode) -> list[TimelineItem]:
+async def episode_events(ctx: Context, episode: Episode) -> list[TimelineItem]:
     eid = episode.id
     kind = "stepdown_opened" if episode.origin == "step_down" else "episode_opened"
     out = [
@@ -69,7 +63,7 @@ async def episode_events(session: AsyncSession, episode: Episode) -> list[Timeli
             referral_id=episode.referral_id,
         )
     ]
-    for lp in await repo.lead_history(session, eid):
+    for lp in await repo.lead_history(ctx.session, eid):
         out.append(
             TimelineItem(
                 at=lp.assigned_at,
@@ -78,7 +72,7 @@ async def episode_events(session: AsyncSession, episode: Episode) -> list[Timeli
                 agency_id=lp.agency_id,
             )
         )
-    for a in await repo.assessments_of(session, eid):
+    for a in await repo.assessments_of(ctx.session, eid):
         out.append(
             TimelineItem(at=a.started_at, kind="assessment_started", episode_id=eid, assessment_id=a.id)
         )
@@ -86,11 +80,11 @@ async def episode_events(session: AsyncSession, episode: Episode) -> list[Timeli
             out.append(
                 TimelineItem(at=a.approved_at, kind="assessment_approved", episode_id=eid, assessment_id=a.id)
             )
-    for p in await repo.plans_of(session, eid):
+    for p in await repo.plans_of(ctx.session, eid):
         out.append(
             TimelineItem(at=p.agreed_at, kind="plan_agreed", episode_id=eid, plan_id=p.id, version=p.version)
         )
-    for r in await repo.reviews_of(session, eid):
+    for r in await repo.reviews_of(ctx.session, eid):
         out.append(
             TimelineItem(
                 at=_at_day(r.held_on),
@@ -100,7 +94,7 @@ async def episode_events(session: AsyncSession, episode: Episode) -> list[Timeli
                 next_review_on=r.next_review_on.isoformat(),
             )
         )
-    for s in await repo.step_ups_of(session, eid):
+    for s in await repo.step_ups_of(ctx.session, eid):
         out.append(
             TimelineItem(
                 at=s.requested_at,
