@@ -268,17 +268,6 @@ async def awaiting_approval(ctx: Context, params: PageParams) -> AssessmentList:
     rows = await repo.awaiting_approval(ctx.session, params, not_author=ctx.identity.practitioner_id)
     page, cursor = page_of(rows, params, "submitted_at")
     return AssessmentList(
-        items=[
-            AssessmentSummary(
-                id=a.id,
-                episode_id=a.episode_id,
-                status=a.status,
-                started_at=a.started_at,
-                submitted_at=a.submitted_at,
-                due_on=a.due_on,
-                author_practitioner_id=a.author_practitioner_id,
-            )
-            for a in page
-        ],
+        items=[AssessmentSummary.model_validate(a, from_attributes=True) for a in page],
         next_cursor=cursor,
     )

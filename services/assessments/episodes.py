@@ -241,6 +241,7 @@ async def distance_travelled(ctx: Context, episode_id: str) -> list[DistanceTrav
 
 
 async def episode_read(ctx: Context, episode: Episode, people: list[str] | None = None) -> EpisodeRead:
+    # A mapper: people, leads, TAF, distance travelled and closure outcomes are read and derived here.
     if people is None:
         people = await repo.person_ids(ctx.session, episode.id)
     leads = await repo.lead_history(ctx.session, episode.id)

@@ -128,21 +128,14 @@ def action_read(a: PlanAction, version: int) -> ActionRead:
 
 
 async def plan_read(ctx: Context, plan: Plan) -> PlanRead:
+    # A mapper: the outcomes, actions and version list are rows of their own, read here.
     return PlanRead(
         id=plan.id,
         episode_id=plan.episode_id,
         version=plan.version,
         agreed_at=plan.agreed_at,
         outcomes=[
-            OutcomeRead(
-                id=o.outcome_id,
-                headline=o.headline,
-                description=o.description,
-                measure=o.measure,
-                baseline=o.baseline,
-                target=o.target,
-                target_on=o.target_on,
-            )
+            OutcomeRead.model_validate(o, from_attributes=True)
             for o in await repo.plan_outcomes(ctx.session, plan.id)
         ],
         actions=[action_read(a, plan.version) for a in await repo.plan_actions(ctx.session, plan.id)],

@@ -30,15 +30,7 @@ log = logging.getLogger("assessments.service")
 
 
 def step_up_read(s: StepUp) -> StepUpRead:
-    # A mapper, not model_validate: the row's `id` is published as `step_up_id`.
-    return StepUpRead(
-        step_up_id=s.id,
-        episode_id=s.episode_id,
-        status=s.status,  # type: ignore[arg-type]
-        referral_id=s.referral_id,
-        requested_at=s.requested_at,
-        attempts=s.attempts,
-    )
+    return StepUpRead.model_validate(s, from_attributes=True)
 
 
 def step_up_payload(record: StepUp, people: list[str]) -> dict[str, Any]:
