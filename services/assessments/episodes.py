@@ -53,6 +53,7 @@ from shared.problems import ValidationProblem
 
 log = logging.getLogger("assessments.service")
 
+
 # --- loading and the closed-episode guard ---------------------------------------------------
 
 

@@ -9,10 +9,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from services.assessments import repository as repo
 from services.assessments.config import Settings
 from services.assessments.context import Context
-from services.assessments.schemas import (
-    EpisodeDrift,
-    EpisodeReport,
-)
+from services.assessments.schemas import EpisodeDrift, EpisodeReport
 from shared.problems import ValidationProblem
 
 

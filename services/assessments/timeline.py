@@ -9,14 +9,8 @@ from datetime import UTC, date, datetime, time
 from services.assessments import repository as repo
 from services.assessments.access import Viewer
 from services.assessments.context import Context
-from services.assessments.models import (
-    Episode,
-)
-from services.assessments.schemas import (
-    Timeline,
-    TimelineItem,
-    Withheld,
-)
+from services.assessments.models import Episode
+from services.assessments.schemas import Timeline, TimelineItem, Withheld
 from shared.identity import Identity
 
 
