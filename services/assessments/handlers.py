@@ -3,7 +3,8 @@ withdrawals.
 
 `referral.decided` with the outcome `team_around_the_family` opens an episode;
 `consent.withdrawn` forgets cached access answers for the person and marks their episodes.
-Module-level handlers, each called with the runtime, the receiver's session and the envelope;
+Module-level handlers, each called with the runtime, the receiver's session and the envelope
+(they act as the service itself: `Context.for_system`);
 `main.py` binds the `HANDLERS` table to the runtime (`shared.runtime.bind_handlers`). Each
 runs in the receiver's transaction, once per event id (shared.events.receive).
 """
@@ -16,9 +17,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.assessments import episodes
 from services.assessments import repository as repo
-from services.assessments import service
 from services.assessments.app_runtime import AssessmentsRuntime
+from services.assessments.context import Context
 from shared.clock import parse_datetime, utcnow
 from shared.events import EventEnvelope
 from shared.runtime import RuntimeHandler
@@ -43,9 +45,8 @@ async def referral_decided(
     if await repo.episode_by_referral(session, referral_id) is not None:
         return
     received_at = _moment(data.get("received_at"))
-    await service.open_episode(
-        session,
-        runtime,
+    await episodes.open_episode(
+        Context.for_system(session, runtime),
         origin="referral",
         person_ids=[str(p) for p in people],
         level_of_need=str(data.get("level_of_need") or "partnership_plus"),

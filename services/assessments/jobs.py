@@ -10,8 +10,9 @@ from services.assessments import repository as repo
 from services.assessments.access import RELAY
 from services.assessments.app_runtime import AssessmentsRuntime
 from services.assessments.clients.referrals import StepUpFailed
+from services.assessments.context import Context
 from services.assessments.models import StepUp
-from services.assessments.service import mark_step_up_sent, step_up_payload
+from services.assessments.step_ups import mark_step_up_sent, step_up_payload
 from shared.clock import utcnow
 from shared.events import backoff
 from shared.runtime import Job
@@ -53,7 +54,7 @@ async def retry_pending_step_ups(runtime: AssessmentsRuntime) -> int:
                 step_up.last_error = error
                 step_up.next_attempt_at = utcnow() + timedelta(seconds=backoff(step_up.attempts))
                 continue
-            await mark_step_up_sent(session, runtime, step_up, referral_id)
+            await mark_step_up_sent(Context.for_system(session, runtime), step_up, referral_id)
             done += 1
     return done
 

@@ -7,9 +7,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from services.assessments import service, service_assessments, service_plans
-from services.assessments.access import ViewerDep
+from services.assessments import assessments, episodes, plans, reports, step_ups, timeline
+from services.assessments.access import Viewer, ViewerDep
 from services.assessments.app_runtime import AppRuntimeDep
+from services.assessments.context import Context
 from services.assessments.schemas import (
     ActionRead,
     ActionUpdate,
@@ -41,9 +42,12 @@ from services.assessments.schemas import (
     TafMemberRead,
     Timeline,
 )
+from shared.clock import utcnow
+from shared.context import Now
 from shared.deps import IdempotencyDep, SessionDep
 from shared.etag import check_if_match, set_etag
-from shared.identity import CurrentIdentity, ServiceIdentity, require_scope
+from shared.idempotency import IdempotencyClaim, claim
+from shared.identity import ServiceIdentity, require_scope
 from shared.pagination import PageDep
 from shared.validation import BoundedDate
 
@@ -55,21 +59,29 @@ WRITE = [Depends(require_scope("episodes:write"))]
 Id = Annotated[str, Path(max_length=36)]
 
 
+async def request_context(
+    session: SessionDep, runtime: AppRuntimeDep, viewer: ViewerDep, now: Now
+) -> Context:
+    """The request's `Context`, built once: its transaction, the caller's viewer, its moment."""
+    return Context.of(session, runtime, viewer, now)
+
+
+Ctx = Annotated[Context, Depends(request_context)]
+
+
 # --- episodes -------------------------------------------------------------------------------
 
 
 @router.post("/episodes", status_code=201, response_model=EpisodeRead, dependencies=WRITE)
 async def create_episode(
     body: EpisodeCreate,
-    session: SessionDep,
-    runtime: AppRuntimeDep,
-    identity: CurrentIdentity,
+    ctx: Ctx,
     idem: IdempotencyDep,
     response: Response,
 ) -> EpisodeRead:
     """Open a step-down (`stepdown_panel_on`, `social_worker`) or self-referral episode."""
-    episode = await service.create_episode(session, runtime, identity, body)
-    out = await service.episode_read(session, episode)
+    episode = await episodes.create_episode(ctx, body)
+    out = await episodes.episode_read(ctx, episode)
     location = f"/v1/episodes/{episode.id}"
     response.headers["Location"] = location
     set_etag(response, episode.id, episode.version)
@@ -79,29 +91,26 @@ async def create_episode(
 
 @router.get("/episodes", response_model=EpisodeList, dependencies=READ)
 async def list_episodes(
-    session: SessionDep,
-    viewer: ViewerDep,
+    ctx: Ctx,
     page: PageDep,
     person_id: Annotated[str | None, Query(max_length=36)] = None,
     status: Literal["open", "closed"] | None = None,
 ) -> EpisodeList:
     """Only the episodes the caller may see."""
-    return await service.list_episodes(session, viewer, page, person_id=person_id, status=status)
+    return await episodes.list_episodes(ctx, page, person_id=person_id, status=status)
 
 
 @router.get("/me/caseload", response_model=CaseloadList, dependencies=READ)
-async def my_caseload(session: SessionDep, viewer: ViewerDep, page: PageDep) -> CaseloadList:
+async def my_caseload(ctx: Ctx, page: PageDep) -> CaseloadList:
     """Open episodes where the calling practitioner is the lead professional or a TAF member
     practitioner, newest first. A system call naming no practitioner: 403
     `practitioner-required`."""
-    return await service.caseload(session, viewer, page)
+    return await episodes.caseload(ctx, page)
 
 
 @router.get("/episodes/{episode_id}", response_model=EpisodeRead, dependencies=READ)
-async def get_episode(
-    episode_id: Id, session: SessionDep, viewer: ViewerDep, response: Response
-) -> EpisodeRead:
-    out, version = await service.read_episode(session, viewer, episode_id)
+async def get_episode(episode_id: Id, ctx: Ctx, response: Response) -> EpisodeRead:
+    out, version = await episodes.read_episode(ctx, episode_id)
     set_etag(response, episode_id, version)
     return out
 
@@ -109,28 +118,24 @@ async def get_episode(
 @router.put(
     "/episodes/{episode_id}/lead-professional", response_model=LeadProfessionalRead, dependencies=WRITE
 )
-async def set_lead_professional(
-    episode_id: Id, body: LeadProfessionalSet, session: SessionDep, runtime: AppRuntimeDep, viewer: ViewerDep
-) -> LeadProfessionalRead:
-    return await service.set_lead_professional(session, runtime, viewer, episode_id, body)
+async def set_lead_professional(episode_id: Id, body: LeadProfessionalSet, ctx: Ctx) -> LeadProfessionalRead:
+    return await episodes.set_lead_professional(ctx, episode_id, body)
 
 
 @router.post(
     "/episodes/{episode_id}/taf-members", status_code=201, response_model=TafMemberRead, dependencies=WRITE
 )
 async def add_taf_member(
-    episode_id: Id, body: TafMemberCreate, session: SessionDep, viewer: ViewerDep, idem: IdempotencyDep
+    episode_id: Id, body: TafMemberCreate, ctx: Ctx, idem: IdempotencyDep
 ) -> TafMemberRead:
-    out = await service.add_taf_member(session, viewer, episode_id, body)
+    out = await episodes.add_taf_member(ctx, episode_id, body)
     await idem.complete(201, out.model_dump(mode="json"))
     return out
 
 
 @router.delete("/episodes/{episode_id}/taf-members/{member_id}", status_code=204, dependencies=WRITE)
-async def remove_taf_member(
-    episode_id: Id, member_id: Id, session: SessionDep, viewer: ViewerDep
-) -> Response:
-    await service.remove_taf_member(session, viewer, episode_id, member_id)
+async def remove_taf_member(episode_id: Id, member_id: Id, ctx: Ctx) -> Response:
+    await episodes.remove_taf_member(ctx, episode_id, member_id)
     return Response(status_code=204)
 
 
@@ -140,12 +145,10 @@ async def remove_taf_member(
 async def record_contact(
     episode_id: Id,
     body: ContactCreate,
-    session: SessionDep,
-    runtime: AppRuntimeDep,
-    viewer: ViewerDep,
+    ctx: Ctx,
     idem: IdempotencyDep,
 ) -> ContactRead:
-    out = await service.record_contact(session, runtime, viewer, episode_id, body)
+    out = await episodes.record_contact(ctx, episode_id, body)
     await idem.complete(201, out.model_dump(mode="json"))
     return out
 
@@ -158,39 +161,57 @@ async def record_contact(
     responses={202: {"description": "Stored; the referrals service has not confirmed yet (retried)"}},
 )
 async def step_up(
-    episode_id: Id, body: StepUpCreate, request: Request, runtime: AppRuntimeDep, viewer: ViewerDep
+    episode_id: Id, body: StepUpCreate, request: Request, runtime: AppRuntimeDep, viewer: ViewerDep, now: Now
 ) -> Any:
     """Create a safeguarding referral in the MASH; the episode stays open."""
-    out, status = await service.step_up(request, runtime, viewer, episode_id, body)
+    # Three short transactions, none held open across the HTTP call (so this endpoint, not
+    # the session dependency, owns them and the Idempotency-Key):
+    # 1. store the step-up (its id is the idempotency key at the referrals service) and claim
+    #    the client's Idempotency-Key;
+    # 2. call the referrals service, retrying with backoff a few times;
+    # 3. record the answer, and complete the Idempotency-Key.
+    # A step-up still unconfirmed after the retries stays `pending` (202) and the background
+    # worker keeps trying with the same `step_up_id`, so there is never a second referral.
+    async with runtime.db.session() as session:
+        idem = await claim(request, session, runtime.tables, viewer.identity)
+        record, people = await step_ups.request_step_up(
+            Context.of(session, runtime, viewer, now), episode_id, body
+        )
+        step_up_id, payload = record.id, step_ups.step_up_payload(record, people)
+    referral_id, attempts = await step_ups.send_step_up(runtime, step_up_id, payload)
+    async with runtime.db.session() as session:
+        out = await step_ups.record_step_up_answer(
+            Context.of(session, runtime, viewer, utcnow()), step_up_id, referral_id, attempts
+        )
+        status = 201 if referral_id else 202
+        await IdempotencyClaim(session, runtime.tables, viewer.identity.client_id, idem.key).complete(
+            status, out.model_dump(mode="json"), f"/v1/episodes/{episode_id}/step-ups/{step_up_id}"
+        )
     return JSONResponse(out.model_dump(mode="json"), status_code=status)
 
 
 @router.get("/episodes/{episode_id}/step-ups", response_model=list[StepUpRead], dependencies=READ)
-async def list_step_ups(episode_id: Id, session: SessionDep, viewer: ViewerDep) -> list[StepUpRead]:
-    return await service.list_step_ups(session, viewer, episode_id)
+async def list_step_ups(episode_id: Id, ctx: Ctx) -> list[StepUpRead]:
+    return await step_ups.list_step_ups(ctx, episode_id)
 
 
 @router.post("/episodes/{episode_id}/joint-visit", dependencies=WRITE)
-async def record_joint_visit(
-    episode_id: Id, body: JointVisitCreate, session: SessionDep, runtime: AppRuntimeDep, viewer: ViewerDep
-) -> dict[str, Any]:
+async def record_joint_visit(episode_id: Id, body: JointVisitCreate, ctx: Ctx) -> dict[str, Any]:
     """Step-down episodes: the joint visit by the social worker and the lead professional."""
-    return await service.record_joint_visit(session, runtime, viewer, episode_id, body)
+    return await episodes.record_joint_visit(ctx, episode_id, body)
 
 
 @router.post("/episodes/{episode_id}/close", response_model=EpisodeRead, dependencies=WRITE)
-async def close_episode(
-    episode_id: Id, body: EpisodeClose, session: SessionDep, runtime: AppRuntimeDep, viewer: ViewerDep
-) -> EpisodeRead:
-    return await service.close_episode(session, runtime, viewer, episode_id, body)
+async def close_episode(episode_id: Id, body: EpisodeClose, ctx: Ctx) -> EpisodeRead:
+    return await episodes.close_episode(ctx, episode_id, body)
 
 
 # --- assessments ----------------------------------------------------------------------------
 
 
-async def _assessment_out(session: SessionDep, a: Any, response: Response) -> AssessmentRead:
+async def _assessment_out(ctx: Context, a: Any, response: Response) -> AssessmentRead:
     set_etag(response, a.id, a.version)
-    return await service_assessments.to_read(session, a)
+    return await assessments.to_read(ctx, a)
 
 
 @router.post(
@@ -198,17 +219,13 @@ async def _assessment_out(session: SessionDep, a: Any, response: Response) -> As
 )
 async def start_assessment(
     episode_id: Id,
-    session: SessionDep,
-    runtime: AppRuntimeDep,
-    viewer: ViewerDep,
+    ctx: Ctx,
     idem: IdempotencyDep,
     response: Response,
     body: AssessmentCreate | None = None,
 ) -> AssessmentRead:
-    a = await service_assessments.start_assessment(
-        session, runtime, viewer, episode_id, body or AssessmentCreate()
-    )
-    out = await _assessment_out(session, a, response)
+    a = await assessments.start_assessment(ctx, episode_id, body or AssessmentCreate())
+    out = await _assessment_out(ctx, a, response)
     location = f"/v1/assessments/{a.id}"
     response.headers["Location"] = location
     await idem.complete(201, out.model_dump(mode="json"), location)
@@ -217,22 +234,19 @@ async def start_assessment(
 
 @router.get("/assessments", response_model=AssessmentList, dependencies=READ)
 async def assessments_awaiting_approval(
-    session: SessionDep,
-    identity: CurrentIdentity,
+    ctx: Ctx,
     page: PageDep,
     status: Literal["submitted"] = "submitted",
 ) -> AssessmentList:
     """Assessments awaiting approval (`status=submitted`), oldest first: early help managers
     only (403 `not-permitted` otherwise). The caller's own are left out."""
-    return await service_assessments.awaiting_approval(session, identity, page)
+    return await assessments.awaiting_approval(ctx, page)
 
 
 @router.get("/assessments/{assessment_id}", response_model=AssessmentRead, dependencies=READ)
-async def get_assessment(
-    assessment_id: Id, session: SessionDep, viewer: ViewerDep, response: Response
-) -> AssessmentRead:
-    a = await service_assessments.read_assessment(session, viewer, assessment_id)
-    return await _assessment_out(session, a, response)
+async def get_assessment(assessment_id: Id, ctx: Ctx, response: Response) -> AssessmentRead:
+    a = await assessments.read_assessment(ctx, assessment_id)
+    return await _assessment_out(ctx, a, response)
 
 
 @router.patch("/assessments/{assessment_id}", response_model=AssessmentRead, dependencies=WRITE)
@@ -240,47 +254,42 @@ async def update_assessment(
     assessment_id: Id,
     body: AssessmentUpdate,
     request: Request,
-    session: SessionDep,
-    viewer: ViewerDep,
+    ctx: Ctx,
     response: Response,
 ) -> AssessmentRead:
     """Needs `If-Match` with the current ETag (428 without, 412 when stale)."""
-    a = await service_assessments.load_for_change(session, viewer, assessment_id)
+    a = await assessments.load_for_change(ctx, assessment_id)
     check_if_match(request, a.id, a.version)
-    a = await service_assessments.update_assessment(session, a, body)
-    return await _assessment_out(session, a, response)
+    a = await assessments.update_assessment(ctx, a, body)
+    return await _assessment_out(ctx, a, response)
 
 
 @router.post("/assessments/{assessment_id}/submit", response_model=AssessmentRead, dependencies=WRITE)
-async def submit_assessment(
-    assessment_id: Id, session: SessionDep, runtime: AppRuntimeDep, viewer: ViewerDep, response: Response
-) -> AssessmentRead:
-    a = await service_assessments.load_for_change(session, viewer, assessment_id)
-    a = await service_assessments.submit_assessment(session, runtime, a)
-    return await _assessment_out(session, a, response)
+async def submit_assessment(assessment_id: Id, ctx: Ctx, response: Response) -> AssessmentRead:
+    a = await assessments.load_for_change(ctx, assessment_id)
+    a = await assessments.submit_assessment(ctx, a)
+    return await _assessment_out(ctx, a, response)
 
 
 @router.post("/assessments/{assessment_id}/approve", response_model=AssessmentRead, dependencies=WRITE)
 async def approve_assessment(
     assessment_id: Id,
     body: AssessmentApprove,
-    session: SessionDep,
-    runtime: AppRuntimeDep,
-    viewer: ViewerDep,
+    ctx: Ctx,
     response: Response,
 ) -> AssessmentRead:
-    a = await service_assessments.load_for_change(session, viewer, assessment_id)
-    a = await service_assessments.approve_assessment(session, runtime, viewer.identity, a, body)
-    return await _assessment_out(session, a, response)
+    a = await assessments.load_for_change(ctx, assessment_id)
+    a = await assessments.approve_assessment(ctx, a, body)
+    return await _assessment_out(ctx, a, response)
 
 
 @router.post("/assessments/{assessment_id}/return", response_model=AssessmentRead, dependencies=WRITE)
 async def return_assessment(
-    assessment_id: Id, body: AssessmentReturn, session: SessionDep, viewer: ViewerDep, response: Response
+    assessment_id: Id, body: AssessmentReturn, ctx: Ctx, response: Response
 ) -> AssessmentRead:
-    a = await service_assessments.load_for_change(session, viewer, assessment_id)
-    a = await service_assessments.return_assessment(session, viewer.identity, a, body)
-    return await _assessment_out(session, a, response)
+    a = await assessments.load_for_change(ctx, assessment_id)
+    a = await assessments.return_assessment(ctx, a, body)
+    return await _assessment_out(ctx, a, response)
 
 
 @router.post(
@@ -292,38 +301,34 @@ async def return_assessment(
 async def extend_assessment(
     assessment_id: Id,
     body: ExtensionCreate,
-    session: SessionDep,
-    runtime: AppRuntimeDep,
-    viewer: ViewerDep,
+    ctx: Ctx,
     response: Response,
 ) -> AssessmentRead:
     """Move the due date: a manager's approval and a reason are required."""
-    a = await service_assessments.load_for_change(session, viewer, assessment_id)
-    a = await service_assessments.extend_assessment(session, runtime, a, body)
-    return await _assessment_out(session, a, response)
+    a = await assessments.load_for_change(ctx, assessment_id)
+    a = await assessments.extend_assessment(ctx, a, body)
+    return await _assessment_out(ctx, a, response)
 
 
 # --- plans, actions, reviews ----------------------------------------------------------------
 
 
 @router.put("/episodes/{episode_id}/plan", response_model=PlanRead, dependencies=WRITE)
-async def put_plan(
-    episode_id: Id, body: PlanPut, session: SessionDep, runtime: AppRuntimeDep, viewer: ViewerDep
-) -> PlanRead:
+async def put_plan(episode_id: Id, body: PlanPut, ctx: Ctx) -> PlanRead:
     """Agree a new version of the TAF plan (SMART, or 422 naming each faulty item)."""
-    return await service_plans.put_plan(session, runtime, viewer, episode_id, body)
+    return await plans.put_plan(ctx, episode_id, body)
 
 
 @router.get("/episodes/{episode_id}/plan", response_model=PlanRead, dependencies=READ)
-async def get_plan(episode_id: Id, session: SessionDep, viewer: ViewerDep) -> PlanRead:
-    return await service_plans.read_plan(session, viewer, episode_id, None)
+async def get_plan(episode_id: Id, ctx: Ctx) -> PlanRead:
+    return await plans.read_plan(ctx, episode_id, None)
 
 
 @router.get("/episodes/{episode_id}/plan/versions/{version}", response_model=PlanRead, dependencies=READ)
 async def get_plan_version(
-    episode_id: Id, version: Annotated[int, Path(ge=1, le=100_000)], session: SessionDep, viewer: ViewerDep
+    episode_id: Id, version: Annotated[int, Path(ge=1, le=100_000)], ctx: Ctx
 ) -> PlanRead:
-    return await service_plans.read_plan(session, viewer, episode_id, version)
+    return await plans.read_plan(ctx, episode_id, version)
 
 
 @router.patch("/actions/{action_id}", response_model=ActionRead, dependencies=WRITE)
@@ -331,9 +336,7 @@ async def update_action(
     action_id: Id,
     body: ActionUpdate,
     request: Request,
-    session: SessionDep,
-    runtime: AppRuntimeDep,
-    viewer: ViewerDep,
+    ctx: Ctx,
     response: Response,
 ) -> ActionRead:
     """Only the owner: the owning practitioner (or an early help manager) when the action
@@ -343,7 +346,7 @@ async def update_action(
     def check(resource_id: str, version: int) -> None:
         check_if_match(request, resource_id, version)
 
-    out, row = await service_plans.update_action(session, runtime, viewer, action_id, body, check)
+    out, row = await plans.update_action(ctx, action_id, body, check)
     set_etag(response, row.action_id, row.version)
     return out
 
@@ -352,19 +355,17 @@ async def update_action(
 async def hold_review(
     episode_id: Id,
     body: ReviewCreate,
-    session: SessionDep,
-    runtime: AppRuntimeDep,
-    viewer: ViewerDep,
+    ctx: Ctx,
     idem: IdempotencyDep,
 ) -> ReviewRead:
-    out = await service_plans.hold_review(session, runtime, viewer, episode_id, body)
+    out = await plans.hold_review(ctx, episode_id, body)
     await idem.complete(201, out.model_dump(mode="json"))
     return out
 
 
 @router.get("/episodes/{episode_id}/reviews", response_model=list[ReviewRead], dependencies=READ)
-async def list_reviews(episode_id: Id, session: SessionDep, viewer: ViewerDep) -> list[ReviewRead]:
-    return await service_plans.list_reviews(session, viewer, episode_id)
+async def list_reviews(episode_id: Id, ctx: Ctx) -> list[ReviewRead]:
+    return await plans.list_reviews(ctx, episode_id)
 
 
 # --- reports --------------------------------------------------------------------------------
@@ -378,15 +379,14 @@ async def list_reviews(episode_id: Id, session: SessionDep, viewer: ViewerDep) -
 )
 async def episode_report(
     request: Request,
-    session: SessionDep,
-    runtime: AppRuntimeDep,
+    ctx: Ctx,
     opened_from: BoundedDate | None = None,
     opened_to: BoundedDate | None = None,
 ) -> Any:
     """Timeliness, closures by reason, outcomes by headline and drift. `Accept: text/csv` for CSV."""
-    report = await service.episode_report(session, runtime.settings, opened_from, opened_to)
+    report = await reports.episode_report(ctx, opened_from, opened_to)
     if "text/csv" in request.headers.get("accept", ""):
-        return Response(service.report_csv(report), media_type="text/csv")
+        return Response(reports.report_csv(report), media_type="text/csv")
     return report
 
 
@@ -396,10 +396,13 @@ async def episode_report(
 @internal.get("/people/{person_id}/timeline", response_model=Timeline)
 async def person_timeline(
     person_id: Id,
-    _caller: ServiceIdentity,
+    caller: ServiceIdentity,
     session: SessionDep,
     runtime: AppRuntimeDep,
+    now: Now,
     agency_id: Annotated[str, Query(min_length=1, max_length=120)],
     agency_type: Annotated[str, Query(min_length=1, max_length=40)],
 ) -> Timeline:
-    return await service.person_timeline(session, runtime, person_id, agency_id, agency_type)
+    return await timeline.person_timeline(
+        Context.of(session, runtime, Viewer(caller, runtime), now), person_id, agency_id, agency_type
+    )

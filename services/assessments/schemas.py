@@ -11,7 +11,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import AliasChoices, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 from shared.validation import IsoDate, IsoUtcDatetime
 
@@ -212,7 +212,8 @@ class StepUpCreate(Strict):
 
 
 class StepUpRead(BaseModel):
-    step_up_id: str
+    # The row's `id` (read with model_validate from a `StepUp`), published as `step_up_id`.
+    step_up_id: str = Field(validation_alias=AliasChoices("step_up_id", "id"))
     episode_id: str
     status: Literal["pending", "sent"]
     referral_id: str | None
@@ -393,7 +394,8 @@ class PlanPut(Strict):
 
 
 class OutcomeRead(BaseModel):
-    id: str
+    # The stable `outcome_id` of a `PlanOutcome` row (model_validate), kept across plan versions.
+    id: str = Field(validation_alias=AliasChoices("outcome_id", "id"))
     headline: str
     description: str
     measure: str

@@ -8,12 +8,11 @@ from calendar import monthrange
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from services.assessments import policy
 from services.assessments import repository as repo
-from services.assessments.access import EpisodeAccess, Viewer
-from services.assessments.app_runtime import AssessmentsRuntime
+from services.assessments.access import EpisodeAccess
+from services.assessments.context import Context
+from services.assessments.episodes import ensure_open, valid_open_episode, visible_episode
 from services.assessments.errors import (
     AssessmentInProgress,
     AssessmentNotFound,
@@ -32,9 +31,6 @@ from services.assessments.schemas import (
     ExtensionCreate,
     ExtensionRead,
 )
-from services.assessments.service import ensure_open, today, valid_open_episode, visible_episode
-from shared.clock import utcnow
-from shared.identity import Identity
 from shared.pagination import PageParams, page_of
 from shared.problems import NotFound, ValidationProblem
 
@@ -73,8 +69,8 @@ def assessment_read(a: Assessment, extensions: list[AssessmentExtension]) -> Ass
     )
 
 
-async def to_read(session: AsyncSession, a: Assessment) -> AssessmentRead:
-    return assessment_read(a, await repo.extensions_of(session, a.id))
+async def to_read(ctx: Context, a: Assessment) -> AssessmentRead:
+    return assessment_read(a, await repo.extensions_of(ctx.session, a.id))
 
 
 def apply_fields(a: Assessment, body: AssessmentCreate | AssessmentUpdate) -> None:
@@ -88,26 +84,24 @@ def apply_fields(a: Assessment, body: AssessmentCreate | AssessmentUpdate) -> No
 
 
 async def start_assessment(
-    session: AsyncSession,
-    runtime: AssessmentsRuntime,
-    viewer: Viewer,
+    ctx: Context,
     episode_id: str,
     body: AssessmentCreate,
 ) -> Assessment:
-    episode, _ = await valid_open_episode(session, viewer, episode_id)
-    existing = await repo.assessments_of(session, episode.id)
+    episode, _ = await valid_open_episode(ctx, episode_id)
+    existing = await repo.assessments_of(ctx.session, episode.id)
     if any(a.status != "approved" for a in existing):
         raise AssessmentInProgress("Finish the assessment in progress before starting another")
     approved = [a.approved_at for a in existing if a.approved_at]
-    now = utcnow()
+    now = ctx.now
     if approved:
-        due = add_months(max(approved), runtime.settings.reassessment_months)
+        due = add_months(max(approved), ctx.settings.reassessment_months)
         if now < due:
             raise ReassessmentNotDue(
                 f"A reassessment is allowed 12 months after the last approval, from {due.date().isoformat()}"
             )
-        due_on = runtime.calendar.add_working_days(
-            now, runtime.settings.assessment_complete_working_days
+        due_on = ctx.runtime.calendar.add_working_days(
+            now, ctx.settings.assessment_complete_working_days
         ).date()
     else:
         due_on = episode.assessment_complete_due_at.date()
@@ -122,15 +116,14 @@ async def start_assessment(
         factors=[],
         diversity={},
         priorities=[],
-        author_practitioner_id=viewer.identity.practitioner_id,
-        author_client_id=viewer.identity.client_id,
+        author_practitioner_id=ctx.identity.practitioner_id,
+        author_client_id=ctx.identity.client_id,
         version=1,
     )
     apply_fields(a, body)
-    session.add(a)
-    await session.flush()
-    await runtime.publish(
-        session,
+    ctx.session.add(a)
+    await ctx.session.flush()
+    await ctx.publish(
         "assessment.started",
         {
             "episode_id": episode.id,
@@ -142,27 +135,25 @@ async def start_assessment(
     return a
 
 
-async def _load(
-    session: AsyncSession, viewer: Viewer, assessment_id: str
-) -> tuple[Assessment, Episode, EpisodeAccess]:
-    a = await repo.get_assessment(session, assessment_id)
+async def _load(ctx: Context, assessment_id: str) -> tuple[Assessment, Episode, EpisodeAccess]:
+    a = await repo.get_assessment(ctx.session, assessment_id)
     if a is None:
         raise AssessmentNotFound("No such assessment")
     try:
-        episode, access = await visible_episode(session, viewer, a.episode_id)
+        episode, access = await visible_episode(ctx, a.episode_id)
     except NotFound:
         raise AssessmentNotFound("No such assessment") from None
     return a, episode, access
 
 
-async def read_assessment(session: AsyncSession, viewer: Viewer, assessment_id: str) -> Assessment:
-    a, _episode, access = await _load(session, viewer, assessment_id)
-    viewer.disclosed(access, "assessment", a.id)
+async def read_assessment(ctx: Context, assessment_id: str) -> Assessment:
+    a, _episode, access = await _load(ctx, assessment_id)
+    ctx.viewer.disclosed(access, "assessment", a.id)
     return a
 
 
-async def load_for_change(session: AsyncSession, viewer: Viewer, assessment_id: str) -> Assessment:
-    a, episode, _ = await _load(session, viewer, assessment_id)
+async def load_for_change(ctx: Context, assessment_id: str) -> Assessment:
+    a, episode, _ = await _load(ctx, assessment_id)
     ensure_open(episode)
     return a
 
@@ -172,15 +163,15 @@ def _state(a: Assessment, allowed: frozenset[str] | set[str], action: str) -> No
         raise AssessmentWrongState(f"An assessment that is {a.status} cannot be {action}")
 
 
-async def update_assessment(session: AsyncSession, a: Assessment, body: AssessmentUpdate) -> Assessment:
+async def update_assessment(ctx: Context, a: Assessment, body: AssessmentUpdate) -> Assessment:
     _state(a, EDITABLE, "edited")
     apply_fields(a, body)
     a.version += 1
-    await session.flush()
+    await ctx.session.flush()
     return a
 
 
-async def submit_assessment(session: AsyncSession, runtime: AssessmentsRuntime, a: Assessment) -> Assessment:
+async def submit_assessment(ctx: Context, a: Assessment) -> Assessment:
     _state(a, EDITABLE, "submitted")
     if not a.family_members:
         raise ValidationProblem(
@@ -192,13 +183,12 @@ async def submit_assessment(session: AsyncSession, runtime: AssessmentsRuntime, 
         raise ValidationProblem(
             "analysis", "the analysis is required before submitting", type_slug="assessment-incomplete"
         )
-    now = utcnow()
+    now = ctx.now
     a.status = "submitted"
     a.submitted_at = now
     a.version += 1
-    await session.flush()
-    await runtime.publish(
-        session,
+    await ctx.session.flush()
+    await ctx.publish(
         "assessment.submitted",
         {
             "episode_id": a.episode_id,
@@ -212,52 +202,45 @@ async def submit_assessment(session: AsyncSession, runtime: AssessmentsRuntime, 
 
 
 async def approve_assessment(
-    session: AsyncSession,
-    runtime: AssessmentsRuntime,
-    identity: Identity,
+    ctx: Context,
     a: Assessment,
     body: AssessmentApprove,
 ) -> Assessment:
-    policy.may_approve(identity, a, "approve")
+    policy.may_approve(ctx.identity, a, "approve")
     _state(a, {"submitted"}, "approved")
-    now = utcnow()
+    now = ctx.now
     a.status = "approved"
     a.approved_at = now
     a.approved_by = body.approved_by.model_dump()
     a.version += 1
-    await session.flush()
-    await runtime.publish(
-        session,
+    await ctx.session.flush()
+    await ctx.publish(
         "assessment.approved",
         {"episode_id": a.episode_id, "assessment_id": a.id, "approved_at": now.isoformat()},
     )
     return a
 
 
-async def return_assessment(
-    session: AsyncSession, identity: Identity, a: Assessment, body: AssessmentReturn
-) -> Assessment:
-    policy.may_approve(identity, a, "return")
+async def return_assessment(ctx: Context, a: Assessment, body: AssessmentReturn) -> Assessment:
+    policy.may_approve(ctx.identity, a, "return")
     _state(a, {"submitted"}, "returned")
     a.status = "returned"
-    a.returned_at = utcnow()
+    a.returned_at = ctx.now
     a.return_reason = body.reason
     a.version += 1
-    await session.flush()
+    await ctx.session.flush()
     return a
 
 
-async def extend_assessment(
-    session: AsyncSession, runtime: AssessmentsRuntime, a: Assessment, body: ExtensionCreate
-) -> Assessment:
+async def extend_assessment(ctx: Context, a: Assessment, body: ExtensionCreate) -> Assessment:
     _state(a, {"draft", "returned", "submitted"}, "extended")
     if body.new_due_on <= a.due_on:
         raise ValidationProblem("new_due_on", f"must be after the current due date {a.due_on.isoformat()}")
-    if body.new_due_on < today():
+    if body.new_due_on < ctx.today:
         raise ValidationProblem("new_due_on", "must not be in the past")
-    if body.new_due_on > today() + timedelta(days=366):
+    if body.new_due_on > ctx.today + timedelta(days=366):
         raise ValidationProblem("new_due_on", "must be within a year")
-    session.add(
+    ctx.session.add(
         AssessmentExtension(
             id=str(uuid.uuid4()),
             assessment_id=a.id,
@@ -265,38 +248,26 @@ async def extend_assessment(
             new_due_on=body.new_due_on,
             reason=body.reason,
             approved_by=body.approved_by.model_dump(),
-            created_at=utcnow(),
+            created_at=ctx.now,
         )
     )
     a.due_on = body.new_due_on
     a.version += 1
-    await session.flush()
-    await runtime.publish(
-        session,
+    await ctx.session.flush()
+    await ctx.publish(
         "assessment.extended",
         {"episode_id": a.episode_id, "assessment_id": a.id, "new_due_on": body.new_due_on.isoformat()},
     )
     return a
 
 
-async def awaiting_approval(session: AsyncSession, identity: Identity, params: PageParams) -> AssessmentList:
+async def awaiting_approval(ctx: Context, params: PageParams) -> AssessmentList:
     """`GET /v1/assessments?status=submitted`: the managers' worklist, oldest submission
     first, leaving out the caller's own (they may not approve them)."""
-    policy.may_list_awaiting_approval(identity)
-    rows = await repo.awaiting_approval(session, params, not_author=identity.practitioner_id)
+    policy.may_list_awaiting_approval(ctx.identity)
+    rows = await repo.awaiting_approval(ctx.session, params, not_author=ctx.identity.practitioner_id)
     page, cursor = page_of(rows, params, "submitted_at")
     return AssessmentList(
-        items=[
-            AssessmentSummary(
-                id=a.id,
-                episode_id=a.episode_id,
-                status=a.status,
-                started_at=a.started_at,
-                submitted_at=a.submitted_at,
-                due_on=a.due_on,
-                author_practitioner_id=a.author_practitioner_id,
-            )
-            for a in page
-        ],
+        items=[AssessmentSummary.model_validate(a, from_attributes=True) for a in page],
         next_cursor=cursor,
     )

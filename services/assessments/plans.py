@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.assessments import policy
 from services.assessments import repository as repo
-from services.assessments.access import EpisodeAccess, Viewer
-from services.assessments.app_runtime import AssessmentsRuntime
+from services.assessments.access import EpisodeAccess
+from services.assessments.context import Context
+from services.assessments.episodes import (
+    ensure_open,
+    managed_open_episode,
+    not_future,
+    valid_open_episode,
+    visible_episode,
+)
 from services.assessments.errors import ActionNotFound, ActionSuperseded, NoPlan, PlanNotFound, PlanNotSmart
 from services.assessments.models import Plan, PlanAction, PlanOutcome, Review, ReviewScore
 from services.assessments.schemas import (
@@ -23,15 +28,6 @@ from services.assessments.schemas import (
     ReviewCreate,
     ReviewRead,
 )
-from services.assessments.service import (
-    ensure_open,
-    managed_open_episode,
-    not_future,
-    today,
-    valid_open_episode,
-    visible_episode,
-)
-from shared.clock import utcnow
 from shared.etag import etag_for
 from shared.problems import ValidationProblem
 
@@ -57,10 +53,9 @@ def _err(field: str, message: str) -> dict[str, Any]:
 
 
 def smart_errors(
-    body: PlanPut, previous_outcomes: set[str], previous_actions: set[str]
+    body: PlanPut, previous_outcomes: set[str], previous_actions: set[str], today: date
 ) -> list[dict[str, Any]]:
     errors: list[dict[str, Any]] = []
-    now = today()
     ids: set[str] = set()
     for i, o in enumerate(body.outcomes):
         at = f"outcomes.{i}"
@@ -75,7 +70,7 @@ def smart_errors(
                 errors.append(_err(f"{at}.{name}", "is required: a SMART outcome is measurable"))
         if o.target_on is None:
             errors.append(_err(f"{at}.target_on", "is required: a SMART outcome is time-bound"))
-        elif o.target_on < now:
+        elif o.target_on < today:
             errors.append(_err(f"{at}.target_on", "is in the past"))
         if o.id is not None:
             if o.id not in previous_outcomes:
@@ -95,7 +90,7 @@ def smart_errors(
                 errors.append(_err(f"{at}.owner.name", "is required"))
         if a.due_on is None:
             errors.append(_err(f"{at}.due_on", "is required: a SMART action is time-bound"))
-        elif a.due_on < now:
+        elif a.due_on < today:
             errors.append(_err(f"{at}.due_on", "is in the past"))
         for j, ref in enumerate(a.outcome_refs):
             ok = (isinstance(ref, int) and 0 <= ref < len(body.outcomes)) or (
@@ -132,56 +127,49 @@ def action_read(a: PlanAction, version: int) -> ActionRead:
     )
 
 
-async def plan_read(session: AsyncSession, plan: Plan) -> PlanRead:
+async def plan_read(ctx: Context, plan: Plan) -> PlanRead:
+    # A mapper: the outcomes, actions and version list are rows of their own, read here.
     return PlanRead(
         id=plan.id,
         episode_id=plan.episode_id,
         version=plan.version,
         agreed_at=plan.agreed_at,
         outcomes=[
-            OutcomeRead(
-                id=o.outcome_id,
-                headline=o.headline,
-                description=o.description,
-                measure=o.measure,
-                baseline=o.baseline,
-                target=o.target,
-                target_on=o.target_on,
-            )
-            for o in await repo.plan_outcomes(session, plan.id)
+            OutcomeRead.model_validate(o, from_attributes=True)
+            for o in await repo.plan_outcomes(ctx.session, plan.id)
         ],
-        actions=[action_read(a, plan.version) for a in await repo.plan_actions(session, plan.id)],
-        versions=await repo.plan_versions(session, plan.episode_id),
+        actions=[action_read(a, plan.version) for a in await repo.plan_actions(ctx.session, plan.id)],
+        versions=await repo.plan_versions(ctx.session, plan.episode_id),
     )
 
 
-async def put_plan(
-    session: AsyncSession, runtime: AssessmentsRuntime, viewer: Viewer, episode_id: str, body: PlanPut
-) -> PlanRead:
-    episode, _ = await managed_open_episode(session, viewer, episode_id, "rewrite-plan")
-    previous = await repo.latest_plan(session, episode.id)
+async def put_plan(ctx: Context, episode_id: str, body: PlanPut) -> PlanRead:
+    episode, _ = await managed_open_episode(ctx, episode_id, "rewrite-plan")
+    previous = await repo.latest_plan(ctx.session, episode.id)
     prev_outcomes = (
-        {o.outcome_id for o in await repo.plan_outcomes(session, previous.id)} if previous else set()
+        {o.outcome_id for o in await repo.plan_outcomes(ctx.session, previous.id)} if previous else set()
     )
-    prev_actions = {a.action_id: a for a in await repo.plan_actions(session, previous.id)} if previous else {}
-    errors = smart_errors(body, prev_outcomes, set(prev_actions))
+    prev_actions = (
+        {a.action_id: a for a in await repo.plan_actions(ctx.session, previous.id)} if previous else {}
+    )
+    errors = smart_errors(body, prev_outcomes, set(prev_actions), ctx.today)
     if errors:
         raise PlanNotSmart(errors)
-    now = utcnow()
+    now = ctx.now
     plan = Plan(
         id=str(uuid.uuid4()),
         episode_id=episode.id,
         version=(previous.version + 1) if previous else 1,
         agreed_at=now,
-        agreed_by_agency_id=viewer.agency_id,
+        agreed_by_agency_id=ctx.identity.agency_id,
     )
-    session.add(plan)
-    await session.flush()
+    ctx.session.add(plan)
+    await ctx.session.flush()
     outcome_ids: list[str] = []
     for i, o in enumerate(body.outcomes):
         oid = o.id or str(uuid.uuid4())
         outcome_ids.append(oid)
-        session.add(
+        ctx.session.add(
             PlanOutcome(
                 row_id=str(uuid.uuid4()),
                 plan_id=plan.id,
@@ -216,18 +204,16 @@ async def put_plan(
             completed_at=before.completed_at if before else None,
             version=1,
         )
-        session.add(row)
+        ctx.session.add(row)
         if before is None:
             created.append(row)
-    await session.flush()
-    await runtime.publish(
-        session,
+    await ctx.session.flush()
+    await ctx.publish(
         "plan.agreed",
         {"episode_id": episode.id, "plan_id": plan.id, "version": plan.version, "agreed_at": now.isoformat()},
     )
     for row in created:
-        await runtime.publish(
-            session,
+        await ctx.publish(
             "action.created",
             {
                 "episode_id": episode.id,
@@ -237,25 +223,23 @@ async def put_plan(
                 "due_on": row.due_on.isoformat(),
             },
         )
-    return await plan_read(session, plan)
+    return await plan_read(ctx, plan)
 
 
-async def read_plan(session: AsyncSession, viewer: Viewer, episode_id: str, version: int | None) -> PlanRead:
-    episode, access = await visible_episode(session, viewer, episode_id)
+async def read_plan(ctx: Context, episode_id: str, version: int | None) -> PlanRead:
+    episode, access = await visible_episode(ctx, episode_id)
     if version is None:
-        plan = await repo.latest_plan(session, episode.id)
+        plan = await repo.latest_plan(ctx.session, episode.id)
     else:
-        plan = await repo.plan_version(session, episode.id, version)
+        plan = await repo.plan_version(ctx.session, episode.id, version)
     if plan is None:
         raise PlanNotFound("This episode has no plan" if version is None else f"No plan version {version}")
-    viewer.disclosed(access, "plan", plan.id)
-    return await plan_read(session, plan)
+    ctx.viewer.disclosed(access, "plan", plan.id)
+    return await plan_read(ctx, plan)
 
 
 async def update_action(
-    session: AsyncSession,
-    runtime: AssessmentsRuntime,
-    viewer: Viewer,
+    ctx: Context,
     action_id: str,
     body: ActionUpdate,
     check_etag: Any,
@@ -263,33 +247,32 @@ async def update_action(
     """Only the action's owner may update it (policy.may_update_action): the owning
     practitioner when the action names one, else the owning agency. A caller that cannot see
     the episode gets 404; one that can see it but does not own the action gets 403."""
-    found = await repo.action_in_latest_plan(session, action_id)
+    found = await repo.action_in_latest_plan(ctx.session, action_id)
     if found is None:
         raise ActionNotFound("No such action")
     row, plan = found
-    episode = await repo.get_episode(session, plan.episode_id)
+    episode = await repo.get_episode(ctx.session, plan.episode_id)
     access: EpisodeAccess | None
-    access, _ = await viewer.check(session, episode)  # type: ignore[arg-type]
+    access, _ = await ctx.viewer.check(ctx.session, episode)  # type: ignore[arg-type]
     if access is None:
         raise ActionNotFound("No such action")
-    policy.may_update_action(viewer.identity, row)
+    policy.may_update_action(ctx.identity, row)
     assert episode is not None
     ensure_open(episode)
-    latest = await repo.latest_plan(session, episode.id)
+    latest = await repo.latest_plan(ctx.session, episode.id)
     if latest is None or latest.id != plan.id:
         raise ActionSuperseded("This action is not part of the current plan version")
     check_etag(row.action_id, row.version)
     completed_now = body.status == "completed" and row.status != "completed"
     if body.status is not None:
         row.status = body.status
-        row.completed_at = utcnow() if body.status == "completed" else None
+        row.completed_at = ctx.now if body.status == "completed" else None
     if body.progress_notes is not None:
         row.progress_notes = body.progress_notes
     row.version += 1
-    await session.flush()
+    await ctx.session.flush()
     if completed_now and row.completed_at is not None:  # set just above
-        await runtime.publish(
-            session,
+        await ctx.publish(
             "action.completed",
             {
                 "episode_id": episode.id,
@@ -304,22 +287,20 @@ async def update_action(
 # --- reviews --------------------------------------------------------------------------------
 
 
-async def hold_review(
-    session: AsyncSession, runtime: AssessmentsRuntime, viewer: Viewer, episode_id: str, body: ReviewCreate
-) -> ReviewRead:
-    episode, _ = await valid_open_episode(session, viewer, episode_id)
-    plan = await repo.latest_plan(session, episode.id)
+async def hold_review(ctx: Context, episode_id: str, body: ReviewCreate) -> ReviewRead:
+    episode, _ = await valid_open_episode(ctx, episode_id)
+    plan = await repo.latest_plan(ctx.session, episode.id)
     if plan is None:
         raise NoPlan("A review needs an agreed plan to review")
-    not_future("held_on", body.held_on)
+    not_future("held_on", body.held_on, ctx.now)
     if body.next_review_on <= body.held_on:
         raise ValidationProblem("next_review_on", "must be after held_on")
-    weeks = runtime.settings.review_max_weeks
+    weeks = ctx.settings.review_max_weeks
     if body.next_review_on > body.held_on + timedelta(weeks=weeks):
         raise ValidationProblem(
             "next_review_on", f"must be at most {weeks} weeks after held_on", type_slug="review-too-far-ahead"
         )
-    outcomes = {o.outcome_id for o in await repo.plan_outcomes(session, plan.id)}
+    outcomes = {o.outcome_id for o in await repo.plan_outcomes(ctx.session, plan.id)}
     seen: set[str] = set()
     for i, p in enumerate(body.outcome_progress):
         if p.outcome_id not in outcomes:
@@ -335,20 +316,19 @@ async def hold_review(
         held_on=body.held_on,
         next_review_on=body.next_review_on,
         attendees=list(body.attendees),
-        created_at=utcnow(),
+        created_at=ctx.now,
     )
-    session.add(review)
-    await session.flush()
-    session.add_all(
+    ctx.session.add(review)
+    await ctx.session.flush()
+    ctx.session.add_all(
         [
             ReviewScore(review_id=review.id, outcome_id=p.outcome_id, score=p.score)
             for p in body.outcome_progress
         ]
     )
     episode.version += 1
-    await session.flush()
-    await runtime.publish(
-        session,
+    await ctx.session.flush()
+    await ctx.publish(
         "review.held",
         {
             "episode_id": episode.id,
@@ -372,9 +352,9 @@ def review_read(r: Review, scores: list[tuple[str, int]]) -> ReviewRead:
     )
 
 
-async def list_reviews(session: AsyncSession, viewer: Viewer, episode_id: str) -> list[ReviewRead]:
-    episode, access = await visible_episode(session, viewer, episode_id)
-    reviews = await repo.reviews_of(session, episode.id)
-    scores = await repo.scores_of(session, [r.id for r in reviews])
-    viewer.disclosed(access, "reviews", episode.id)
+async def list_reviews(ctx: Context, episode_id: str) -> list[ReviewRead]:
+    episode, access = await visible_episode(ctx, episode_id)
+    reviews = await repo.reviews_of(ctx.session, episode.id)
+    scores = await repo.scores_of(ctx.session, [r.id for r in reviews])
+    ctx.viewer.disclosed(access, "reviews", episode.id)
     return [review_read(r, scores[r.id]) for r in reviews]

@@ -1,0 +1,86 @@
+"""The episode report: timeliness against the council's timescales, closures, outcomes and
+drift, as JSON (`EpisodeReport`) or CSV.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+
+from services.assessments import repository as repo
+from services.assessments.config import Settings
+from services.assessments.context import Context
+from services.assessments.schemas import EpisodeDrift, EpisodeReport
+from shared.problems import ValidationProblem
+
+
+def _at_day(day: date) -> datetime:
+    return datetime.combine(day, time(0, 0), tzinfo=UTC)
+
+
+def timeliness_keys(settings: Settings) -> tuple[str, str, str]:
+    """The report's "within" keys, named after this council's timescales (with the default
+    settings: `within_72_hours`, `within_10_working_days`, `within_45_working_days`)."""
+    return (
+        f"within_{settings.first_contact_hours}_hours",
+        f"within_{settings.assessment_start_working_days}_working_days",
+        f"within_{settings.assessment_complete_working_days}_working_days",
+    )
+
+
+async def episode_report(ctx: Context, opened_from: date | None, opened_to: date | None) -> EpisodeReport:
+    start = _at_day(opened_from) if opened_from else None
+    end = _at_day(opened_to + timedelta(days=1)) if opened_to else None
+    if start and end and end <= start:
+        raise ValidationProblem("opened_to", "must not be before opened_from")
+    f = await repo.episode_report(ctx.session, start, end, ctx.now)
+    contact, started, completed = timeliness_keys(ctx.settings)
+    return EpisodeReport(
+        opened_from=opened_from,
+        opened_to=opened_to,
+        episodes_opened=f.episodes_opened,
+        first_contact={
+            contact: f.first_contact_within,
+            "late": f.first_contact_late,
+            "overdue_no_contact": f.first_contact_overdue,
+        },
+        assessment_started={
+            started: f.assessment_started_within,
+            "late": f.assessment_started_late,
+            "overdue_not_started": f.assessment_started_overdue,
+        },
+        assessment_completed={
+            completed: f.assessment_completed_within,
+            "late": f.assessment_completed_late,
+            "overdue_not_completed": f.assessment_completed_overdue,
+        },
+        closures_by_reason=f.closures_by_reason,
+        outcomes_achieved_by_headline=f.outcomes_achieved_by_headline,
+        drift=EpisodeDrift(
+            open_more_than_12_months=f.open_more_than_12_months,
+            three_or_more_reviews=f.three_or_more_reviews,
+            open_and_drifting=f.open_and_drifting,
+        ),
+    )
+
+
+def report_csv(report: EpisodeReport) -> str:
+    """One row per figure: section, measure, value, in the order of the JSON."""
+    import csv
+    import io
+
+    figures = report.model_dump(mode="json")
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["section", "measure", "value"])
+    writer.writerow(["episodes", "opened", report.episodes_opened])
+    for section in (
+        "first_contact",
+        "assessment_started",
+        "assessment_completed",
+        "closures_by_reason",
+        "outcomes_achieved_by_headline",
+        "drift",
+    ):
+        for measure, value in figures[section].items():
+            writer.writerow([section, measure, value])
+    return buf.getvalue()
