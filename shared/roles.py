@@ -71,6 +71,11 @@ SYSTEM_ROLES: dict[str, frozenset[str]] = {
 
 # Agencies that see every case: the MASH and the council's own early help service.
 ALL_SEEING_AGENCY_TYPES = frozenset({MASH, EARLY_HELP})
+# Agencies that read every child's front-door record (every referral, every consent): those
+# that see every case, children's social care (its statutory safeguarding function, Children
+# Act 1989 s17/s47) and the services themselves. Every other agency reads only what it
+# submitted (referrals) or what names it (consents).
+STATUTORY_READER_AGENCY_TYPES = ALL_SEEING_AGENCY_TYPES | {SOCIAL_CARE, SERVICE}
 
 
 def allowed_roles(agency_type: str, roles: set[str] | frozenset[str] | list[str]) -> frozenset[str]:

@@ -52,9 +52,10 @@ from services.consent.schemas import (
 from shared.clock import LONDON
 from shared.identity import Identity
 from shared.problems import ValidationProblem
+from shared.roles import STATUTORY_READER_AGENCY_TYPES
 
 ADULT_AGE = 16
-CONSENT_READER_TYPES = frozenset({"mash", "early_help", "social_care", "service"})
+CONSENT_READER_TYPES = STATUTORY_READER_AGENCY_TYPES  # one definition: shared/roles.py
 PARENTAL_RELATIONSHIPS = frozenset({"parent", "carer", "guardian"})
 
 

@@ -10,6 +10,7 @@ from typing import Literal
 # The Supporting Families headlines and the need codes under them are shared (GET /v1/code-lists).
 from shared.codes import HEADLINES as HEADLINES
 from shared.codes import NEED_CODES as NEED_CODES
+from shared.roles import STATUTORY_READER_AGENCY_TYPES
 
 # Children in Need census referral source, from the submitting client's agency type.
 SOURCE_CODE_BY_AGENCY_TYPE: dict[str, str] = {
@@ -62,4 +63,4 @@ EARLY_HELP_OUTCOMES = frozenset({"single_agency_early_help", "team_around_the_fa
 ESCALATION_LEVEL = "specialist"
 
 # Agency types that read every referral (everyone else reads only their agency's own).
-READ_ALL_AGENCY_TYPES = frozenset({"mash", "early_help", "social_care", "service"})
+READ_ALL_AGENCY_TYPES = STATUTORY_READER_AGENCY_TYPES  # one definition: shared/roles.py

@@ -128,7 +128,7 @@ def holds(client: str, scope: str) -> bool:
     return scope in DEFAULT_SCOPES[CLIENTS[client]]
 
 
-# Read every referral: services/referrals/codes.py READ_ALL_AGENCY_TYPES.
+# Read every referral: shared/roles.py STATUTORY_READER_AGENCY_TYPES.
 READS_ALL_REFERRALS = frozenset({MA, EH, SC})
 # Episode E: school A on the TAF with consent; the police on the TAF under a do_not_share decision.
 SEES_E = frozenset({MA, EH, SA})
