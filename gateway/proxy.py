@@ -155,6 +155,7 @@ class GatewayProxy:
                             f"{method} is not allowed here",
                             type_=PROBLEM_BASE + "method-not-allowed",
                             instance=path,
+                            headers={"Allow": ", ".join(self.gw.routes.allowed(path))},
                         )
                     )
                 else:

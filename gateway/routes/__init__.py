@@ -77,3 +77,7 @@ class RouteTable:
                 if r.method == method:
                     return r, True
         return None, path_known
+
+    def allowed(self, path: str) -> list[str]:
+        """The methods some route answers on this path (the `Allow` of a 405, RFC 9110 15.5.6)."""
+        return sorted({r.method for r in self.routes if r.regex.match(path)})

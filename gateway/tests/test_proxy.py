@@ -40,6 +40,10 @@ async def test_unknown_route_is_404_and_never_forwarded(gwh):
         assert resp.status_code == 404, path
     resp = await gwh.client.delete("/v1/things", headers=headers)
     assert resp.status_code == 405
+    # RFC 9110 15.5.6: a 405 names the methods the resource does answer.
+    assert resp.headers["allow"] == "GET, POST"
+    resp = await gwh.client.post("/v1/things/t-1", headers=headers)
+    assert resp.status_code == 405 and resp.headers["allow"] == "GET"
     assert gwh.upstream.calls == []
 
 

@@ -61,3 +61,10 @@ def test_the_code_lists_are_enums_in_the_merged_openapi(api):
         assert code in text
     needs = schemas["Referrals_ReferralCreate"]["properties"]["needs"]["items"]
     assert "parental_mental_health" in needs["enum"] and len(needs["enum"]) == 26
+
+
+def test_a_method_the_path_does_not_answer_is_405_with_allow(api):
+    # RFC 9110 15.5.6 (issue 23, item 4): the gateway names the methods the resource answers.
+    r = api.delete(MASH, "/v1/referrals")
+    assert r.status_code == 405 and r.headers["allow"] == "GET, POST"
+    assert r.headers["content-type"].startswith("application/problem+json")
