@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from datetime import date, datetime
 from typing import Annotated, Any
 
@@ -130,3 +131,34 @@ class NulGuardMiddleware:
             errors=[{"field": field, "loc": loc, "message": "text may not contain NUL characters"}],
         )
         await resp(scope, receive, send)
+
+
+# ---- names as people type them ----
+# Bidirectional embeddings, overrides and isolates reorder what a reader sees (a name that
+# displays as "Smith" can be stored as something else), so they are refused; invisible
+# characters (zero-width space, word joiner, byte-order mark, soft hyphen) are dropped so two
+# spellings of one name compare equal. The joiners U+200C/U+200D are kept: Persian and Indic
+# scripts need them (matching drops them, see `name_key`).
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
+INVISIBLE = dict.fromkeys(map(ord, "\u200b\u2060\ufeff\u00ad"))
+JOINERS = dict.fromkeys(map(ord, "\u200c\u200d"))
+
+
+def clean_name(value: Any) -> Any:
+    """NFC, no bidi controls (ValueError), no invisible characters, no other control codes."""
+    if not isinstance(value, str):
+        return value
+    value = unicodedata.normalize("NFC", value).translate(INVISIBLE)
+    if any(ch in BIDI_CONTROLS for ch in value):
+        raise ValueError("must not contain bidirectional control characters (U+202A-U+202E, U+2066-U+2069)")
+    if any(unicodedata.category(ch) == "Cc" for ch in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+def name_key(value: str) -> str:
+    """What two names are compared on: cleaned, without joiners, case-folded."""
+    return unicodedata.normalize("NFC", value).translate(INVISIBLE).translate(JOINERS).casefold()
+
+
+CleanName = BeforeValidator(clean_name)
