@@ -125,7 +125,8 @@ CLIENTS: dict[str, str] = {  # client -> agency type
 
 
 def holds(client: str, scope: str) -> bool:
-    return scope in DEFAULT_SCOPES[CLIENTS[client]]
+    # An empty scope: any valid token (the code lists).
+    return not scope or scope in DEFAULT_SCOPES[CLIENTS[client]]
 
 
 # Read every referral: shared/roles.py STATUTORY_READER_AGENCY_TYPES.
@@ -954,6 +955,9 @@ EXPECTATIONS: dict[tuple[str, str], list[Target]] = {
         Target("a throwaway client", everyone(200), admin_client("disable"), fresh=True)
     ],
     ("GET", "/v1/admin/audit"): [Target("the audit", everyone(200), fixed("/v1/admin/audit"))],
+    # ---- code lists (gateway/code_lists_api.py): any valid token ----
+    ("GET", "/v1/code-lists"): [Target("the lists", everyone(200), fixed("/v1/code-lists"))],
+    ("GET", "/v1/code-lists/{name}"): [Target("the needs", everyone(200), fixed("/v1/code-lists/need"))],
     # ---- the practitioner registry (gateway/practitioners.py): each agency's system manages its
     # own agency's people and teams, the council admin every agency's; another's is 404 ----
     ("POST", "/v1/teams"): [

@@ -245,6 +245,8 @@ REPRESENTATIVES = _representatives()
 def holds(persona: Persona, scope: str) -> bool:
     """The scopes a persona acts with: its client's defaults, cut to the administrative ones
     for a practitioner who only administers (gateway/auth.py, shared/roles.py)."""
+    if not scope:
+        return True  # any valid token (the code lists)
     if not casework(frozenset(persona.roles)) and scope not in ADMINISTRATIVE_SCOPES:
         return False
     return scope in DEFAULT_SCOPES[persona.agency_type]
@@ -1127,6 +1129,10 @@ POLICY: dict[tuple[str, str], Row] = {
             registry(201, {COUNCIL: 201}),
             lambda w, c, f: Call("/v1/teams", json={"name": f"Matrix {name()}", "agency_id": w.agency[SB]}),
         ),
+    ),
+    ("GET", "/v1/code-lists"): per_role(Target("the lists", everyone(200), fixed("/v1/code-lists"))),
+    ("GET", "/v1/code-lists/{name}"): per_role(
+        Target("the needs", everyone(200), fixed("/v1/code-lists/need"))
     ),
     ("GET", "/v1/teams"): per_role(Target("the list", registry(200, REGISTRY_ADMINS), fixed("/v1/teams"))),
     ("GET", "/v1/teams/{team_id}"): per_role(
