@@ -21,6 +21,7 @@ from gateway.models import Practitioner, Team
 from shared.pagination import PageDep, PageParams, keyset, page_of
 from shared.problems import NotFound
 from shared.tokens import TokenInvalid
+from shared.validation import CleanName
 
 
 async def _no_store(response: Response) -> None:
@@ -52,7 +53,7 @@ AgencyQuery = Annotated[
 class TeamCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
+    name: Annotated[str, CleanName] = Field(min_length=1, max_length=200)
     agency_id: str | None = Field(default=None, max_length=36, description="Council admin only")
 
 
@@ -71,7 +72,7 @@ class TeamList(BaseModel):
 class PractitionerCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
+    name: Annotated[str, CleanName] = Field(min_length=1, max_length=200)
     email: EmailStr = Field(max_length=320)
     roles: list[str] = Field(
         min_length=1, max_length=10, description="Within the roles the agency's type may hold"
@@ -83,7 +84,7 @@ class PractitionerCreate(BaseModel):
 class PractitionerUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    name: Annotated[str | None, CleanName] = Field(default=None, min_length=1, max_length=200)
     email: EmailStr | None = Field(default=None, max_length=320)
     roles: list[str] | None = Field(default=None, min_length=1, max_length=10)
     team_id: str | None = Field(

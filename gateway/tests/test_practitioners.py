@@ -120,6 +120,13 @@ async def test_roles_teams_and_emails_are_checked(reg):
     assert resp.status_code == 422 and resp.json()["errors"][0]["field"] == "email"
     resp = await create(is_admin=True)
     assert resp.status_code == 422
+    # A name that displays as something else (a right-to-left override) is refused; one with
+    # invisible characters or decomposed accents is stored clean and composed.
+    resp = await create(name="Tess \u202eniarT")
+    assert resp.status_code == 422 and resp.json()["errors"][0]["field"] == "name"
+    assert "bidirectional" in resp.json()["errors"][0]["message"]
+    zoe = await create(name="Zoe\u0301 Sm\u200bith", email="zoe@school.example")
+    assert zoe.status_code == 201 and zoe.json()["name"] == "Zo\u00e9 Smith"
     assert (await create()).status_code == 201
     dup = await create(email="TESS@school.example")
     assert dup.status_code == 409 and dup.json()["errors"][0]["field"] == "email"
