@@ -92,6 +92,8 @@ CONSENT = {"obtained": True, "given_by": "Parent", "obtained_at": "2026-01-05T10
 def client_for(scope: str | None) -> str | None:
     if scope is None:
         return None
+    if scope == "":  # any valid token (the code lists)
+        return next(iter(DEMO_CLIENTS))
     for client, agency_type in DEMO_CLIENTS.items():
         if scope in DEFAULT_SCOPES[agency_type]:
             return client
