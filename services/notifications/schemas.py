@@ -106,8 +106,19 @@ class NotificationList(BaseModel):
 class SubscriptionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    url: AnyHttpUrl = Field(max_length=2000)
+    url: AnyHttpUrl = Field(
+        max_length=2000,
+        description="Where deliveries go; no credentials in it (`user:password@` is refused): "
+        "receivers authenticate deliveries by their Standard Webhooks signature",
+    )
     event_types: list[str] = Field(min_length=1, max_length=len(WEBHOOK_EVENT_TYPES))
+
+    @field_validator("url")
+    @classmethod
+    def _no_credentials(cls, value: AnyHttpUrl) -> AnyHttpUrl:
+        if value.username is not None or value.password is not None:
+            raise ValueError("must not carry credentials (user:password@); verify the signature instead")
+        return value
 
     @field_validator("event_types")
     @classmethod

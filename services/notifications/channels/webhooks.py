@@ -3,7 +3,13 @@
 SSRF guard: the URL's host is resolved and every address must be public - not private,
 loopback, link-local, multicast, reserved or unspecified - unless the environment is
 `dev`/`test` or the host is in `webhook_allowed_hosts`. It runs when a subscription is
-created and again before every delivery (a DNS answer can change in between).
+created and again before every delivery (a DNS answer can change in between). A URL carrying
+credentials (`user:password@host`) is refused: they would be stored, listed and sent.
+
+A delivery that does not reach an HTTP answer (refused, reset, timed out, blocked by the
+guard, no such host) is recorded as one opaque `unreachable`, never the transport error's
+kind: "connection refused" against "timed out" would let a subscriber map which ports of a
+host it can name are open. An HTTP answer is recorded with its status.
 """
 
 from __future__ import annotations
@@ -67,6 +73,8 @@ async def check_destination(settings: Settings, url: str) -> None:
     host = (parts.hostname or "").lower()
     if parts.scheme not in ("http", "https") or not host:
         raise BlockedDestination("the URL must be http(s) with a host")
+    if parts.username is not None or parts.password is not None:
+        raise BlockedDestination("the URL must not carry credentials")
     if settings.environment in ("dev", "test") or host in {h.lower() for h in settings.webhook_allowed_hosts}:
         return
     if parts.scheme != "https":
@@ -79,6 +87,9 @@ async def check_destination(settings: Settings, url: str) -> None:
         ip = ipaddress.ip_address(str(info[4][0]).split("%")[0])
         if _blocked(ip):
             raise BlockedDestination("the host resolves to a private or reserved address")
+
+
+UNREACHABLE = "unreachable"
 
 
 @dataclass
@@ -100,8 +111,8 @@ async def send_webhook(
 ) -> SendResult:
     try:
         await check_destination(settings, url)
-    except BlockedDestination as exc:
-        return SendResult(False, None, f"blocked: {exc}")
+    except BlockedDestination:
+        return SendResult(False, None, UNREACHABLE)
     body = json.dumps(payload, separators=(",", ":"))
     signature = Webhook(secret).sign(msg_id, timestamp, body)
     headers = {
@@ -113,8 +124,8 @@ async def send_webhook(
     }
     try:
         resp = await client.post(url, content=body, headers=headers, timeout=settings.webhook_timeout_seconds)
-    except httpx.HTTPError as exc:
-        return SendResult(False, None, type(exc).__name__)
+    except httpx.HTTPError:
+        return SendResult(False, None, UNREACHABLE)
     if 200 <= resp.status_code < 300:
         return SendResult(True, resp.status_code, None)
     return SendResult(False, resp.status_code, f"HTTP {resp.status_code}")

@@ -6,6 +6,7 @@ import email
 from datetime import UTC, datetime, timedelta
 from email import policy
 
+import httpx
 import pytest
 from aiohttp import web
 from aiosmtpd.controller import Controller
@@ -191,6 +192,44 @@ async def test_bad_subscription_input_is_422(notif):
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "event_types"
     bad = await subscribe(notif, "not a url")
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "url"
+    for with_credentials in ("http://user:pw@127.0.0.1/x", "http://token@127.0.0.1/x"):
+        bad = await subscribe(notif, with_credentials)
+        assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "url", with_credentials
+        assert "credentials" in bad.json()["errors"][0]["message"]
+
+
+async def test_an_unreachable_host_is_one_opaque_failure_whatever_the_transport_error(notif, receiver):
+    """Refused, timed out or blocked: the subscriber learns "unreachable", not which (a port map)."""
+    from services.notifications.channels import webhooks
+
+    async def attempt(url: str, transport: httpx.AsyncBaseTransport | None = None) -> webhooks.SendResult:
+        async with httpx.AsyncClient(transport=transport) as client:
+            return await webhooks.send_webhook(
+                client,
+                notif.settings,
+                url=url,
+                secret=webhooks.new_secret(),
+                msg_id="msg_1",
+                payload={"type": "x"},
+                timestamp=datetime.now(UTC),
+            )
+
+    def failing(exc: type[httpx.HTTPError]) -> httpx.MockTransport:
+        def handler(request: httpx.Request) -> httpx.Response:
+            raise exc("no", request=request)
+
+        return httpx.MockTransport(handler)
+
+    results = [
+        await attempt("http://127.0.0.1:9/x", failing(httpx.ConnectError)),
+        await attempt("http://127.0.0.1:9/x", failing(httpx.ReadTimeout)),
+        await attempt("http://127.0.0.1:9/x", failing(httpx.RemoteProtocolError)),
+        await attempt("http://user:pw@127.0.0.1:9/x"),
+    ]
+    assert {(r.ok, r.status_code, r.error) for r in results} == {(False, None, "unreachable")}
+    receiver.status = 503
+    answered = await attempt(receiver.url)
+    assert (answered.ok, answered.status_code, answered.error) == (False, 503, "HTTP 503")
 
 
 async def test_retries_back_off_then_disable_after_repeated_failure(make_notif, receiver):
@@ -304,7 +343,7 @@ async def test_allowlisted_host_delivers_and_the_guard_runs_again_at_send(make_n
     assert len(receiver.requests) == 1
     async with notif.db.session(write=False) as s:
         blocked = (await s.scalars(select(Delivery).where(Delivery.status != "delivered"))).one()
-    assert blocked.last_error.startswith("blocked")
+    assert blocked.last_error == "unreachable"
 
 
 def test_staging_refuses_the_dev_webhook_key():
