@@ -82,6 +82,43 @@ async def referral_decided(rt: NotificationsRuntime, s: AsyncSession, e: EventEn
         await writer.flush()
 
 
+async def referral_requeued(rt: NotificationsRuntime, s: AsyncSession, e: EventEnvelope) -> None:
+    """A linked referral back in the MASH queue: its front-door decision is due again, counted
+    by the rule from the moment it was re-queued."""
+    ctx = Context.for_system(s, rt)
+    d = e.data
+    await deadlines.reopen(
+        ctx,
+        "front_door_decision",
+        subject_type="referral",
+        subject_id=d["referral_id"],
+        start=when(ctx, d, "requeued_at"),
+        referral_id=d["referral_id"],
+        reference=d.get("reference"),
+    )
+
+
+async def referral_linked_outcome(rt: NotificationsRuntime, s: AsyncSession, e: EventEnvelope) -> None:
+    """A referral parked on another that was decided: its referrer gets the outcome alert the
+    first referrer got (`referral.decided`), about its own referral (policy.referral_outcome_to)."""
+    ctx = Context.for_system(s, rt)
+    d = e.data
+    if not d.get("source_agency_id"):
+        return
+    writer = AlertWriter(ctx.session, ctx.now)
+    await writer.add(
+        Alert(
+            kind="referral.decided",
+            title="Outcome of your referral",
+            **policy.referral_outcome_to(d["source_agency_id"]),
+            referral_id=d["referral_id"],
+            reference=d.get("reference"),
+            data={"outcome": d.get("outcome")},
+        )
+    )
+    await writer.flush()
+
+
 async def referral_linked(rt: NotificationsRuntime, s: AsyncSession, e: EventEnvelope) -> None:
     ctx = Context.for_system(s, rt)
     d = e.data
@@ -363,4 +400,6 @@ HANDLERS: dict[str, RuntimeHandler] = {
     "episode.closed": episode_closed,
     "consent.given": consent_given,
     "consent.withdrawn": consent_withdrawn,
+    "referral.requeued": referral_requeued,
+    "referral.linked_outcome": referral_linked_outcome,
 }

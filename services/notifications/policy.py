@@ -14,7 +14,9 @@ Who may do what
   Deadlines are not filtered: every `deadlines:read` holder sees them all.
 
 Who receives which alert (`Recipients`; the feed row, its email and its webhooks)
-- referral.decided: the referring agency (`source_agency_id`).
+- referral.decided: the referring agency (`source_agency_id`); and, when a referral parked
+  (`linked`) on it follows its outcome (`referral.linked_outcome`), that referral's agency,
+  about its own referral.
 - referral.safeguarding_concern: the MASH (agency type `mash`), at once.
 - referral.linked, consent.withdrawn: the episode's lead professional (the feed of their
   agency and their email), else early help (agency type `early_help`).
@@ -77,6 +79,11 @@ RULES: tuple[Rule, ...] = (
         "every holder of the scope, every deadline (not filtered by agency)",
     ),
     Rule("alert-referral-decided", "receives `referral.decided`", "the referring agency"),
+    Rule(
+        "alert-linked-outcome",
+        "receives `referral.decided` for a linked referral (`referral.linked_outcome`)",
+        "the linked referral's referring agency, about its own referral",
+    ),
     Rule(
         "alert-safeguarding-concern",
         "receives `referral.safeguarding_concern`",

@@ -4,6 +4,10 @@
 that linking reads (so intake never waits on another service), and `episode.opened` with a
 `referral_id` gives that referral its `episode_id`. Each handler runs in the receiver's
 transaction, once per event id (shared.events.receive).
+
+Then the referrals parked on the episode follow it (requeue.py): an episode closed sends them
+back to the MASH, an episode a decision opened takes in those parked on that referral. The
+`HANDLERS` table holds those steps, bound to the runtime in main.py (they publish).
 """
 
 from __future__ import annotations
@@ -14,9 +18,14 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.referrals import repository as repo
+from services.referrals import requeue
 from services.referrals.models import Episode
-from shared.clock import MissingOffset, parse_datetime
-from shared.events import EventEnvelope, Handler
+from services.referrals.runtime import ReferralsRuntime
+from services.referrals.service import Context
+from shared.clock import MissingOffset, parse_datetime, utcnow
+from shared.context import system_identity
+from shared.events import EventEnvelope
+from shared.runtime import RuntimeHandler
 
 
 def _when(value: Any) -> datetime | None:
@@ -60,7 +69,24 @@ async def episode_closed(session: AsyncSession, envelope: EventEnvelope) -> None
     episode.close_reason = envelope.data.get("reason")
 
 
-HANDLERS: dict[str, Handler] = {
-    "episode.opened": episode_opened,
-    "episode.closed": episode_closed,
+def _system(session: AsyncSession, rt: ReferralsRuntime) -> Context:
+    """The referrals service acting on its own behalf (as `Context.for_system`, typed)."""
+    return Context(session, rt, system_identity(rt), utcnow())
+
+
+async def episode_opened_and_follow(rt: ReferralsRuntime, s: AsyncSession, e: EventEnvelope) -> None:
+    await episode_opened(s, e)
+    episode = await _episode(s, str(e.data["episode_id"]))
+    await requeue.after_episode_opened(_system(s, rt), episode)
+
+
+async def episode_closed_and_requeue(rt: ReferralsRuntime, s: AsyncSession, e: EventEnvelope) -> None:
+    await episode_closed(s, e)
+    await s.flush()
+    await requeue.after_episode_closed(_system(s, rt), str(e.data["episode_id"]))
+
+
+HANDLERS: dict[str, RuntimeHandler] = {
+    "episode.opened": episode_opened_and_follow,
+    "episode.closed": episode_closed_and_requeue,
 }

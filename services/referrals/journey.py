@@ -41,7 +41,7 @@ def referral_items(referral: Referral, view: policy.View) -> list[JourneyItem]:
             "status": policy.shown_status(view, referral.status),
         }
     ]
-    if referral.status == "linked" and not view.own_only:
+    if (referral.status == "linked" or referral.requeued_at) and not view.own_only:
         raw.append(
             {
                 **base,
@@ -49,6 +49,16 @@ def referral_items(referral: Referral, view: policy.View) -> list[JourneyItem]:
                 "kind": "referral_linked",
                 "linked_referral_id": referral.linked_referral_id if view.links else None,
                 "open_episode_id": referral.open_episode_id if view.open_episode else None,
+            }
+        )
+    if referral.requeued_at and not view.own_only:
+        raw.append(
+            {
+                **base,
+                "at": referral.requeued_at,
+                "kind": "referral_requeued",
+                "reason": referral.requeue_reason,
+                "decision_due_at": referral.decision_due_at,
             }
         )
     if referral.decided_at:

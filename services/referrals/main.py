@@ -9,15 +9,14 @@ from services.referrals.handlers import HANDLERS
 from services.referrals.models import Base
 from services.referrals.router import internal, router
 from services.referrals.runtime import ReferralsRuntime
-from shared.runtime import build_service_app
+from shared.runtime import bind_handlers, build_service_app
 from shared.tokens import KeySet
 
 
 def create_app(settings: Settings | None = None, *, keys: KeySet | None = None) -> FastAPI:
     settings = settings or get_settings()
-    runtime = ReferralsRuntime(
-        settings, Base.metadata, source="referrals", keys=keys, event_handlers=HANDLERS
-    )
+    runtime = ReferralsRuntime(settings, Base.metadata, source="referrals", keys=keys)
+    runtime.event_handlers.update(bind_handlers(runtime, HANDLERS))
     return build_service_app(
         runtime,
         title="Early Help API - referrals",

@@ -136,6 +136,11 @@ class Referral(Base):
     assigned_to: Mapped[str | None] = mapped_column(String(120))
     assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     assigned_by: Mapped[str | None] = mapped_column(String(160))
+    # A linked referral put back in the MASH queue (requeue.py): when, and why
+    # (`episode_closed`, `linked_referral_decided`, `linked_referral_withdrawn`). The ids it
+    # was linked to stay as they were, the record of what it had joined.
+    requeued_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    requeue_reason: Mapped[str | None] = mapped_column(String(40))
 
     __table_args__ = (
         Index("ix_referral_received_at", "received_at", "id"),
@@ -143,6 +148,9 @@ class Referral(Base):
         Index("ix_referral_status_received", "status", "received_at"),
         Index("ix_referral_queue_due", "status", "decision_due_at", "id"),
         Index("ix_referral_queue_priority", "status", "priority", "decision_due_at", "id"),
+        # A link's followers (requeue.py): on every episode closed and every decision.
+        Index("ix_referral_linked_referral", "linked_referral_id", "status"),
+        Index("ix_referral_open_episode", "open_episode_id", "status"),
         # The report's volumes: on PostgreSQL an index-only scan of the period, not the rows.
         Index(
             "ix_referral_report",

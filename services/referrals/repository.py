@@ -585,3 +585,33 @@ async def set_referral_episode(session: AsyncSession, referral_id: str, episode_
         .values(episode_id=episode_id, version=Referral.version + 1)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+# ---- a link's followers (requeue.py) ----
+
+
+async def referrals_following_referral(session: AsyncSession, referral_id: str) -> list[Referral]:
+    """The referrals parked (`linked`) on this referral alone, not on an open episode too
+    (those follow the episode), oldest first, locked for the change that follows."""
+    stmt = (
+        select(Referral)
+        .where(
+            Referral.linked_referral_id == referral_id,
+            Referral.status == "linked",
+            Referral.open_episode_id.is_(None),
+        )
+        .order_by(Referral.received_at, Referral.id)
+        .with_for_update()
+    )
+    return list((await session.execute(stmt)).scalars().all())
+
+
+async def referrals_following_episode(session: AsyncSession, episode_id: str) -> list[Referral]:
+    """The referrals parked (`linked`) on this episode, oldest first, locked."""
+    stmt = (
+        select(Referral)
+        .where(Referral.open_episode_id == episode_id, Referral.status == "linked")
+        .order_by(Referral.received_at, Referral.id)
+        .with_for_update()
+    )
+    return list((await session.execute(stmt)).scalars().all())

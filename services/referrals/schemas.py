@@ -156,10 +156,14 @@ class AddressIn(Strict):
 
 
 class ConsentIn(Strict):
+    """The family's consent to the request. `given_by`, `obtained_at` and `method` are
+    required when `obtained` is true (422 naming each missing one); with `obtained: false`
+    (a safeguarding concern, or significant harm suspected) they may be left out or null."""
+
     obtained: bool
-    given_by: ShortText
-    obtained_at: IsoAwareDatetime
-    method: ConsentMethod
+    given_by: ShortText | None = None
+    obtained_at: IsoAwareDatetime | None = None
+    method: ConsentMethod | None = None
 
 
 class ReferralCreate(Strict):
@@ -284,6 +288,9 @@ class NeedRead(BaseModel):
     headline: str
 
 
+RequeueReason = Literal["episode_closed", "linked_referral_decided", "linked_referral_withdrawn"]
+
+
 class ReferralRead(BaseModel):
     id: str
     reference: str
@@ -319,6 +326,13 @@ class ReferralRead(BaseModel):
     step_up_episode_id: str | None
     assigned_to: str | None = Field(None, description="The MASH practitioner working on it (MASH only)")
     assigned_at: datetime | None = None
+    requeued_at: datetime | None = Field(
+        None,
+        description="When a linked referral went back to the MASH queue (null for partner agencies)",
+    )
+    requeue_reason: RequeueReason | None = Field(
+        None, description="Why it went back to the MASH queue (null for partner agencies)"
+    )
 
 
 class ReferralSummary(BaseModel):

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
-from services.referrals import people, policy
+from services.referrals import people, policy, requeue
 from services.referrals import repository as repo
 from services.referrals.codes import (
     NEED_CODES,
@@ -105,8 +105,7 @@ async def create(ctx: Context, body: ReferralCreate) -> Referral:
     significant = body.significant_harm_suspected or body.referral_type == "safeguarding_concern"
     if not significant and (body.consent is None or not body.consent.obtained):
         raise ConsentRequired()
-    if body.consent and body.consent.obtained_at > ctx.now + CLOCK_SKEW:
-        raise ValidationProblem("consent.obtained_at", "must not be in the future")
+    _check_consent(ctx, body)
     postcode = normalise_postcode(body.address.postcode)
     subjects: list[tuple[str, Any, Facts]] = [
         (
@@ -143,6 +142,33 @@ async def create(ctx: Context, body: ReferralCreate) -> Referral:
     rows, matches = await _resolve_people(ctx, referral, subjects)
     await _link_and_add(ctx, referral, rows, matches, reserved)
     return referral
+
+
+CONSENT_DETAILS = ("given_by", "obtained_at", "method")
+
+
+def _check_consent(ctx: Context, body: ReferralCreate) -> None:
+    """Consent obtained names who gave it, when and how (each missing one is a 422 naming
+    it); consent not obtained (`obtained: false`) needs none of them."""
+    consent = body.consent
+    if consent is None:
+        return
+    if consent.obtained:
+        missing = [name for name in CONSENT_DETAILS if getattr(consent, name) is None]
+        if missing:
+            problem = ValidationProblem(f"consent.{missing[0]}", "required when consent was obtained")
+            problem.errors = [
+                {
+                    "field": f"consent.{name}",
+                    "loc": ["body", "consent", name],
+                    "message": "required when consent was obtained",
+                    "code": "missing",
+                }
+                for name in missing
+            ]
+            raise problem
+    if consent.obtained_at is not None and consent.obtained_at > ctx.now + CLOCK_SKEW:
+        raise ValidationProblem("consent.obtained_at", "must not be in the future")
 
 
 async def _new_referral(ctx: Context, **fields: Any) -> Referral:
@@ -482,6 +508,7 @@ async def decide(
             "decided_within_timescale": referral.decided_within_timescale,
         },
     )
+    await requeue.after_decision(ctx, referral)
     return referral
 
 
@@ -501,6 +528,7 @@ async def withdraw(
     referral.version += 1
     await ctx.session.flush()
     await ctx.publish("referral.withdrawn", {**_base_event(referral), "withdrawn_at": _iso(ctx.now)})
+    await requeue.after_withdrawal(ctx, referral)
     return referral
 
 
@@ -614,6 +642,9 @@ async def represent(ctx: Context, referral: Referral) -> ReferralRead:
         step_up_episode_id=referral.step_up_episode_id,
         assigned_to=referral.assigned_to if view.assignment else None,
         assigned_at=referral.assigned_at if view.assignment else None,
+        # Why it came back says it had been linked: not a partner's business (policy.py).
+        requeued_at=None if view.own_only else referral.requeued_at,
+        requeue_reason=None if view.own_only else referral.requeue_reason,  # type: ignore[arg-type]
     )
 
 

@@ -209,3 +209,11 @@ async def assign(ctx: Context, episode_id: str, email: str | None, agency_id: st
     for d in await repo.open_deadlines(ctx.session, episode_id=episode_id):
         d.assignee_email, d.assignee_agency_id = email, agency_id
     await ctx.session.flush()
+
+
+async def reopen(ctx: Context, kind: str, *, start: datetime, **subject: Any) -> Deadline | None:
+    """Open `kind` again for a subject whose earlier one is over (a linked referral re-queued
+    for the MASH): what was remembered of the first round (a `met` kept when no deadline was
+    open) must not close the new one at once."""
+    await repo.drop_facts(ctx.session, subject["subject_id"], [kind])
+    return await open(ctx, kind, start=start, **subject)

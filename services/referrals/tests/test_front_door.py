@@ -103,8 +103,13 @@ async def test_a_new_request_for_a_child_with_an_open_episode_joins_it(svc):
         "episode.closed", {"episode_id": "ep-1", "reason": "needs_met", "closed_at": "2026-12-01T10:00:00Z"}
     )
     await svc.decide(concern["id"], "specialist", "social_care_assessment")
+    # The request parked on the episode went back to the MASH when it closed (requeue.py),
+    # so a new one now joins that undecided referral, not the closed episode.
+    assert (await svc.client.get(f"/v1/referrals/{again['id']}", headers=svc.as_("mash"))).json()[
+        "status"
+    ] == "received"
     after = await svc.create("school_a")
-    assert after["status"] == "received" and after["open_episode_id"] is None
+    assert after["open_episode_id"] is None and after["linked_referral_id"] == again["id"]
 
 
 async def test_a_close_that_overtakes_its_open_still_leaves_the_episode_closed(svc):
