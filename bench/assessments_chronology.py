@@ -12,9 +12,11 @@ step-up, and closure; plus `--other-episodes` (200) episodes of ~50 items each, 
 queries run among other episodes' rows. Then times `GET /v1/episodes/{id}/chronology` through
 the whole app (token verification, FastAPI, the access check, the merge, the response model)
 with `httpx.ASGITransport`, as early help (which sees restricted notes; no consent call):
+- a baseline: `GET /v1/episodes/{id}` of the same episode (an ordinary read, same machine, same moment);
 - `limit=200` newest first (the largest page), `limit=50` (the default page), `order=asc`
   with a `kind` filter, and the walk of every page at `limit=200` (3 requests);
-Prints p50/p95/p99/max in milliseconds (warm-up excluded). The database is dropped at the end.
+Prints p50/p95/p99/max in milliseconds (warm-up excluded) and this process's CPU ms per
+request (the service's own cost, whatever else the machine runs; PostgreSQL's is not in it). The database is dropped at the end.
 """
 
 from __future__ import annotations
@@ -228,9 +230,13 @@ async def load(app, rng: random.Random, others: int) -> str:
 
 async def time_requests(
     client: httpx.AsyncClient, url: str, headers: dict[str, str], params: dict, n: int, *, walk: bool = False
-) -> tuple[list[float], int]:
-    samples, items = [], 0
+) -> tuple[list[float], int, float]:
+    """Wall-clock samples, the items of the last answer, and this process's CPU ms per request
+    (the service's own cost, whatever else the machine runs; PostgreSQL's is not in it)."""
+    samples, items, cpu = [], 0, 0.0
     for i in range(n + 50):
+        if i == 50:
+            cpu = time.process_time()
         t0 = time.perf_counter()
         count, cursor = 0, None
         while True:
@@ -239,14 +245,14 @@ async def time_requests(
             )
             assert resp.status_code == 200, resp.text
             body = resp.json()
-            count += len(body["items"])
-            cursor = body["next_cursor"]
+            count += len(body.get("items", []))
+            cursor = body.get("next_cursor")
             if not walk or cursor is None:
                 break
         if i >= 50:  # warm-up excluded
             samples.append(time.perf_counter() - t0)
             items = count
-    return samples, items
+    return samples, items, (time.process_time() - cpu) * 1000 / n
 
 
 async def main() -> None:
@@ -291,28 +297,31 @@ async def main() -> None:
                 transport=httpx.ASGITransport(app=app), base_url="http://assessments"
             ) as client:
                 results = []
-                for name, params, walk in (
-                    ("limit=200, newest first", {"limit": 200}, False),
-                    ("limit=50 (default page)", {}, False),
+                cases: list[tuple[str, str, dict, bool]] = [
+                    ("baseline: GET /v1/episodes/{id}", f"/v1/episodes/{eid}", {}, False),
+                    ("limit=200, newest first", path, {"limit": 200}, False),
+                    ("limit=50 (default page)", path, {}, False),
                     (
                         "order=asc, kind=case_note,contact",
+                        path,
                         {"order": "asc", "kind": ["case_note", "contact"]},
                         False,
                     ),
-                    ("every page at limit=200 (walk)", {"limit": 200}, True),
-                ):
-                    samples, items = await time_requests(
-                        client, path, headers, params, args.requests, walk=walk
+                    ("every page at limit=200 (walk)", path, {"limit": 200}, True),
+                ]
+                for name, url_path, params, walk in cases:
+                    samples, items, cpu = await time_requests(
+                        client, url_path, headers, params, args.requests, walk=walk
                     )
-                    results.append((name, items, percentiles(samples)))
+                    results.append((name, items, cpu, percentiles(samples)))
         print(
             f"one episode of ~500 items among {args.other_episodes} others, {args.requests:,} requests each"
         )
         print(f"load average during the run: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
-        for name, items, p in results:
+        for name, items, cpu, p in results:
             print(
                 f"{name:36s} {items:4d} items  p50 {p['p50']:.2f} ms  p95 {p['p95']:.2f} ms  "
-                f"p99 {p['p99']:.2f} ms  max {p['max']:.2f} ms"
+                f"p99 {p['p99']:.2f} ms  max {p['max']:.2f} ms  CPU {cpu:.2f} ms/req"
             )
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
