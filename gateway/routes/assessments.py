@@ -54,4 +54,20 @@ ROUTES = [
     Route("POST", "/v1/episodes/{episode_id}/joint-visit", W, summary="Record the step-down joint visit"),
     Route("POST", "/v1/episodes/{episode_id}/close", W, summary="Close an episode"),
     Route("GET", "/v1/reports/episodes", REP, summary="Episode timeliness, closures, outcomes, drift"),
+    # Issue 20: contacts read back, case notes, the chronology.
+    Route("GET", "/v1/episodes/{episode_id}/contacts", R, summary="Contacts of an episode, newest first"),
+    Route("GET", "/v1/episodes/{episode_id}/contacts/{contact_id}", R, summary="One contact"),
+    Route("POST", "/v1/episodes/{episode_id}/notes", W, summary="Write a case note"),
+    Route("GET", "/v1/episodes/{episode_id}/notes", R, summary="Case notes of an episode, newest first"),
+    Route("GET", "/v1/episodes/{episode_id}/notes/{note_id}", R, summary="One case note"),
+    Route(
+        "PATCH",
+        "/v1/episodes/{episode_id}/notes/{note_id}",
+        W,
+        summary="Amend a case note (its author or an early help manager, If-Match, reason)",
+    ),
+    Route(
+        "GET", "/v1/episodes/{episode_id}/notes/{note_id}/history", R, summary="Every version of a case note"
+    ),
+    Route("GET", "/v1/episodes/{episode_id}/chronology", R, summary="The episode's chronology, newest first"),
 ]

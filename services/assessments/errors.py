@@ -92,3 +92,13 @@ class ActionSuperseded(Conflict):
 
 class NoPlan(Conflict):
     type_slug, title = "no-plan", "No plan yet"
+
+
+class ContactNotFound(NotFound):
+    type_slug = "contact-not-found"
+
+
+class NoteNotFound(NotFound):
+    """No such note on this episode, or a restricted one the caller may not see."""
+
+    type_slug = "note-not-found"

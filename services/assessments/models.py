@@ -128,6 +128,8 @@ class TafMember(Base):
 
 class Contact(Base):
     __tablename__ = "contact"
+    # The episode's contacts newest first (`GET .../contacts`, the chronology): one range scan.
+    __table_args__ = (Index("ix_contact_episode_contact_at", "episode_id", "contact_at", "id"),)
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     episode_id: Mapped[str] = mapped_column(ForeignKey("episode.id"), nullable=False, index=True)
     contact_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
@@ -136,6 +138,50 @@ class Contact(Base):
     first: Mapped[bool] = mapped_column(Boolean, nullable=False)
     recorded_by_agency_id: Mapped[str] = mapped_column(String(120), nullable=False)
     created_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
+
+
+class CaseNote(Base):
+    """A case note on an episode (issue 20). The row holds the current version; every version,
+    the first included, is kept in `case_note_version`, so an amendment is never a silent edit.
+    `restricted` notes are for early help (and the MASH) only (policy.may_read_restricted)."""
+
+    __tablename__ = "case_note"
+    # The episode's notes newest first (the list, the chronology) is one index range scan.
+    __table_args__ = (Index("ix_case_note_episode_occurred", "episode_id", "occurred_at", "id"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    episode_id: Mapped[str] = mapped_column(ForeignKey("episode.id"), nullable=False)
+    kind: Mapped[str] = mapped_column(String(20), nullable=False)
+    occurred_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
+    text: Mapped[str] = mapped_column(Text, nullable=False)
+    restricted: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    # The author: the practitioner when the call named one, always the agency and client.
+    author_practitioner_id: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    author_agency_id: Mapped[str] = mapped_column(String(120), nullable=False)
+    author_client_id: Mapped[str] = mapped_column(String(120), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
+    amended_at: Mapped[datetime | None] = mapped_column(TZ, nullable=True)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    # Updates say "WHERE version = <the version read>": of two concurrent amendments holding
+    # the same ETag, one wins and the other gets 412 (StaleDataError).
+    __mapper_args__ = {"version_id_col": version, "version_id_generator": False}
+
+
+class CaseNoteVersion(Base):
+    """Every version of a case note as it was written: who wrote it, when, and why (amendments)."""
+
+    __tablename__ = "case_note_version"
+    note_id: Mapped[str] = mapped_column(ForeignKey("case_note.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    kind: Mapped[str] = mapped_column(String(20), nullable=False)
+    occurred_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
+    text: Mapped[str] = mapped_column(Text, nullable=False)
+    restricted: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    recorded_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
+    recorded_by_practitioner_id: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    recorded_by_agency_id: Mapped[str] = mapped_column(String(120), nullable=False)
+    recorded_by_client_id: Mapped[str] = mapped_column(String(120), nullable=False)
+    # Why it was amended (required for every version after the first).
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class Assessment(Base):

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.assessments.models import Assessment, LeadProfessional, PlanAction
+from services.assessments.models import Assessment, CaseNote, LeadProfessional, PlanAction
 from shared.identity import Identity
 from shared.problems import Problem
 from shared.roles import AGENCY_PRACTITIONER, EH_MANAGER, EH_PRACTITIONER, SOCIAL_CARE
@@ -122,6 +122,31 @@ RULES: tuple[Rule, ...] = (
         "caseload",
         "`GET /v1/me/caseload`",
         "a named practitioner (their episodes as lead professional or TAF member)",
+    ),
+    Rule(
+        "write-note",
+        "`POST .../notes` (a case note on an open episode)",
+        "anyone who can see the episode (`episodes:write`); the author is recorded from the token",
+    ),
+    Rule(
+        "read-restricted-note",
+        "read a `restricted` note (one, the list, its history, the chronology)",
+        "early help and the MASH; to anyone else it does not exist (404, left out of lists)",
+    ),
+    Rule(
+        "restrict-note",
+        "`restricted: true` on a new or amended note",
+        "early help (those who may read restricted notes)",
+    ),
+    Rule(
+        "amend-note",
+        "`PATCH .../notes/{id}` of a note naming its author practitioner",
+        "that practitioner (in the author agency), or an early help manager",
+    ),
+    Rule(
+        "amend-note",
+        "`PATCH .../notes/{id}` of a note written by a system call",
+        "the author agency, or an early help manager",
     ),
 )
 
@@ -250,3 +275,41 @@ def caseload_practitioner(identity: Identity) -> str:
             "(the token exchange at /oauth/token), not the agency system's own token"
         )
     return identity.practitioner_id
+
+
+# --- case notes (issue 20) -------------------------------------------------------------------
+
+
+def may_read_restricted(identity: Identity) -> bool:
+    """Restricted notes are early help's. The MASH (and a service) reads every episode in full
+    without a consent check, so it reads them too; social care and every other agency read an
+    episode as a TAF member with consent, and a restricted note is not theirs to see."""
+    return identity.sees_all
+
+
+def may_restrict_note(identity: Identity) -> None:
+    if not may_read_restricted(identity):
+        raise NotPermitted(
+            "restrict-note", "only early help may mark a note restricted (it would be hidden from you)"
+        )
+
+
+def may_amend_note(identity: Identity, note: CaseNote) -> None:
+    """The author practitioner, or an early help manager. A note written by a system call (no
+    practitioner named) is its agency's, like an action naming no practitioner."""
+    if is_manager(identity):
+        return
+    if note.author_practitioner_id is not None:
+        if (
+            identity.practitioner_id == note.author_practitioner_id
+            and identity.agency_id == note.author_agency_id
+        ):
+            return
+        raise NotPermitted(
+            "amend-note",
+            "only the note's author (or an early help manager, role early_help_manager) may amend it",
+        )
+    if identity.agency_id != note.author_agency_id:
+        raise NotPermitted(
+            "amend-note", "only the agency that wrote this note (or an early help manager) may amend it"
+        )

@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.assessments.models import (
     Assessment,
     AssessmentExtension,
+    CaseNote,
+    CaseNoteVersion,
     ClosureOutcome,
     Contact,
     Episode,
@@ -564,3 +566,124 @@ async def episode_report(
         closures_by_reason={str(k): int(v) for k, v in closures},
         outcomes_achieved_by_headline={str(k): int(v) for k, v in outcomes},
     )
+
+
+# --- contacts, case notes and the chronology (issue 20) -------------------------------------
+
+
+async def contacts_page(session: AsyncSession, episode_id: str, params: PageParams) -> list[Contact]:
+    stmt = keyset(
+        select(Contact).where(Contact.episode_id == episode_id), Contact.contact_at, Contact.id, params
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def get_contact(session: AsyncSession, episode_id: str, contact_id: str) -> Contact | None:
+    contact = await session.get(Contact, contact_id)
+    return contact if contact is not None and contact.episode_id == episode_id else None
+
+
+async def notes_page(
+    session: AsyncSession, episode_id: str, params: PageParams, *, include_restricted: bool
+) -> list[CaseNote]:
+    stmt = select(CaseNote).where(CaseNote.episode_id == episode_id)
+    if not include_restricted:
+        stmt = stmt.where(CaseNote.restricted.is_(False))
+    stmt = keyset(stmt, CaseNote.occurred_at, CaseNote.id, params)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def get_note(session: AsyncSession, episode_id: str, note_id: str) -> CaseNote | None:
+    note = await session.get(CaseNote, note_id)
+    return note if note is not None and note.episode_id == episode_id else None
+
+
+async def note_versions(session: AsyncSession, note_id: str) -> list[CaseNoteVersion]:
+    rows = await session.execute(
+        select(CaseNoteVersion).where(CaseNoteVersion.note_id == note_id).order_by(CaseNoteVersion.version)
+    )
+    return list(rows.scalars())
+
+
+# The chronology's sources, as columns (never whole rows: no note text, no JSON sections), one
+# statement per source, built once (docs/performance.md, "The chronology").
+_CHRONO_CONTACTS = select(Contact.id, Contact.contact_at, Contact.method, Contact.first).where(
+    Contact.episode_id == bindparam("episode_id")
+)
+_CHRONO_NOTES = select(
+    CaseNote.id, CaseNote.occurred_at, CaseNote.kind, CaseNote.restricted, CaseNote.version
+).where(CaseNote.episode_id == bindparam("episode_id"))
+_CHRONO_OPEN_NOTES = _CHRONO_NOTES.where(CaseNote.restricted.is_(False))
+_CHRONO_ASSESSMENTS = (
+    select(
+        Assessment.id,
+        Assessment.started_at,
+        Assessment.submitted_at,
+        Assessment.approved_at,
+        Assessment.returned_at,
+    )
+    .where(Assessment.episode_id == bindparam("episode_id"))
+    .order_by(Assessment.started_at, Assessment.id)
+)
+_CHRONO_TAF = (
+    select(TafMember.id, TafMember.agency_id, TafMember.agency_type, TafMember.added_at, TafMember.removed_at)
+    .where(TafMember.episode_id == bindparam("episode_id"))
+    .order_by(TafMember.added_at, TafMember.id)
+)
+_CHRONO_LEADS = (
+    select(LeadProfessional.id, LeadProfessional.agency_id, LeadProfessional.assigned_at)
+    .where(LeadProfessional.episode_id == bindparam("episode_id"))
+    .order_by(LeadProfessional.assigned_at, LeadProfessional.id)
+)
+_CHRONO_PLANS = (
+    select(Plan.id, Plan.version, Plan.agreed_at)
+    .where(Plan.episode_id == bindparam("episode_id"))
+    .order_by(Plan.version)
+)
+_CHRONO_REVIEWS = (
+    select(Review.id, Review.held_on, Review.next_review_on)
+    .where(Review.episode_id == bindparam("episode_id"))
+    .order_by(Review.held_on, Review.created_at)
+)
+_CHRONO_STEP_UPS = (
+    select(StepUp.id, StepUp.requested_at, StepUp.referral_id)
+    .where(StepUp.episode_id == bindparam("episode_id"))
+    .order_by(StepUp.requested_at)
+)
+
+
+async def _rows(session: AsyncSession, stmt: Any, episode_id: str) -> list[Any]:
+    return list((await session.execute(stmt, {"episode_id": episode_id})).all())
+
+
+async def chrono_contacts(session: AsyncSession, episode_id: str) -> list[Any]:
+    return await _rows(session, _CHRONO_CONTACTS, episode_id)
+
+
+async def chrono_notes(session: AsyncSession, episode_id: str, *, include_restricted: bool) -> list[Any]:
+    return await _rows(session, _CHRONO_NOTES if include_restricted else _CHRONO_OPEN_NOTES, episode_id)
+
+
+async def chrono_assessments(session: AsyncSession, episode_id: str) -> list[Any]:
+    return await _rows(session, _CHRONO_ASSESSMENTS, episode_id)
+
+
+async def chrono_taf(session: AsyncSession, episode_id: str) -> list[Any]:
+    """Every TAF membership, past ones included."""
+    return await _rows(session, _CHRONO_TAF, episode_id)
+
+
+async def chrono_leads(session: AsyncSession, episode_id: str) -> list[Any]:
+    return await _rows(session, _CHRONO_LEADS, episode_id)
+
+
+async def chrono_plans(session: AsyncSession, episode_id: str) -> list[Any]:
+    return await _rows(session, _CHRONO_PLANS, episode_id)
+
+
+async def chrono_reviews(session: AsyncSession, episode_id: str) -> list[Any]:
+    return await _rows(session, _CHRONO_REVIEWS, episode_id)
+
+
+async def chrono_step_ups(session: AsyncSession, episode_id: str) -> list[Any]:
+    return await _rows(session, _CHRONO_STEP_UPS, episode_id)

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from services.assessments import assessments, episodes, plans, reports, step_ups, timeline
+from services.assessments import assessments, episodes, notes, plans, reports, step_ups, timeline
 from services.assessments.access import Viewer, ViewerDep
 from services.assessments.app_runtime import AppRuntimeDep
 from services.assessments.context import Context
@@ -21,7 +21,15 @@ from services.assessments.schemas import (
     AssessmentReturn,
     AssessmentUpdate,
     CaseloadList,
+    CaseNoteAmend,
+    CaseNoteCreate,
+    CaseNoteHistory,
+    CaseNoteList,
+    CaseNoteRead,
+    Chronology,
+    ChronologyKind,
     ContactCreate,
+    ContactList,
     ContactRead,
     EpisodeClose,
     EpisodeCreate,
@@ -49,7 +57,7 @@ from shared.etag import check_if_match, set_etag
 from shared.idempotency import IdempotencyClaim, claim
 from shared.identity import ServiceIdentity, require_scope
 from shared.pagination import PageDep
-from shared.validation import BoundedDate
+from shared.validation import BoundedDate, IsoUtcDatetime
 
 router = APIRouter(prefix="/v1", tags=["assessments"])
 internal = APIRouter(prefix="/internal", include_in_schema=False)
@@ -388,6 +396,88 @@ async def episode_report(
     if "text/csv" in request.headers.get("accept", ""):
         return Response(reports.report_csv(report), media_type="text/csv")
     return report
+
+
+# --- contacts, case notes and the chronology (issue 20) -------------------------------------
+
+
+@router.get("/episodes/{episode_id}/contacts", response_model=ContactList, dependencies=READ)
+async def list_contacts(episode_id: Id, ctx: Ctx, page: PageDep) -> ContactList:
+    """The episode's contacts, newest first (`contact_at`); read like the episode."""
+    return await notes.list_contacts(ctx, episode_id, page)
+
+
+@router.get("/episodes/{episode_id}/contacts/{contact_id}", response_model=ContactRead, dependencies=READ)
+async def get_contact(episode_id: Id, contact_id: Id, ctx: Ctx) -> ContactRead:
+    return await notes.read_contact(ctx, episode_id, contact_id)
+
+
+def _note_out(note: Any, response: Response) -> CaseNoteRead:
+    set_etag(response, note.id, note.version)
+    return notes.note_read(note)
+
+
+@router.post("/episodes/{episode_id}/notes", status_code=201, response_model=CaseNoteRead, dependencies=WRITE)
+async def write_note(
+    episode_id: Id, body: CaseNoteCreate, ctx: Ctx, idem: IdempotencyDep, response: Response
+) -> CaseNoteRead:
+    """A case note; the author (practitioner, agency, client) comes from the token.
+    `restricted: true` (early help only) hides it from every other agency."""
+    note = await notes.write_note(ctx, episode_id, body)
+    out = _note_out(note, response)
+    location = f"/v1/episodes/{episode_id}/notes/{note.id}"
+    response.headers["Location"] = location
+    await idem.complete(201, out.model_dump(mode="json"), location)
+    return out
+
+
+@router.get("/episodes/{episode_id}/notes", response_model=CaseNoteList, dependencies=READ)
+async def list_notes(episode_id: Id, ctx: Ctx, page: PageDep) -> CaseNoteList:
+    """Newest first (`occurred_at`); restricted notes only for early help and the MASH."""
+    return await notes.list_notes(ctx, episode_id, page)
+
+
+@router.get("/episodes/{episode_id}/notes/{note_id}", response_model=CaseNoteRead, dependencies=READ)
+async def get_note(episode_id: Id, note_id: Id, ctx: Ctx, response: Response) -> CaseNoteRead:
+    return _note_out(await notes.read_note(ctx, episode_id, note_id), response)
+
+
+@router.patch("/episodes/{episode_id}/notes/{note_id}", response_model=CaseNoteRead, dependencies=WRITE)
+async def amend_note(
+    episode_id: Id, note_id: Id, body: CaseNoteAmend, request: Request, ctx: Ctx, response: Response
+) -> CaseNoteRead:
+    """Amend a note (its author, or an early help manager): `reason` required, every earlier
+    version kept (`.../history`). Needs `If-Match` (428 without, 412 when stale)."""
+    note = await notes.load_for_amend(ctx, episode_id, note_id)
+    check_if_match(request, note.id, note.version)
+    return _note_out(await notes.amend_note(ctx, note, body), response)
+
+
+@router.get(
+    "/episodes/{episode_id}/notes/{note_id}/history", response_model=CaseNoteHistory, dependencies=READ
+)
+async def note_history(episode_id: Id, note_id: Id, ctx: Ctx) -> CaseNoteHistory:
+    """Every version of the note, the first one first, with who recorded it and why."""
+    return await notes.note_history(ctx, episode_id, note_id)
+
+
+@router.get("/episodes/{episode_id}/chronology", response_model=Chronology, dependencies=READ)
+async def chronology(
+    episode_id: Id,
+    ctx: Ctx,
+    page: PageDep,
+    order: Literal["asc", "desc"] = "desc",
+    kind: Annotated[list[ChronologyKind] | None, Query(max_length=20)] = None,
+    since: Annotated[IsoUtcDatetime | None, Query(alias="from")] = None,
+    until: Annotated[IsoUtcDatetime | None, Query(alias="to")] = None,
+) -> Chronology:
+    """The episode's record in time, newest first (`order=asc` for oldest first): contacts,
+    case notes, assessments, plan versions, reviews, lead professional and TAF changes,
+    step-up/down, the joint visit, opening and closure; each item links to its source.
+    Filters: `kind` (repeatable), `from`, `to` (inclusive)."""
+    return await timeline.chronology(
+        ctx, episode_id, page, order=order, kinds=list(kind) if kind else None, since=since, until=until
+    )
 
 
 # --- internal -------------------------------------------------------------------------------

@@ -540,3 +540,121 @@ class EpisodeReport(BaseModel):
     closures_by_reason: dict[str, int]
     outcomes_achieved_by_headline: dict[str, int]
     drift: EpisodeDrift
+
+
+# --- contacts, case notes and the chronology (issue 20) -------------------------------------
+
+
+class ContactList(BaseModel):
+    items: list[ContactRead]
+    next_cursor: str | None = None
+
+
+NoteKind = Literal["contact", "visit", "meeting", "phone_call", "other"]
+NoteText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=8000)]
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+
+
+class CaseNoteCreate(Strict):
+    kind: NoteKind
+    occurred_at: IsoUtcDatetime
+    text: NoteText
+    restricted: bool = Field(
+        default=False, description="Visible to early help (and the MASH) only; set by early help"
+    )
+
+
+class CaseNoteAmend(Strict):
+    """An amendment: `reason` and at least one changed field; every earlier version is kept."""
+
+    reason: Reason
+    kind: NoteKind | None = None
+    occurred_at: IsoUtcDatetime | None = None
+    text: NoteText | None = None
+    restricted: bool | None = None
+
+
+class NoteAuthor(BaseModel):
+    """Who wrote (or amended): the practitioner when the call named one, its agency and client."""
+
+    practitioner_id: str | None
+    agency_id: str
+    client_id: str
+
+
+class CaseNoteRead(BaseModel):
+    id: str
+    episode_id: str
+    kind: NoteKind
+    occurred_at: datetime
+    text: str
+    restricted: bool
+    author: NoteAuthor
+    created_at: datetime
+    amended_at: datetime | None
+    version: int
+
+
+class CaseNoteList(BaseModel):
+    items: list[CaseNoteRead]
+    next_cursor: str | None = None
+
+
+class CaseNoteVersionRead(BaseModel):
+    version: int
+    kind: NoteKind
+    occurred_at: datetime
+    text: str
+    restricted: bool
+    recorded_at: datetime
+    recorded_by: NoteAuthor
+    reason: str | None = Field(description="Why it was amended (null for the first version)")
+
+
+class CaseNoteHistory(BaseModel):
+    note_id: str
+    episode_id: str
+    versions: list[CaseNoteVersionRead] = Field(description="Every version, the first one first")
+
+
+ChronologyKind = Literal[
+    "episode_opened",
+    "stepdown_opened",
+    "contact",
+    "case_note",
+    "lead_professional_assigned",
+    "taf_member_added",
+    "taf_member_removed",
+    "assessment_started",
+    "assessment_submitted",
+    "assessment_approved",
+    "assessment_returned",
+    "plan_agreed",
+    "review_held",
+    "stepped_up",
+    "joint_visit",
+    "episode_closed",
+]
+
+
+class ChronologySource(BaseModel):
+    type: str
+    id: str
+
+
+class ChronologyItem(BaseModel):
+    at: datetime
+    kind: ChronologyKind
+    summary: str = Field(description="Short, made from codes and dates only: never a note's text")
+    source: ChronologySource
+    href: str = Field(description="The API path of the source")
+    links: dict[str, str] = Field(
+        default_factory=dict, description="Other objects the item names, e.g. `referral`"
+    )
+    detail: dict[str, Any] = Field(default_factory=dict, description="Ids and codes of the item, by kind")
+
+
+class Chronology(BaseModel):
+    episode_id: str
+    items: list[ChronologyItem]
+    next_cursor: str | None = None

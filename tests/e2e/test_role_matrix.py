@@ -293,6 +293,11 @@ NFA, TAF_DECISION = decisions("Maya Manager")
 MANAGER = {"name": "Erin Manager", "role": "Early help team manager"}
 STEP_DOWN_SOCIAL_WORKER = {"name": "Sol Social Worker", "email": "sol@council.example"}
 CLOSE = {"reason": "needs_met", "summary": "Needs met."}
+CONTACT = {"contact_at": now_iso(), "method": "phone", "notes": "Spoke to mum."}
+
+
+def note_body(**kw: Any) -> dict[str, Any]:
+    return {"kind": "visit", "occurred_at": now_iso(), "text": "Home visit; all well.", **kw}
 
 
 def throwaway_member() -> dict[str, Any]:
@@ -497,6 +502,13 @@ class World(MatrixWorld):
             timeout=10,
         )
 
+        # Issue 20: a contact on E, Tom's case note and early help's restricted one.
+        self.contact_e = self.ok("POST", EH_MGR, f"/v1/episodes/{self.e}/contacts", CONTACT)["id"]
+        self.note_e = self.ok("POST", TAF_SCHOOL, f"/v1/episodes/{self.e}/notes", note_body())["id"]
+        self.secret_e = self.ok("POST", EH_PRAC, f"/v1/episodes/{self.e}/notes", note_body(restricted=True))[
+            "id"
+        ]
+
 
 # --- call builders -----------------------------------------------------------------------------
 
@@ -625,6 +637,29 @@ WRITES_E = frozenset({*EARLY_HELP, TAF_SCHOOL, COLLEAGUE})
 RUNS_E = frozenset({EH_MGR, AUTHOR, EH_LEAD})
 # services/referrals/policy.py: the MASH, early help and social care read every referral.
 READS_ALL_REFERRALS = frozenset({*MASH, *EARLY_HELP, SOCIAL_WORKER})
+
+
+# services/assessments/policy.py: restricted notes are early help's; the MASH reads everything.
+READS_RESTRICTED = frozenset({*MASH, *EARLY_HELP})
+
+
+def restricted_note_listed(w: World, caller: Persona, resp: httpx.Response) -> str | None:
+    """A list (notes, chronology) shows E's restricted note to exactly READS_RESTRICTED."""
+    if resp.status_code != 200:
+        return None
+    shown = w.secret_e in {i.get("id") or i["source"]["id"] for i in resp.json()["items"]}
+    if shown != (caller in READS_RESTRICTED):
+        return f"the list {'shows' if shown else 'does not show'} the restricted note to {caller}"
+    return None
+
+
+def amend_note(w: World, caller: Persona, fresh: bool) -> Call:
+    """A PATCH of Tom's note on E (a new one of Tom's for a caller expected to succeed)."""
+    note_id = w.ok("POST", TAF_SCHOOL, f"/v1/episodes/{w.e}/notes", note_body())["id"] if fresh else w.note_e
+    path = f"/v1/episodes/{w.e}/notes/{note_id}"
+    return Call(
+        path, json={"text": f"Amended by {caller}", "reason": "matrix"}, headers={"If-Match": w.etag(path)}
+    )
 
 
 def on_e(status: Any, allowed: Iterable[Persona]) -> Expect:
@@ -963,6 +998,71 @@ POLICY: dict[tuple[str, str], Row] = {
     ),
     # Episodes where I am the lead professional or a TAF practitioner - and may see: Pat is
     # named on E's TAF but the consent does not cover the police.
+    # ---- contacts read back, case notes, the chronology (issue 20) ----
+    ("GET", "/v1/episodes/{episode_id}/contacts"): per_person(
+        Target("episode E", only(200, SEES_E), episode_path("/contacts"))
+    ),
+    ("GET", "/v1/episodes/{episode_id}/contacts/{contact_id}"): per_person(
+        Target(
+            "E's contact", only(200, SEES_E), fixed(lambda w: f"/v1/episodes/{w.e}/contacts/{w.contact_e}")
+        )
+    ),
+    # Whoever may see and write to the episode writes a note; only early help restricts one.
+    ("POST", "/v1/episodes/{episode_id}/notes"): per_person(
+        Target(
+            "episode E",
+            only(201, WRITES_E),
+            fixed(lambda w: f"/v1/episodes/{w.e}/notes", json=lambda w: note_body()),
+        ),
+        Target(
+            "episode E, restricted",
+            Expect(want(404), {**{p: NOT_PERMITTED for p in WRITES_E}, **{p: want(201) for p in EARLY_HELP}}),
+            fixed(lambda w: f"/v1/episodes/{w.e}/notes", json=lambda w: note_body(restricted=True)),
+        ),
+        Target(
+            "a closed episode related like E",
+            only(CLOSED, WRITES_E),
+            fixed(lambda w: f"/v1/episodes/{w.closed}/notes", json=lambda w: note_body()),
+        ),
+    ),
+    ("GET", "/v1/episodes/{episode_id}/notes"): per_person(
+        Target("E's notes", only(200, SEES_E), episode_path("/notes"), check=restricted_note_listed)
+    ),
+    ("GET", "/v1/episodes/{episode_id}/notes/{note_id}"): per_person(
+        Target("Tom's note on E", only(200, SEES_E), fixed(lambda w: f"/v1/episodes/{w.e}/notes/{w.note_e}")),
+        Target(
+            "early help's restricted note on E",
+            only(200, READS_RESTRICTED),
+            fixed(lambda w: f"/v1/episodes/{w.e}/notes/{w.secret_e}"),
+        ),
+    ),
+    ("GET", "/v1/episodes/{episode_id}/notes/{note_id}/history"): per_person(
+        Target(
+            "Tom's note on E",
+            only(200, SEES_E),
+            fixed(lambda w: f"/v1/episodes/{w.e}/notes/{w.note_e}/history"),
+        ),
+        Target(
+            "early help's restricted note on E",
+            only(200, READS_RESTRICTED),
+            fixed(lambda w: f"/v1/episodes/{w.e}/notes/{w.secret_e}/history"),
+        ),
+    ),
+    # The author (Tom) or an early help manager amends; anyone else who sees E: 403.
+    ("PATCH", "/v1/episodes/{episode_id}/notes/{note_id}"): per_person(
+        Target(
+            "Tom's note on E",
+            Expect(
+                want(404),
+                {**{p: NOT_PERMITTED for p in WRITES_E}, **{p: want(200) for p in (TAF_SCHOOL, *MANAGERS)}},
+            ),
+            amend_note,
+            fresh=True,
+        )
+    ),
+    ("GET", "/v1/episodes/{episode_id}/chronology"): per_person(
+        Target("episode E", only(200, SEES_E), episode_path("/chronology"), check=restricted_note_listed)
+    ),
     ("GET", "/v1/me/caseload"): per_person(
         Target(
             "the persona's caseload",
