@@ -417,6 +417,38 @@ E2_WRITERS = (EH, SB)
 EH_RUNS_E = {EH: 200, SA: NOT_PERMITTED}
 EH_RUNS_E2 = {EH: 200, SB: NOT_PERMITTED}
 
+# ---- case notes (issue 20): built through the API as the matrix needs them ----
+NOTE = {"kind": "visit", "occurred_at": now_iso(), "text": "Home visit; all well."}
+
+
+def e_contact(w: Any) -> str:
+    body = {"contact_at": now_iso(), "method": "phone", "notes": "Spoke to mum."}
+    contact = w.ok("POST", EH, f"/v1/episodes/{w.e}/contacts", body)
+    return f"/v1/episodes/{w.e}/contacts/{contact['id']}"
+
+
+def e_note(w: Any, *, restricted: bool = False) -> str:
+    author = EH if restricted else SA
+    note = w.ok("POST", author, f"/v1/episodes/{w.e}/notes", {**NOTE, "restricted": restricted})
+    return f"/v1/episodes/{w.e}/notes/{note['id']}"
+
+
+def _amend(w: Any, path: str) -> Call:
+    return Call(
+        path, json={"text": "Amended by the matrix", "reason": "matrix"}, headers={"If-Match": w.etag(path)}
+    )
+
+
+def amend_e_note(w: Any, caller: str, fresh: bool) -> Call:
+    return _amend(w, e_note(w))
+
+
+def amend_e_note_of_eh(w: Any, caller: str, fresh: bool) -> Call:
+    # A note written by early help's system: the school may see it but not amend it.
+    note = w.ok("POST", EH, f"/v1/episodes/{w.e}/notes", NOTE)
+    return _amend(w, f"/v1/episodes/{w.e}/notes/{note['id']}")
+
+
 EXPECTATIONS: dict[tuple[str, str], list[Target]] = {
     # ---- referrals (api.md "Referrals service"; partners read only their own, else 404) ----
     ("POST", "/v1/referrals"): [
@@ -714,6 +746,47 @@ EXPECTATIONS: dict[tuple[str, str], list[Target]] = {
             lambda w, c, f: fresh_episode("/plan", school_plan(w.agency[SA]))(w, c, f),
             fresh=True,
         )
+    ],
+    # ---- contacts read back, case notes, the chronology (issue 20; docs/assessments.md) ----
+    ("GET", "/v1/episodes/{episode_id}/contacts"): [
+        Target("episode E", only(200, SEES_E), episode_path("/contacts")),
+        Target("episode E2", only(200, SEES_E2), episode_path("/contacts", "e2")),
+    ],
+    ("GET", "/v1/episodes/{episode_id}/contacts/{contact_id}"): [
+        Target("a contact on E", only(200, SEES_E), lambda w, c, f: Call(e_contact(w))),
+    ],
+    ("POST", "/v1/episodes/{episode_id}/notes"): [
+        Target("episode E", only(201, E_WRITERS), fixed(lambda w: f"/v1/episodes/{w.e}/notes", json=NOTE)),
+        Target(
+            "episode E, restricted (early help's only)",
+            table(404, {EH: 201, SA: NOT_PERMITTED}),
+            fixed(lambda w: f"/v1/episodes/{w.e}/notes", json=lambda w: {**NOTE, "restricted": True}),
+        ),
+    ],
+    ("GET", "/v1/episodes/{episode_id}/notes"): [
+        Target("E's notes", only(200, SEES_E), episode_path("/notes")),
+    ],
+    ("GET", "/v1/episodes/{episode_id}/notes/{note_id}"): [
+        Target("school A's note on E", only(200, SEES_E), lambda w, c, f: Call(e_note(w))),
+        Target(
+            "early help's restricted note on E",
+            only(200, {MA, EH}),
+            lambda w, c, f: Call(e_note(w, restricted=True)),
+        ),
+    ],
+    ("GET", "/v1/episodes/{episode_id}/notes/{note_id}/history"): [
+        Target("school A's note on E", only(200, SEES_E), lambda w, c, f: Call(e_note(w) + "/history")),
+    ],
+    # The author's agency (a system call's note is its agency's) or an early help manager.
+    ("PATCH", "/v1/episodes/{episode_id}/notes/{note_id}"): [
+        Target("school A's note on E", table(404, {EH: 200, SA: 200}), amend_e_note, fresh=True),
+        Target(
+            "early help's note on E", table(404, {EH: 200, SA: NOT_PERMITTED}), amend_e_note_of_eh, fresh=True
+        ),
+    ],
+    ("GET", "/v1/episodes/{episode_id}/chronology"): [
+        Target("episode E", only(200, SEES_E), episode_path("/chronology")),
+        Target("episode E2", only(200, SEES_E2), episode_path("/chronology", "e2")),
     ],
     ("GET", "/v1/episodes/{episode_id}/plan"): [
         Target("episode E's plan", only(200, SEES_E), episode_path("/plan")),
