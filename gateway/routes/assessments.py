@@ -54,4 +54,7 @@ ROUTES = [
     Route("POST", "/v1/episodes/{episode_id}/joint-visit", W, summary="Record the step-down joint visit"),
     Route("POST", "/v1/episodes/{episode_id}/close", W, summary="Close an episode"),
     Route("GET", "/v1/reports/episodes", REP, summary="Episode timeliness, closures, outcomes, drift"),
+    # Issue 20: the episode's family (children and adults), and their names for those who may see it.
+    Route("PUT", "/v1/episodes/{episode_id}/family-members", W, summary="Set the episode's family members"),
+    Route("GET", "/v1/episodes/{episode_id}/family", R, summary="The family's names and dates of birth"),
 ]

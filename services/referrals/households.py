@@ -92,6 +92,17 @@ def relationship_type(text: str | None) -> str | None:
     return _TEXT_TYPES.get(words)
 
 
+def family_relationships(rows: list[ReferralPerson]) -> dict[str, str]:
+    """{adult person id: `mother` | `father` | `carer` | `guardian` | `sibling`} for the adults
+    whose relationship text maps (the `referral.decided` event's `adult_relationships`)."""
+    out: dict[str, str] = {}
+    for r in rows:
+        type_ = relationship_type(r.relationship) if r.role == "adult" else None
+        if type_:
+            out[r.person_id] = type_.removesuffix("_of")
+    return out
+
+
 def address_key(line1: str, postcode: str) -> str:
     decomposed = unicodedata.normalize("NFKD", line1).upper()
     return f"{normalise_postcode(postcode)}:{''.join(c for c in decomposed if c.isascii() and c.isalnum())}"

@@ -474,6 +474,8 @@ async def decide(
             "referral_type": referral.referral_type,
             "person_ids": children,
             "adult_person_ids": [r.person_id for r in rows if r.role == "adult"],
+            # Issue 20: each adult's relationship to the children, as a code (never the text).
+            "adult_relationships": households.family_relationships(rows),
             "level_of_need": referral.level_of_need,
             "outcome": referral.outcome,
             "rag": referral.rag,
