@@ -70,4 +70,7 @@ ROUTES = [
         "GET", "/v1/episodes/{episode_id}/notes/{note_id}/history", R, summary="Every version of a case note"
     ),
     Route("GET", "/v1/episodes/{episode_id}/chronology", R, summary="The episode's chronology, newest first"),
+    # Issue 20: the episode's family (children and adults), and their names for those who may see it.
+    Route("PUT", "/v1/episodes/{episode_id}/family-members", W, summary="Set the episode's family members"),
+    Route("GET", "/v1/episodes/{episode_id}/family", R, summary="The family's names and dates of birth"),
 ]

@@ -57,4 +57,28 @@ ROUTES = [
     Route(
         "GET", "/v1/reports/referrals", REP, summary="Referral volumes, timeliness, conversion, re-referrals"
     ),
+    # Issue 20: households, relationships and corrections. Reads and writes share the person
+    # index's scope; writes need a MASH or early help role (services/referrals/policy.py).
+    Route("GET", "/v1/people/{person_id}/relationships", PEOPLE, summary="A person's relationships"),
+    Route(
+        "POST",
+        "/v1/people/{person_id}/relationships",
+        PEOPLE,
+        summary="Record a relationship (MASH, early help)",
+    ),
+    Route(
+        "POST",
+        "/v1/people/{person_id}/relationships/{relationship_id}/end",
+        PEOPLE,
+        summary="End a relationship (MASH, early help)",
+    ),
+    Route("GET", "/v1/people/{person_id}/household", PEOPLE, summary="Who lives with a person now"),
+    Route("GET", "/v1/people/{person_id}/addresses", PEOPLE, summary="A person's address history"),
+    Route(
+        "PATCH",
+        "/v1/people/{person_id}",
+        PEOPLE,
+        summary="Correct a person's record (MASH, early help; If-Match)",
+    ),
+    Route("GET", "/v1/people/{person_id}/history", PEOPLE, summary="Corrections of a person's record"),
 ]

@@ -42,6 +42,7 @@ from services.assessments.schemas import (
     EpisodeList,
     EpisodeRead,
     EpisodeSummary,
+    FamilyMemberRead,
     JointVisitCreate,
     LeadProfessionalRead,
     LeadProfessionalSet,
@@ -113,7 +114,11 @@ async def open_episode(
     stepdown_panel_on: date | None = None,
     social_worker: dict[str, Any] | None = None,
     social_work_assessment_ref: str | None = None,
+    adults: list[str] | None = None,
+    relationships: dict[str, str] | None = None,
 ) -> Episode:
+    """`adults` (and their `relationships` to the children, codes): the rest of the family
+    (issue 20, family.py); `person_ids` are the children."""
     cfg = ctx.settings
     cal = ctx.runtime.calendar
     now = ctx.now
@@ -151,6 +156,7 @@ async def open_episode(
     ctx.session.add(episode)
     await ctx.session.flush()
     await repo.add_people(ctx.session, episode.id, person_ids)
+    await repo.add_family(ctx.session, episode.id, person_ids, adults or [], relationships or {}, at=now)
     await ctx.session.flush()
     data: dict[str, Any] = {
         "episode_id": episode.id,
@@ -288,6 +294,9 @@ async def episode_read(ctx: Context, episode: Episode, people: list[str] | None 
         else await repo.closure_outcomes(ctx.session, episode.id),
         signed_off_by_practitioner_id=episode.signed_off_by_practitioner_id,
         signed_off_by_client_id=episode.signed_off_by_client_id,
+        family_members=[
+            FamilyMemberRead.model_validate(m) for m in await repo.family_members(ctx.session, episode.id)
+        ],
     )
 
 

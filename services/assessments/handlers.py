@@ -53,6 +53,13 @@ async def referral_decided(
         opened_by_agency_id=None,
         referral_id=referral_id,
         referral_received_at=received_at,
+        # Issue 20: the referral's adults join the episode's family (ids and codes only).
+        adults=[str(p) for p in data.get("adult_person_ids") or [] if isinstance(p, str)],
+        relationships={
+            str(k): str(v) for k, v in (data.get("adult_relationships") or {}).items() if isinstance(v, str)
+        }
+        if isinstance(data.get("adult_relationships"), dict)
+        else {},
     )
 
 

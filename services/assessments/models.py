@@ -84,6 +84,19 @@ class EpisodePerson(Base):
     person_id: Mapped[str] = mapped_column(String(36), primary_key=True, index=True)
 
 
+class EpisodeFamilyMember(Base):
+    """Who the episode's family is (issue 20): its children (`episode_person`, role `child`)
+    and the adults and other children it names. Set from the referral at opening; the
+    episode's managers replace it (`PUT .../family-members`)."""
+
+    __tablename__ = "episode_family_member"
+    episode_id: Mapped[str] = mapped_column(ForeignKey("episode.id"), primary_key=True)
+    person_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    role: Mapped[str] = mapped_column(String(10))  # child | adult
+    relationship: Mapped[str | None] = mapped_column(String(20))
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class LeadProfessional(Base):
     """Every assignment is kept: the current one has `ended_at` NULL."""
 

@@ -78,6 +78,11 @@ RULES: tuple[Rule, ...] = (
         "early help manager; the lead professional where the manager delegates",
     ),
     Rule(
+        "manage-family",
+        "`PUT .../family-members` (the episode's children and adults)",
+        "early help manager; the lead professional where the manager delegates",
+    ),
+    Rule(
         "change-lead-professional",
         "`PUT .../lead-professional` (`family_agreed` must be true)",
         "early help manager; the lead professional where the manager delegates",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, case, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,6 +18,7 @@ from services.assessments.models import (
     Contact,
     Episode,
     EpisodeCounter,
+    EpisodeFamilyMember,
     EpisodePerson,
     LeadProfessional,
     Plan,
@@ -687,3 +688,54 @@ async def chrono_reviews(session: AsyncSession, episode_id: str) -> list[Any]:
 
 async def chrono_step_ups(session: AsyncSession, episode_id: str) -> list[Any]:
     return await _rows(session, _CHRONO_STEP_UPS, episode_id)
+
+
+# --- the episode's family (issue 20) ---------------------------------------------------------
+
+
+async def family_members(session: AsyncSession, episode_id: str) -> list[EpisodeFamilyMember]:
+    stmt = (
+        select(EpisodeFamilyMember)
+        .where(EpisodeFamilyMember.episode_id == episode_id)
+        .order_by(
+            EpisodeFamilyMember.role.desc(), EpisodeFamilyMember.added_at, EpisodeFamilyMember.person_id
+        )
+    )
+    return list((await session.execute(stmt)).scalars().all())
+
+
+async def replace_family(session: AsyncSession, episode_id: str, members: list[EpisodeFamilyMember]) -> None:
+    await session.execute(delete(EpisodeFamilyMember).where(EpisodeFamilyMember.episode_id == episode_id))
+    session.add_all(members)
+
+
+FAMILY_RELATIONSHIPS = frozenset({"mother", "father", "carer", "guardian", "sibling", "partner", "other"})
+
+
+async def add_family(
+    session: AsyncSession,
+    episode_id: str,
+    children: list[str],
+    adults: list[str],
+    relationships: dict[str, str],
+    *,
+    at: datetime,
+) -> None:
+    """The family an episode opens with: its children, then the adults named with it (an
+    unknown relationship code is left out, never stored)."""
+    seen: set[str] = set()
+    for role, ids in (("child", children), ("adult", adults)):
+        for pid in ids:
+            if pid in seen:
+                continue
+            seen.add(pid)
+            rel = relationships.get(pid)
+            session.add(
+                EpisodeFamilyMember(
+                    episode_id=episode_id,
+                    person_id=pid,
+                    role=role,
+                    relationship=rel if rel in FAMILY_RELATIONSHIPS else None,
+                    added_at=at,
+                )
+            )

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from services.assessments import assessments, episodes, notes, plans, reports, step_ups, timeline
+from services.assessments import assessments, episodes, family, notes, plans, reports, step_ups, timeline
 from services.assessments.access import Viewer, ViewerDep
 from services.assessments.app_runtime import AppRuntimeDep
 from services.assessments.context import Context
@@ -37,6 +37,9 @@ from services.assessments.schemas import (
     EpisodeRead,
     EpisodeReport,
     ExtensionCreate,
+    FamilyMemberList,
+    FamilyMembersSet,
+    FamilyRead,
     JointVisitCreate,
     LeadProfessionalRead,
     LeadProfessionalSet,
@@ -478,6 +481,21 @@ async def chronology(
     return await timeline.chronology(
         ctx, episode_id, page, order=order, kinds=list(kind) if kind else None, since=since, until=until
     )
+
+
+# --- the episode's family (issue 20: family.py) ---------------------------------------------
+
+
+@router.put("/episodes/{episode_id}/family-members", response_model=FamilyMemberList, dependencies=WRITE)
+async def set_family_members(episode_id: Id, body: FamilyMembersSet, ctx: Ctx) -> FamilyMemberList:
+    """Replace the episode's family (its children stay): the episode's managers."""
+    return FamilyMemberList(items=await family.set_members(ctx, episode_id, body))
+
+
+@router.get("/episodes/{episode_id}/family", response_model=FamilyRead, dependencies=READ)
+async def get_family(episode_id: Id, ctx: Ctx) -> FamilyRead:
+    """The family's names and dates of birth, for whoever may see the episode (a disclosure)."""
+    return await family.family(ctx, episode_id)
 
 
 # --- internal -------------------------------------------------------------------------------

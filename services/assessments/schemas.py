@@ -154,6 +154,9 @@ class EpisodeRead(BaseModel):
     outcomes_achieved: list[str]
     signed_off_by_practitioner_id: str | None = None
     signed_off_by_client_id: str | None = None
+    family_members: list[FamilyMemberRead] = Field(
+        default_factory=list, description="The family: its children (`person_ids`) and adults (issue 20)"
+    )
 
 
 class EpisodeSummary(BaseModel):
@@ -658,3 +661,53 @@ class Chronology(BaseModel):
     episode_id: str
     items: list[ChronologyItem]
     next_cursor: str | None = None
+
+
+# --- the episode's family (issue 20; family.py) ---------------------------------------------
+
+FamilyRole = Literal["child", "adult"]
+FamilyRelationship = Literal["mother", "father", "carer", "guardian", "sibling", "partner", "other"]
+
+
+class FamilyMemberIn(Strict):
+    person_id: Annotated[str, StringConstraints(min_length=1, max_length=36)]
+    role: FamilyRole
+    relationship: FamilyRelationship | None = Field(
+        default=None, description="To the children (a child's: `sibling`, or none)"
+    )
+
+
+class FamilyMembersSet(Strict):
+    """The whole family, replacing what the episode named: every child in `person_ids` stays."""
+
+    members: list[FamilyMemberIn] = Field(min_length=1, max_length=50)
+
+
+class FamilyMemberRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    person_id: str
+    role: FamilyRole
+    relationship: FamilyRelationship | None
+    added_at: datetime
+
+
+class FamilyMemberList(BaseModel):
+    items: list[FamilyMemberRead]
+
+
+class FamilyPersonRead(BaseModel):
+    person_id: str
+    role: FamilyRole
+    relationship: FamilyRelationship | None
+    given_name: str | None
+    family_name: str | None
+    date_of_birth: date | None
+    unborn_expected_on: date | None
+
+
+class FamilyRead(BaseModel):
+    """`GET /v1/episodes/{id}/family`: names and dates of birth, for those who may see the episode."""
+
+    episode_id: str
+    members: list[FamilyPersonRead]

@@ -53,3 +53,15 @@ class ReferralNotFound(NotFound):
 class PersonNotFound(NotFound):
     def __init__(self) -> None:
         super().__init__("No person with this id")
+
+
+class RelationshipExists(Conflict):
+    type_slug, title = "relationship-exists", "Relationship already recorded"
+
+
+class RelationshipAlreadyEnded(Conflict):
+    type_slug, title = "relationship-already-ended", "Relationship already ended"
+
+
+class PersonMergedAway(Conflict):
+    type_slug, title = "person-merged", "This record was merged into another"

@@ -13,6 +13,10 @@
   (who assigned it, when); `referral.assigned_to` is the current one.
 - `pending_disclosure`: reads of a child's information by another agency, waiting for the
   background worker to post them to the consent service's disclosure log.
+- `person_relationship`: how two people are related (`mother_of`, `sibling_of`, ...), from and
+  to when; `person_address`: each person's addresses with from/to (who lives with whom now:
+  the same address, current); `person_correction`: every correction of a person's record
+  (issue 20, `households.py`).
 """
 
 from __future__ import annotations
@@ -64,6 +68,9 @@ class Person(Base):
     gender: Mapped[str | None] = mapped_column(String(20))
     merged_into_id: Mapped[str | None] = mapped_column(ForeignKey("person.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Issue 20: a correction may give the school's UPN; `version` is the record's ETag.
+    upn: Mapped[str | None] = mapped_column(String(13))
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
 
     __table_args__ = (
         # The three lookups a match makes (plus postcode + family key for adults and the
@@ -308,3 +315,59 @@ class PendingDisclosure(Base):
     last_error: Mapped[str | None] = mapped_column(String(200))
 
     __table_args__ = (Index("ix_pending_disclosure_due", "sent_at", "next_attempt_at"),)
+
+
+class PersonRelationship(Base):
+    """`from_person_id` is `type` of `to_person_id` (Samira mother_of Amira); `sibling_of` and
+    `partner_of` read both ways. Ended, never deleted."""
+
+    __tablename__ = "person_relationship"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    from_person_id: Mapped[str] = mapped_column(ForeignKey("person.id"), index=True)
+    to_person_id: Mapped[str] = mapped_column(ForeignKey("person.id"), index=True)
+    type: Mapped[str] = mapped_column(String(20))
+    from_on: Mapped[date | None] = mapped_column(Date)
+    to_on: Mapped[date | None] = mapped_column(Date)
+    referral_id: Mapped[str | None] = mapped_column(String(36))  # the referral it came from
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_by_client_id: Mapped[str] = mapped_column(String(120))
+    created_by_agency_id: Mapped[str] = mapped_column(String(120))
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ended_by_client_id: Mapped[str | None] = mapped_column(String(120))
+    end_reason: Mapped[str | None] = mapped_column(String(2000))
+
+
+class PersonAddress(Base):
+    """One address of a person, from and to when (to: null while they live there).
+    `address_key` (normalised postcode + first line) is what "lives with" compares."""
+
+    __tablename__ = "person_address"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    person_id: Mapped[str] = mapped_column(ForeignKey("person.id"), index=True)
+    line1: Mapped[str] = mapped_column(String(200))
+    town: Mapped[str | None] = mapped_column(String(100))
+    postcode: Mapped[str] = mapped_column(String(8))
+    address_key: Mapped[str] = mapped_column(String(220))
+    from_on: Mapped[date] = mapped_column(Date)
+    to_on: Mapped[date | None] = mapped_column(Date)
+    referral_id: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ix_person_address_key_to_on", "address_key", "to_on"),)
+
+
+class PersonCorrection(Base):
+    """A correction of a person's record: each field changed, from and to, by whom and why."""
+
+    __tablename__ = "person_correction"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    person_id: Mapped[str] = mapped_column(ForeignKey("person.id"), index=True)
+    changes: Mapped[dict[str, Any]] = mapped_column(JSON)  # {field: {"from": .., "to": ..}}
+    reason: Mapped[str] = mapped_column(String(2000))
+    corrected_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    corrected_by_practitioner_id: Mapped[str | None] = mapped_column(String(120))
+    corrected_by_client_id: Mapped[str] = mapped_column(String(120))
+    corrected_by_agency_id: Mapped[str] = mapped_column(String(120))

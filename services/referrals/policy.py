@@ -13,6 +13,8 @@ Who may do what
 - Decide, confirm or reject a possible match, merge people or undo a merge, read the MASH
   queue: a MASH role (`mash_screener` or `mash_manager`); anyone else 403.
 - Assign a queued referral: a `mash_manager` to anyone; a `mash_screener` only to themself.
+- Correct a person's record, add or end a relationship between people (issue 20): a MASH
+  role or an early help role (practitioner or manager), or a service; anyone else 403.
 
 Who sees what (`view_of`, applied to every referral, list row and journey item)
 - Matches (possible duplicates), `linked_referral_id` and `assigned_to`: MASH and service only.
@@ -38,7 +40,7 @@ from services.referrals.codes import NEED_CODES, READ_ALL_AGENCY_TYPES
 from services.referrals.models import Referral
 from shared.identity import Identity
 from shared.problems import Problem
-from shared.roles import EARLY_HELP, MASH, MASH_MANAGER, MASH_ROLES, MASH_SCREENER
+from shared.roles import EARLY_HELP, EARLY_HELP_ROLES, MASH, MASH_MANAGER, MASH_ROLES, MASH_SCREENER
 
 # ---- who may do what ----
 
@@ -88,6 +90,14 @@ def require_assign(identity: Identity, practitioner_id: str | None) -> None:
     if identity.has_role(MASH_SCREENER):
         raise RoleRequired("A MASH screener may assign a referral only to themself")
     raise RoleRequired("Only a MASH manager, or a screener taking it themself, may assign a referral")
+
+
+def require_person_editor(identity: Identity, action: str) -> None:
+    """The person index is the MASH's and early help's to correct: they hold the family's
+    record; partners (and social care) read it, or tell the MASH."""
+    if identity.is_service or identity.has_role(*MASH_ROLES, *EARLY_HELP_ROLES):
+        return
+    raise RoleRequired(f"Only a MASH or early help practitioner may {action}")
 
 
 # ---- who sees what ----

@@ -28,7 +28,10 @@ from services.referrals.models import (
     Episode,
     EpisodePerson,
     Person,
+    PersonAddress,
+    PersonCorrection,
     PersonMerge,
+    PersonRelationship,
     ReferenceCounter,
     Referral,
     ReferralAssignment,
@@ -613,5 +616,65 @@ async def referrals_following_episode(session: AsyncSession, episode_id: str) ->
         .where(Referral.open_episode_id == episode_id, Referral.status == "linked")
         .order_by(Referral.received_at, Referral.id)
         .with_for_update()
+    )
+    return list((await session.execute(stmt)).scalars().all())
+
+
+# ---- households, relationships, addresses, corrections (issue 20) ----
+
+
+async def relationships_of(session: AsyncSession, person_ids: Iterable[str]) -> list[PersonRelationship]:
+    ids = list(set(person_ids))
+    stmt = (
+        select(PersonRelationship)
+        .where(or_(PersonRelationship.from_person_id.in_(ids), PersonRelationship.to_person_id.in_(ids)))
+        .order_by(PersonRelationship.created_at, PersonRelationship.id)
+    )
+    return list((await session.execute(stmt)).scalars().all())
+
+
+async def current_relationship(
+    session: AsyncSession, from_id: str, to_id: str, type_: str
+) -> PersonRelationship | None:
+    """A current relationship of this type between the two (either way for symmetric ones)."""
+    pairs = [and_(PersonRelationship.from_person_id == from_id, PersonRelationship.to_person_id == to_id)]
+    if type_ in ("sibling_of", "partner_of"):
+        pairs.append(
+            and_(PersonRelationship.from_person_id == to_id, PersonRelationship.to_person_id == from_id)
+        )
+    stmt = select(PersonRelationship).where(
+        or_(*pairs), PersonRelationship.type == type_, PersonRelationship.ended_at.is_(None)
+    )
+    return (await session.execute(stmt.limit(1))).scalars().first()
+
+
+async def get_relationship(session: AsyncSession, relationship_id: str) -> PersonRelationship | None:
+    return await session.get(PersonRelationship, relationship_id, with_for_update=True)
+
+
+async def addresses_of(session: AsyncSession, person_ids: Iterable[str]) -> list[PersonAddress]:
+    stmt = (
+        select(PersonAddress)
+        .where(PersonAddress.person_id.in_(list(set(person_ids))))
+        .order_by(PersonAddress.from_on.desc(), PersonAddress.created_at.desc(), PersonAddress.id)
+    )
+    return list((await session.execute(stmt)).scalars().all())
+
+
+async def living_at(session: AsyncSession, address_key: str) -> list[PersonAddress]:
+    """Everyone whose current address this is."""
+    stmt = (
+        select(PersonAddress)
+        .where(PersonAddress.address_key == address_key, PersonAddress.to_on.is_(None))
+        .order_by(PersonAddress.from_on, PersonAddress.id)
+    )
+    return list((await session.execute(stmt)).scalars().all())
+
+
+async def corrections_of(session: AsyncSession, person_ids: Iterable[str]) -> list[PersonCorrection]:
+    stmt = (
+        select(PersonCorrection)
+        .where(PersonCorrection.person_id.in_(list(set(person_ids))))
+        .order_by(PersonCorrection.corrected_at, PersonCorrection.id)
     )
     return list((await session.execute(stmt)).scalars().all())

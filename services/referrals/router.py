@@ -12,14 +12,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
+from services.referrals import corrections, households, people, policy, reports, service
 from services.referrals import journey as journey_flow
-from services.referrals import people, policy, reports, service
 from services.referrals.disclosures import DisclosuresDep
 from services.referrals.models import Referral
 from services.referrals.schemas import (
+    AddressList,
     AssignmentCreate,
     AssignmentRead,
     DecisionCreate,
+    HouseholdRead,
     JourneyRead,
     KnownPeopleQuery,
     KnownPeopleRead,
@@ -27,6 +29,13 @@ from services.referrals.schemas import (
     MashQueueItem,
     MergeCreate,
     MergeRead,
+    PeopleDetailsQuery,
+    PeopleDetailsRead,
+    PersonCorrected,
+    PersonCorrectionCreate,
+    PersonCorrectionRead,
+    PersonDetails,
+    PersonHistory,
     PersonMatchRead,
     PersonRead,
     PersonSearchResult,
@@ -34,6 +43,10 @@ from services.referrals.schemas import (
     ReferralList,
     ReferralRead,
     ReferralReport,
+    RelationshipCreate,
+    RelationshipEnd,
+    RelationshipList,
+    RelationshipRead,
     StepUpCreate,
     WithdrawRequest,
 )
@@ -343,6 +356,7 @@ async def search_people(
 @router.get("/people/{person_id}", response_model=PersonRead, tags=["people"])
 async def get_person(
     person_id: Id,
+    response: Response,
     identity: CanSearchPeople,
     session: SessionDep,
     runtime: RuntimeDep,
@@ -352,6 +366,7 @@ async def get_person(
     """A person in the index; `merged_into_id` names the surviving record of a merged duplicate."""
     person = await people.get(ctx(session, runtime, identity, now), person_id)
     disclosures.note([person.id], "person", person.id)
+    set_etag(response, person.id, person.version)  # for a correction's If-Match (issue 20)
     return _person(person)
 
 
@@ -400,6 +415,146 @@ async def undo_merge(
 ) -> MergeRead:
     policy.require_mash(identity, "undo a merge")
     return _merge(await people.undo_merge(ctx(session, runtime, identity, now), merge_id))
+
+
+# ---- households, relationships, corrections (issue 20: households.py, corrections.py) ----
+
+
+@router.get("/people/{person_id}/relationships", response_model=RelationshipList, tags=["people"])
+async def person_relationships(
+    person_id: Id,
+    identity: CanSearchPeople,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    now: Now,
+    disclosures: DisclosuresDep,
+) -> RelationshipList:
+    """The person's relationships (current and ended), each `person_id` `type` `related_person_id`."""
+    pid, items = await households.relationships(ctx(session, runtime, identity, now), person_id)
+    disclosures.note([pid], "relationships", pid)
+    return RelationshipList(items=items)
+
+
+@router.post(
+    "/people/{person_id}/relationships", status_code=201, response_model=RelationshipRead, tags=["people"]
+)
+async def add_relationship(
+    person_id: Id,
+    body: RelationshipCreate,
+    identity: CanSearchPeople,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    idem: IdempotencyDep,
+    now: Now,
+) -> RelationshipRead:
+    """Record that this person is `type` of `related_person_id` (a MASH or early help role)."""
+    out = await households.add(ctx(session, runtime, identity, now), person_id, body)
+    await idem.complete(201, out.model_dump(mode="json"))
+    return out
+
+
+@router.post(
+    "/people/{person_id}/relationships/{relationship_id}/end",
+    response_model=RelationshipRead,
+    tags=["people"],
+)
+async def end_relationship(
+    person_id: Id,
+    relationship_id: Id,
+    body: RelationshipEnd,
+    identity: CanSearchPeople,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    now: Now,
+) -> RelationshipRead:
+    """End a relationship (`to_on`, default today): kept, never deleted."""
+    return await households.end(ctx(session, runtime, identity, now), person_id, relationship_id, body)
+
+
+@router.get("/people/{person_id}/household", response_model=HouseholdRead, tags=["people"])
+async def person_household(
+    person_id: Id,
+    identity: CanSearchPeople,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    now: Now,
+    disclosures: DisclosuresDep,
+) -> HouseholdRead:
+    """Who lives with the person now: everyone else whose current address is theirs."""
+    out = await households.household(ctx(session, runtime, identity, now), person_id)
+    disclosures.note([out.person_id, *(m.person_id for m in out.members)], "household", out.person_id)
+    return out
+
+
+@router.get("/people/{person_id}/addresses", response_model=AddressList, tags=["people"])
+async def person_addresses(
+    person_id: Id,
+    identity: CanSearchPeople,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    now: Now,
+    disclosures: DisclosuresDep,
+) -> AddressList:
+    """The person's addresses, latest first, with from/to dates."""
+    pid, items = await households.addresses(ctx(session, runtime, identity, now), person_id)
+    disclosures.note([pid], "addresses", pid)
+    return AddressList(items=items)
+
+
+def _correction(c: Any) -> PersonCorrectionRead:
+    return PersonCorrectionRead.model_validate(c, from_attributes=True)
+
+
+@router.patch("/people/{person_id}", response_model=PersonCorrected, tags=["people"])
+async def correct_person(
+    person_id: Id,
+    body: PersonCorrectionCreate,
+    request: Request,
+    response: Response,
+    identity: CanSearchPeople,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    now: Now,
+) -> PersonCorrected:
+    """Correct a person's record (If-Match required; a MASH or early help role): the change,
+    from what to what, by whom and why is kept (`GET /v1/people/{id}/history`). The answer
+    lists the records it may now duplicate."""
+    person, record, possible = await corrections.correct(
+        ctx(session, runtime, identity, now),
+        person_id,
+        body,
+        lambda p: check_if_match(request, p.id, p.version, required=True),
+    )
+    set_etag(response, person.id, person.version)
+    # By hand: the person, the correction just made and the records it may duplicate.
+    return PersonCorrected(
+        **_person(person).model_dump(),
+        correction=_correction(record),
+        possible_matches=[
+            PersonMatchRead(
+                **_person(p).model_dump(),
+                score=s.score,
+                match="certain" if s.certain else "possible",
+                reasons=s.reasons,
+            )
+            for p, s in possible
+        ],
+    )
+
+
+@router.get("/people/{person_id}/history", response_model=PersonHistory, tags=["people"])
+async def person_history(
+    person_id: Id,
+    identity: CanSearchPeople,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    now: Now,
+    disclosures: DisclosuresDep,
+) -> PersonHistory:
+    """Every correction of the person's record, oldest first."""
+    rows = await corrections.history(ctx(session, runtime, identity, now), person_id)
+    disclosures.note([person_id], "person_history", person_id)
+    return PersonHistory(items=[_correction(r) for r in rows])
 
 
 # ---- reports ----
@@ -469,3 +624,27 @@ async def step_up(
         response.status_code = 200
     response.headers["Location"] = f"/v1/referrals/{referral.id}"
     return await service.represent(c, referral)
+
+
+@internal.post("/people/details", response_model=PeopleDetailsRead)
+async def people_details(
+    body: PeopleDetailsQuery, caller: ServiceIdentity, session: SessionDep, runtime: RuntimeDep, now: Now
+) -> PeopleDetailsRead:
+    """Names and dates of birth of these people, for a service that checked its caller may see
+    them (the assessments service's episode family, docs/contracts.md). Follows merges."""
+    found, unknown = await corrections.details(ctx(session, runtime, caller, now), body.person_ids)
+    return PeopleDetailsRead(
+        people=[
+            PersonDetails(
+                person_id=asked,
+                current_person_id=p.id,
+                kind=p.kind,  # type: ignore[arg-type]
+                given_name=p.given_name,
+                family_name=p.family_name,
+                date_of_birth=p.date_of_birth,
+                unborn_expected_on=p.unborn_expected_on,
+            )
+            for asked, p in found
+        ],
+        unknown=unknown,
+    )

@@ -412,6 +412,7 @@ class PersonRead(BaseModel):
     gender: str | None
     merged_into_id: str | None
     created_at: datetime
+    upn: str | None = None
 
 
 class PersonMatchRead(PersonRead):
@@ -540,3 +541,174 @@ class ReferralReport(BaseModel):
     conversion_to_early_help: ReportConversion
     re_referrals_within_12_months: ReportReReferrals
     no_further_action_follow_up: ReportNfaFollowUp
+
+
+# ---- households, relationships, corrections (issue 20; `households.py`) ----
+
+RelationshipType = Literal["mother_of", "father_of", "carer_of", "guardian_of", "sibling_of", "partner_of"]
+PersonId = Annotated[str, StringConstraints(min_length=1, max_length=36)]
+
+
+class RelationshipCreate(Strict):
+    """`person` (the path's) is `type` of `related_person_id`: Samira `mother_of` Amira."""
+
+    related_person_id: PersonId
+    type: RelationshipType
+    from_on: IsoDate | None = None
+    to_on: IsoDate | None = None
+
+    @model_validator(mode="after")
+    def _order(self) -> RelationshipCreate:
+        if self.from_on and self.to_on and self.to_on < self.from_on:
+            raise ValueError("to_on must not be before from_on")
+        return self
+
+
+class RelationshipEnd(Strict):
+    to_on: IsoDate | None = Field(default=None, description="Default: today (London)")
+    reason: Reason | None = None
+
+
+class RelationshipRead(BaseModel):
+    id: str
+    person_id: str = Field(description="Who is `type` of `related_person_id` (the surviving records)")
+    type: RelationshipType
+    related_person_id: str
+    from_on: date | None
+    to_on: date | None
+    current: bool
+    referral_id: str | None = Field(description="The referral it was read from, if any")
+    created_at: datetime
+    created_by_agency_id: str
+    ended_at: datetime | None
+    end_reason: str | None
+
+
+class RelationshipList(BaseModel):
+    items: list[RelationshipRead]
+
+
+class AddressRead(BaseModel):
+    id: str
+    line1: str
+    town: str | None
+    postcode: str
+    from_on: date
+    to_on: date | None
+    current: bool
+    referral_id: str | None
+
+
+class AddressList(BaseModel):
+    items: list[AddressRead]
+
+
+class HouseholdMember(BaseModel):
+    person_id: str
+    kind: Literal["child", "unborn", "adult"]
+    given_name: str | None
+    family_name: str
+    date_of_birth: date | None
+    lives_here_from: date
+
+
+class HouseholdRead(BaseModel):
+    """Who lives with the person now: everyone whose current address is theirs."""
+
+    person_id: str
+    address: AddressRead | None
+    members: list[HouseholdMember]
+
+
+class PersonCorrectionCreate(Strict):
+    """The fields to correct (at least one) and why. `nhs_number`, `upn`, `gender` and
+    `postcode` may be set to null (a wrong one removed)."""
+
+    given_name: Name | None = None
+    family_name: Name | None = None
+    date_of_birth: IsoDate | None = None
+    gender: Gender | None = None
+    nhs_number: str | None = Field(default=None, max_length=14)
+    upn: str | None = Field(default=None, max_length=16)
+    postcode: str | None = Field(default=None, max_length=10)
+    reason: Reason
+
+    @field_validator("nhs_number")
+    @classmethod
+    def _nhs(cls, v: str | None) -> str | None:
+        return normalise_nhs_number(v) if v is not None else None
+
+    @field_validator("upn")
+    @classmethod
+    def _upn(cls, v: str | None) -> str | None:
+        return normalise_upn(v) if v is not None else None
+
+    @field_validator("postcode")
+    @classmethod
+    def _postcode(cls, v: str | None) -> str | None:
+        return normalise_postcode(v) if v is not None else None
+
+    @field_validator("date_of_birth")
+    @classmethod
+    def _dob(cls, v: date | None) -> date | None:
+        if v is not None and v > london_today():
+            raise ValueError("must not be in the future")
+        return v
+
+    @model_validator(mode="after")
+    def _something(self) -> PersonCorrectionCreate:
+        if not (self.model_fields_set - {"reason"}):
+            raise ValueError("name at least one field to correct")
+        for name in ("given_name", "family_name", "date_of_birth"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be removed, only corrected")
+        return self
+
+
+class FieldChange(BaseModel):
+    from_: Any = Field(alias="from")
+    to: Any
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class PersonCorrectionRead(BaseModel):
+    id: str
+    person_id: str
+    changes: dict[str, FieldChange]
+    reason: str
+    corrected_at: datetime
+    corrected_by_practitioner_id: str | None
+    corrected_by_client_id: str
+    corrected_by_agency_id: str
+
+
+class PersonHistory(BaseModel):
+    items: list[PersonCorrectionRead]
+
+
+class PersonCorrected(PersonRead):
+    correction: PersonCorrectionRead
+    possible_matches: list[PersonMatchRead] = Field(
+        description="Other records this one may now duplicate (the matching re-run after a "
+        "change of names, date of birth, NHS number or postcode): for the MASH to merge"
+    )
+
+
+class PeopleDetailsQuery(Strict):
+    person_ids: list[PersonId] = Field(min_length=1, max_length=200)
+
+
+class PersonDetails(BaseModel):
+    person_id: str = Field(description="The id asked for")
+    current_person_id: str = Field(description="The surviving record (itself unless merged)")
+    kind: Literal["child", "unborn", "adult"]
+    given_name: str | None
+    family_name: str
+    date_of_birth: date | None
+    unborn_expected_on: date | None
+
+
+class PeopleDetailsRead(BaseModel):
+    people: list[PersonDetails]
+    unknown: list[str]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
-from services.referrals import people, policy, requeue
+from services.referrals import households, people, policy, requeue
 from services.referrals import repository as repo
 from services.referrals.codes import (
     NEED_CODES,
@@ -141,6 +141,7 @@ async def create(ctx: Context, body: ReferralCreate) -> Referral:
     )
     rows, matches = await _resolve_people(ctx, referral, subjects)
     await _link_and_add(ctx, referral, rows, matches, reserved)
+    await households.record_from_referral(ctx, referral, rows)
     return referral
 
 
@@ -499,6 +500,8 @@ async def decide(
             "referral_type": referral.referral_type,
             "person_ids": children,
             "adult_person_ids": [r.person_id for r in rows if r.role == "adult"],
+            # Issue 20: each adult's relationship to the children, as a code (never the text).
+            "adult_relationships": households.family_relationships(rows),
             "level_of_need": referral.level_of_need,
             "outcome": referral.outcome,
             "rag": referral.rag,

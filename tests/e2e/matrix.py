@@ -614,6 +614,35 @@ def undo_merge(w: Any, caller: Any, fresh: bool) -> Call:
     return Call(f"/v1/people/merges/{w.merge() if fresh else w.decoy_merge}/undo")
 
 
+# Issue 20: corrections and relationships in the person index (MASH and early help roles).
+
+
+def correct_person(w: Any, caller: Any, fresh: bool) -> Call:
+    person = (w.two_people() if fresh else w.decoy_people)[0]
+    name = "".join(random.choices(string.ascii_lowercase, k=8)).capitalize()
+    return Call(
+        f"/v1/people/{person}", json={"given_name": name, "reason": "Spelling"}, headers={"If-Match": "*"}
+    )
+
+
+def relate_people(w: Any, caller: Any, fresh: bool) -> Call:
+    a, b = w.two_people() if fresh else w.decoy_people
+    return Call(f"/v1/people/{a}/relationships", json={"related_person_id": b, "type": "sibling_of"})
+
+
+def end_relationship(w: Any, caller: Any, fresh: bool) -> Call:
+    if fresh or getattr(w, "decoy_relationship", None) is None:
+        a, b = w.two_people() if fresh else w.decoy_people
+        rel = w.ok(
+            "POST", MA, f"/v1/people/{a}/relationships", {"related_person_id": b, "type": "partner_of"}
+        )
+        if fresh:
+            return Call(f"/v1/people/{a}/relationships/{rel['id']}/end", json={})
+        w.decoy_relationship = (a, rel["id"])
+    a, rid = w.decoy_relationship
+    return Call(f"/v1/people/{a}/relationships/{rid}/end", json={})
+
+
 def withdraw_consent(w: Any, caller: Any, fresh: bool) -> Call:
     cid = w.consent() if fresh else w.decoy_consent
     return Call(f"/v1/consents/{cid}/withdraw", json={"reason": "The family withdrew"})

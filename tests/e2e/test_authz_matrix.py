@@ -68,9 +68,11 @@ from tests.e2e.matrix import (
     admin_client,
     assert_rows_match_routes,
     consent_body,
+    correct_person,
     decisions,
     delete_own_subscription,
     do_not_share,
+    end_relationship,
     episode_body,
     episode_path,
     eventually,
@@ -87,6 +89,7 @@ from tests.e2e.matrix import (
     patch_assessment,
     plan_body,
     referral_body,
+    relate_people,
     remove_member,
     resolve_match,
     retry,
@@ -555,6 +558,34 @@ EXPECTATIONS: dict[tuple[str, str], list[Target]] = {
     ],
     ("POST", "/v1/people/merges/{merge_id}/undo"): [Target("a merge", everyone(200), undo_merge, fresh=True)],
     ("GET", "/v1/reports/referrals"): [Target("the report", everyone(200), fixed("/v1/reports/referrals"))],
+    # ---- issue 20: households, relationships, corrections. Reads: every people:read holder;
+    # changes: the MASH's and early help's systems (their roles), social care 403.
+    ("GET", "/v1/people/{person_id}/relationships"): [
+        Target("a child", everyone(200), fixed(lambda w: f"/v1/people/{w.x}/relationships"))
+    ],
+    ("GET", "/v1/people/{person_id}/household"): [
+        Target("a child", everyone(200), fixed(lambda w: f"/v1/people/{w.x}/household"))
+    ],
+    ("GET", "/v1/people/{person_id}/addresses"): [
+        Target("a child", everyone(200), fixed(lambda w: f"/v1/people/{w.x}/addresses"))
+    ],
+    ("GET", "/v1/people/{person_id}/history"): [
+        Target("a child", everyone(200), fixed(lambda w: f"/v1/people/{w.x}/history"))
+    ],
+    ("PATCH", "/v1/people/{person_id}"): [
+        Target("a child's record", table(200, {SC: want(403, "role-required")}), correct_person, fresh=True)
+    ],
+    ("POST", "/v1/people/{person_id}/relationships"): [
+        Target("two people", table(201, {SC: want(403, "role-required")}), relate_people, fresh=True)
+    ],
+    ("POST", "/v1/people/{person_id}/relationships/{relationship_id}/end"): [
+        Target(
+            "a current relationship",
+            table(200, {SC: want(403, "role-required")}),
+            end_relationship,
+            fresh=True,
+        )
+    ],
     # ---- assessments (docs/assessments.md "Visibility"; writes need the same visibility) ----
     # POST /v1/episodes has no object (docs/assessments.md "Who may do what"): a self-referral
     # is an early help manager's route; a step-down is early help's or social care's handing
@@ -596,6 +627,20 @@ EXPECTATIONS: dict[tuple[str, str], list[Target]] = {
     ("GET", "/v1/episodes/{episode_id}"): [
         Target("episode E", only(200, SEES_E), episode_path()),
         Target("episode E2", only(200, SEES_E2), episode_path(which="e2")),
+    ],
+    # Issue 20: the family is seen as the episode is, and set by those who run it.
+    ("GET", "/v1/episodes/{episode_id}/family"): [
+        Target("episode E", only(200, SEES_E), episode_path("/family")),
+    ],
+    ("PUT", "/v1/episodes/{episode_id}/family-members"): [
+        Target(
+            "episode E",
+            table(404, EH_RUNS_E),
+            fixed(
+                lambda w: f"/v1/episodes/{w.e}/family-members",
+                json=lambda w: {"members": [{"person_id": w.x, "role": "child"}]},
+            ),
+        ),
     ],
     ("PUT", "/v1/episodes/{episode_id}/lead-professional"): [
         Target(

@@ -98,9 +98,11 @@ from tests.e2e.matrix import (
     admin_client,
     assert_rows_match_routes,
     consent_body,
+    correct_person,
     decisions,
     delete_own_subscription,
     do_not_share,
+    end_relationship,
     episode_body,
     episode_path,
     eventually,
@@ -116,6 +118,7 @@ from tests.e2e.matrix import (
     patch_action,
     patch_assessment,
     plan_body,
+    relate_people,
     remove_member,
     resolve_match,
     retry,
@@ -790,6 +793,43 @@ POLICY: dict[tuple[str, str], Row] = {
     ("GET", "/v1/reports/referrals"): per_role(
         Target("the report", everyone(200), fixed("/v1/reports/referrals"))
     ),
+    # ---- issue 20: households, relationships, corrections (services/referrals/policy.py) ----
+    ("GET", "/v1/people/{person_id}/relationships"): per_role(
+        Target("E's child", everyone(200), fixed(lambda w: f"/v1/people/{w.x}/relationships"))
+    ),
+    ("GET", "/v1/people/{person_id}/household"): per_role(
+        Target("E's child", everyone(200), fixed(lambda w: f"/v1/people/{w.x}/household"))
+    ),
+    ("GET", "/v1/people/{person_id}/addresses"): per_role(
+        Target("E's child", everyone(200), fixed(lambda w: f"/v1/people/{w.x}/addresses"))
+    ),
+    ("GET", "/v1/people/{person_id}/history"): per_role(
+        Target("E's child", everyone(200), fixed(lambda w: f"/v1/people/{w.x}/history"))
+    ),
+    ("PATCH", "/v1/people/{person_id}"): per_role(
+        Target(
+            "a child's record",
+            Expect(ROLE_REQUIRED, {p: want(200) for p in (*MASH, *EARLY_HELP)}),
+            correct_person,
+            fresh=True,
+        )
+    ),
+    ("POST", "/v1/people/{person_id}/relationships"): per_role(
+        Target(
+            "two people",
+            Expect(ROLE_REQUIRED, {p: want(201) for p in (*MASH, *EARLY_HELP)}),
+            relate_people,
+            fresh=True,
+        )
+    ),
+    ("POST", "/v1/people/{person_id}/relationships/{relationship_id}/end"): per_role(
+        Target(
+            "a current relationship",
+            Expect(ROLE_REQUIRED, {p: want(200) for p in (*MASH, *EARLY_HELP)}),
+            end_relationship,
+            fresh=True,
+        )
+    ),
     # ---- episodes (services/assessments/policy.py) ----
     # An episode opens from a MASH decision, a step-down (early help, or social care handing
     # over) or an early help manager's self-referral, and only for a child the referrals
@@ -822,6 +862,20 @@ POLICY: dict[tuple[str, str], Row] = {
         )
     ),
     ("GET", "/v1/episodes/{episode_id}"): per_person(Target("episode E", only(200, SEES_E), episode_path())),
+    # Issue 20: the family is seen as the episode is, and set by those who run it.
+    ("GET", "/v1/episodes/{episode_id}/family"): per_person(
+        Target("episode E", only(200, SEES_E), episode_path("/family"))
+    ),
+    ("PUT", "/v1/episodes/{episode_id}/family-members"): per_person(
+        Target(
+            "episode E",
+            on_e(200, RUNS_E),
+            fixed(
+                lambda w: f"/v1/episodes/{w.e}/family-members",
+                json=lambda w: {"members": [{"person_id": w.x, "role": "child"}]},
+            ),
+        )
+    ),
     # Naming the lead professional is the manager's or the delegated lead's; delegating to the
     # lead (`manager_delegates`) is the manager's alone; the family's agreement is required.
     ("PUT", "/v1/episodes/{episode_id}/lead-professional"): per_person(

@@ -1,5 +1,6 @@
-"""The referrals service, as the assessments service uses it: step-ups into the MASH, and
-whether it knows the people an episode is opened for."""
+"""The referrals service, as the assessments service uses it: step-ups into the MASH,
+whether it knows the people an episode is opened for, and the names and dates of birth of an
+episode's family (issue 20)."""
 
 from __future__ import annotations
 
@@ -60,3 +61,20 @@ class ReferralsClient:
         except (ValueError, KeyError, TypeError) as exc:
             raise ReferralsUnavailable("malformed answer") from exc
         return KnownPeople(known=known, unknown=frozenset(p for p in person_ids if p not in known))
+
+    async def people_details(self, person_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """`POST /internal/people/details`: {person id: {given_name, family_name, date_of_birth,
+        unborn_expected_on, ...}} of those the referrals service knows (merged records: the
+        surviving record's details under the id asked)."""
+        try:
+            resp = await self.client.request(
+                "POST", "/internal/people/details", json={"person_ids": person_ids}
+            )
+        except httpx.HTTPError as exc:
+            raise ReferralsUnavailable(type(exc).__name__) from exc
+        if resp.status_code != 200:
+            raise ReferralsUnavailable(f"HTTP {resp.status_code}")
+        try:
+            return {str(p["person_id"]): dict(p) for p in resp.json()["people"]}
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ReferralsUnavailable("malformed answer") from exc

@@ -90,10 +90,28 @@ class FakePeople:
         self.unknown: set[str] = set()
         self.down = False
         self.calls: list[list[str]] = []
+        self.details = {}
+        self.details_calls: list[list[str]] = []
+
+    details: dict[str, dict[str, Any]]  # person id -> names and date of birth (issue 20)
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         if self.down:
             raise httpx.ConnectError("referrals is down")
+        if request.url.path == "/internal/people/details":
+            assert request.headers["authorization"].startswith("Bearer ")
+            ids = json.loads(request.content)["person_ids"]
+            self.details_calls.append(ids)
+            known = self.details
+            return httpx.Response(
+                200,
+                json={
+                    "people": [
+                        {"person_id": p, "current_person_id": p, **known[p]} for p in ids if p in known
+                    ],
+                    "unknown": [p for p in ids if p not in known],
+                },
+            )
         if request.url.path != "/internal/people/known":
             return httpx.Response(404)
         assert request.headers["authorization"].startswith("Bearer ")

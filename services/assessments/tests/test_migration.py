@@ -144,6 +144,10 @@ async def test_rows_written_before_0003_stay_readable_and_workable(tmp_path, sig
             assert lead["practitioner_id"] is None and lead["manager_delegates"] is False
             assert member["practitioner_id"] is None and member["family_agreed"] is False
             assert got.json()["signed_off_by_practitioner_id"] is None
+            # Migration 0005 (issue 20): the episode's children are its family.
+            person = rows["episode_person"][0]["person_id"]
+            family = [(m["person_id"], m["role"], m["relationship"]) for m in got.json()["family_members"]]
+            assert family == [(person, "child", None)]
             aid = rows["assessment"][0]["id"]
             a = await client.get(f"/v1/assessments/{aid}", headers=h(svc, EH))
             assert a.status_code == 200 and a.json()["author_practitioner_id"] is None
