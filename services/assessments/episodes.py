@@ -11,7 +11,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from services.assessments import policy
+from services.assessments import partner_events, policy
 from services.assessments import repository as repo
 from services.assessments.access import EpisodeAccess
 from services.assessments.clients.referrals import ReferralsUnavailable
@@ -427,6 +427,7 @@ async def add_taf_member(ctx: Context, episode_id: str, body: TafMemberCreate) -
     ctx.session.add(member)
     touch(episode)
     await ctx.session.flush()
+    await partner_events.taf_member_changed(ctx, "taf.member_added", member)
     return TafMemberRead.model_validate(member, from_attributes=True)
 
 
@@ -438,6 +439,7 @@ async def remove_taf_member(ctx: Context, episode_id: str, member_id: str) -> No
     member.removed_at = ctx.now
     touch(episode)
     await ctx.session.flush()
+    await partner_events.taf_member_changed(ctx, "taf.member_removed", member)
 
 
 # --- contacts -------------------------------------------------------------------------------
@@ -546,6 +548,7 @@ async def close_episode(ctx: Context, episode_id: str, body: EpisodeClose) -> Ep
             "reason": body.reason,
             "closed_at": now.isoformat(),
             "signed_off_by_practitioner_id": ctx.identity.practitioner_id,
+            "taf_agency_ids": await partner_events.taf_agency_ids(ctx, episode.id),
         },
     )
     return await episode_read(ctx, episode, access.person_ids)
