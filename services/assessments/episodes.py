@@ -298,14 +298,24 @@ async def read_episode(ctx: Context, episode_id: str) -> tuple[EpisodeRead, int]
 
 
 async def list_episodes(
-    ctx: Context, params: PageParams, *, person_id: str | None, status: str | None
+    ctx: Context,
+    params: PageParams,
+    *,
+    person_id: str | None,
+    status: str | None,
+    updated_since: datetime | None = None,
 ) -> EpisodeList:
     """Only what the caller may see. For partner agencies the TAF filter is in SQL; the
     consent check then removes episodes it does not allow, so a page may be shorter than
     `limit` (the cursor still moves on)."""
     taf_agency = None if ctx.identity.sees_all else ctx.identity.agency_id
     rows = await repo.list_episodes(
-        ctx.session, params, person_id=person_id, status=status, taf_agency_id=taf_agency
+        ctx.session,
+        params,
+        person_id=person_id,
+        status=status,
+        taf_agency_id=taf_agency,
+        updated_since=updated_since,
     )
     page, cursor = page_of(rows, params, "opened_at")
     people = await repo.person_ids_for(ctx.session, [e.id for e in page])
@@ -334,12 +344,14 @@ def summary_fields(episode: Episode, people: list[str]) -> dict[str, Any]:
     }
 
 
-async def caseload(ctx: Context, params: PageParams) -> CaseloadList:
+async def caseload(ctx: Context, params: PageParams, updated_since: datetime | None = None) -> CaseloadList:
     """`GET /v1/me/caseload`: open episodes where the calling practitioner is the lead
     professional or a TAF member practitioner. Visibility still applies (a partner needs the
     consent service's say-so), so a page may be shorter than `limit`, as in `list_episodes`."""
     me = policy.caseload_practitioner(ctx.identity)
-    rows = await repo.caseload(ctx.session, params, practitioner_id=me, agency_id=ctx.identity.agency_id)
+    rows = await repo.caseload(
+        ctx.session, params, practitioner_id=me, agency_id=ctx.identity.agency_id, updated_since=updated_since
+    )
     page, cursor = page_of(rows, params, "opened_at")
     ids = [e.id for e in page]
     people = await repo.person_ids_for(ctx.session, ids)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from services.assessments import partner_events, policy
@@ -363,9 +363,13 @@ def review_read(r: Review, scores: list[tuple[str, int]]) -> ReviewRead:
     )
 
 
-async def list_reviews(ctx: Context, episode_id: str) -> list[ReviewRead]:
+async def list_reviews(
+    ctx: Context, episode_id: str, updated_since: datetime | None = None
+) -> list[ReviewRead]:
     episode, access = await visible_episode(ctx, episode_id)
     reviews = await repo.reviews_of(ctx.session, episode.id)
+    # A review is recorded once and never changed: its last change is when it was recorded.
+    reviews = [r for r in reviews if updated_since is None or r.created_at > updated_since]
     scores = await repo.scores_of(ctx.session, [r.id for r in reviews])
     ctx.viewer.disclosed(access, "reviews", episode.id)
     return [review_read(r, scores[r.id]) for r in reviews]
