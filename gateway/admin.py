@@ -12,6 +12,7 @@ from sqlalchemy import select
 from gateway import clients as client_ops
 from gateway.challenges import NO_CREDENTIALS, bearer_token, unauthorized
 from gateway.models import Agency, AuditRecord, Client
+from shared.changes import UpdatedSince, where_changed_since
 from shared.identity import Identity
 from shared.pagination import PageDep, encode_cursor, keyset
 from shared.problems import Forbidden, NotFound, ValidationProblem
@@ -142,11 +143,17 @@ async def create_client(body: ClientCreate, request: Request, _admin: AdminDep) 
 
 
 @router.get("/clients", response_model=ClientList, summary="List agency clients")
-async def list_clients(request: Request, _admin: AdminDep, page: PageDep) -> dict[str, Any]:
+async def list_clients(
+    request: Request, _admin: AdminDep, page: PageDep, updated_since: UpdatedSince = None
+) -> dict[str, Any]:
     gw = request.app.state.gw
     async with gw.db.session(write=False) as session:
         stmt = keyset(
-            select(Client, Agency.type).join(Agency, Agency.id == Client.agency_id),
+            where_changed_since(
+                select(Client, Agency.type).join(Agency, Agency.id == Client.agency_id),
+                updated_since,
+                Client.updated_at,
+            ),
             Client.created_at,
             Client.id,
             page,
@@ -207,6 +214,7 @@ async def audit(
     practitioner_id: Annotated[str | None, Query(max_length=36)] = None,
     at_from: Annotated[IsoUtcDatetime | None, Query(alias="from")] = None,
     at_to: Annotated[IsoUtcDatetime | None, Query(alias="to")] = None,
+    updated_since: UpdatedSince = None,
 ) -> dict[str, Any]:
     gw = request.app.state.gw
     await gw.audit.flush()
@@ -222,6 +230,7 @@ async def audit(
             stmt = stmt.where(col == value)
     if at_from:
         stmt = stmt.where(AuditRecord.at >= at_from)
+    stmt = where_changed_since(stmt, updated_since, AuditRecord.at)  # a record is written once
     if at_to:
         stmt = stmt.where(AuditRecord.at < at_to)
     async with gw.db.session(write=False) as session:

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from shared.changes import updated_at_column
 from shared.db import UTCDateTime, make_metadata
 
 
@@ -34,6 +35,7 @@ class Client(Base):
     scopes: Mapped[list[str]] = mapped_column(JSON)
     rate_limit_per_second: Mapped[float | None] = mapped_column(nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = updated_at_column()  # `?updated_since=`
     secret_rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
@@ -48,6 +50,7 @@ class Team(Base):
     agency_id: Mapped[str] = mapped_column(ForeignKey("agency.id"))
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = updated_at_column()  # `?updated_since=`
 
 
 class Practitioner(Base):
@@ -72,6 +75,7 @@ class Practitioner(Base):
     external_issuer: Mapped[str | None] = mapped_column(String(300), nullable=True)
     external_subject: Mapped[str | None] = mapped_column(String(300), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = updated_at_column()  # `?updated_since=`
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from gateway import practitioners as ops
 from gateway.challenges import NO_CREDENTIALS, bearer_token, unauthorized
 from gateway.models import Practitioner, Team
+from shared.changes import UpdatedSince
 from shared.pagination import PageDep, PageParams, keyset, page_of
 from shared.problems import NotFound
 from shared.tokens import TokenInvalid
@@ -152,9 +153,14 @@ async def create_team(body: TeamCreate, request: Request, by: ManagerDep) -> dic
 
 @router.get("/teams", response_model=TeamList, summary="List teams")
 async def list_teams(
-    request: Request, by: ManagerDep, page: PageDep, agency_id: AgencyQuery = None
+    request: Request,
+    by: ManagerDep,
+    page: PageDep,
+    agency_id: AgencyQuery = None,
+    updated_since: UpdatedSince = None,
 ) -> dict[str, Any]:
-    rows, next_cursor = await _list(request, by, Team, page, agency_id)
+    where = [] if updated_since is None else [Team.updated_at > updated_since]
+    rows, next_cursor = await _list(request, by, Team, page, agency_id, *where)
     return {"items": [_team(t) for t in rows], "next_cursor": next_cursor}
 
 
@@ -201,8 +207,11 @@ async def list_practitioners(
     page: PageDep,
     agency_id: AgencyQuery = None,
     email: Annotated[str | None, Query(max_length=320)] = None,
+    updated_since: UpdatedSince = None,
 ) -> Any:
     where = [] if email is None else [Practitioner.email == ops.normalise_email(email)]
+    if updated_since is not None:
+        where.append(Practitioner.updated_at > updated_since)
     rows, next_cursor = await _list(request, by, Practitioner, page, agency_id, *where)
     return {"items": [_practitioner(p) for p in rows], "next_cursor": next_cursor}
 

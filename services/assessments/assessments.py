@@ -261,11 +261,15 @@ async def extend_assessment(ctx: Context, a: Assessment, body: ExtensionCreate) 
     return a
 
 
-async def awaiting_approval(ctx: Context, params: PageParams) -> AssessmentList:
+async def awaiting_approval(
+    ctx: Context, params: PageParams, updated_since: datetime | None = None
+) -> AssessmentList:
     """`GET /v1/assessments?status=submitted`: the managers' worklist, oldest submission
     first, leaving out the caller's own (they may not approve them)."""
     policy.may_list_awaiting_approval(ctx.identity)
-    rows = await repo.awaiting_approval(ctx.session, params, not_author=ctx.identity.practitioner_id)
+    rows = await repo.awaiting_approval(
+        ctx.session, params, not_author=ctx.identity.practitioner_id, updated_since=updated_since
+    )
     page, cursor = page_of(rows, params, "submitted_at")
     return AssessmentList(
         items=[AssessmentSummary.model_validate(a, from_attributes=True) for a in page],

@@ -11,7 +11,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from services.assessments import policy
+from services.assessments import partner_events, policy
 from services.assessments import repository as repo
 from services.assessments.access import EpisodeAccess
 from services.assessments.clients.referrals import ReferralsUnavailable
@@ -307,14 +307,24 @@ async def read_episode(ctx: Context, episode_id: str) -> tuple[EpisodeRead, int]
 
 
 async def list_episodes(
-    ctx: Context, params: PageParams, *, person_id: str | None, status: str | None
+    ctx: Context,
+    params: PageParams,
+    *,
+    person_id: str | None,
+    status: str | None,
+    updated_since: datetime | None = None,
 ) -> EpisodeList:
     """Only what the caller may see. For partner agencies the TAF filter is in SQL; the
     consent check then removes episodes it does not allow, so a page may be shorter than
     `limit` (the cursor still moves on)."""
     taf_agency = None if ctx.identity.sees_all else ctx.identity.agency_id
     rows = await repo.list_episodes(
-        ctx.session, params, person_id=person_id, status=status, taf_agency_id=taf_agency
+        ctx.session,
+        params,
+        person_id=person_id,
+        status=status,
+        taf_agency_id=taf_agency,
+        updated_since=updated_since,
     )
     page, cursor = page_of(rows, params, "opened_at")
     people = await repo.person_ids_for(ctx.session, [e.id for e in page])
@@ -343,12 +353,14 @@ def summary_fields(episode: Episode, people: list[str]) -> dict[str, Any]:
     }
 
 
-async def caseload(ctx: Context, params: PageParams) -> CaseloadList:
+async def caseload(ctx: Context, params: PageParams, updated_since: datetime | None = None) -> CaseloadList:
     """`GET /v1/me/caseload`: open episodes where the calling practitioner is the lead
     professional or a TAF member practitioner. Visibility still applies (a partner needs the
     consent service's say-so), so a page may be shorter than `limit`, as in `list_episodes`."""
     me = policy.caseload_practitioner(ctx.identity)
-    rows = await repo.caseload(ctx.session, params, practitioner_id=me, agency_id=ctx.identity.agency_id)
+    rows = await repo.caseload(
+        ctx.session, params, practitioner_id=me, agency_id=ctx.identity.agency_id, updated_since=updated_since
+    )
     page, cursor = page_of(rows, params, "opened_at")
     ids = [e.id for e in page]
     people = await repo.person_ids_for(ctx.session, ids)
@@ -436,6 +448,7 @@ async def add_taf_member(ctx: Context, episode_id: str, body: TafMemberCreate) -
     ctx.session.add(member)
     touch(episode)
     await ctx.session.flush()
+    await partner_events.taf_member_changed(ctx, "taf.member_added", member)
     return TafMemberRead.model_validate(member, from_attributes=True)
 
 
@@ -447,6 +460,7 @@ async def remove_taf_member(ctx: Context, episode_id: str, member_id: str) -> No
     member.removed_at = ctx.now
     touch(episode)
     await ctx.session.flush()
+    await partner_events.taf_member_changed(ctx, "taf.member_removed", member)
 
 
 # --- contacts -------------------------------------------------------------------------------
@@ -555,6 +569,7 @@ async def close_episode(ctx: Context, episode_id: str, body: EpisodeClose) -> Ep
             "reason": body.reason,
             "closed_at": now.isoformat(),
             "signed_off_by_practitioner_id": ctx.identity.practitioner_id,
+            "taf_agency_ids": await partner_events.taf_agency_ids(ctx, episode.id),
         },
     )
     return await episode_read(ctx, episode, access.person_ids)

@@ -25,6 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from shared.changes import updated_at_column
 from shared.db import UTCDateTime, make_metadata
 from shared.platform_tables import platform_tables
 
@@ -56,6 +57,7 @@ class Episode(Base):
     level_of_need: Mapped[str] = mapped_column(String(20), nullable=False)
     status: Mapped[str] = mapped_column(String(10), nullable=False, default="open")
     opened_at: Mapped[datetime] = mapped_column(TZ, nullable=False, index=True)
+    updated_at: Mapped[datetime] = updated_at_column()  # `?updated_since=` (shared/changes.py)
     opened_by_agency_id: Mapped[str | None] = mapped_column(String(120), nullable=True)
     referral_received_at: Mapped[datetime | None] = mapped_column(TZ, nullable=True)
     first_contact_due_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
@@ -205,6 +207,7 @@ class Assessment(Base):
     episode_id: Mapped[str] = mapped_column(ForeignKey("episode.id"), nullable=False, index=True)
     status: Mapped[str] = mapped_column(String(12), nullable=False)
     started_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
+    updated_at: Mapped[datetime] = updated_at_column()
     due_on: Mapped[date] = mapped_column(Date, nullable=False)
     submitted_at: Mapped[datetime | None] = mapped_column(TZ, nullable=True)
     approved_at: Mapped[datetime | None] = mapped_column(TZ, nullable=True)

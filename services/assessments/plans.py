@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from services.assessments import policy
+from services.assessments import partner_events, policy
 from services.assessments import repository as repo
 from services.assessments.access import EpisodeAccess
 from services.assessments.context import Context
@@ -184,6 +184,7 @@ async def put_plan(ctx: Context, episode_id: str, body: PlanPut) -> PlanRead:
             )
         )
     created: list[PlanAction] = []
+    rows: list[PlanAction] = []
     for i, a in enumerate(body.actions):
         assert a.owner is not None and a.owner.agency_id and a.owner.name and a.due_on
         before = prev_actions.get(a.id) if a.id else None
@@ -205,12 +206,22 @@ async def put_plan(ctx: Context, episode_id: str, body: PlanPut) -> PlanRead:
             version=1,
         )
         ctx.session.add(row)
+        rows.append(row)
         if before is None:
             created.append(row)
     await ctx.session.flush()
     await ctx.publish(
         "plan.agreed",
-        {"episode_id": episode.id, "plan_id": plan.id, "version": plan.version, "agreed_at": now.isoformat()},
+        {
+            "episode_id": episode.id,
+            "plan_id": plan.id,
+            "version": plan.version,
+            "agreed_at": now.isoformat(),
+            # For partners' alerts (issue 20): who is on the TAF, and every action of this
+            # version, so notifications opens, moves and cancels the actions' due dates.
+            "taf_agency_ids": await partner_events.taf_agency_ids(ctx, episode.id),
+            "actions": partner_events.plan_actions_data(rows),
+        },
     )
     for row in created:
         await ctx.publish(
@@ -352,9 +363,13 @@ def review_read(r: Review, scores: list[tuple[str, int]]) -> ReviewRead:
     )
 
 
-async def list_reviews(ctx: Context, episode_id: str) -> list[ReviewRead]:
+async def list_reviews(
+    ctx: Context, episode_id: str, updated_since: datetime | None = None
+) -> list[ReviewRead]:
     episode, access = await visible_episode(ctx, episode_id)
     reviews = await repo.reviews_of(ctx.session, episode.id)
+    # A review is recorded once and never changed: its last change is when it was recorded.
+    reviews = [r for r in reviews if updated_since is None or r.created_at > updated_since]
     scores = await repo.scores_of(ctx.session, [r.id for r in reviews])
     ctx.viewer.disclosed(access, "reviews", episode.id)
     return [review_read(r, scores[r.id]) for r in reviews]

@@ -30,6 +30,7 @@ from services.assessments.models import (
     TafMember,
 )
 from services.assessments.schemas import EpisodeFigures
+from shared.changes import where_changed_since
 from shared.pagination import PageParams, keyset
 
 # --- references -----------------------------------------------------------------------------
@@ -138,8 +139,9 @@ async def list_episodes(
     person_id: str | None,
     status: str | None,
     taf_agency_id: str | None,
+    updated_since: datetime | None = None,
 ) -> list[Episode]:
-    stmt = select(Episode)
+    stmt = where_changed_since(select(Episode), updated_since, Episode.updated_at)
     if person_id:
         stmt = stmt.where(
             Episode.id.in_(select(EpisodePerson.episode_id).where(EpisodePerson.person_id == person_id))
@@ -250,7 +252,12 @@ def _my_taf_episodes(practitioner_id: str, agency_id: str) -> Any:
 
 
 async def caseload(
-    session: AsyncSession, params: PageParams, *, practitioner_id: str, agency_id: str
+    session: AsyncSession,
+    params: PageParams,
+    *,
+    practitioner_id: str,
+    agency_id: str,
+    updated_since: datetime | None = None,
 ) -> list[Episode]:
     """Open episodes where the practitioner (of that agency) is the current lead professional
     or a current TAF member, newest first."""
@@ -261,6 +268,7 @@ async def caseload(
             Episode.id.in_(_my_taf_episodes(practitioner_id, agency_id)),
         ),
     )
+    stmt = where_changed_since(stmt, updated_since, Episode.updated_at)
     stmt = keyset(stmt, Episode.opened_at, Episode.id, params)
     return list((await session.execute(stmt)).scalars())
 
@@ -325,7 +333,11 @@ async def assessments_of(session: AsyncSession, episode_id: str) -> list[Assessm
 
 
 async def awaiting_approval(
-    session: AsyncSession, params: PageParams, *, not_author: str | None
+    session: AsyncSession,
+    params: PageParams,
+    *,
+    not_author: str | None,
+    updated_since: datetime | None = None,
 ) -> list[Assessment]:
     """Submitted assessments of open episodes, oldest submission first; without those
     `not_author` started (no one approves their own)."""
@@ -338,6 +350,7 @@ async def awaiting_approval(
         stmt = stmt.where(
             or_(Assessment.author_practitioner_id.is_(None), Assessment.author_practitioner_id != not_author)
         )
+    stmt = where_changed_since(stmt, updated_since, Assessment.updated_at)
     stmt = keyset(stmt, Assessment.submitted_at, Assessment.id, params, descending=False)
     return list((await session.execute(stmt)).scalars())
 

@@ -53,6 +53,7 @@ from services.assessments.schemas import (
     TafMemberRead,
     Timeline,
 )
+from shared.changes import UpdatedSince
 from shared.clock import utcnow
 from shared.context import Now
 from shared.deps import IdempotencyDep, SessionDep
@@ -106,17 +107,20 @@ async def list_episodes(
     page: PageDep,
     person_id: Annotated[str | None, Query(max_length=36)] = None,
     status: Literal["open", "closed"] | None = None,
+    updated_since: UpdatedSince = None,
 ) -> EpisodeList:
     """Only the episodes the caller may see."""
-    return await episodes.list_episodes(ctx, page, person_id=person_id, status=status)
+    return await episodes.list_episodes(
+        ctx, page, person_id=person_id, status=status, updated_since=updated_since
+    )
 
 
 @router.get("/me/caseload", response_model=CaseloadList, dependencies=READ)
-async def my_caseload(ctx: Ctx, page: PageDep) -> CaseloadList:
+async def my_caseload(ctx: Ctx, page: PageDep, updated_since: UpdatedSince = None) -> CaseloadList:
     """Open episodes where the calling practitioner is the lead professional or a TAF member
     practitioner, newest first. A system call naming no practitioner: 403
     `practitioner-required`."""
-    return await episodes.caseload(ctx, page)
+    return await episodes.caseload(ctx, page, updated_since)
 
 
 @router.get("/episodes/{episode_id}", response_model=EpisodeRead, dependencies=READ)
@@ -202,8 +206,8 @@ async def step_up(
 
 
 @router.get("/episodes/{episode_id}/step-ups", response_model=list[StepUpRead], dependencies=READ)
-async def list_step_ups(episode_id: Id, ctx: Ctx) -> list[StepUpRead]:
-    return await step_ups.list_step_ups(ctx, episode_id)
+async def list_step_ups(episode_id: Id, ctx: Ctx, updated_since: UpdatedSince = None) -> list[StepUpRead]:
+    return await step_ups.list_step_ups(ctx, episode_id, updated_since)
 
 
 @router.post("/episodes/{episode_id}/joint-visit", dependencies=WRITE)
@@ -248,10 +252,11 @@ async def assessments_awaiting_approval(
     ctx: Ctx,
     page: PageDep,
     status: Literal["submitted"] = "submitted",
+    updated_since: UpdatedSince = None,
 ) -> AssessmentList:
     """Assessments awaiting approval (`status=submitted`), oldest first: early help managers
     only (403 `not-permitted` otherwise). The caller's own are left out."""
-    return await assessments.awaiting_approval(ctx, page)
+    return await assessments.awaiting_approval(ctx, page, updated_since)
 
 
 @router.get("/assessments/{assessment_id}", response_model=AssessmentRead, dependencies=READ)
@@ -375,8 +380,8 @@ async def hold_review(
 
 
 @router.get("/episodes/{episode_id}/reviews", response_model=list[ReviewRead], dependencies=READ)
-async def list_reviews(episode_id: Id, ctx: Ctx) -> list[ReviewRead]:
-    return await plans.list_reviews(ctx, episode_id)
+async def list_reviews(episode_id: Id, ctx: Ctx, updated_since: UpdatedSince = None) -> list[ReviewRead]:
+    return await plans.list_reviews(ctx, episode_id, updated_since)
 
 
 # --- reports --------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from services.assessments import repository as repo
@@ -110,6 +110,12 @@ async def mark_step_up_sent(ctx: Context, record: StepUp, referral_id: str) -> N
     await ctx.session.flush()
 
 
-async def list_step_ups(ctx: Context, episode_id: str) -> list[StepUpRead]:
+async def list_step_ups(
+    ctx: Context, episode_id: str, updated_since: datetime | None = None
+) -> list[StepUpRead]:
     episode, _ = await visible_episode(ctx, episode_id)
-    return [step_up_read(s) for s in await repo.step_ups_of(ctx.session, episode.id)]
+    rows = await repo.step_ups_of(ctx.session, episode.id)
+    # A step-up changes when requested and when sent (`?updated_since=`, shared/changes.py).
+    if updated_since is not None:
+        rows = [s for s in rows if max(s.requested_at, s.sent_at or s.requested_at) > updated_since]
+    return [step_up_read(s) for s in rows]

@@ -39,6 +39,7 @@ from services.consent.models import (
     Disclosure,
     SharingDecision,
 )
+from shared.changes import where_changed_since
 from shared.db import is_postgres_session
 from shared.pagination import PageParams, keyset
 
@@ -64,13 +65,15 @@ async def get_consent(
 
 
 async def list_consents(
-    session: AsyncSession, person_id: str, params: PageParams
+    session: AsyncSession, person_id: str, params: PageParams, updated_since: datetime | None = None
 ) -> Sequence[Row[Consent, ConsentWithdrawal | None]]:
     stmt = (
         select(Consent, ConsentWithdrawal)
         .outerjoin(ConsentWithdrawal, ConsentWithdrawal.consent_id == Consent.id)
         .where(Consent.person_id == person_id)
     )
+    # Append-only: a consent changes when recorded and when withdrawn (shared/changes.py).
+    stmt = where_changed_since(stmt, updated_since, Consent.created_at, ConsentWithdrawal.withdrawn_at)
     stmt = keyset(stmt, Consent.obtained_at, Consent.id, params)
     return (await session.execute(stmt)).all()
 
@@ -195,13 +198,19 @@ async def get_decision(session: AsyncSession, decision_id: str) -> Row[SharingDe
 
 
 async def list_decisions(
-    session: AsyncSession, person_id: str, params: PageParams, agency_id: str | None
+    session: AsyncSession,
+    person_id: str,
+    params: PageParams,
+    agency_id: str | None,
+    updated_since: datetime | None = None,
 ) -> Sequence[Row[SharingDecision, str | None]]:
     stmt = (
         select(SharingDecision, _Successor.id)
         .outerjoin(_Successor, _Successor.supersedes_id == SharingDecision.id)
         .where(SharingDecision.person_id == person_id)
     )
+    # Append-only: a decision changes when recorded and when a correction supersedes it.
+    stmt = where_changed_since(stmt, updated_since, SharingDecision.created_at, _Successor.created_at)
     if agency_id is not None:
         stmt = stmt.where(SharingDecision.agency_id == agency_id)
     stmt = keyset(stmt, SharingDecision.decided_at, SharingDecision.id, params)
@@ -212,10 +221,15 @@ async def list_decisions(
 
 
 async def list_disclosures(
-    session: AsyncSession, person_id: str, params: PageParams | None, agency_id: str | None
+    session: AsyncSession,
+    person_id: str,
+    params: PageParams | None,
+    agency_id: str | None,
+    updated_since: datetime | None = None,
 ) -> Sequence[Disclosure]:
     """Oldest first (a journey reads forwards); `params=None` returns them all (export)."""
     stmt = select(Disclosure).where(Disclosure.person_id == person_id)
+    stmt = where_changed_since(stmt, updated_since, Disclosure.recorded_at)  # recorded once
     if agency_id is not None:
         stmt = stmt.where(Disclosure.agency_id == agency_id)
     if params is None:

@@ -27,6 +27,7 @@ from services.consent.schemas import (
     SharingDecisionList,
     SharingDecisionRead,
 )
+from shared.changes import UpdatedSince
 from shared.context import Now
 from shared.deps import IdempotencyDep, RuntimeDep, SessionDep
 from shared.identity import Identity, ServiceIdentity, require_scope
@@ -84,8 +85,11 @@ async def list_consents(
     runtime: RuntimeDep,
     page: PageDep,
     now: Now,
+    updated_since: UpdatedSince = None,
 ) -> ConsentList:
-    items, cursor = await service.list_consents(ctx(session, runtime, identity, now), str(person_id), page)
+    items, cursor = await service.list_consents(
+        ctx(session, runtime, identity, now), str(person_id), page, updated_since
+    )
     return ConsentList(items=items, next_cursor=cursor)
 
 
@@ -144,8 +148,11 @@ async def list_sharing_decisions(
     runtime: RuntimeDep,
     page: PageDep,
     now: Now,
+    updated_since: UpdatedSince = None,
 ) -> SharingDecisionList:
-    items, cursor = await service.list_decisions(ctx(session, runtime, identity, now), str(person_id), page)
+    items, cursor = await service.list_decisions(
+        ctx(session, runtime, identity, now), str(person_id), page, updated_since
+    )
     return SharingDecisionList(items=items, next_cursor=cursor)
 
 
@@ -218,8 +225,11 @@ async def list_disclosures(
     runtime: RuntimeDep,
     page: PageDep,
     now: Now,
+    updated_since: UpdatedSince = None,
 ) -> DisclosureList:
-    items, cursor = await service.list_disclosures(ctx(session, runtime, identity, now), str(person_id), page)
+    items, cursor = await service.list_disclosures(
+        ctx(session, runtime, identity, now), str(person_id), page, updated_since
+    )
     return DisclosureList(items=items, next_cursor=cursor)
 
 

@@ -151,9 +151,9 @@ async def get_consent(ctx: Context, consent_id: str) -> ConsentRead:
 
 
 async def list_consents(
-    ctx: Context, person_id: str, params: PageParams
+    ctx: Context, person_id: str, params: PageParams, updated_since: datetime | None = None
 ) -> tuple[list[ConsentRead], str | None]:
-    rows = list(await repo.list_consents(ctx.session, person_id, params))
+    rows = list(await repo.list_consents(ctx.session, person_id, params, updated_since))
     cursor = None
     if len(rows) > params.limit:
         rows = rows[: params.limit]
@@ -300,10 +300,10 @@ async def get_decision(ctx: Context, decision_id: str) -> SharingDecisionRead:
 
 
 async def list_decisions(
-    ctx: Context, person_id: str, params: PageParams
+    ctx: Context, person_id: str, params: PageParams, updated_since: datetime | None = None
 ) -> tuple[list[SharingDecisionRead], str | None]:
     agency = policy.agency_filter(ctx.identity)
-    rows = list(await repo.list_decisions(ctx.session, person_id, params, agency))
+    rows = list(await repo.list_decisions(ctx.session, person_id, params, agency, updated_since))
     cursor = None
     if len(rows) > params.limit:
         rows = rows[: params.limit]
@@ -367,10 +367,10 @@ async def record_disclosure(ctx: Context, body: DisclosureCreate) -> DisclosureR
 
 
 async def list_disclosures(
-    ctx: Context, person_id: str, params: PageParams
+    ctx: Context, person_id: str, params: PageParams, updated_since: datetime | None = None
 ) -> tuple[list[DisclosureRead], str | None]:
     agency = policy.agency_filter(ctx.identity)
-    rows = list(await repo.list_disclosures(ctx.session, person_id, params, agency))
+    rows = list(await repo.list_disclosures(ctx.session, person_id, params, agency, updated_since))
     cursor = None
     if len(rows) > params.limit:
         rows = rows[: params.limit]

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.notifications import policy
+from services.notifications import change_feed, policy
 from services.notifications.channels.feed import Alert, AlertWriter
 from services.notifications.deadlines import service as deadlines
 from services.notifications.models import EpisodeLink, EpisodePerson
@@ -61,6 +61,7 @@ async def referral_received(rt: NotificationsRuntime, s: AsyncSession, e: EventE
         referral_id=d["referral_id"],
         reference=d.get("reference"),
     )
+    await change_feed.referral_changed(ctx, "referral.received", d)
 
 
 async def referral_decided(rt: NotificationsRuntime, s: AsyncSession, e: EventEnvelope) -> None:
@@ -145,6 +146,7 @@ async def referral_withdrawn(rt: NotificationsRuntime, s: AsyncSession, e: Event
     ctx = Context.for_system(s, rt)
     d = e.data
     await deadlines.cancel(ctx, "front_door_decision", d["referral_id"], when(ctx, d, "withdrawn_at"))
+    await change_feed.referral_changed(ctx, "referral.withdrawn", d)
 
 
 async def safeguarding_concern(rt: NotificationsRuntime, s: AsyncSession, e: EventEnvelope) -> None:
@@ -208,6 +210,7 @@ async def episode_opened(rt: NotificationsRuntime, s: AsyncSession, e: EventEnve
         reference=d.get("reference"),
         link=link,
     )
+    await change_feed.episode_opened(ctx, d)
 
 
 async def lead_assigned(rt: NotificationsRuntime, s: AsyncSession, e: EventEnvelope) -> None:
@@ -217,6 +220,7 @@ async def lead_assigned(rt: NotificationsRuntime, s: AsyncSession, e: EventEnvel
     link.lead_email, link.lead_agency_id = d.get("email"), d.get("agency_id")
     await s.flush()
     await deadlines.assign(ctx, d["episode_id"], d.get("email"), d.get("agency_id"))
+    await change_feed.lead_changed(ctx, d, link)
 
 
 async def contact_recorded(rt: NotificationsRuntime, s: AsyncSession, e: EventEnvelope) -> None:
@@ -294,6 +298,23 @@ async def plan_agreed(rt: NotificationsRuntime, s: AsyncSession, e: EventEnvelop
     await meet_then_open(
         ctx, e.data["episode_id"], when(ctx, e.data, "agreed_at"), met="plan_agreed", then="first_review"
     )
+    await change_feed.plan_changed(ctx, e.data)
+
+
+async def action_created(rt: NotificationsRuntime, s: AsyncSession, e: EventEnvelope) -> None:
+    await change_feed.action_assigned(Context.for_system(s, rt), e.data)
+
+
+async def action_completed(rt: NotificationsRuntime, s: AsyncSession, e: EventEnvelope) -> None:
+    await change_feed.action_completed(Context.for_system(s, rt), e.data)
+
+
+async def taf_member_added(rt: NotificationsRuntime, s: AsyncSession, e: EventEnvelope) -> None:
+    await change_feed.taf_member_changed(Context.for_system(s, rt), "taf.member_added", e.data)
+
+
+async def taf_member_removed(rt: NotificationsRuntime, s: AsyncSession, e: EventEnvelope) -> None:
+    await change_feed.taf_member_changed(Context.for_system(s, rt), "taf.member_removed", e.data)
 
 
 async def review_held(rt: NotificationsRuntime, s: AsyncSession, e: EventEnvelope) -> None:
@@ -339,6 +360,7 @@ async def episode_closed(rt: NotificationsRuntime, s: AsyncSession, e: EventEnve
     link.closed_at = at
     await s.flush()
     await deadlines.cancel_episode(ctx, d["episode_id"], at)
+    await change_feed.episode_closed(ctx, d, link)
 
 
 # --- consent ---
@@ -394,6 +416,10 @@ HANDLERS: dict[str, RuntimeHandler] = {
     "assessment.extended": assessment_extended,
     "assessment.approved": assessment_approved,
     "plan.agreed": plan_agreed,
+    "action.created": action_created,
+    "action.completed": action_completed,
+    "taf.member_added": taf_member_added,
+    "taf.member_removed": taf_member_removed,
     "review.held": review_held,
     "stepdown.opened": stepdown_opened,
     "joint_visit.recorded": joint_visit_recorded,

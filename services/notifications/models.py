@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import JSON, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from shared.changes import updated_at_column
 from shared.db import UTCDateTime, make_metadata
 from shared.platform_tables import platform_tables
 
@@ -83,6 +84,7 @@ class Deadline(Base):
     next_stage: Mapped[str | None] = mapped_column(String(12), nullable=True)
     next_check_at: Mapped[datetime | None] = mapped_column(TZ, nullable=True)
     created_at: Mapped[datetime] = mapped_column(TZ)
+    updated_at: Mapped[datetime] = updated_at_column()  # `?updated_since=` (shared/changes.py)
 
 
 class DeadlineFact(Base):
@@ -142,6 +144,7 @@ class Subscription(Base):
     disabled_reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(TZ)
+    updated_at: Mapped[datetime] = updated_at_column()
 
 
 class Delivery(Base):
@@ -166,6 +169,7 @@ class Delivery(Base):
     last_error: Mapped[str | None] = mapped_column(String(300), nullable=True)
     created_at: Mapped[datetime] = mapped_column(TZ)
     delivered_at: Mapped[datetime | None] = mapped_column(TZ, nullable=True)
+    updated_at: Mapped[datetime] = updated_at_column()
 
 
 class EpisodeLink(Base):

@@ -27,6 +27,16 @@ Who receives which alert (`Recipients`; the feed row, its email and its webhooks
   team's feed told too) or an agency type.
 - A webhook subscription receives an alert addressed to its agency (or agency type) whose kind
   it asked for (`event_types`).
+- The change feed (issue 20; `change_feed.py`), ids, codes and an `href` only:
+  referral.received, referral.withdrawn: the MASH (agency type `mash`) and the referring agency.
+  episode.opened: early help (agency type `early_help`). episode.closed, plan.changed: the lead
+  professional (else early help) and each agency on the TAF, one item each.
+  taf.member_added, taf.member_removed: the member's agency and the lead professional.
+  taf.lead_professional_changed: the new lead professional's agency (and their email).
+  action.assigned, action.due, action.overdue: the action's owning agency (the owning
+  practitioner's id in the data). review.due: the lead professional (the `next_review` reminder).
+  An agency told of an episode may still be refused it (404) when it follows the `href`: the
+  item says that something changed, never what the agency may not see.
 """
 
 from __future__ import annotations
@@ -109,6 +119,33 @@ RULES: tuple[Rule, ...] = (
         "receives `deadline.escalated`",
         "the rule's escalation target: an email address (and the team's feed) or an agency type",
     ),
+    Rule(
+        "alert-front-door",
+        "receives `referral.received`, `referral.withdrawn`",
+        "the MASH (agency type `mash`) and the referring agency",
+    ),
+    Rule("alert-episode-opened", "receives `episode.opened`", "early help (agency type `early_help`)"),
+    Rule(
+        "alert-team",
+        "receives `episode.closed`, `plan.changed`",
+        "the lead professional (else early help) and each agency on the TAF",
+    ),
+    Rule(
+        "alert-team-member",
+        "receives `taf.member_added`, `taf.member_removed`",
+        "the member's agency and the lead professional (else early help)",
+    ),
+    Rule(
+        "alert-new-lead",
+        "receives `taf.lead_professional_changed`",
+        "the new lead professional's agency (and their email)",
+    ),
+    Rule(
+        "alert-action-owner",
+        "receives `action.assigned`, `action.due`, `action.overdue`",
+        "the agency owning the action (its practitioner's id in the data)",
+    ),
+    Rule("alert-review-due", "receives `review.due`", "the lead professional (else early help)"),
     Rule(
         "webhook-addressee",
         "a webhook delivery of an alert",
@@ -199,6 +236,28 @@ def deadline_alert_to(d: Mapping[str, Any], stage: str) -> Recipients:
             agency_type=None if d["assignee_agency_id"] else d["team"],
         )
     return recipients(agency_type=d["team"])
+
+
+def front_door_to(source_agency_id: str | None) -> Recipients:
+    """A referral arriving or withdrawn: the MASH decides, the referrer sent it."""
+    return recipients(agency_id=source_agency_id, agency_type="mash")
+
+
+def early_help_to() -> Recipients:
+    return recipients(agency_type="early_help")
+
+
+def team_to(
+    lead_agency_id: str | None, lead_email: str | None, taf_agency_ids: list[str]
+) -> list[Recipients]:
+    """The lead professional (else early help), then each other TAF agency: one item each."""
+    out = [lead_professional_to(lead_agency_id, lead_email)]
+    out += [recipients(agency_id=a) for a in sorted(set(taf_agency_ids)) if a != lead_agency_id]
+    return out
+
+
+def action_owner_to(owner_agency_id: str, email: str | None = None) -> Recipients:
+    return recipients(agency_id=owner_agency_id, email=email)
 
 
 def subscription_receives(

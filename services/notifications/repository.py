@@ -3,22 +3,31 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notifications.models import Delivery, Notification, Subscription
 from services.notifications.policy import addressed_to
+from shared.changes import where_changed_since
 from shared.identity import Identity
 from shared.pagination import PageParams, keyset
 
 
 async def feed(
-    session: AsyncSession, identity: Identity, params: PageParams, *, unread: bool
+    session: AsyncSession,
+    identity: Identity,
+    params: PageParams,
+    *,
+    unread: bool,
+    updated_since: datetime | None = None,
 ) -> Sequence[Notification]:
     stmt = select(Notification).where(addressed_to(identity))
     if unread:
         stmt = stmt.where(Notification.read_at.is_(None))
+    # A feed item changes twice: written, then (perhaps) marked read.
+    stmt = where_changed_since(stmt, updated_since, Notification.created_at, Notification.read_at)
     stmt = keyset(stmt, Notification.created_at, Notification.id, params)
     return (await session.scalars(stmt)).all()
 
@@ -30,12 +39,15 @@ async def notification_for(
     return (await session.scalars(stmt)).first()
 
 
-async def subscriptions_of(session: AsyncSession, agency_id: str) -> Sequence[Subscription]:
+async def subscriptions_of(
+    session: AsyncSession, agency_id: str, updated_since: datetime | None = None
+) -> Sequence[Subscription]:
     stmt = (
         select(Subscription)
         .where(Subscription.agency_id == agency_id, Subscription.status != "deleted")
         .order_by(Subscription.created_at)
     )
+    stmt = where_changed_since(stmt, updated_since, Subscription.updated_at)
     return (await session.scalars(stmt)).all()
 
 
@@ -48,10 +60,14 @@ async def subscription(session: AsyncSession, subscription_id: str) -> Subscript
 
 
 async def deliveries_of(
-    session: AsyncSession, subscription_id: str, params: PageParams
+    session: AsyncSession, subscription_id: str, params: PageParams, updated_since: datetime | None = None
 ) -> Sequence[Delivery]:
     stmt = keyset(
-        select(Delivery).where(Delivery.subscription_id == subscription_id),
+        where_changed_since(
+            select(Delivery).where(Delivery.subscription_id == subscription_id),
+            updated_since,
+            Delivery.updated_at,
+        ),
         Delivery.created_at,
         Delivery.id,
         params,

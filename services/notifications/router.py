@@ -24,6 +24,7 @@ from services.notifications.schemas import (
     SubscriptionList,
     SubscriptionRead,
 )
+from shared.changes import UpdatedSince
 from shared.context import Now
 from shared.deps import RuntimeDep, SessionDep
 from shared.etag import set_etag
@@ -53,9 +54,13 @@ def ctx(session: Any, runtime: Any, identity: Identity, now: datetime) -> servic
 
 @router.get("/deadline-rules", response_model=DeadlineRuleList, summary="The deadline rules (timescales)")
 async def list_rules(
-    identity: RulesReader, session: SessionDep, runtime: RuntimeDep, now: Now
+    identity: RulesReader,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    now: Now,
+    updated_since: UpdatedSince = None,
 ) -> DeadlineRuleList:
-    rules = await service.list_rules(ctx(session, runtime, identity, now))
+    rules = await service.list_rules(ctx(session, runtime, identity, now), updated_since)
     return DeadlineRuleList(items=[DeadlineRuleRead.model_validate(r) for r in rules])
 
 
@@ -89,6 +94,7 @@ async def list_deadlines(
     episode_id: Id | None = None,
     referral_id: Id | None = None,
     team: Annotated[str | None, Query(max_length=40)] = None,
+    updated_since: UpdatedSince = None,
 ) -> DeadlineList:
     rows, cursor, by_kind = await service.list_deadlines(
         ctx(session, runtime, identity, now),
@@ -98,6 +104,7 @@ async def list_deadlines(
         episode_id=episode_id,
         referral_id=referral_id,
         team=team,
+        updated_since=updated_since,
     )
     items = []
     for d in rows:
@@ -116,8 +123,11 @@ async def feed(
     page: PageDep,
     now: Now,
     unread: bool = False,
+    updated_since: UpdatedSince = None,
 ) -> NotificationList:
-    rows, cursor = await service.feed(ctx(session, runtime, identity, now), page, unread=unread)
+    rows, cursor = await service.feed(
+        ctx(session, runtime, identity, now), page, unread=unread, updated_since=updated_since
+    )
     return NotificationList(items=[NotificationRead.model_validate(n) for n in rows], next_cursor=cursor)
 
 
@@ -147,9 +157,13 @@ async def create_subscription(
 
 @router.get("/subscriptions", response_model=SubscriptionList, summary="The agency's webhook subscriptions")
 async def list_subscriptions(
-    identity: WebhookManager, session: SessionDep, runtime: RuntimeDep, now: Now
+    identity: WebhookManager,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    now: Now,
+    updated_since: UpdatedSince = None,
 ) -> SubscriptionList:
-    subs = await service.list_subscriptions(ctx(session, runtime, identity, now))
+    subs = await service.list_subscriptions(ctx(session, runtime, identity, now), updated_since)
     return SubscriptionList(items=[SubscriptionRead.model_validate(s) for s in subs])
 
 
@@ -171,8 +185,11 @@ async def deliveries(
     runtime: RuntimeDep,
     page: PageDep,
     now: Now,
+    updated_since: UpdatedSince = None,
 ) -> DeliveryList:
-    rows, cursor = await service.deliveries(ctx(session, runtime, identity, now), subscription_id, page)
+    rows, cursor = await service.deliveries(
+        ctx(session, runtime, identity, now), subscription_id, page, updated_since
+    )
     return DeliveryList(items=[DeliveryRead.model_validate(d) for d in rows], next_cursor=cursor)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import TypeAlias
 
 from fastapi import Request
@@ -33,6 +34,7 @@ from services.notifications.errors import (
 from services.notifications.models import Deadline, DeadlineRule, Delivery, Notification, Subscription
 from services.notifications.runtime import NotificationsRuntime
 from services.notifications.schemas import DeadlineRuleUpdate, SubscriptionCreate
+from shared.changes import where_changed_since
 from shared.context import Context as BaseContext
 from shared.etag import check_if_match
 from shared.pagination import PageParams, keyset, page_of
@@ -43,8 +45,9 @@ Context: TypeAlias = BaseContext[NotificationsRuntime]
 
 
 # --- deadline rules ---
-async def list_rules(ctx: Context) -> Sequence[DeadlineRule]:
-    return await deadlines_repo.rules(ctx.session)
+async def list_rules(ctx: Context, updated_since: datetime | None = None) -> Sequence[DeadlineRule]:
+    rules = await deadlines_repo.rules(ctx.session)
+    return [r for r in rules if updated_since is None or r.updated_at > updated_since]
 
 
 async def update_rule(ctx: Context, request: Request, kind: str, body: DeadlineRuleUpdate) -> DeadlineRule:
@@ -71,6 +74,7 @@ async def list_deadlines(
     episode_id: str | None,
     referral_id: str | None,
     team: str | None,
+    updated_since: datetime | None = None,
 ) -> tuple[list[Deadline], str | None, dict[str, int]]:
     """A page of deadlines (overdue: open and due by `ctx.now`) and the overdue count by kind."""
     now = ctx.now
@@ -81,6 +85,7 @@ async def list_deadlines(
         "team": team,
     }
     stmt = deadlines_repo.list_query(status=status, now=now, **filters)
+    stmt = where_changed_since(stmt, updated_since, Deadline.updated_at)
     stmt = keyset(stmt, Deadline.due_at, Deadline.id, params, descending=False)
     rows, cursor = page_of(list((await ctx.session.scalars(stmt)).all()), params, "due_at")
     summary = await deadlines_repo.overdue_by_kind(ctx.session, now, **filters)
@@ -88,8 +93,12 @@ async def list_deadlines(
 
 
 # --- feed ---
-async def feed(ctx: Context, params: PageParams, *, unread: bool) -> tuple[list[Notification], str | None]:
-    rows = list(await repo.feed(ctx.session, ctx.identity, params, unread=unread))
+async def feed(
+    ctx: Context, params: PageParams, *, unread: bool, updated_since: datetime | None = None
+) -> tuple[list[Notification], str | None]:
+    rows = list(
+        await repo.feed(ctx.session, ctx.identity, params, unread=unread, updated_since=updated_since)
+    )
     return page_of(rows, params, "created_at")
 
 
@@ -128,8 +137,9 @@ async def create_subscription(ctx: Context, body: SubscriptionCreate) -> tuple[S
     return sub, secret
 
 
-async def list_subscriptions(ctx: Context) -> list[Subscription]:
-    return list(await repo.subscriptions_of(ctx.session, policy.subscription_owner(ctx.identity)))
+async def list_subscriptions(ctx: Context, updated_since: datetime | None = None) -> list[Subscription]:
+    owner = policy.subscription_owner(ctx.identity)
+    return list(await repo.subscriptions_of(ctx.session, owner, updated_since))
 
 
 async def get_subscription(ctx: Context, subscription_id: str) -> Subscription:
@@ -146,10 +156,10 @@ async def delete_subscription(ctx: Context, subscription_id: str) -> None:
 
 
 async def deliveries(
-    ctx: Context, subscription_id: str, params: PageParams
+    ctx: Context, subscription_id: str, params: PageParams, updated_since: datetime | None = None
 ) -> tuple[list[Delivery], str | None]:
     await get_subscription(ctx, subscription_id)
-    rows = list(await repo.deliveries_of(ctx.session, subscription_id, params))
+    rows = list(await repo.deliveries_of(ctx.session, subscription_id, params, updated_since))
     return page_of(rows, params, "created_at")
 
 

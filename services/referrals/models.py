@@ -39,6 +39,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from shared.changes import updated_at_column
 from shared.db import UTCDateTime, make_metadata
 from shared.platform_tables import platform_tables
 
@@ -118,6 +119,7 @@ class Referral(Base):
     summary: Mapped[str] = mapped_column(Text)
     consent: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = updated_at_column()  # `?updated_since=` (shared/changes.py)
     decision_due_at: Mapped[datetime] = mapped_column(UTCDateTime())
     linked_referral_id: Mapped[str | None] = mapped_column(ForeignKey("referral.id"))
     open_episode_id: Mapped[str | None] = mapped_column(String(36))

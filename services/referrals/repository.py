@@ -422,6 +422,7 @@ class ReferralFilters:
     received_from: datetime | None = None
     received_to: datetime | None = None
     only_agency_id: str | None = None  # object-level rule: partners see their own only
+    updated_since: datetime | None = None  # changed after (shared/changes.py)
 
 
 async def list_referrals(session: AsyncSession, f: ReferralFilters, page: PageParams) -> list[Referral]:
@@ -440,6 +441,8 @@ async def list_referrals(session: AsyncSession, f: ReferralFilters, page: PagePa
         stmt = stmt.where(Referral.received_at >= f.received_from)
     if f.received_to:
         stmt = stmt.where(Referral.received_at < f.received_to)
+    if f.updated_since:
+        stmt = stmt.where(Referral.updated_at > f.updated_since)
     stmt = keyset(stmt, Referral.received_at, Referral.id, page)  # type: ignore[arg-type]
     return list((await session.execute(stmt)).scalars().all())
 
@@ -496,7 +499,12 @@ async def add_assignment(session: AsyncSession, record: ReferralAssignment) -> N
 
 
 async def mash_queue(
-    session: AsyncSession, *, sort: str, assigned_to: str | None, page: PageParams
+    session: AsyncSession,
+    *,
+    sort: str,
+    assigned_to: str | None,
+    page: PageParams,
+    updated_since: datetime | None = None,
 ) -> tuple[list[Referral], str | None]:
     """Referrals awaiting a decision. `sort`: "due" (decision due time, soonest first) or
     "urgency" (`priority` highest first, then due time). `assigned_to`: a practitioner id,
@@ -506,6 +514,8 @@ async def mash_queue(
         stmt = stmt.where(Referral.assigned_to.is_(None))
     elif assigned_to is not None:
         stmt = stmt.where(Referral.assigned_to == assigned_to)
+    if updated_since is not None:
+        stmt = stmt.where(Referral.updated_at > updated_since)
     if sort == "due":
         if page.cursor and not isinstance(decode_cursor(page.cursor)[0], str):
             raise ValidationProblem("cursor", "not a cursor of this sort order")

@@ -50,6 +50,7 @@ from services.referrals.schemas import (
     StepUpCreate,
     WithdrawRequest,
 )
+from shared.changes import UpdatedSince
 from shared.clock import LONDON, MissingOffset, london_today, parse_date, parse_datetime
 from shared.context import Now
 from shared.deps import IdempotencyDep, RuntimeDep, SessionDep
@@ -143,6 +144,7 @@ async def list_referrals_endpoint(
     received_to: Annotated[
         str | None, Query(max_length=40, description="Date (inclusive) or timestamp (exclusive)")
     ] = None,
+    updated_since: UpdatedSince = None,
 ) -> ReferralList:
     """Referrals, newest first. Partner agencies see only those their agency submitted (and a
     referral the MASH linked to an existing case as `received`)."""
@@ -156,6 +158,7 @@ async def list_referrals_endpoint(
         person_id=person_id,
         received_from=_moment(received_from, "received_from", end=False),
         received_to=_moment(received_to, "received_to", end=True),
+        updated_since=updated_since,
     )
     items, cursor = page_of(rows, page, "received_at")
     if person_id:
@@ -271,12 +274,15 @@ async def mash_queue_endpoint(
     assigned_to: Annotated[
         str | None, Query(min_length=1, max_length=120, description="A practitioner id, `me` or `unassigned`")
     ] = None,
+    updated_since: UpdatedSince = None,
 ) -> MashQueue:
     """Referrals awaiting a MASH decision. `urgency`: safeguarding concerns first, then needs
     under a safeguarding headline, then the number of needs, then the due time; `due`: the
     decision's due time, soonest first."""
     c = ctx(session, runtime, identity, now)
-    rows, cursor = await service.mash_queue(c, sort=sort, assigned_to=assigned_to, page=page)
+    rows, cursor = await service.mash_queue(
+        c, sort=sort, assigned_to=assigned_to, page=page, updated_since=updated_since
+    )
     view = policy.view_of(identity)
     # By hand: the summary as this view shows it, the queue's own fields, and `overdue` now.
     items = [

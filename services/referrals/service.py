@@ -447,6 +447,7 @@ async def list_referrals(
     person_id: str | None,
     received_from: datetime | None,
     received_to: datetime | None,
+    updated_since: datetime | None = None,
 ) -> list[Referral]:
     """One page of the referrals the caller may list, newest first: partner agencies only
     their own (`policy.reads_all`), in the statuses their view shows."""
@@ -457,6 +458,7 @@ async def list_referrals(
         received_from=received_from,
         received_to=received_to,
         only_agency_id=None if policy.reads_all(ctx.identity) else ctx.identity.agency_id,
+        updated_since=updated_since,
     )
     return await repo.list_referrals(ctx.session, filters, page)
 
@@ -732,13 +734,20 @@ def queue_assignee(identity: Identity, assigned_to: str | None) -> str | None:
 
 
 async def mash_queue(
-    ctx: Context, *, sort: str, assigned_to: str | None, page: PageParams
+    ctx: Context,
+    *,
+    sort: str,
+    assigned_to: str | None,
+    page: PageParams,
+    updated_since: datetime | None = None,
 ) -> tuple[list[Referral], str | None]:
     """One page of the referrals awaiting a decision (`repository.mash_queue`); `assigned_to`
     as asked (`me` is the caller: `queue_assignee`)."""
     policy.require_mash(ctx.identity, "read the MASH queue")
     who = queue_assignee(ctx.identity, assigned_to)
-    return await repo.mash_queue(ctx.session, sort=sort, assigned_to=who, page=page)
+    return await repo.mash_queue(
+        ctx.session, sort=sort, assigned_to=who, page=page, updated_since=updated_since
+    )
 
 
 # ---- the person index, for other services ----

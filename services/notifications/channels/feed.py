@@ -29,6 +29,37 @@ WEBHOOK_EVENT_TYPES = (
     "deadline.reminder",
     "deadline.overdue",
     "deadline.escalated",
+    # Issue 20: every state change a partner acts on (change_feed.py; docs/notifications.md).
+    "referral.received",
+    "referral.withdrawn",
+    "episode.opened",
+    "episode.closed",
+    "taf.member_added",
+    "taf.member_removed",
+    "taf.lead_professional_changed",
+    "plan.changed",
+    "action.assigned",
+    "action.due",
+    "action.overdue",
+    "review.due",
+)
+# Codes and ids an alert's data may pass on to a webhook (never names, emails or free text).
+WEBHOOK_DATA_KEYS = (
+    "deadline_kind",
+    "stage",
+    "outcome",
+    "assessment_id",
+    "author_practitioner_id",
+    # issue 20
+    "href",
+    "action_id",
+    "plan_id",
+    "version",
+    "member_agency_id",
+    "owner_practitioner_id",
+    "practitioner_id",
+    "reason",
+    "due_on",
 )
 ID_FIELDS = ("referral_id", "episode_id", "consent_id", "deadline_id")
 
@@ -47,6 +78,18 @@ class Alert:
     reference: str | None = None
     # Codes only (deadline kind, stage, due time): copied to the feed and the webhook.
     data: dict[str, Any] = field(default_factory=dict)
+
+
+def default_href(alert: Alert) -> str | None:
+    """The /v1 resource an item is about, for the receiver to follow (with its own access:
+    an episode it may not see is a 404 there, as anywhere)."""
+    if alert.episode_id:
+        return f"/v1/episodes/{alert.episode_id}"
+    if alert.referral_id:
+        return f"/v1/referrals/{alert.referral_id}"
+    if alert.consent_id:
+        return f"/v1/consents/{alert.consent_id}"
+    return None
 
 
 def email_content(alert: Alert, notification_id: str) -> dict[str, str]:
@@ -70,7 +113,7 @@ def webhook_payload(alert: Alert, notification_id: str, now: datetime) -> dict[s
     for name in ID_FIELDS:
         if getattr(alert, name):
             data[name] = getattr(alert, name)
-    for key in ("deadline_kind", "stage", "outcome", "assessment_id", "author_practitioner_id"):
+    for key in WEBHOOK_DATA_KEYS:
         if key in alert.data:
             data[key] = alert.data[key]
     return {"type": alert.kind, "timestamp": now.isoformat(), "data": data}
@@ -94,6 +137,8 @@ class AlertWriter:
 
     async def add(self, alert: Alert) -> str:
         nid = str(uuid.uuid4())
+        if "href" not in alert.data and (href := default_href(alert)) is not None:
+            alert.data = {**alert.data, "href": href}
         self.notifications.append(
             {
                 "id": nid,

@@ -36,17 +36,54 @@ TITLE_OF_STAGE = {
 }
 
 
-def alert_for(d: dict[str, Any], stage: str) -> Alert:
+# Issue 20: a plan action's owner is told "due" and "overdue" under the action's own kinds
+# (the escalation stays a deadline's); the kind's `href` is what the alert is about.
+KIND_OF_DEADLINE_STAGE = {
+    ("action_due", "reminder"): ("action.due", "Plan action due soon"),
+    ("action_due", "overdue"): ("action.overdue", "Plan action overdue"),
+}
+# Besides its `deadline.reminder`, a stage may raise a partner's event of its own: the next
+# review coming up is `review.due`, for the lead professional (the deadline's assignee).
+ALSO_OF_DEADLINE_STAGE = {("next_review", "reminder"): ("review.due", "TAF review due soon")}
+HREF_OF_DEADLINE_KIND = {"action_due": "/plan", "next_review": "/reviews", "first_review": "/reviews"}
+
+
+def _href(d: dict[str, Any]) -> str | None:
+    if d["episode_id"]:
+        return f"/v1/episodes/{d['episode_id']}{HREF_OF_DEADLINE_KIND.get(d['kind'], '')}"
+    if d["referral_id"]:
+        return f"/v1/referrals/{d['referral_id']}"
+    return None
+
+
+def alerts_for(d: dict[str, Any], stage: str) -> list[Alert]:
+    """The alerts of one (deadline, stage): its own, and a partner's event if the stage has one."""
+    alerts = [alert_for(d, stage)]
+    also = ALSO_OF_DEADLINE_STAGE.get((d["kind"], stage))
+    if also is not None:
+        alerts.append(alert_for(d, stage, also))
+    return alerts
+
+
+def alert_for(d: dict[str, Any], stage: str, kind_title: tuple[str, str] | None = None) -> Alert:
     due = d["due_at"].astimezone(LONDON).strftime("%Y-%m-%d %H:%M")
+    kind, title = kind_title or KIND_OF_DEADLINE_STAGE.get(
+        (d["kind"], stage), (KIND_OF_STAGE[stage], TITLE_OF_STAGE[stage])
+    )
+    data = {"deadline_kind": d["kind"], "stage": stage, "due_at": d["due_at"].isoformat()}
+    if (href := _href(d)) is not None:
+        data["href"] = href
+    if d["subject_type"] == "action":
+        data["action_id"] = d["subject_id"]
     common = {
-        "kind": KIND_OF_STAGE[stage],
-        "title": f"{TITLE_OF_STAGE[stage]}: {d['kind']} due {due} (London)",
+        "kind": kind,
+        "title": f"{title}: {d['kind']} due {due} (London)",
         "referral_id": d["referral_id"],
         "episode_id": d["episode_id"],
         "consent_id": d["consent_id"],
         "deadline_id": d["id"],
         "reference": d["reference"],
-        "data": {"deadline_kind": d["kind"], "stage": stage, "due_at": d["due_at"].isoformat()},
+        "data": data,
     }
     return Alert(**deadline_alert_to(d, stage), **common)
 
@@ -74,7 +111,8 @@ async def alert_batch(session: AsyncSession, now: datetime, limit: int, worker: 
                         "worker": worker,
                     }
                 )
-                await writer.add(alert_for(d, stage))
+                for alert in alerts_for(d, stage):
+                    await writer.add(alert)
             stage = next_stage_after(d, stage)
         updates.append(
             {"id": d["id"], "next_stage": stage, "next_check_at": stage_time(d, stage) if stage else None}

@@ -207,6 +207,8 @@ async def _remember(ctx: Context, kind: str, subject_id: str, outcome: str, at: 
 
 async def assign(ctx: Context, episode_id: str, email: str | None, agency_id: str | None) -> None:
     for d in await repo.open_deadlines(ctx.session, episode_id=episode_id):
+        if d.subject_type == "action":  # an action's owner keeps its due date, not the lead
+            continue
         d.assignee_email, d.assignee_agency_id = email, agency_id
     await ctx.session.flush()
 

@@ -33,6 +33,12 @@ async def open_episode(notif, episode_id: str = "e1") -> None:
     )
 
 
+async def approvals(notif) -> list[dict]:
+    """The early help feed's approval items (it also hears of episodes opened and closed)."""
+    feed = await notif.feed("early_help", "eh-1")
+    return [n for n in feed if n["kind"] == "assessment.awaiting_approval"]
+
+
 async def deliveries(notif, channel: str) -> list[Delivery]:
     async with notif.db.session(write=False) as session:
         return list(await session.scalars(select(Delivery).where(Delivery.channel == channel)))
@@ -41,7 +47,7 @@ async def deliveries(notif, channel: str) -> list[Delivery]:
 async def test_a_submitted_assessment_reaches_the_early_help_feed(notif):
     await open_episode(notif)
     await notif.event("assessment.submitted", submitted())
-    [item] = await notif.feed("early_help", "eh-1")
+    [item] = await approvals(notif)
     assert item["kind"] == "assessment.awaiting_approval"
     assert (item["episode_id"], item["reference"]) == ("e1", "EH-0001")
     assert item["data"]["assessment_id"] == "a1"
@@ -59,16 +65,16 @@ async def test_the_alert_is_written_once_per_event(notif):
     event_id = str(uuid.uuid4())
     for _ in range(2):
         await notif.event("assessment.submitted", submitted(), event_id=event_id)
-    assert len(await notif.feed("early_help", "eh-1")) == 1
+    assert len(await approvals(notif)) == 1
     # A resubmission (after the manager sent it back) is a new event and a new alert.
     await notif.event("assessment.submitted", submitted())
-    assert len(await notif.feed("early_help", "eh-1")) == 2
+    assert len(await approvals(notif)) == 2
 
 
 async def test_a_system_submission_and_an_unknown_episode_still_alert(notif):
     """The author may be a system call (no practitioner); the episode may not be known yet."""
     await notif.event("assessment.submitted", submitted("e-unknown", "a2", author=None))
-    [item] = await notif.feed("early_help", "eh-1")
+    [item] = await approvals(notif)
     assert (item["episode_id"], item["reference"]) == ("e-unknown", None)
     assert item["data"]["author_practitioner_id"] is None
 
@@ -77,7 +83,7 @@ async def test_nothing_to_approve_on_a_closed_episode(notif):
     await open_episode(notif)
     await notif.event("episode.closed", {"episode_id": "e1", "closed_at": T0.isoformat()})
     await notif.event("assessment.submitted", submitted())
-    assert await notif.feed("early_help", "eh-1") == []
+    assert await approvals(notif) == []
 
 
 async def test_the_managers_mailbox_is_emailed_ids_only(make_notif):
@@ -106,7 +112,8 @@ async def test_early_help_webhooks_get_it_with_ids_only(notif):
     assert hook.subscription_id == subs["early_help"]  # the school subscribed, but is not addressed
     data = hook.payload["data"]
     assert hook.payload["type"] == "assessment.awaiting_approval"
-    assert set(data) == {"notification_id", "episode_id", "assessment_id", "author_practitioner_id"}
+    assert set(data) == {"notification_id", "episode_id", "assessment_id", "author_practitioner_id", "href"}
+    assert data["href"] == "/v1/episodes/e1"
     assert (data["episode_id"], data["assessment_id"]) == ("e1", "a1")
 
 

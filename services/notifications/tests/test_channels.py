@@ -93,8 +93,9 @@ async def test_email_over_smtp_plain_and_html(make_notif, smtp):
         "consent.withdrawn", {"consent_id": "c1", "person_id": "p-secret-id", "purposes": [], "agencies": []}
     )
     await run_worker(notif, T0 + timedelta(hours=1))
-    assert len(box.messages) == 1
-    msg = box.messages[0]
+    # The lead was told of their new case too (issue 20): two emails, the consent one here.
+    assert len(box.messages) == 2
+    [msg] = [m for m in box.messages if "Consent" in m["Subject"]]
     assert msg["To"] == "lead@school.example" and msg["From"] == "eh@council.example"
     assert msg["Subject"] == "[Early Help] Consent was withdrawn on your case (EH-77)"
     assert "p-secret-id" not in msg["Subject"]
@@ -103,7 +104,7 @@ async def test_email_over_smtp_plain_and_html(make_notif, smtp):
     assert "e1" in msg.get_body(("plain",)).get_content()
     # Sent once: a second pass finds nothing pending.
     assert (await run_worker(notif, T0 + timedelta(hours=2)))[1] == 0
-    assert len(box.messages) == 1
+    assert len(box.messages) == 2
 
 
 async def test_smtp_down_is_retried_not_lost(make_notif):
@@ -119,7 +120,7 @@ async def test_smtp_down_is_retried_not_lost(make_notif):
     )
     await run_worker(notif, T0)
     async with notif.db.session(write=False) as s:
-        d = (await s.scalars(select(Delivery))).one()
+        d = (await s.scalars(select(Delivery).where(Delivery.event_type == "consent.withdrawn"))).one()
     assert d.status == "pending" and d.attempts == 1 and d.last_error
 
 

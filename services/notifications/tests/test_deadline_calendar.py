@@ -88,7 +88,7 @@ async def test_rules_listed_and_changed_by_admin_only(notif):
     )
     assert rules["first_contact"] == {**rules["first_contact"], "amount": 72, "unit": "hours"}
     assert rules["first_review"]["amount"] == 42 and rules["first_review"]["unit"] == "calendar_days"
-    assert rules["reassessment"]["amount"] == 365 and len(rules) == 10
+    assert rules["reassessment"]["amount"] == 365 and len(rules) == 11  # + action_due (issue 20)
     body = {
         "amount": 2,
         "unit": "working_days",
