@@ -66,7 +66,7 @@ async def test_a_linked_referrer_gets_the_outcome_about_its_own_referral(notif):
     [item] = await notif.feed("health", "gp-1")
     assert item["kind"] == "referral.decided"
     assert item["referral_id"] == "r2" and item["reference"] == "RFS-2"
-    assert item["data"] == {"outcome": "team_around_the_family"}
+    assert item["data"] == {"outcome": "team_around_the_family", "href": "/v1/referrals/r2"}  # its own
     assert "r0" not in str(item)  # the referral it joined is another agency's
     assert await notif.feed("health", "gp-2") == []
     # No deadline of its own is touched.
