@@ -15,11 +15,14 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 
 from gateway.clients import ALL_SCOPES
 from gateway.routes import RouteTable
 
 if TYPE_CHECKING:
+    from gateway.config import Settings
     from gateway.proxy import Upstream
 
 CACHE_SECONDS = 60.0
@@ -36,6 +39,12 @@ def _prefix_schemas(doc: dict[str, Any], prefix: str) -> dict[str, Any]:
     out = json.loads(text)
     out["components"]["schemas"] = {f"{prefix}{k}": v for k, v in out["components"]["schemas"].items()}
     return out
+
+
+def gateway_document(app: FastAPI, settings: Settings) -> dict[str, Any]:
+    """The gateway's own operations (OAuth, admin, practitioners, teams, code lists), the base
+    the services' documents are merged into."""
+    return get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
 
 
 def merge(base: dict[str, Any], services: dict[str, dict[str, Any]], table: RouteTable) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -177,6 +178,18 @@ class _BodyTooLarge(Exception):
     pass
 
 
+def operation_id(service: str) -> Callable[[APIRoute], str]:
+    """Readable, stable operation ids, `<service>.<endpoint function>` (`referrals.create_referral`):
+    generated clients name their methods after them, so they change only when an endpoint is
+    renamed (not when its path or method does). A trailing `_endpoint` (a name kept apart from
+    the rule it calls) is dropped."""
+
+    def generate(route: APIRoute) -> str:
+        return f"{service}.{route.name.removesuffix('_endpoint')}"
+
+    return generate
+
+
 def create_service_app(
     *,
     title: str,
@@ -205,6 +218,7 @@ def create_service_app(
         docs_url="/docs" if openapi_url else None,
         redoc_url=None,
         dependencies=[Depends(reject_unknown_query_parameters)],
+        generate_unique_id_function=operation_id(service),
     )
     metrics = Metrics(service)
     app.state.metrics = metrics
