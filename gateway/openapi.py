@@ -20,6 +20,7 @@ from fastapi.openapi.utils import get_openapi
 
 from gateway.clients import ALL_SCOPES
 from gateway.routes import RouteTable
+from shared.app import standard_keywords
 from shared.problems import PROBLEM_MEDIA_TYPE, PROBLEM_STATUSES, document_problems
 
 if TYPE_CHECKING:
@@ -51,8 +52,14 @@ def _prefix_schemas(doc: dict[str, Any], prefix: str) -> dict[str, Any]:
 def gateway_document(app: FastAPI, settings: Settings) -> dict[str, Any]:
     """The gateway's own operations (OAuth, admin, practitioners, teams, code lists), the base
     the services' documents are merged into."""
-    doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-    return document_problems(doc, app.routes)
+    doc = get_openapi(
+        title=app.title,
+        version=app.version,
+        description=app.description,
+        routes=app.routes,
+        servers=[{"url": settings.public_url, "description": "The gateway"}],
+    )
+    return standard_keywords(document_problems(doc, app.routes))
 
 
 def _gateway_responses(responses: dict[str, Any], scope: str | None, prefix: str) -> dict[str, Any]:
@@ -77,11 +84,20 @@ def merge(base: dict[str, Any], services: dict[str, dict[str, Any]], table: Rout
     doc["components"]["securitySchemes"] = {
         "oauth2": {
             "type": "oauth2",
-            "description": "Client credentials; scopes per agency type (see api.md).",
+            "description": (
+                "An access token from `/oauth/token`: client credentials, or a token exchange "
+                "(RFC 8693) acting for one of the agency's practitioners. Which scopes each agency "
+                "type may hold, and who sees what: docs/security.md."
+            ),
             "flows": {
                 "clientCredentials": {"tokenUrl": "/oauth/token", "scopes": {s: s for s in ALL_SCOPES}}
             },
-        }
+        },
+        "clientBasic": {
+            "type": "http",
+            "scheme": "basic",
+            "description": "The client's id and secret, at `/oauth/token` only (RFC 6749 2.3.1)",
+        },
     }
     paths: dict[str, Any] = {}
     wanted = {(r.method.lower(), r.path): r for r in table.routes}

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from devtools.openapi_doc import merged_document
+from devtools.stack import ROOT
 
 METHODS = ("get", "post", "put", "patch", "delete")
 
@@ -112,3 +113,67 @@ def test_no_http_validation_error_is_advertised(doc):
     text = str(doc["paths"])
     assert "HTTPValidationError" not in text
     assert "HTTPValidationError" not in doc["components"]["schemas"]
+
+
+def test_no_non_standard_bound_keywords(doc):
+    """`ge`/`le` are not JSON Schema: a date's range is in its description."""
+    found = []
+
+    def walk(node: Any, where: str) -> None:
+        if isinstance(node, dict):
+            found.extend(
+                f"{where}.{k}"
+                for k in ("ge", "le", "gt", "lt")
+                if k in node and not isinstance(node[k], dict)
+            )
+            for key, value in node.items():
+                walk(value, f"{where}.{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{where}[{i}]")
+
+    walk(doc, "")
+    assert found == []
+    day = doc["paths"]["/v1/reports/referrals"]["get"]["parameters"][0]["schema"]["anyOf"][0]
+    assert day["format"] == "date" and "1900-01-01" in day["description"]
+
+
+def test_servers_and_security_scheme(doc):
+    assert doc["servers"][0]["url"] == "/"
+    oauth2 = doc["components"]["securitySchemes"]["oauth2"]
+    for named in re.findall(r"[\w/]+\.md", oauth2["description"]):
+        assert (ROOT / named).is_file(), named
+    assert "docs/security.md" in oauth2["description"]
+
+
+def test_servers_name_the_public_url():
+    from devtools.openapi_doc import _app
+    from devtools.stack import GATEWAY
+    from gateway.config import Settings
+    from gateway.openapi import gateway_document
+
+    base = gateway_document(_app(GATEWAY.app), Settings(public_url="https://api.early-help.example"))
+    assert base["servers"][0]["url"] == "https://api.early-help.example"
+
+
+def test_the_token_endpoint_is_documented(doc):
+    op = doc["paths"]["/oauth/token"]["post"]
+    form = op["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"]
+    assert form["required"] == ["grant_type"]
+    assert set(form["properties"]["grant_type"]["enum"]) == {
+        "client_credentials",
+        "urn:ietf:params:oauth:grant-type:token-exchange",
+    }
+    assert {"scope", "client_id", "client_secret", "subject_token", "subject_token_type"} <= set(
+        form["properties"]
+    )
+    schemas = doc["components"]["schemas"]
+    ok = op["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    assert set(schemas[ok]["required"]) == {"access_token", "token_type", "expires_in", "scope"}
+    assert "issued_token_type" in schemas[ok]["properties"]
+    for status in ("400", "401", "429"):
+        ref = op["responses"][status]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+        assert set(schemas[ref]["required"]) == {"error", "error_description"}
+        assert "invalid_client" in schemas[ref]["properties"]["error"]["enum"]
+    assert {"clientBasic": []} in op["security"]
+    assert doc["components"]["securitySchemes"]["clientBasic"]["scheme"] == "basic"
