@@ -321,6 +321,9 @@ PROBLEM_STATUSES: dict[int, str] = {
     429: "Rate limit exceeded: retry after Retry-After seconds",
     503: "Busy or a partner service is unavailable: retry after Retry-After seconds",
 }
+# `default`: what no operation lists, a fault on the server's side (an unexpected error, the
+# database busy, a service down or slow behind the gateway). Every 4xx is listed by status.
+SERVER_FAULT = "A server-side fault (500, 502, 503 with Retry-After, 504), as an RFC 9457 problem"
 _PROJECT = ("services.", "shared.", "gateway.")
 
 
@@ -385,7 +388,7 @@ def document_problems(schema: dict[str, Any], routes: list[Any] | None = None) -
     RFC 9457 problem (`Problem`): 404 where the path names a resource, 412/428 where the
     operation honours If-Match, 413 where it takes a body, 422 everywhere (a field or an unknown
     query parameter; not FastAPI's `HTTPValidationError`), every status a Problem it can raise
-    carries (read from the code, `route_errors`), and anything else as `default`.
+    carries (read from the code, `route_errors`), and server faults (5xx) as `default`.
 
     Statuses an operation documents itself (the OAuth token endpoint's RFC 6749 errors) stay."""
     ref = "#/components/schemas/Problem"
@@ -414,7 +417,7 @@ def document_problems(schema: dict[str, Any], routes: list[Any] | None = None) -
                 ours = key not in responses or "HTTPValidationError" in str(responses[key])
                 if ours:
                     responses[key] = _problem_response(_describe(status, problems), ref)
-            responses.setdefault("default", _problem_response("An error, as an RFC 9457 problem", ref))
+            responses.setdefault("default", _problem_response(SERVER_FAULT, ref))
     schemas = schema.setdefault("components", {}).setdefault("schemas", {})
     text = str(schema.get("paths", {}))
     for unused in ("HTTPValidationError", "ValidationError"):
