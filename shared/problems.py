@@ -275,8 +275,11 @@ PROBLEM_ERROR_SCHEMA: dict[str, Any] = {
         "field": {"type": "string", "description": "The field, dotted (`family_members.0.name`)."},
         "loc": {
             "type": "array",
-            "items": {"type": "string"},
-            "description": "Where it is: `body`, `query`, `path` or `header`, then the field's path.",
+            "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+            "description": (
+                "Where it is: `body`, `query`, `path` or `header`, then the field's path (a list "
+                "item by its index)."
+            ),
         },
         "message": {"type": "string", "description": "What is wrong, for a person to read."},
         "code": {
@@ -309,7 +312,7 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 
 # The error answers every operation may give, by status (the gateway adds 401, 403 and 429).
 PROBLEM_STATUSES: dict[int, str] = {
-    400: "Bad request",
+    400: "Bad request: the body could not be read (malformed, or nested too deeply to parse)",
     401: "Missing, invalid or expired token",
     403: "The caller may not do this",
     404: "Not found, or not visible to the caller",
@@ -386,7 +389,7 @@ def _describe(status: int, problems: set[type[Problem]]) -> str:
 def document_problems(schema: dict[str, Any], routes: list[Any] | None = None) -> dict[str, Any]:
     """Make an OpenAPI document say what the service really answers on errors, each as an
     RFC 9457 problem (`Problem`): 404 where the path names a resource, 412/428 where the
-    operation honours If-Match, 413 where it takes a body, 422 everywhere (a field or an unknown
+    operation honours If-Match, 400 and 413 where it takes a body, 422 everywhere (a field or an unknown
     query parameter; not FastAPI's `HTTPValidationError`), every status a Problem it can raise
     carries (read from the code, `route_errors`), and server faults (5xx) as `default`.
 
@@ -410,7 +413,7 @@ def document_problems(schema: dict[str, Any], routes: list[Any] | None = None) -
             if if_match:
                 statuses |= {412, 428}
             if "requestBody" in operation:
-                statuses.add(413)
+                statuses |= {400, 413}
             responses = operation["responses"]
             for status in sorted(statuses):
                 key = str(status)
