@@ -79,6 +79,9 @@ class Settings(BaseServiceSettings):
     client_status_cache_seconds: float = 2.0
     # Seed the demo agencies and clients of api.md at start-up (only ever in dev).
     seed_demo: bool = False
+    # Where integrators reach the gateway, published as the OpenAPI document's `servers` entry;
+    # the default "/" is the host that served the document.
+    public_url: str = "/"
 
 
 @lru_cache

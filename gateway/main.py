@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -17,7 +16,7 @@ from gateway.auth import Authenticator, HopTokens, issue_access_token
 from gateway.config import Settings, get_settings
 from gateway.keys import KeyStore
 from gateway.models import Agency, Client
-from gateway.openapi import OpenAPIMerger
+from gateway.openapi import OpenAPIMerger, gateway_document
 from gateway.proxy import GatewayProxy, Upstream
 from gateway.ratelimit import RateLimiter, TokenThrottle
 from gateway.routes import RouteTable, load_routes
@@ -113,12 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/openapi.json", include_in_schema=False)
     async def openapi(request: Request) -> JSONResponse:
-        from fastapi.openapi.utils import get_openapi
-
-        base: dict[str, Any] = get_openapi(
-            title=app.title, version=app.version, description=app.description, routes=app.routes
-        )
-        return JSONResponse(await gw.openapi.document(base))
+        return JSONResponse(await gw.openapi.document(gateway_document(app, settings)))
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:

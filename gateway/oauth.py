@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import unquote
 
 from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
+from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy import select
 from starlette.responses import JSONResponse
 
@@ -15,10 +17,81 @@ from gateway import token_exchange
 from gateway.clients import token_scopes, verify_secret
 from gateway.models import Agency, Client
 from gateway.ratelimit import retry_after_header
-from gateway.token_exchange import TOKEN_EXCHANGE_GRANT
+from gateway.token_exchange import (
+    ACCESS_TOKEN_TYPE,
+    JWT_TOKEN_TYPE,
+    PRACTITIONER_TOKEN_TYPE,
+    TOKEN_EXCHANGE_GRANT,
+)
 
 router = APIRouter(tags=["oauth"])
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+# What the token endpoint takes and answers, for the OpenAPI document only: the endpoint reads
+# the form itself, so a malformed request gets an RFC 6749 error rather than a 422 problem.
+OAuthErrorCode = Literal[
+    "invalid_request",
+    "invalid_client",
+    "invalid_grant",
+    "unauthorized_client",
+    "unsupported_grant_type",
+    "invalid_scope",
+    "invalid_target",
+]
+TOKEN_REQUEST: dict[str, Any] = {
+    "title": "TokenRequest",
+    "type": "object",
+    "description": (
+        "Client credentials (RFC 6749 4.4), or a token exchange (RFC 8693) acting for one of the "
+        "agency's registered practitioners. Authenticate with HTTP Basic (client_id:client_secret, "
+        "each form-urlencoded first), or with client_id and client_secret in the form - not both."
+    ),
+    "required": ["grant_type"],
+    "properties": {
+        "grant_type": {"type": "string", "enum": ["client_credentials", TOKEN_EXCHANGE_GRANT]},
+        "scope": {
+            "type": "string",
+            "description": "Space-separated scopes wanted; at most what the client may have (default: all of them)",
+        },
+        "client_id": {"type": "string", "description": "With client_secret, instead of HTTP Basic"},
+        "client_secret": {"type": "string", "description": "With client_id, instead of HTTP Basic"},
+        "subject_token": {
+            "type": "string",
+            "description": "Token exchange: the practitioner, by id or registered email",
+        },
+        "subject_token_type": {
+            "type": "string",
+            "enum": [PRACTITIONER_TOKEN_TYPE],
+            "description": "Token exchange: required with subject_token",
+        },
+        "requested_token_type": {
+            "type": "string",
+            "enum": [ACCESS_TOKEN_TYPE, JWT_TOKEN_TYPE],
+            "description": "Token exchange: optional; an access token is issued either way",
+        },
+        "audience": {"type": "string", "description": "Token exchange: optional; only this API's audience"},
+    },
+}
+
+
+class TokenResponse(BaseModel):
+    """RFC 6749 5.1 (and RFC 8693 2.2.1 for a token exchange)."""
+
+    access_token: str = Field(description="An RS256 JWT access token (RFC 9068)")
+    token_type: Literal["Bearer"]
+    expires_in: int = Field(description="Seconds until the token expires")
+    scope: str = Field(description="The scopes granted, space-separated")
+    issued_token_type: Literal["urn:ietf:params:oauth:token-type:access_token"] | SkipJsonSchema[None] = (
+        Field(default=None, description="Token exchange only (RFC 8693): what was issued, an access token")
+    )
+
+
+class OAuthError(BaseModel):
+    """RFC 6749 5.2 (and RFC 8693 2.2.2)."""
+
+    error: OAuthErrorCode
+    error_description: str = Field(description="What went wrong, for a person to read")
 
 
 def oauth_error(status: int, error: str, description: str, *, basic: bool = False) -> JSONResponse:
@@ -66,10 +139,28 @@ def _throttled(gw: Any, client_id: str, address: str) -> JSONResponse | None:
 @router.post(
     "/oauth/token",
     summary="Get an access token (OAuth 2.0 client credentials, or RFC 8693 token exchange for a practitioner)",
+    response_model=TokenResponse,
+    response_model_exclude_none=True,
     responses={
-        400: {"description": "invalid_request / invalid_scope / unsupported_grant_type"},
-        401: {"description": "invalid_client"},
-        429: {"description": "invalid_client: too many failed client authentications (Retry-After)"},
+        400: {
+            "model": OAuthError,
+            "description": (
+                "invalid_request, invalid_grant, unauthorized_client, unsupported_grant_type, "
+                "invalid_scope or invalid_target (RFC 6749 5.2, RFC 8693 2.2.2)"
+            ),
+        },
+        401: {"model": OAuthError, "description": "invalid_client: client authentication failed"},
+        429: {
+            "model": OAuthError,
+            "description": "invalid_client: too many failed client authentications; retry after Retry-After",
+        },
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/x-www-form-urlencoded": {"schema": TOKEN_REQUEST}},
+        },
+        "security": [{"clientBasic": []}, {}],
     },
 )
 async def token(request: Request) -> JSONResponse:

@@ -15,11 +15,16 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 
 from gateway.clients import ALL_SCOPES
 from gateway.routes import RouteTable
+from shared.app import standard_keywords
+from shared.problems import PROBLEM_MEDIA_TYPE, PROBLEM_STATUSES, document_problems
 
 if TYPE_CHECKING:
+    from gateway.config import Settings
     from gateway.proxy import Upstream
 
 CACHE_SECONDS = 60.0
@@ -34,8 +39,43 @@ def _prefix_schemas(doc: dict[str, Any], prefix: str) -> dict[str, Any]:
     for name in sorted(schemas, key=len, reverse=True):
         text = text.replace(f'"#/components/schemas/{name}"', f'"#/components/schemas/{prefix}{name}"')
     out = json.loads(text)
-    out["components"]["schemas"] = {f"{prefix}{k}": v for k, v in out["components"]["schemas"].items()}
+    renamed = {}
+    for name, schema in out["components"]["schemas"].items():
+        if schema.get("title") == name:
+            # Generators name classes by title: two services' `Problem` (or `Page`) would be one.
+            schema["title"] = f"{prefix}{name}"
+        renamed[f"{prefix}{name}"] = schema
+    out["components"]["schemas"] = renamed
     return out
+
+
+def gateway_document(app: FastAPI, settings: Settings) -> dict[str, Any]:
+    """The gateway's own operations (OAuth, admin, practitioners, teams, code lists), the base
+    the services' documents are merged into."""
+    doc = get_openapi(
+        title=app.title,
+        version=app.version,
+        description=app.description,
+        routes=app.routes,
+        servers=[{"url": settings.public_url, "description": "The gateway"}],
+    )
+    return standard_keywords(document_problems(doc, app.routes))
+
+
+def _gateway_responses(responses: dict[str, Any], scope: str | None, prefix: str) -> dict[str, Any]:
+    """What the gateway itself answers before a call reaches the service: 401 (token), 403
+    (scope, when the route needs one) and 429 (rate limit), as the service's problem schema."""
+    out = dict(responses)
+    problem = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": f"#/components/schemas/{prefix}Problem"}}}
+    gateway = {401: PROBLEM_STATUSES[401], 429: PROBLEM_STATUSES[429]}
+    if scope:
+        gateway[403] = f"The token lacks the scope `{scope}`"
+    for status, text in gateway.items():
+        own = out.get(str(status), {}).get("description", "")
+        if status == 403 and own.startswith(PROBLEM_STATUSES[403]):
+            text = f"{text}, or {own[0].lower()}{own[1:]}"  # the service's own refusals too
+        out[str(status)] = {"description": text, "content": problem}
+    return dict(sorted(out.items()))
 
 
 def merge(base: dict[str, Any], services: dict[str, dict[str, Any]], table: RouteTable) -> dict[str, Any]:
@@ -44,18 +84,28 @@ def merge(base: dict[str, Any], services: dict[str, dict[str, Any]], table: Rout
     doc["components"]["securitySchemes"] = {
         "oauth2": {
             "type": "oauth2",
-            "description": "Client credentials; scopes per agency type (see api.md).",
+            "description": (
+                "An access token from `/oauth/token`: client credentials, or a token exchange "
+                "(RFC 8693) acting for one of the agency's practitioners. Which scopes each agency "
+                "type may hold, and who sees what: docs/security.md."
+            ),
             "flows": {
                 "clientCredentials": {"tokenUrl": "/oauth/token", "scopes": {s: s for s in ALL_SCOPES}}
             },
-        }
+        },
+        "clientBasic": {
+            "type": "http",
+            "scheme": "basic",
+            "description": "The client's id and secret, at `/oauth/token` only (RFC 6749 2.3.1)",
+        },
     }
     paths: dict[str, Any] = {}
     wanted = {(r.method.lower(), r.path): r for r in table.routes}
     sources = dict(services)
     sources["gateway"] = {"paths": {p: v for p, v in base.get("paths", {}).items() if p.startswith("/v1/")}}
     for service, sdoc in sources.items():
-        sdoc = _prefix_schemas(sdoc, "" if service == "gateway" else service.capitalize() + "_")
+        prefix = "" if service == "gateway" else service.capitalize() + "_"
+        sdoc = _prefix_schemas(sdoc, prefix)
         doc["components"]["schemas"].update(sdoc.get("components", {}).get("schemas", {}))
         for path, item in sdoc.get("paths", {}).items():
             for method in METHODS:
@@ -71,15 +121,7 @@ def merge(base: dict[str, Any], services: dict[str, dict[str, Any]], table: Rout
                     f"Required scope: `{route.scope}`" if route.scope else "Any valid token (no scope needed)"
                 )
                 op["description"] = (op.get("description", "") + f"\n\n{needs}").strip()
-                responses = {
-                    "401": {"description": "Missing, invalid or expired token (problem+json)"},
-                    "429": {"description": "Rate limit exceeded; see Retry-After"},
-                }
-                if route.scope:
-                    responses["403"] = {
-                        "description": f"Token lacks the scope `{route.scope}` (problem+json)"
-                    }
-                op.setdefault("responses", {}).update(responses)
+                op["responses"] = _gateway_responses(op.get("responses", {}), route.scope, prefix)
                 paths.setdefault(path, {})[method] = op
     base_paths = {p: v for p, v in base.get("paths", {}).items() if not p.startswith("/v1/")}
     doc["paths"] = {**base_paths, **dict(sorted(paths.items()))}

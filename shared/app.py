@@ -15,6 +15,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -177,6 +178,47 @@ class _BodyTooLarge(Exception):
     pass
 
 
+_BOUNDS = {"ge": "minimum", "le": "maximum", "gt": "exclusiveMinimum", "lt": "exclusiveMaximum"}
+
+
+def standard_keywords(node: Any) -> Any:
+    """Pydantic writes a bound on a non-number (a date's `ge`/`le`) as a keyword JSON Schema
+    does not have; validators and generators ignore or reject it. A number's bound becomes
+    minimum/maximum; any other is said in the description (`From 1900-01-01 to 2199-12-31`)."""
+    if isinstance(node, list):
+        for item in node:
+            standard_keywords(item)
+    elif isinstance(node, dict):
+        bounds = {k: node.pop(k) for k in list(_BOUNDS) if k in node and not isinstance(node[k], dict)}
+        if bounds and node.get("type") in ("integer", "number"):
+            node.update({_BOUNDS[k]: v for k, v in bounds.items()})
+        elif bounds:
+            low = bounds.get("ge", bounds.get("gt"))
+            high = bounds.get("le", bounds.get("lt"))
+            if low is not None and high is not None:
+                text = f"From {low} to {high}"
+            else:
+                text = f"Not before {low}" if low is not None else f"Not after {high}"
+            if any(k in bounds for k in ("gt", "lt")):
+                text += " (exclusive)"
+            node["description"] = f"{node['description']} ({text})" if node.get("description") else text
+        for value in node.values():
+            standard_keywords(value)
+    return node
+
+
+def operation_id(service: str) -> Callable[[APIRoute], str]:
+    """Readable, stable operation ids, `<service>.<endpoint function>` (`referrals.create_referral`):
+    generated clients name their methods after them, so they change only when an endpoint is
+    renamed (not when its path or method does). A trailing `_endpoint` (a name kept apart from
+    the rule it calls) is dropped."""
+
+    def generate(route: APIRoute) -> str:
+        return f"{service}.{route.name.removesuffix('_endpoint')}"
+
+    return generate
+
+
 def create_service_app(
     *,
     title: str,
@@ -205,6 +247,7 @@ def create_service_app(
         docs_url="/docs" if openapi_url else None,
         redoc_url=None,
         dependencies=[Depends(reject_unknown_query_parameters)],
+        generate_unique_id_function=operation_id(service),
     )
     metrics = Metrics(service)
     app.state.metrics = metrics
@@ -213,7 +256,7 @@ def create_service_app(
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = document_problems(generate())
+            app.openapi_schema = standard_keywords(document_problems(generate(), app.routes))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -7,11 +7,14 @@ validation errors, HTTP exceptions and anything unexpected into `application/pro
 
 from __future__ import annotations
 
+import inspect
 import logging
+from types import CodeType
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, routing
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm.exc import StaleDataError
@@ -263,57 +266,166 @@ def install_problem_handlers(app: FastAPI) -> None:
 
 # The OpenAPI description of every error answer (RFC 9457), and where it goes in a document.
 PROBLEM_MEDIA_TYPE = "application/problem+json"
-PROBLEM_SCHEMA: dict[str, Any] = {
-    "title": "Problem",
+PROBLEM_ERROR_SCHEMA: dict[str, Any] = {
+    "title": "ProblemError",
     "type": "object",
-    "description": "An RFC 9457 problem. `errors` names each invalid field (422).",
-    "required": ["type", "title", "status"],
+    "description": "One invalid field or parameter of the request.",
+    "required": ["field", "loc", "message"],
     "properties": {
-        "type": {"type": "string"},
-        "title": {"type": "string"},
-        "status": {"type": "integer"},
-        "detail": {"type": "string"},
-        "instance": {"type": "string"},
-        "request_id": {"type": "string"},
-        "errors": {
+        "field": {"type": "string", "description": "The field, dotted (`family_members.0.name`)."},
+        "loc": {
             "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {
-                    "field": {"type": "string"},
-                    "loc": {"type": "array", "items": {}},
-                    "message": {"type": "string"},
-                },
-            },
+            "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+            "description": (
+                "Where it is: `body`, `query`, `path` or `header`, then the field's path (a list "
+                "item by its index)."
+            ),
+        },
+        "message": {"type": "string", "description": "What is wrong, for a person to read."},
+        "code": {
+            "type": "string",
+            "description": (
+                "For request validation, the machine-readable error type (Pydantic's: `missing`, "
+                "`extra_forbidden`, `string_too_long`, `string_pattern_mismatch`, `enum`, ...)."
+            ),
         },
     },
 }
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "type": "object",
+    "description": (
+        "An RFC 9457 problem. `type` names the problem (a stable URI under "
+        f"{PROBLEM_BASE}); `errors` names each invalid field (422)."
+    ),
+    "required": ["type", "title", "status"],
+    "properties": {
+        "type": {"type": "string", "description": f"`{PROBLEM_BASE}<slug>`, or `about:blank`"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string", "description": "The request path"},
+        "request_id": {"type": "string", "description": "Quote it to support (500s)"},
+        "errors": {"type": "array", "items": {"$ref": "#/components/schemas/ProblemError"}},
+    },
+}
+
+# The error answers every operation may give, by status (the gateway adds 401, 403 and 429).
+PROBLEM_STATUSES: dict[int, str] = {
+    400: "Bad request: the body could not be read (malformed, or nested too deeply to parse)",
+    401: "Missing, invalid or expired token",
+    403: "The caller may not do this",
+    404: "Not found, or not visible to the caller",
+    409: "Conflict with the resource's current state",
+    412: "If-Match does not match the current ETag: fetch the resource again",
+    413: "The request body is too large",
+    422: "Validation failed: the problem names each field",
+    428: "This update needs If-Match with the current ETag",
+    429: "Rate limit exceeded: retry after Retry-After seconds",
+    503: "Busy or a partner service is unavailable: retry after Retry-After seconds",
+}
+# `default`: what no operation lists, a fault on the server's side (an unexpected error, the
+# database busy, a service down or slow behind the gateway). Every 4xx is listed by status.
+SERVER_FAULT = "A server-side fault (500, 502, 503 with Retry-After, 504), as an RFC 9457 problem"
+_PROJECT = ("services.", "shared.", "gateway.")
 
 
-def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
-    """Make an OpenAPI document say what the service really answers on errors: a 422 is a
-    problem naming the field (not FastAPI's `HTTPValidationError` as plain JSON), and every
-    other status an operation does not list (401, 403, 404, 409, 412, 428, 503...) is a
-    problem too (the `default` response)."""
-    ref = {"$ref": "#/components/schemas/Problem"}
-    problem = {PROBLEM_MEDIA_TYPE: {"schema": ref}}
-    for item in schema.get("paths", {}).values():
-        for operation in item.values():
+def _names(code: CodeType) -> set[str]:
+    names: set[str] = set()
+    pending = [code]
+    while pending:
+        c = pending.pop()
+        names.update(c.co_names)
+        pending.extend(k for k in c.co_consts if isinstance(k, CodeType))
+    return names
+
+
+def _reached(func: Any, depth: int, seen: dict[CodeType, int], found: set[Any]) -> None:
+    """What a function can raise or call, read from its code: Problem classes and the
+    project's functions it names (followed `depth` calls deep), collected in `found`. The
+    same whatever the order of the walk, so the document is the same in every process."""
+    code = getattr(func, "__code__", None)
+    if code is None or seen.get(code, -1) >= depth:
+        return
+    seen[code] = depth
+    names = sorted(_names(code))
+    found.update(n for n in names if n == "check_if_match")
+    scope = getattr(func, "__globals__", {})
+    for name in names:
+        obj = scope.get(name)
+        targets = [getattr(obj, n, None) for n in names] if inspect.ismodule(obj) else [obj]
+        for target in targets:
+            if inspect.isclass(target) and issubclass(target, Problem):
+                found.add(target)
+            elif depth > 0 and inspect.isfunction(target) and target.__module__.startswith(_PROJECT):
+                _reached(target, depth - 1, seen, found)
+
+
+def route_errors(route: Any, depth: int = 3) -> tuple[set[type[Problem]], bool]:
+    """The Problem classes an operation can raise (its endpoint, its dependencies and what they
+    call) and whether it honours If-Match: read from the code, so the document follows it."""
+    found: set[Any] = set()
+    seen: dict[CodeType, int] = {}
+    pending = [route.dependant]
+    while pending:
+        dependant = pending.pop()
+        if dependant.call is not None:
+            _reached(dependant.call, depth, seen, found)
+        pending.extend(dependant.dependencies)
+    problems = {p for p in found if inspect.isclass(p) and issubclass(p, Problem)}
+    return problems, "check_if_match" in found
+
+
+def _problem_response(description: str, ref: str) -> dict[str, Any]:
+    return {"description": description, "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": ref}}}}
+
+
+def _describe(status: int, problems: set[type[Problem]]) -> str:
+    types = sorted({p.type_slug for p in problems if p.status == status and p.type_slug})
+    text = PROBLEM_STATUSES.get(status, "Error")
+    return text + (f" (`type`: {', '.join(types)})" if types else "")
+
+
+def document_problems(schema: dict[str, Any], routes: list[Any] | None = None) -> dict[str, Any]:
+    """Make an OpenAPI document say what the service really answers on errors, each as an
+    RFC 9457 problem (`Problem`): 404 where the path names a resource, 412/428 where the
+    operation honours If-Match, 400 and 413 where it takes a body, 422 everywhere (a field or an unknown
+    query parameter; not FastAPI's `HTTPValidationError`), every status a Problem it can raise
+    carries (read from the code, `route_errors`), and server faults (5xx) as `default`.
+
+    Statuses an operation documents itself (the OAuth token endpoint's RFC 6749 errors) stay."""
+    ref = "#/components/schemas/Problem"
+    raised: dict[tuple[str, str], tuple[set[type[Problem]], bool]] = {}
+    for route in routing.iter_route_contexts(routes or []):
+        if isinstance(route.original_route, APIRoute) and route.include_in_schema:
+            errors = route_errors(route)
+            for method in route.methods or ():
+                raised[(method.lower(), str(route.path_format))] = errors
+    for path, item in schema.get("paths", {}).items():
+        for method, operation in item.items():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
+            problems, if_match = raised.get((method, path), (set(), False))
+            statuses = {p.status for p in problems if p.status >= 400}
+            statuses.add(422)
+            if "{" in path:
+                statuses.add(404)
+            if if_match:
+                statuses |= {412, 428}
+            if "requestBody" in operation:
+                statuses |= {400, 413}
             responses = operation["responses"]
-            if "422" in responses:
-                responses["422"] = {
-                    "description": "Validation failed: the problem names each field",
-                    "content": problem,
-                }
-            responses.setdefault(
-                "default", {"description": "An error, as an RFC 9457 problem", "content": problem}
-            )
+            for status in sorted(statuses):
+                key = str(status)
+                ours = key not in responses or "HTTPValidationError" in str(responses[key])
+                if ours:
+                    responses[key] = _problem_response(_describe(status, problems), ref)
+            responses.setdefault("default", _problem_response(SERVER_FAULT, ref))
     schemas = schema.setdefault("components", {}).setdefault("schemas", {})
     text = str(schema.get("paths", {}))
     for unused in ("HTTPValidationError", "ValidationError"):
         if f"#/components/schemas/{unused}" not in text:
             schemas.pop(unused, None)
     schemas["Problem"] = PROBLEM_SCHEMA
+    schemas["ProblemError"] = PROBLEM_ERROR_SCHEMA
     return schema

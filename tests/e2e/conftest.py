@@ -2,10 +2,15 @@
 
 On the SQLite run the databases are files in a temporary folder; on the PostgreSQL run
 (EH_TEST_PG_URL set by `make test`) each process gets a fresh database on the throwaway server.
+
+Every response the `api` client sees is checked against the gateway's OpenAPI document
+(`tests/e2e/conformance.py`); EH_CONFORMANCE says what a mismatch does: `fail` (the default:
+the session ends with an error listing them), `report` (listed, not failed) or `off`.
 """
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 import uuid
@@ -20,6 +25,7 @@ from devtools.launcher import Stack, migrate_all
 from devtools.stack import PROCESSES
 from shared.service_client import KEEPALIVE_SECONDS
 from shared.testing import pg_base_url
+from tests.e2e.conformance import Conformance
 
 
 def free_ports(n: int) -> list[int]:
@@ -122,5 +128,18 @@ class Api:
 @pytest.fixture(scope="session")
 def api(stack: Stack) -> Iterator[Api]:
     a = Api(stack)
+    mode = os.environ.get("EH_CONFORMANCE", "fail")
+    conformance = None if mode == "off" else Conformance.from_gateway(stack.gateway_url)
+    if conformance is not None:
+
+        def check(response: httpx.Response) -> None:
+            response.read()
+            conformance.check(response)
+
+        a.http.event_hooks["response"].append(check)
     yield a
     a.http.close()
+    if conformance is not None:
+        print(f"\n{conformance.report()}")
+        if conformance.violations and mode == "fail":
+            pytest.fail(conformance.report(), pytrace=False)
