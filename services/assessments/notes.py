@@ -12,6 +12,7 @@ for a note written by a system call, its agency) or an early help manager amends
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from services.assessments import policy
 from services.assessments import repository as repo
@@ -49,10 +50,12 @@ def contact_read(contact: Contact, episode: Episode) -> ContactRead:
     )
 
 
-async def list_contacts(ctx: Context, episode_id: str, params: PageParams) -> ContactList:
+async def list_contacts(
+    ctx: Context, episode_id: str, params: PageParams, updated_since: datetime | None = None
+) -> ContactList:
     """The episode's contacts, newest first; read like the episode (a disclosure)."""
     episode, access = await visible_episode(ctx, episode_id)
-    rows = await repo.contacts_page(ctx.session, episode.id, params)
+    rows = await repo.contacts_page(ctx.session, episode.id, params, updated_since)
     page, cursor = page_of(rows, params, "contact_at")
     ctx.viewer.disclosed(access, "contacts", episode.id)
     return ContactList(items=[contact_read(c, episode) for c in page], next_cursor=cursor)
@@ -140,11 +143,17 @@ async def _visible_note(
     return note, episode, access
 
 
-async def list_notes(ctx: Context, episode_id: str, params: PageParams) -> CaseNoteList:
+async def list_notes(
+    ctx: Context, episode_id: str, params: PageParams, updated_since: datetime | None = None
+) -> CaseNoteList:
     """Newest first (`occurred_at`), restricted ones only for those who may read them."""
     episode, access = await visible_episode(ctx, episode_id)
     rows = await repo.notes_page(
-        ctx.session, episode.id, params, include_restricted=policy.may_read_restricted(ctx.identity)
+        ctx.session,
+        episode.id,
+        params,
+        include_restricted=policy.may_read_restricted(ctx.identity),
+        updated_since=updated_since,
     )
     page, cursor = page_of(rows, params, "occurred_at")
     ctx.viewer.disclosed(access, "case_notes", episode.id)

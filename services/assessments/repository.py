@@ -585,10 +585,14 @@ async def episode_report(
 # --- contacts, case notes and the chronology (issue 20) -------------------------------------
 
 
-async def contacts_page(session: AsyncSession, episode_id: str, params: PageParams) -> list[Contact]:
-    stmt = keyset(
-        select(Contact).where(Contact.episode_id == episode_id), Contact.contact_at, Contact.id, params
+async def contacts_page(
+    session: AsyncSession, episode_id: str, params: PageParams, updated_since: datetime | None = None
+) -> list[Contact]:
+    """A contact never changes: `updated_since` is on when it was recorded."""
+    stmt = where_changed_since(
+        select(Contact).where(Contact.episode_id == episode_id), updated_since, Contact.created_at
     )
+    stmt = keyset(stmt, Contact.contact_at, Contact.id, params)
     return list((await session.execute(stmt)).scalars())
 
 
@@ -598,9 +602,20 @@ async def get_contact(session: AsyncSession, episode_id: str, contact_id: str) -
 
 
 async def notes_page(
-    session: AsyncSession, episode_id: str, params: PageParams, *, include_restricted: bool
+    session: AsyncSession,
+    episode_id: str,
+    params: PageParams,
+    *,
+    include_restricted: bool,
+    updated_since: datetime | None = None,
 ) -> list[CaseNote]:
-    stmt = select(CaseNote).where(CaseNote.episode_id == episode_id)
+    """`updated_since`: written or amended after it."""
+    stmt = where_changed_since(
+        select(CaseNote).where(CaseNote.episode_id == episode_id),
+        updated_since,
+        CaseNote.created_at,
+        CaseNote.amended_at,
+    )
     if not include_restricted:
         stmt = stmt.where(CaseNote.restricted.is_(False))
     stmt = keyset(stmt, CaseNote.occurred_at, CaseNote.id, params)

@@ -410,9 +410,11 @@ async def episode_report(
 
 
 @router.get("/episodes/{episode_id}/contacts", response_model=ContactList, dependencies=READ)
-async def list_contacts(episode_id: Id, ctx: Ctx, page: PageDep) -> ContactList:
+async def list_contacts(
+    episode_id: Id, ctx: Ctx, page: PageDep, updated_since: UpdatedSince = None
+) -> ContactList:
     """The episode's contacts, newest first (`contact_at`); read like the episode."""
-    return await notes.list_contacts(ctx, episode_id, page)
+    return await notes.list_contacts(ctx, episode_id, page, updated_since)
 
 
 @router.get("/episodes/{episode_id}/contacts/{contact_id}", response_model=ContactRead, dependencies=READ)
@@ -440,9 +442,11 @@ async def write_note(
 
 
 @router.get("/episodes/{episode_id}/notes", response_model=CaseNoteList, dependencies=READ)
-async def list_notes(episode_id: Id, ctx: Ctx, page: PageDep) -> CaseNoteList:
+async def list_notes(
+    episode_id: Id, ctx: Ctx, page: PageDep, updated_since: UpdatedSince = None
+) -> CaseNoteList:
     """Newest first (`occurred_at`); restricted notes only for early help and the MASH."""
-    return await notes.list_notes(ctx, episode_id, page)
+    return await notes.list_notes(ctx, episode_id, page, updated_since)
 
 
 @router.get("/episodes/{episode_id}/notes/{note_id}", response_model=CaseNoteRead, dependencies=READ)
@@ -478,13 +482,22 @@ async def chronology(
     kind: Annotated[list[ChronologyKind] | None, Query(max_length=20)] = None,
     since: Annotated[IsoUtcDatetime | None, Query(alias="from")] = None,
     until: Annotated[IsoUtcDatetime | None, Query(alias="to")] = None,
+    updated_since: UpdatedSince = None,
 ) -> Chronology:
     """The episode's record in time, newest first (`order=asc` for oldest first): contacts,
     case notes, assessments, plan versions, reviews, lead professional and TAF changes,
     step-up/down, the joint visit, opening and closure; each item links to its source.
-    Filters: `kind` (repeatable), `from`, `to` (inclusive)."""
+    Filters: `kind` (repeatable), `from`, `to` (inclusive); `updated_since`: the items whose
+    moment is after it (exclusive; an item is an event, it does not change)."""
     return await timeline.chronology(
-        ctx, episode_id, page, order=order, kinds=list(kind) if kind else None, since=since, until=until
+        ctx,
+        episode_id,
+        page,
+        order=order,
+        kinds=list(kind) if kind else None,
+        since=since,
+        until=until,
+        changed_after=updated_since,
     )
 
 

@@ -346,6 +346,7 @@ async def chronology(
     kinds: list[str] | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    changed_after: datetime | None = None,
 ) -> Chronology:
     """The episode's record, newest first (or `order=asc`), keyset-paginated on (at, kind,
     source id); `kinds`, `since` and `until` (both inclusive) filter. Read like the episode:
@@ -364,6 +365,8 @@ async def chronology(
         events = [e for e in events if e.at >= since]
     if until is not None:
         events = [e for e in events if e.at <= until]
+    if changed_after is not None:  # `updated_since`: exclusive
+        events = [e for e in events if e.at > changed_after]
     descending = order == "desc"
     events.sort(key=lambda e: e.key, reverse=descending)
     if params.cursor:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from services.referrals import policy
@@ -107,12 +107,16 @@ async def rematch(ctx: Context, person: Person) -> list[tuple[Person, Scored]]:
     return [(found[s.person_id], s) for s in ranked]
 
 
-async def history(ctx: Context, person_id: str) -> list[PersonCorrection]:
-    """Every correction of the person's surviving record and of the records merged into it."""
+async def history(
+    ctx: Context, person_id: str, updated_since: datetime | None = None
+) -> list[PersonCorrection]:
+    """Every correction of the person's surviving record and of the records merged into it
+    (`updated_since`: made after it)."""
     if await repo.get_person(ctx.session, person_id) is None:
         raise PersonNotFound()
     ids = await repo.merged_into(ctx.session, await repo.canonical_id(ctx.session, person_id))
-    return await repo.corrections_of(ctx.session, ids)
+    rows = await repo.corrections_of(ctx.session, ids)
+    return [c for c in rows if updated_since is None or c.corrected_at > updated_since]
 
 
 async def details(ctx: Context, person_ids: list[str]) -> tuple[list[tuple[str, Person]], list[str]]:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 import unicodedata
 import uuid
-from datetime import date
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 from services.referrals import policy
@@ -222,10 +222,15 @@ def _relationship_read(r: PersonRelationship, canonical: dict[str, str], today: 
     )
 
 
-async def relationships(ctx: Context, person_id: str) -> tuple[str, list[RelationshipRead]]:
-    """(surviving person id, every relationship of the person, current and ended)."""
+async def relationships(
+    ctx: Context, person_id: str, updated_since: datetime | None = None
+) -> tuple[str, list[RelationshipRead]]:
+    """(surviving person id, every relationship of the person, current and ended);
+    `updated_since`: recorded or ended after it."""
     survivor, ids = await _record(ctx, person_id)
     rows = await repo.relationships_of(ctx.session, ids)
+    if updated_since is not None:
+        rows = [r for r in rows if max(r.created_at, r.ended_at or r.created_at) > updated_since]
     canonical = await _canonical_map(ctx, {r.from_person_id for r in rows} | {r.to_person_id for r in rows})
     today = _today(ctx)
     return survivor.id, [_relationship_read(r, canonical, today) for r in rows]
@@ -244,10 +249,17 @@ def _address_read(a: PersonAddress) -> AddressRead:
     )
 
 
-async def addresses(ctx: Context, person_id: str) -> tuple[str, list[AddressRead]]:
-    """(surviving person id, its addresses, latest first)."""
+async def addresses(
+    ctx: Context, person_id: str, updated_since: datetime | None = None
+) -> tuple[str, list[AddressRead]]:
+    """(surviving person id, its addresses, latest first); `updated_since`: recorded after it,
+    or ended on or after its UK day (an end is kept as a date: never missed, at worst repeated)."""
     survivor, ids = await _record(ctx, person_id)
-    return survivor.id, [_address_read(a) for a in await repo.addresses_of(ctx.session, ids)]
+    rows = await repo.addresses_of(ctx.session, ids)
+    if updated_since is not None:
+        day = updated_since.astimezone(LONDON).date()
+        rows = [a for a in rows if a.created_at > updated_since or (a.to_on is not None and a.to_on >= day)]
+    return survivor.id, [_address_read(a) for a in rows]
 
 
 async def household(ctx: Context, person_id: str) -> HouseholdRead:

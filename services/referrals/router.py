@@ -384,10 +384,13 @@ async def person_journey(
     runtime: RuntimeDep,
     now: Now,
     disclosures: DisclosuresDep,
+    updated_since: UpdatedSince = None,
 ) -> JourneyRead:
     """Every referral and decision (here) and episode event (assessments service), in time order.
     (The assessments service records the disclosures of the episodes it shows.)"""
     out = await journey_flow.journey(ctx(session, runtime, identity, now), person_id)
+    if updated_since is not None:  # the items are events: those after the moment
+        out.items = [item for item in out.items if item.at > updated_since]
     disclosures.note([out.person_id], "journey", out.person_id)
     return out
 
@@ -434,9 +437,12 @@ async def person_relationships(
     runtime: RuntimeDep,
     now: Now,
     disclosures: DisclosuresDep,
+    updated_since: UpdatedSince = None,
 ) -> RelationshipList:
     """The person's relationships (current and ended), each `person_id` `type` `related_person_id`."""
-    pid, items = await households.relationships(ctx(session, runtime, identity, now), person_id)
+    pid, items = await households.relationships(
+        ctx(session, runtime, identity, now), person_id, updated_since
+    )
     disclosures.note([pid], "relationships", pid)
     return RelationshipList(items=items)
 
@@ -500,9 +506,10 @@ async def person_addresses(
     runtime: RuntimeDep,
     now: Now,
     disclosures: DisclosuresDep,
+    updated_since: UpdatedSince = None,
 ) -> AddressList:
     """The person's addresses, latest first, with from/to dates."""
-    pid, items = await households.addresses(ctx(session, runtime, identity, now), person_id)
+    pid, items = await households.addresses(ctx(session, runtime, identity, now), person_id, updated_since)
     disclosures.note([pid], "addresses", pid)
     return AddressList(items=items)
 
@@ -556,9 +563,10 @@ async def person_history(
     runtime: RuntimeDep,
     now: Now,
     disclosures: DisclosuresDep,
+    updated_since: UpdatedSince = None,
 ) -> PersonHistory:
     """Every correction of the person's record, oldest first."""
-    rows = await corrections.history(ctx(session, runtime, identity, now), person_id)
+    rows = await corrections.history(ctx(session, runtime, identity, now), person_id, updated_since)
     disclosures.note([person_id], "person_history", person_id)
     return PersonHistory(items=[_correction(r) for r in rows])
 

@@ -104,6 +104,57 @@ def queued_referral(api, _family) -> str:
     return new_referral(api)["id"]
 
 
+def contact(api, family) -> str:
+    body = {"contact_at": datetime.now(UTC).isoformat(), "method": "phone", "notes": "Spoke to mum."}
+    r = api.post(EH, f"/v1/episodes/{family['episode_id']}/contacts", json=body)
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+def note(api, family) -> str:
+    body = {"kind": "visit", "occurred_at": datetime.now(UTC).isoformat(), "text": "Home visit."}
+    r = api.post(EH, f"/v1/episodes/{family['episode_id']}/notes", json=body)
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+def relationship(api, family) -> str:
+    rid = new_referral(api)["id"]
+    sibling = api.get(MASH, f"/v1/referrals/{rid}").json()["children"][0]["person_id"]
+    body = {"related_person_id": sibling, "type": "sibling_of"}
+    r = api.post(MASH, f"/v1/people/{family['person_id']}/relationships", json=body)
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+def correction(api, family) -> str:
+    path = f"/v1/people/{family['person_id']}"
+    etag = api.get(MASH, path).headers["etag"]
+    body = {"given_name": f"Cf{uuid.uuid4().hex[:6]}", "reason": "Misspelt on the referral"}
+    r = api.patch(MASH, path, json=body, headers={"If-Match": etag})
+    assert r.status_code == 200, r.text
+    return r.json()["correction"]["id"]
+
+
+def practitioner(api, _family) -> str:
+    body = {
+        "name": "Pip Feed",
+        "email": f"pip.{uuid.uuid4().hex[:8]}@school.example",
+        "roles": ["agency_practitioner"],
+    }
+    r = api.post(SCHOOL, "/v1/practitioners", json=body)
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+def client(api, _family) -> str:
+    r = api.post(
+        ADMIN, "/v1/admin/clients", json={"name": f"Feed {uuid.uuid4().hex[:6]}", "agency_type": "housing"}
+    )
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
 # (list, client, path, params, change -> the id expected, the item's id field)
 CASES: list[tuple[str, str, Callable[[dict], str], Callable[[dict], dict], Callable[..., str], str]] = [
     ("referrals", MASH, lambda f: "/v1/referrals", lambda f: {}, withdrawn_referral, "id"),
@@ -111,6 +162,34 @@ CASES: list[tuple[str, str, Callable[[dict], str], Callable[[dict], dict], Calla
     ("episodes", EH, lambda f: "/v1/episodes", lambda f: {}, lead, "id"),
     ("consents", EH, lambda f: "/v1/consents", lambda f: {"person_id": f["person_id"]}, consent, "id"),
     ("teams", ADMIN, lambda f: "/v1/teams", lambda f: {}, team, "id"),
+    ("contacts", EH, lambda f: f"/v1/episodes/{f['episode_id']}/contacts", lambda f: {}, contact, "id"),
+    ("notes", EH, lambda f: f"/v1/episodes/{f['episode_id']}/notes", lambda f: {}, note, "id"),
+    (
+        "chronology",
+        EH,
+        lambda f: f"/v1/episodes/{f['episode_id']}/chronology",
+        lambda f: {},
+        note,
+        "source.id",
+    ),
+    (
+        "relationships",
+        MASH,
+        lambda f: f"/v1/people/{f['person_id']}/relationships",
+        lambda f: {},
+        relationship,
+        "id",
+    ),
+    (
+        "person history",
+        MASH,
+        lambda f: f"/v1/people/{f['person_id']}/history",
+        lambda f: {},
+        correction,
+        "id",
+    ),
+    ("practitioners", SCHOOL, lambda f: "/v1/practitioners", lambda f: {}, practitioner, "id"),
+    ("clients", ADMIN, lambda f: "/v1/admin/clients", lambda f: {}, client, "id"),
 ]
 
 
@@ -123,9 +202,13 @@ def test_updated_since_lists_what_changed_after_the_moment(api, family, case):
     after = moment()
 
     def ids(since: str) -> list[str]:
-        r = api.get(client, path, params={**params, "updated_since": since, "limit": 200})
+        query = {**params, "updated_since": since}
+        if "/people/" not in path:  # the person's lists are whole, not pages
+            query["limit"] = 200
+        r = api.get(client, path, params=query)
         assert r.status_code == 200, r.text
-        return [item[id_field] for item in r.json()["items"]]
+        items = r.json()["items"]
+        return [item["source"]["id"] if id_field == "source.id" else item[id_field] for item in items]
 
     assert changed in ids(before)
     assert changed not in ids(after)
