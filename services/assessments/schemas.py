@@ -13,9 +13,10 @@ from uuid import UUID
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
-from shared.validation import IsoDate, IsoUtcDatetime
+from shared.validation import CleanName, IsoDate, IsoUtcDatetime
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# NFC, no invisible characters, bidi controls refused (shared.validation.clean_name).
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), CleanName]
 Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 LongText = Annotated[str, StringConstraints(max_length=8000)]
 AgencyId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]

@@ -9,7 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from shared.codes import DEPRECATED_CONSENT_METHODS, ConsentMethod
-from shared.validation import IsoAwareDatetime, IsoDate
+from shared.validation import CleanName, IsoAwareDatetime, IsoDate
 
 Purpose = Literal["early_help_service", "information_sharing"]
 Relationship = Literal["self", "parent", "carer", "guardian"]
@@ -71,7 +71,7 @@ class _Request(BaseModel):
 
 
 class GivenBy(_Request):
-    name: str = Field(min_length=1, max_length=200)
+    name: Annotated[str, CleanName] = Field(min_length=1, max_length=200)
     relationship: Relationship
 
 

@@ -38,13 +38,14 @@ from services.referrals.identifiers import (
 )
 from shared.clock import london_today
 from shared.codes import ConsentMethod
-from shared.validation import IsoAwareDatetime, IsoDate
+from shared.validation import CleanName, IsoAwareDatetime, IsoDate
 
 MAX_AGE_YEARS = 25
 UNBORN_PAST_DAYS = 28  # an expected date a little in the past: the baby may be late
 UNBORN_FUTURE_DAYS = 42 * 7
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+# NFC, no invisible characters, bidi controls refused (shared.validation.clean_name).
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), CleanName]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Role = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=40)]
@@ -73,7 +74,7 @@ class Strict(BaseModel):
 
 
 class Referrer(Strict):
-    name: ShortText
+    name: Annotated[ShortText, CleanName]
     role: Role
     email: EmailStr | None = None
     phone: Phone | None = None

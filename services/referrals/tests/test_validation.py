@@ -169,3 +169,33 @@ async def test_ages_0_to_25_and_unborn_children_are_accepted(svc, make_fields):
     got = resp.json()["children"][0]
     assert got["date_of_birth"] == child_fields["date_of_birth"]
     assert got["unborn_expected_on"] == child_fields.get("unborn_expected_on")
+
+
+async def test_names_are_stored_clean_and_bidi_controls_are_refused(svc):
+    """Issue 23 item 4: a name is NFC without invisible characters, so it matches its plain
+    spelling; a right-to-left override (which displays as another name) is refused."""
+    spoof = rfs(children=[child("Amira", "Ahm\u202eded", "2017-03-02")])
+    resp = await svc.client.post("/v1/referrals", json=spoof, headers=svc.as_("school_a"))
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["errors"][0]["field"] == "children.0.family_name"
+    assert "bidirectional" in resp.json()["errors"][0]["message"]
+
+    first = await svc.client.post(
+        "/v1/referrals",
+        json=rfs(children=[child("Zoe\u0301", "Pa\u200brk", "2016-05-06")]),
+        headers=svc.as_("school_a"),
+    )
+    assert first.status_code == 201, first.text
+    stored = first.json()["children"][0]
+    assert (stored["given_name"], stored["family_name"]) == ("Zo\u00e9", "Park")
+    second = await svc.client.post(
+        "/v1/referrals",
+        json=rfs(children=[child("Zo\u00e9", "Park", "2016-05-06")]),
+        headers=svc.as_("school_b"),
+    )
+    assert second.status_code == 201, second.text
+    people = []
+    for r in (first, second):
+        read = await svc.client.get(f"/v1/referrals/{r.json()['id']}", headers=svc.as_("mash"))
+        people.append(read.json()["children"][0]["person_id"])
+    assert people[0] == people[1]  # one person, not two
