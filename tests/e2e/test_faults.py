@@ -294,6 +294,7 @@ def expected_episode_deadlines(fam: Family, *, contact: bool) -> Counter:
             ("plan_agreed", "met"): 1,
             ("first_review", "met"): 1,
             ("next_review", "open"): 1,
+            ("action_due", "open"): 1,  # the plan's one action, not yet done (issue 20)
         }
     )
     if fam.reviews > 1:

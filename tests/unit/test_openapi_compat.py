@@ -33,6 +33,10 @@ REVIEWED: dict[tuple[str, str, str], str] = {
         "need codes were always checked (an unknown one was a 422 naming `needs.<i>`); the "
         "enum now says which"
     ),
+    ("request-body-added", "POST /oauth/token", "request body"): (
+        "the token endpoint always took this form (RFC 6749 client credentials, RFC 8693 "
+        "exchange); issue 23 documents it, no request is refused that was accepted"
+    ),
 }
 
 
