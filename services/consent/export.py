@@ -19,6 +19,16 @@ CSV_COLUMNS = (
     # Added after the first release: appended, so readers of the columns by position still work.
     "practitioner_id",
 )
+# How the file is declared in the OpenAPI document (GET /v1/people/{person_id}/disclosures/export).
+CSV_SCHEMA: dict[str, object] = {
+    "type": "string",
+    "description": "CSV (comma-separated, CRLF line ends, first line the header), one row per "
+    "disclosure, oldest first as in the JSON. Columns, in this order: "
+    + ", ".join(f"`{c}`" for c in CSV_COLUMNS)
+    + " - each the disclosure's JSON field (date-times as ISO 8601, an empty cell for null). A "
+    "cell starting with `=`, `+`, `-`, `@`, a tab or a carriage return is prefixed with `'` so a "
+    "spreadsheet does not run it as a formula.",
+}
 # Spreadsheet programs run cells starting with these as formulas (CSV injection).
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 

@@ -9,7 +9,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Response
 
 from services.consent import policy, service
-from services.consent.export import disclosures_csv
+from services.consent.export import CSV_SCHEMA, disclosures_csv
 from services.consent.lawful_bases import LAWFUL_BASES
 from services.consent.schemas import (
     AccessCheckRead,
@@ -236,7 +236,12 @@ async def list_disclosures(
 @router.get(
     "/people/{person_id}/disclosures/export",
     response_model=DisclosureExport,
-    responses={200: {"content": {"text/csv": {}}}},
+    responses={
+        200: {
+            "content": {"text/csv": {"schema": CSV_SCHEMA}},
+            "description": "JSON, or CSV with ?format=csv",
+        }
+    },
 )
 async def export_disclosures(
     person_id: UUID,

@@ -72,13 +72,19 @@ class _Request(BaseModel):
 
 class GivenBy(_Request):
     name: Annotated[str, CleanName] = Field(min_length=1, max_length=200)
-    relationship: Relationship
+    relationship: Relationship = Field(
+        description="`self` goes with competence `presumed_16_plus` or `gillick_competent`; "
+        "`parent`, `carer` or `guardian` with `parental` (422 otherwise)"
+    )
 
 
 class ConsentCreate(_Request):
     person_id: UUID
     given_by: GivenBy
-    competence: Competence
+    competence: Competence = Field(
+        description="Must fit `given_by.relationship`: `parental` for a parent, carer or guardian; "
+        "`presumed_16_plus` or `gillick_competent` for `self` (422 otherwise)"
+    )
     purposes: list[Purpose] = Field(min_length=1, max_length=2)
     agencies: list[AgencyId] = Field(
         min_length=1,
@@ -86,8 +92,8 @@ class ConsentCreate(_Request):
         description='Agency ids, or ["team_around_the_family"] for everyone on the TAF.',
     )
     method: Method
-    obtained_at: IsoAwareDatetime
-    expires_on: IsoDate | None = None
+    obtained_at: IsoAwareDatetime = Field(description="Not in the future")
+    expires_on: IsoDate | None = Field(default=None, description="After today (London)")
     person_date_of_birth: IsoDate | None = Field(
         default=None,
         description="Checked, never stored: with `presumed_16_plus` the person must be 16 or over "
@@ -107,7 +113,7 @@ class ConsentCreate(_Request):
 
 class GivenByRead(BaseModel):
     name: str
-    relationship: str
+    relationship: Relationship
 
 
 class WithdrawalRead(BaseModel):
@@ -121,9 +127,11 @@ class ConsentRead(BaseModel):
     id: str
     person_id: str
     given_by: GivenByRead
-    competence: str
-    purposes: list[str]
-    agencies: list[str]
+    competence: Competence
+    purposes: list[Purpose]
+    agencies: list[str] = Field(
+        description='Agency ids, or ["team_around_the_family"] for everyone on the TAF.'
+    )
     method: ConsentMethod
     obtained_at: datetime
     expires_on: date | None
@@ -143,7 +151,7 @@ class ConsentWithdraw(_Request):
 
 
 class LawfulBasisRead(BaseModel):
-    code: str
+    code: LawfulBasisCode
     title: str
     uk_gdpr: str
     special_category: str
@@ -161,19 +169,24 @@ class SharingDecisionCreate(_Request):
     purpose: Purpose
     decision: Decision
     lawful_basis: LawfulBasisCode | None = Field(
-        default=None, description="Required to share; see GET /v1/lawful-bases."
+        default=None,
+        description="Required to share; see GET /v1/lawful-bases. `consent` needs a live consent "
+        "of the person covering this purpose and agency (or the TAF).",
     )
-    justification: str = Field(min_length=1, max_length=4000)
+    justification: str = Field(min_length=1, max_length=4000, description="Not blank")
     decided_by: str = Field(min_length=1, max_length=200)
     approved_by: str | None = Field(
         default=None,
         min_length=1,
         max_length=200,
-        description="The approving manager: required when sharing on a basis other than consent.",
+        description="The approving manager: required when sharing on a basis other than consent; "
+        "someone other than `decided_by`.",
     )
-    decided_at: IsoAwareDatetime | None = None
+    decided_at: IsoAwareDatetime | None = Field(default=None, description="Default: now; not in the future")
     supersedes_id: UUID | None = Field(
-        default=None, description="The decision this one corrects (decisions are never edited)."
+        default=None,
+        description="The decision this one corrects (decisions are never edited): one about the "
+        "same person, not already superseded.",
     )
 
     @field_validator("justification")
@@ -188,9 +201,9 @@ class SharingDecisionRead(BaseModel):
     id: str
     person_id: str
     agency_id: str
-    purpose: str
-    decision: str
-    lawful_basis: str | None
+    purpose: Purpose
+    decision: Decision
+    lawful_basis: LawfulBasisCode | None
     justification: str
     decided_by: str
     approved_by: str | None
@@ -236,7 +249,7 @@ class DisclosureRead(BaseModel):
     agency_id: str
     resource_type: str
     resource_id: str
-    basis: str
+    basis: DisclosureBasis
     reference_id: str | None
     request_id: str | None
     disclosed_at: datetime

@@ -31,6 +31,30 @@ UNKNOWN_SOURCE_CODE = "10"
 STEP_UP_SOURCE_CODE = "5D"
 
 
+# Every source code a referral can carry (what `source_code_for` and a step-up can answer).
+SOURCE_CODES: tuple[str, ...] = tuple(
+    dict.fromkeys(
+        [SELF_REFERRAL_SOURCE_CODE, *sorted(set(SOURCE_CODE_BY_AGENCY_TYPE.values())), UNKNOWN_SOURCE_CODE]
+    )
+)
+
+# Why a person may be one already in the index (services/referrals/matching.py).
+MatchReason = Literal[
+    "nhs_number",
+    "nhs_number_differs",
+    "given_name_exact",
+    "given_name_phonetic",
+    "given_name_fuzzy",
+    "family_name_exact",
+    "family_name_phonetic",
+    "family_name_fuzzy",
+    "date_exact",
+    "date_close",
+    "postcode",
+    "postcode_district",
+]
+
+
 def source_code_for(agency_type: str, referral_type: str) -> str:
     if referral_type == "self_referral":
         return SELF_REFERRAL_SOURCE_CODE

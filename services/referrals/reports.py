@@ -357,6 +357,18 @@ def _code_order(code: str) -> tuple[int, str]:
     return (int(digits) if digits else 99, code)
 
 
+# How `to_csv` is declared in the OpenAPI document (GET /v1/reports/referrals, Accept: text/csv).
+CSV_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "description": "CSV (comma-separated, first line the header), one row per figure of the JSON "
+    "report, in its order. Columns: `section` (`period`, `totals`, `decided_within_timescale`, "
+    "`conversion_to_early_help`, `re_referrals_within_12_months`, `no_further_action_follow_up`, "
+    "`by_source_code`, `by_outcome`); `key` (the source code or outcome for `by_source_code` and "
+    "`by_outcome`, empty otherwise); `metric` (the JSON field's name); `value` (the number or "
+    "date; empty where the JSON has null).",
+}
+
+
 def to_csv(typed: ReferralReport) -> str:
     """One row per figure: section, key, metric, value (pivots cleanly in a spreadsheet), in
     the order of the JSON."""

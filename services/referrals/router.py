@@ -578,7 +578,12 @@ async def person_history(
     "/reports/referrals",
     tags=["reports"],
     response_model=ReferralReport,
-    responses={200: {"content": {"text/csv": {}}, "description": "JSON, or CSV on Accept: text/csv"}},
+    responses={
+        200: {
+            "content": {"text/csv": {"schema": reports.CSV_SCHEMA}},
+            "description": "JSON, or CSV on Accept: text/csv",
+        }
+    },
 )
 async def referral_report(
     request: Request,

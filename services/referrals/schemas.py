@@ -9,7 +9,7 @@ Rules that need the database or the caller (consent, decisions, access) live in 
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal, NotRequired
 
 from pydantic import (
     AfterValidator,
@@ -21,10 +21,14 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from typing_extensions import TypedDict
 
 from services.referrals.codes import (
+    HEADLINES,
     NEED_CODES,
+    SOURCE_CODES,
     LevelOfNeed,
+    MatchReason,
     Outcome,
     Rag,
     ReferralStatus,
@@ -86,8 +90,16 @@ class ChildIn(Strict):
     date_of_birth: IsoDate | None = Field(None, description="Required unless unborn_expected_on is given")
     unborn_expected_on: IsoDate | None = Field(None, description="Expected date of an unborn child")
     gender: Gender = "not_known"
-    nhs_number: str | None = Field(None, max_length=14, description="10 digits, modulus 11 checked")
-    upn: str | None = Field(None, max_length=13, description="Unique Pupil Number")
+    nhs_number: str | None = Field(
+        None,
+        max_length=14,
+        description="10 digits, modulus 11 checked; spaces and hyphens are ignored (stored as 10 digits)",
+    )
+    upn: str | None = Field(
+        None,
+        max_length=13,
+        description="Unique Pupil Number: a letter, 11 digits and a check character (any case; stored upper case)",
+    )
 
     @field_validator("nhs_number")
     @classmethod
@@ -148,7 +160,11 @@ class AdultIn(Strict):
 class AddressIn(Strict):
     line1: ShortText
     town: Name | None = None
-    postcode: str = Field(max_length=10)
+    postcode: str = Field(
+        max_length=10,
+        description="A UK postcode (e.g. `SW1A 1AA`): any case, with or without the space; "
+        "stored upper case with the space",
+    )
 
     @field_validator("postcode")
     @classmethod
@@ -162,9 +178,11 @@ class ConsentIn(Strict):
     (a safeguarding concern, or significant harm suspected) they may be left out or null."""
 
     obtained: bool
-    given_by: ShortText | None = None
-    obtained_at: IsoAwareDatetime | None = None
-    method: ConsentMethod | None = None
+    given_by: ShortText | None = Field(None, description="Required when `obtained` is true")
+    obtained_at: IsoAwareDatetime | None = Field(
+        None, description="Required when `obtained` is true; not in the future"
+    )
+    method: ConsentMethod | None = Field(None, description="Required when `obtained` is true")
 
 
 class ReferralCreate(Strict):
@@ -176,7 +194,11 @@ class ReferralCreate(Strict):
     needs: list[NeedCode] = Field(min_length=1, max_length=20)
     summary: LongText
     significant_harm_suspected: bool = False
-    consent: ConsentIn | None = None
+    consent: ConsentIn | None = Field(
+        default=None,
+        description="Required with `obtained: true` unless the referral is a `safeguarding_concern` "
+        "or `significant_harm_suspected` is true (422 consent-required otherwise)",
+    )
 
     @field_validator("needs")
     @classmethod
@@ -196,7 +218,12 @@ class AgencyCheck(Strict):
 
 class DecisionCreate(Strict):
     level_of_need: LevelOfNeed
-    outcome: Outcome
+    outcome: Outcome = Field(
+        description="Must fit the level of need: `no_further_action` universal; `signpost_universal` "
+        "universal or universal_plus; `single_agency_early_help` universal_plus; "
+        "`team_around_the_family` partnership_plus; `social_care_assessment` and "
+        "`strategy_discussion` specialist (docs/referrals.md)"
+    )
     rag: Rag | None = None
     rationale: LongText
     decided_by: DecidedBy
@@ -230,6 +257,59 @@ class StepUpCreate(BaseModel):
 
 WITHHELD = "null for a partner agency: see docs/referrals.md, who sees what"
 
+# Read-side code lists documented as enums; the values come from the code (validated on the way in).
+NeedCodeRead = Annotated[str, Field(json_schema_extra={"enum": list(NEED_CODES)})]
+HeadlineRead = Annotated[str, Field(json_schema_extra={"enum": list(HEADLINES)})]
+SourceCode = Annotated[
+    str,
+    Field(
+        description="Children in Need census referral source code (docs/referrals.md)",
+        json_schema_extra={"enum": list(SOURCE_CODES)},
+    ),
+]
+DateTimeText = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+
+
+# The parts of a referral stored as the caller sent them (JSON columns) are read back as they
+# were stored: TypedDicts, so a key that was never stored is not added on the way out.
+
+
+class ReferrerRead(TypedDict):
+    """Who made the referral. A step-up from an early help episode has `name` and `role` (the
+    agency type) only; a referral made through `POST /v1/referrals` has all four."""
+
+    name: str
+    role: str
+    email: NotRequired[str | None]
+    phone: NotRequired[str | None]
+
+
+class ReferralAddressRead(TypedDict):
+    """The address as the referrer gave it (the postcode formatted, e.g. `SW1A 1AA`)."""
+
+    line1: str
+    town: str | None
+    postcode: str
+
+
+class ReferralConsentRead(TypedDict):
+    """The consent as the referrer recorded it: with `obtained: false` the other three are null."""
+
+    obtained: bool
+    given_by: str | None
+    obtained_at: DateTimeText | None
+    method: ConsentMethod | None
+
+
+class DecidedByRead(TypedDict):
+    name: str
+    role: str
+
+
+class AgencyCheckRead(TypedDict):
+    agency_type: Annotated[str, Field(description="As the MASH recorded it (free text)")]
+    summary: str
+
 
 class ChildRead(BaseModel):
     person_id: str | None = Field(description=f"The child in the person index; {WITHHELD}")
@@ -237,7 +317,7 @@ class ChildRead(BaseModel):
     family_name: str
     date_of_birth: date | None
     unborn_expected_on: date | None
-    gender: str | None
+    gender: Gender | None
     nhs_number: str | None
     upn: str | None
     match: Literal["certain", "new"] | None = Field(
@@ -262,7 +342,7 @@ class MatchRead(BaseModel):
     for_person_id: str = Field(description="The person this referral named")
     score: float
     status: Literal["possible", "confirmed", "rejected"]
-    reasons: list[str]
+    reasons: list[MatchReason]
     given_name: str | None = None
     family_name: str | None = None
     date_of_birth: date | None = None
@@ -278,15 +358,17 @@ class DecisionRead(BaseModel):
     outcome: Outcome
     rag: Rag | None
     rationale: str | None
-    decided_by: dict[str, Any] | None
-    agency_checks: list[dict[str, Any]] | None
+    decided_by: DecidedByRead | None
+    agency_checks: list[AgencyCheckRead] | None
     decided_at: datetime
     decided_within_timescale: bool
 
 
 class NeedRead(BaseModel):
-    code: str
-    headline: str
+    code: NeedCodeRead
+    headline: HeadlineRead = Field(
+        description="The need's Supporting Families headline (code list `headline`)"
+    )
 
 
 RequeueReason = Literal["episode_closed", "linked_referral_decided", "linked_referral_withdrawn"]
@@ -302,15 +384,15 @@ class ReferralRead(BaseModel):
     received_at: datetime
     decision_due_at: datetime
     source_agency_id: str
-    source_code: str = Field(description="Children in Need census referral source code")
-    referrer: dict[str, Any]
+    source_code: SourceCode
+    referrer: ReferrerRead
     children: list[ChildRead]
     adults: list[AdultRead]
-    address: dict[str, Any] | None
-    needs: list[str]
+    address: ReferralAddressRead | None = Field(description="null for a step-up from an early help episode")
+    needs: list[NeedCodeRead]
     need_headlines: list[NeedRead]
     summary: str
-    consent: dict[str, Any] | None
+    consent: ReferralConsentRead | None
     matches: list[MatchRead] = Field(
         description="Possible existing people: the MASH's only (empty for others)"
     )
@@ -345,7 +427,7 @@ class ReferralSummary(BaseModel):
     received_at: datetime
     decision_due_at: datetime
     source_agency_id: str
-    source_code: str
+    source_code: SourceCode
     level_of_need: LevelOfNeed | None
     outcome: Outcome | None
     decided_at: datetime | None
@@ -376,7 +458,7 @@ class AssignmentRead(BaseModel):
 
 class MashQueueItem(ReferralSummary):
     significant_harm_suspected: bool
-    needs: list[str]
+    needs: list[NeedCodeRead]
     priority: int = Field(description="Higher first under ?sort=urgency (docs/referrals.md)")
     assigned_at: datetime | None
     overdue: bool = Field(description="The decision is past its due time")
@@ -410,7 +492,7 @@ class PersonRead(BaseModel):
     unborn_expected_on: date | None
     nhs_number: str | None
     postcode: str | None
-    gender: str | None
+    gender: Gender | None
     merged_into_id: str | None
     created_at: datetime
     upn: str | None = None
@@ -419,7 +501,7 @@ class PersonRead(BaseModel):
 class PersonMatchRead(PersonRead):
     score: float
     match: Literal["certain", "possible"]
-    reasons: list[str]
+    reasons: list[MatchReason]
 
 
 class PersonSearchResult(BaseModel):
@@ -478,7 +560,7 @@ class ReportTotals(BaseModel):
 
 
 class ReportBySourceCode(BaseModel):
-    source_code: str
+    source_code: SourceCode
     received: int
     decided: int
     no_further_action: int
@@ -493,7 +575,10 @@ class ReportBySourceCode(BaseModel):
 
 
 class ReportByOutcome(BaseModel):
-    outcome: str
+    outcome: Outcome | ReferralStatus = Field(
+        description="The decision's outcome; a referral not decided counts under its status "
+        "(`received`, `linked`, `withdrawn`)"
+    )
     count: int
 
 
@@ -667,8 +752,10 @@ class PersonCorrectionCreate(Strict):
 
 
 class FieldChange(BaseModel):
-    from_: Any = Field(alias="from")
-    to: Any
+    """A value as text (a date as `YYYY-MM-DD`), null when there was none or it was removed."""
+
+    from_: str | None = Field(alias="from")
+    to: str | None
 
     model_config = ConfigDict(populate_by_name=True)
 

@@ -36,14 +36,19 @@ from services.referrals.matching import Facts
 from services.referrals.models import Person, Referral, ReferralAssignment, ReferralMatch, ReferralPerson
 from services.referrals.schemas import (
     AdultRead,
+    AgencyCheckRead,
     ChildRead,
+    DecidedByRead,
     DecisionCreate,
     DecisionRead,
     MatchRead,
     NeedRead,
+    ReferralAddressRead,
+    ReferralConsentRead,
     ReferralCreate,
     ReferralRead,
     ReferralSummary,
+    ReferrerRead,
     StepUpCreate,
     WithdrawRequest,
 )
@@ -608,8 +613,9 @@ async def represent(ctx: Context, referral: Referral) -> ReferralRead:
             # The reasons and the checks carry other agencies' information: not for partners.
             rag=referral.rag if full else None,  # type: ignore[arg-type]
             rationale=(referral.rationale or "") if full else None,
-            decided_by=(referral.decided_by or {}) if full else None,
-            agency_checks=(referral.agency_checks or []) if full else None,
+            # Stored as the MASH sent them (DecidedBy, AgencyCheck), read back key for key.
+            decided_by=cast(DecidedByRead | None, referral.decided_by) if full else None,
+            agency_checks=cast(list[AgencyCheckRead], referral.agency_checks or []) if full else None,
             decided_at=referral.decided_at,
             decided_within_timescale=bool(referral.decided_within_timescale),
         )
@@ -627,14 +633,15 @@ async def represent(ctx: Context, referral: Referral) -> ReferralRead:
         decision_due_at=referral.decision_due_at,
         source_agency_id=referral.source_agency_id,
         source_code=referral.source_code,
-        referrer=referral.referrer,
+        # The JSON columns hold what the caller sent, key for key (schemas.py, TypedDicts).
+        referrer=cast(ReferrerRead, referral.referrer),
         children=[_person_read(ChildRead, r, withheld) for r in rows if r.role == "child"],
         adults=[_person_read(AdultRead, r, withheld) for r in rows if r.role == "adult"],
-        address=referral.address,
+        address=cast(ReferralAddressRead | None, referral.address),
         needs=referral.needs,
         need_headlines=[NeedRead(code=n, headline=NEED_CODES[n]) for n in referral.needs if n in NEED_CODES],
         summary=referral.summary,
-        consent=referral.consent,
+        consent=cast(ReferralConsentRead | None, referral.consent),
         matches=[_match_read(m, candidates.get(m.candidate_person_id)) for m in matches],
         linked_referral_id=referral.linked_referral_id if view.links else None,
         open_episode_id=referral.open_episode_id if view.open_episode else None,
