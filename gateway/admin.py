@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 from sqlalchemy import select
 
 from gateway import clients as client_ops
@@ -16,6 +16,7 @@ from shared.changes import UpdatedSince, where_changed_since
 from shared.identity import Identity
 from shared.pagination import PageDep, encode_cursor, keyset
 from shared.problems import Forbidden, NotFound, ValidationProblem
+from shared.roles import AGENCY_TYPES
 from shared.tokens import TokenInvalid
 from shared.validation import IsoUtcDatetime
 
@@ -38,12 +39,21 @@ async def admin_identity(request: Request) -> Identity:
 
 AdminDep = Annotated[Identity, Depends(admin_identity)]
 
+# Agency types and scopes are checked by `gateway/clients.py` (its 422 names the field and
+# what is allowed), not by an enum here, so the document shows the codes without changing the
+# check: every agency type (shared/roles.py) and every scope (gateway/clients.py ALL_SCOPES);
+# a request's agency type never `service` or `admin` (the command line's).
+_API_AGENCY_TYPES = [t for t in AGENCY_TYPES if t not in client_ops.CLI_ONLY_AGENCY_TYPES]
+AgencyTypeIn = Annotated[str, WithJsonSchema({"type": "string", "maxLength": 40, "enum": _API_AGENCY_TYPES})]
+AgencyTypeCode = Annotated[str, WithJsonSchema({"type": "string", "enum": list(AGENCY_TYPES)})]
+Scope = Annotated[str, WithJsonSchema({"type": "string", "enum": list(client_ops.ALL_SCOPES)})]
+
 
 class ClientCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200)
-    agency_type: str = Field(
+    agency_type: AgencyTypeIn = Field(
         max_length=40, description="An agency type; `service` and `admin` clients only from the CLI"
     )
     agency_id: str | None = Field(
@@ -51,7 +61,7 @@ class ClientCreate(BaseModel):
     )
     agency_name: str | None = Field(default=None, max_length=200)
     client_id: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]{2,119}$")
-    scopes: list[str] | None = Field(
+    scopes: list[Scope] | None = Field(
         default=None,
         max_length=30,
         description="Default: the agency type's scopes; never more than the agency type may have",
@@ -64,8 +74,8 @@ class ClientRead(BaseModel):
     client_id: str
     name: str
     agency_id: str
-    agency_type: str
-    scopes: list[str]
+    agency_type: AgencyTypeCode
+    scopes: list[Scope]
     rate_limit_per_second: float | None
     created_at: datetime
     disabled_at: datetime | None

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, WithJsonSchema
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -21,6 +21,7 @@ from gateway.models import Practitioner, Team
 from shared.changes import UpdatedSince
 from shared.pagination import PageDep, PageParams, keyset, page_of
 from shared.problems import NotFound
+from shared.roles import ROLES
 from shared.tokens import TokenInvalid
 from shared.validation import CleanName
 
@@ -46,6 +47,9 @@ async def registry_manager(request: Request) -> ops.Manager:
 
 
 ManagerDep = Annotated[ops.Manager, Depends(registry_manager)]
+# A role code (shared/roles.py ROLES). Requests are checked by `practitioners.check_roles`
+# (its 422 names the unknown and the allowed roles), so the enum is shown, not enforced here.
+Role = Annotated[str, WithJsonSchema({"type": "string", "enum": list(ROLES)})]
 AgencyQuery = Annotated[
     str | None, Query(max_length=36, description="Another agency's (council admin only); default: your own")
 ]
@@ -75,7 +79,7 @@ class PractitionerCreate(BaseModel):
 
     name: Annotated[str, CleanName] = Field(min_length=1, max_length=200)
     email: EmailStr = Field(max_length=320)
-    roles: list[str] = Field(
+    roles: list[Role] = Field(
         min_length=1, max_length=10, description="Within the roles the agency's type may hold"
     )
     team_id: str | None = Field(default=None, max_length=36, description="A team of the same agency")
@@ -87,7 +91,7 @@ class PractitionerUpdate(BaseModel):
 
     name: Annotated[str | None, CleanName] = Field(default=None, min_length=1, max_length=200)
     email: EmailStr | None = Field(default=None, max_length=320)
-    roles: list[str] | None = Field(default=None, min_length=1, max_length=10)
+    roles: list[Role] | None = Field(default=None, min_length=1, max_length=10)
     team_id: str | None = Field(
         default=None, max_length=36, description="null takes the practitioner out of their team"
     )
@@ -98,7 +102,7 @@ class PractitionerRead(BaseModel):
     agency_id: str
     name: str
     email: str | None
-    roles: list[str]
+    roles: list[Role]
     team_id: str | None
     disabled_at: datetime | None
     created_at: datetime

@@ -12,6 +12,7 @@ from services.assessments.access import Viewer, ViewerDep
 from services.assessments.app_runtime import AppRuntimeDep
 from services.assessments.context import Context
 from services.assessments.schemas import (
+    EPISODE_REPORT_CSV,
     ActionRead,
     ActionUpdate,
     AssessmentApprove,
@@ -41,6 +42,7 @@ from services.assessments.schemas import (
     FamilyMembersSet,
     FamilyRead,
     JointVisitCreate,
+    JointVisitRead,
     LeadProfessionalRead,
     LeadProfessionalSet,
     PlanPut,
@@ -210,7 +212,7 @@ async def list_step_ups(episode_id: Id, ctx: Ctx, updated_since: UpdatedSince = 
     return await step_ups.list_step_ups(ctx, episode_id, updated_since)
 
 
-@router.post("/episodes/{episode_id}/joint-visit", dependencies=WRITE)
+@router.post("/episodes/{episode_id}/joint-visit", response_model=JointVisitRead, dependencies=WRITE)
 async def record_joint_visit(episode_id: Id, body: JointVisitCreate, ctx: Ctx) -> dict[str, Any]:
     """Step-down episodes: the joint visit by the social worker and the lead professional."""
     return await episodes.record_joint_visit(ctx, episode_id, body)
@@ -391,7 +393,12 @@ async def list_reviews(episode_id: Id, ctx: Ctx, updated_since: UpdatedSince = N
     "/reports/episodes",
     response_model=EpisodeReport,
     dependencies=[Depends(require_scope("reports:read"))],
-    responses={200: {"content": {"text/csv": {}}}},
+    responses={
+        200: {
+            "description": "The report: JSON, or CSV with `Accept: text/csv`",
+            "content": {"text/csv": EPISODE_REPORT_CSV},
+        }
+    },
 )
 async def episode_report(
     request: Request,

@@ -8,10 +8,22 @@ with the `plan-not-smart` problem type; Pydantic only checks shapes here.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 from uuid import UUID
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    GetJsonSchemaHandler,
+    SerializerFunctionWrapHandler,
+    StringConstraints,
+    model_serializer,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from shared.validation import CleanName, IsoDate, IsoUtcDatetime
 
@@ -27,6 +39,11 @@ LevelOfNeed = Literal["universal", "universal_plus", "partnership_plus", "specia
 CloseReason = Literal[
     "needs_met", "stepped_up", "consent_withdrawn", "moved_away", "disengaged", "no_longer_eligible"
 ]
+EpisodeStatus = Literal["open", "closed"]
+EpisodeOrigin = Literal["referral", "step_down", "self_referral"]
+ContactMethod = Literal["home_visit", "phone", "video", "office", "school", "other"]
+AssessmentStatus = Literal["draft", "submitted", "approved", "returned"]
+ActionStatus = Literal["open", "in_progress", "completed"]
 AgencyType = Literal[
     "mash",
     "early_help",
@@ -45,6 +62,23 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class Sparse(BaseModel):
+    """A section read back as the caller sent it: a key the caller never sent stays absent
+    (requests are stored with `exclude_unset`), so the read shows exactly what was stored."""
+
+    @model_serializer(mode="wrap")
+    def _only_what_was_sent(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        return {key: value for key, value in data.items() if key in self.model_fields_set}
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        # The document shows the fields: the serializer only leaves out those never sent.
+        return handler(cast(CoreSchema, {k: v for k, v in core_schema.items() if k != "serialization"}))
+
+
 # --- episodes -------------------------------------------------------------------------------
 
 
@@ -53,6 +87,13 @@ class SocialWorker(Strict):
     email: EmailStr
     phone: Phone | None = None
     agency_id: AgencyId | None = None
+
+
+class SocialWorkerRead(BaseModel):
+    name: str
+    email: str
+    phone: str | None
+    agency_id: str | None
 
 
 class EpisodeCreate(Strict):
@@ -108,7 +149,7 @@ class TafMemberCreate(Strict):
 class TafMemberRead(BaseModel):
     id: str
     agency_id: str
-    agency_type: str
+    agency_type: AgencyType
     name: str
     role: str
     practitioner_id: str | None = None
@@ -130,9 +171,9 @@ class EpisodeRead(BaseModel):
     reference: str
     person_ids: list[str]
     referral_id: str | None
-    origin: str
-    level_of_need: str
-    status: str
+    origin: EpisodeOrigin
+    level_of_need: LevelOfNeed
+    status: EpisodeStatus
     opened_at: datetime
     first_contact_due_at: datetime
     first_contact_at: datetime | None
@@ -144,13 +185,13 @@ class EpisodeRead(BaseModel):
     social_care_involved: bool
     consent_withdrawn_at: datetime | None
     stepdown_panel_on: date | None
-    social_worker: dict[str, Any] | None
+    social_worker: SocialWorkerRead | None = Field(description="The social worker handing over a step-down")
     social_work_assessment_ref: str | None
     joint_visit_due_on: date | None
     joint_visit_held_on: date | None
     distance_travelled: list[DistanceTravelled]
     closed_at: datetime | None
-    close_reason: str | None
+    close_reason: CloseReason | None
     closure_summary: str | None
     outcomes_achieved: list[str]
     signed_off_by_practitioner_id: str | None = None
@@ -165,9 +206,9 @@ class EpisodeSummary(BaseModel):
     reference: str
     person_ids: list[str]
     referral_id: str | None
-    origin: str
-    level_of_need: str
-    status: str
+    origin: EpisodeOrigin
+    level_of_need: LevelOfNeed
+    status: EpisodeStatus
     opened_at: datetime
     social_care_involved: bool
     closed_at: datetime | None
@@ -189,7 +230,7 @@ class CaseloadList(BaseModel):
 
 class ContactCreate(Strict):
     contact_at: IsoUtcDatetime
-    method: Literal["home_visit", "phone", "video", "office", "school", "other"]
+    method: ContactMethod
     notes: LongText
 
 
@@ -197,7 +238,7 @@ class ContactRead(BaseModel):
     id: str
     episode_id: str
     contact_at: datetime
-    method: str
+    method: ContactMethod
     notes: str
     first: bool
     within_deadline: bool | None
@@ -227,6 +268,13 @@ class StepUpRead(BaseModel):
 
 class JointVisitCreate(Strict):
     held_on: IsoDate
+
+
+class JointVisitRead(BaseModel):
+    episode_id: str
+    held_on: date
+    due_on: date | None = Field(description="When the joint visit was due (null: no due date recorded)")
+    within_deadline: bool | None = Field(description="Held by `due_on` (null when there is no due date)")
 
 
 # --- assessments ----------------------------------------------------------------------------
@@ -310,32 +358,61 @@ class ExtensionCreate(Strict):
     approved_by: Manager
 
 
+class ManagerRead(BaseModel):
+    name: str
+    role: str
+
+
+class DevelopmentalMilestonesRead(Sparse):
+    on_track: bool
+    notes: str | None = None
+
+
+class BaselineRead(Sparse):
+    """The baseline measures as sent; a measure never sent is absent (`{}` when none was)."""
+
+    school_attendance_percent: float | None = None
+    exclusions: int | None = None
+    anti_social_behaviour_incidents: int | None = None
+    developmental_milestones: DevelopmentalMilestonesRead | None = None
+
+
+class FamilyMemberSectionRead(Sparse):
+    """A family member's section as sent; `role` is always there, the rest only when sent."""
+
+    person_id: str | None = None
+    role: str
+    views: str | None = None
+    strengths: list[str] | None = None
+    needs: list[str] | None = None
+
+
 class ExtensionRead(BaseModel):
     id: str
     previous_due_on: date
     new_due_on: date
     reason: str
-    approved_by: dict[str, Any]
+    approved_by: ManagerRead
     created_at: datetime
 
 
 class AssessmentRead(BaseModel):
     id: str
     episode_id: str
-    status: str
+    status: AssessmentStatus
     started_at: datetime
     due_on: date
     submitted_at: datetime | None
     approved_at: datetime | None
-    approved_by: dict[str, Any] | None
+    approved_by: ManagerRead | None
     returned_at: datetime | None
     return_reason: str | None
-    family_members: list[Any]
-    baseline: dict[str, Any]
-    factors: list[Any]
-    diversity: dict[str, Any]
+    family_members: list[FamilyMemberSectionRead]
+    baseline: BaselineRead
+    factors: list[str]
+    diversity: dict[GGRRAACCEESS, str] = Field(description="Notes by GGRRAACCEESS aspect, as sent")
     analysis: str | None
-    priorities: list[Any]
+    priorities: list[str]
     extensions: list[ExtensionRead]
     author_practitioner_id: str | None = None
     author_client_id: str | None = None
@@ -344,7 +421,7 @@ class AssessmentRead(BaseModel):
 class AssessmentSummary(BaseModel):
     id: str
     episode_id: str
-    status: str
+    status: AssessmentStatus
     started_at: datetime
     submitted_at: datetime | None
     due_on: date
@@ -408,14 +485,20 @@ class OutcomeRead(BaseModel):
     target_on: date
 
 
+class ActionOwnerRead(BaseModel):
+    agency_id: str | None
+    name: str | None
+    practitioner_id: str | None
+
+
 class ActionRead(BaseModel):
     id: str
     plan_version: int
     description: str
-    owner: dict[str, str | None]
+    owner: ActionOwnerRead
     due_on: date
     outcome_refs: list[str]
-    status: str
+    status: ActionStatus
     progress_notes: str | None
     completed_at: datetime | None
     etag: str = Field(description="Send as If-Match to PATCH /v1/actions/{id}")
@@ -432,7 +515,7 @@ class PlanRead(BaseModel):
 
 
 class ActionUpdate(Strict):
-    status: Literal["open", "in_progress", "completed"] | None = None
+    status: ActionStatus | None = None
     progress_notes: LongText | None = None
 
 
@@ -451,13 +534,18 @@ class ReviewCreate(Strict):
     next_review_on: IsoDate
 
 
+class OutcomeProgressRead(BaseModel):
+    outcome_id: str
+    score: int
+
+
 class ReviewRead(BaseModel):
     id: str
     episode_id: str
     held_on: date
     next_review_on: date
     attendees: list[str]
-    outcome_progress: list[dict[str, Any]]
+    outcome_progress: list[OutcomeProgressRead]
 
 
 # --- timeline and reports -------------------------------------------------------------------
@@ -511,6 +599,25 @@ class EpisodeDrift(BaseModel):
 # `assessment_complete_working_days`), so a fixed field name would misstate it for a council
 # off the defaults. Why not a model built per settings: see docs/assessments.md ("Reports").
 TIMELINESS_DOC = "Keys, in this order: `{within}`, `late`, `{overdue}`; {n} is the configured {setting}."
+
+
+# `Accept: text/csv` on `GET /v1/reports/episodes`: the same figures, one row per figure.
+EPISODE_REPORT_CSV: dict[str, Any] = {
+    "schema": {
+        "type": "string",
+        "description": (
+            "CSV (RFC 4180) with a header row `section,measure,value`, then one row per figure in "
+            "the order of the JSON: `episodes,opened,<n>`; then every key of `first_contact`, "
+            "`assessment_started`, `assessment_completed`, `closures_by_reason`, "
+            "`outcomes_achieved_by_headline` and `drift`, each as `<section>,<key>,<n>`. "
+            "Columns: `section` (the JSON section), `measure` (its key), `value` (a whole number)."
+        ),
+    },
+    "example": (
+        "section,measure,value\r\nepisodes,opened,1\r\nfirst_contact,within_72_hours,1\r\n"
+        "first_contact,late,0\r\nfirst_contact,overdue_no_contact,0\r\n"
+    ),
+}
 
 
 class EpisodeReport(BaseModel):
@@ -641,8 +748,21 @@ ChronologyKind = Literal[
 ]
 
 
+ChronologySourceType = Literal[
+    "episode",
+    "contact",
+    "case_note",
+    "lead_professional",
+    "taf_member",
+    "assessment",
+    "plan",
+    "review",
+    "step_up",
+]
+
+
 class ChronologySource(BaseModel):
-    type: str
+    type: ChronologySourceType
     id: str
 
 
@@ -655,7 +775,9 @@ class ChronologyItem(BaseModel):
     links: dict[str, str] = Field(
         default_factory=dict, description="Other objects the item names, e.g. `referral`"
     )
-    detail: dict[str, Any] = Field(default_factory=dict, description="Ids and codes of the item, by kind")
+    detail: dict[str, str | int | bool | None] = Field(
+        default_factory=dict, description="Ids, codes, dates and flags of the item, by kind"
+    )
 
 
 class Chronology(BaseModel):

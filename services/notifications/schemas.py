@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
-from services.notifications.channels.feed import WEBHOOK_EVENT_TYPES
+from services.notifications.channels.feed import WEBHOOK_EVENT_TYPES, WebhookEventType
+
+# An event type as a request names it: checked by `SubscriptionCreate._known` (whose 422 lists
+# the known ones), shown as the enum it is.
+EventTypeIn = Annotated[str, WithJsonSchema({"type": "string", "enum": list(WEBHOOK_EVENT_TYPES)})]
+# What an alert's `data` holds: ids, codes, dates (ISO text), counts and flags; never a name.
+DataValue = str | int | float | bool | None
 
 Unit = Literal["working_days", "calendar_days", "hours"]
 
@@ -84,7 +90,7 @@ class NotificationRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: str
-    kind: str
+    kind: WebhookEventType
     message: str
     recipient_agency_id: str | None
     recipient_agency_type: str | None
@@ -93,7 +99,9 @@ class NotificationRead(BaseModel):
     consent_id: str | None
     deadline_id: str | None
     reference: str | None
-    data: dict[str, Any]
+    data: dict[str, DataValue] = Field(
+        description="Ids, codes, ISO dates, numbers and flags of the notification, by kind (e.g. `href`)"
+    )
     created_at: datetime
     read_at: datetime | None
 
@@ -111,7 +119,7 @@ class SubscriptionCreate(BaseModel):
         description="Where deliveries go; no credentials in it (`user:password@` is refused): "
         "receivers authenticate deliveries by their Standard Webhooks signature",
     )
-    event_types: list[str] = Field(min_length=1, max_length=len(WEBHOOK_EVENT_TYPES))
+    event_types: list[EventTypeIn] = Field(min_length=1, max_length=len(WEBHOOK_EVENT_TYPES))
 
     @field_validator("url")
     @classmethod
@@ -134,8 +142,8 @@ class SubscriptionRead(BaseModel):
 
     id: str
     url: str
-    event_types: list[str]
-    status: str
+    event_types: list[WebhookEventType]
+    status: Literal["active", "disabled", "deleted"]
     disabled_reason: str | None
     consecutive_failures: int
     created_at: datetime
@@ -154,7 +162,7 @@ class DeliveryRead(BaseModel):
 
     id: str
     event_type: str
-    status: str
+    status: Literal["pending", "delivered", "failed"]
     attempts: int
     next_attempt_at: datetime
     last_status_code: int | None

@@ -37,6 +37,25 @@ REVIEWED: dict[tuple[str, str, str], str] = {
         "the token endpoint always took this form (RFC 6749 client credentials, RFC 8693 "
         "exchange); issue 23 documents it, no request is refused that was accepted"
     ),
+    # Issue 23 item 1: shown, not enforced by the schema - the same checks refuse an unknown
+    # code with the same 422 as before (gateway/clients.py, gateway/practitioners.py,
+    # SubscriptionCreate._known); the enum lists exactly what they accept.
+    ("request-enum-added", "POST /v1/admin/clients", "request body.agency_type"): (
+        "an unknown agency type was always a 422, and `service`/`admin` are refused (CLI only); "
+        "the enum lists the rest"
+    ),
+    ("request-enum-added", "POST /v1/admin/clients", "request body.scopes[]"): (
+        "an unknown scope was always a 422 (`unknown scopes: ...`); the enum lists ALL_SCOPES"
+    ),
+    ("request-enum-added", "POST /v1/practitioners", "request body.roles[]"): (
+        "an unknown role was always a 422 (`unknown roles: ...`); the enum lists shared.roles.ROLES"
+    ),
+    ("request-enum-added", "PATCH /v1/practitioners/{practitioner_id}", "request body.roles[]"): (
+        "an unknown role was always a 422 (`unknown roles: ...`); the enum lists shared.roles.ROLES"
+    ),
+    ("request-enum-added", "POST /v1/subscriptions", "request body.event_types[]"): (
+        "an unknown event type was always a 422 (`unknown event types ...`); the enum lists them"
+    ),
 }
 
 

@@ -11,7 +11,7 @@ import html
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,7 +20,7 @@ from services.notifications.models import Delivery, Notification, Subscription
 from services.notifications.policy import subscription_receives
 
 # Webhook event types an agency can subscribe to (also the feed's `kind`).
-WEBHOOK_EVENT_TYPES = (
+WebhookEventType = Literal[
     "referral.decided",
     "referral.safeguarding_concern",
     "referral.linked",
@@ -42,7 +42,8 @@ WEBHOOK_EVENT_TYPES = (
     "action.due",
     "action.overdue",
     "review.due",
-)
+]
+WEBHOOK_EVENT_TYPES: tuple[str, ...] = get_args(WebhookEventType)
 # Codes and ids an alert's data may pass on to a webhook (never names, emails or free text).
 WEBHOOK_DATA_KEYS = (
     "deadline_kind",
