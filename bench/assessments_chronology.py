@@ -13,7 +13,7 @@ queries run among other episodes' rows. Then times `GET /v1/episodes/{id}/chrono
 the whole app (token verification, FastAPI, the access check, the merge, the response model)
 with `httpx.ASGITransport`, as early help (which sees restricted notes; no consent call):
 - a baseline: `GET /v1/episodes/{id}` of the same episode (an ordinary read, same machine, same moment);
-- `limit=200` newest first (the largest page), `limit=50` (the default page), `order=asc`
+- `limit=500` (the whole chronology in one page), `limit=200` newest first, `limit=50` (the default page), `order=asc`
   with a `kind` filter, and the walk of every page at `limit=200` (3 requests);
 Prints p50/p95/p99/max in milliseconds (warm-up excluded) and this process's CPU ms per
 request (the service's own cost, whatever else the machine runs; PostgreSQL's is not in it). The database is dropped at the end.
@@ -299,6 +299,7 @@ async def main() -> None:
                 results = []
                 cases: list[tuple[str, str, dict, bool]] = [
                     ("baseline: GET /v1/episodes/{id}", f"/v1/episodes/{eid}", {}, False),
+                    ("limit=500: the whole chronology", path, {"limit": 500}, False),
                     ("limit=200, newest first", path, {"limit": 200}, False),
                     ("limit=50 (default page)", path, {}, False),
                     (

@@ -44,6 +44,23 @@ async def page_params(
 PageDep = Annotated[PageParams, Depends(page_params)]
 
 
+def page_params_up_to(max_limit: int) -> Any:
+    """A page dependency allowing pages up to `max_limit` (a list whose items are small and
+    read whole, such as an episode's chronology); the default page size is unchanged."""
+
+    async def params(limit: int = DEFAULT_LIMIT, cursor: str | None = None) -> PageParams:
+        return PageParams(limit=limit, cursor=cursor)
+
+    # Real objects, not the strings `from __future__ import annotations` leaves: the bound is
+    # this call's, which FastAPI could not resolve from the module's names.
+    params.__annotations__ = {
+        "limit": Annotated[int, Query(ge=1, le=max_limit, description=f"Page size (max {max_limit})")],
+        "cursor": Annotated[str | None, Query(max_length=500, description="Opaque cursor from next_cursor")],
+        "return": PageParams,
+    }
+    return params
+
+
 def encode_cursor(sort_value: Any, id_value: Any) -> str:
     if isinstance(sort_value, datetime):
         sort_value = sort_value.isoformat()

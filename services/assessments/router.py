@@ -62,8 +62,11 @@ from shared.deps import IdempotencyDep, SessionDep
 from shared.etag import check_if_match, set_etag
 from shared.idempotency import IdempotencyClaim, claim
 from shared.identity import ServiceIdentity, require_scope
-from shared.pagination import PageDep
+from shared.pagination import PageDep, PageParams, page_params_up_to
 from shared.validation import BoundedDate, IsoUtcDatetime
+
+# The chronology is read whole: a page of up to 500 items (docs/performance.md).
+ChronologyPage = Annotated[PageParams, Depends(page_params_up_to(500))]
 
 router = APIRouter(prefix="/v1", tags=["assessments"])
 internal = APIRouter(prefix="/internal", include_in_schema=False)
@@ -484,7 +487,7 @@ async def note_history(episode_id: Id, note_id: Id, ctx: Ctx) -> CaseNoteHistory
 async def chronology(
     episode_id: Id,
     ctx: Ctx,
-    page: PageDep,
+    page: ChronologyPage,
     order: Literal["asc", "desc"] = "desc",
     kind: Annotated[list[ChronologyKind] | None, Query(max_length=20)] = None,
     since: Annotated[IsoUtcDatetime | None, Query(alias="from")] = None,

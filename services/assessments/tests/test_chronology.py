@@ -255,3 +255,14 @@ async def test_the_person_timeline_keeps_its_kinds_and_fields(svc, fake_consent)
         "episode_closed": {"reason"},
     }
     assert [i["at"] for i in items] == sorted(i["at"] for i in items)
+
+
+async def test_the_chronology_takes_a_page_of_500_and_no_more(svc, fake_consent):
+    """A chronology is read whole (docs/performance.md): `limit` up to 500; other lists 200."""
+    e = await full_episode(svc, fake_consent)
+    whole = (await chronology(svc, e["id"], EH, limit=500))["items"]
+    assert whole == (await chronology(svc, e["id"], EH, limit=200))["items"]
+    too_many = await svc.client.get(f"/v1/episodes/{e['id']}/chronology?limit=501", headers=h(svc, EH))
+    assert too_many.status_code == 422 and too_many.json()["errors"][0]["field"] == "limit"
+    notes = await svc.client.get(f"/v1/episodes/{e['id']}/notes?limit=500", headers=h(svc, EH))
+    assert notes.status_code == 422 and notes.json()["errors"][0]["field"] == "limit"
