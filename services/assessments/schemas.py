@@ -100,8 +100,13 @@ class EpisodeCreate(Strict):
     origin: Literal["step_down", "self_referral"]
     person_ids: list[UUID] = Field(min_length=1, max_length=20)
     level_of_need: LevelOfNeed = "partnership_plus"
-    stepdown_panel_on: IsoDate | None = None
-    social_worker: SocialWorker | None = None
+    stepdown_panel_on: IsoDate | None = Field(
+        default=None, description="Required when `origin` is `step_down` (422 naming it otherwise)"
+    )
+    social_worker: SocialWorker | None = Field(
+        default=None,
+        description="The social worker handing over: required when `origin` is `step_down`",
+    )
     social_work_assessment_ref: Short | None = Field(
         default=None, description="The social work assessment handed over, so the family need not retell it"
     )
@@ -229,7 +234,7 @@ class CaseloadList(BaseModel):
 
 
 class ContactCreate(Strict):
-    contact_at: IsoUtcDatetime
+    contact_at: IsoUtcDatetime = Field(description="Not in the future, not before the episode opened")
     method: ContactMethod
     notes: LongText
 
@@ -353,7 +358,7 @@ class AssessmentReturn(Strict):
 
 
 class ExtensionCreate(Strict):
-    new_due_on: IsoDate
+    new_due_on: IsoDate = Field(description="After the current due date, not in the past, within a year")
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
     approved_by: Manager
 
@@ -470,8 +475,23 @@ class ActionIn(Strict):
 
 
 class PlanPut(Strict):
-    outcomes: list[OutcomeIn] = Field(min_length=1, max_length=30)
-    actions: list[ActionIn] = Field(min_length=1, max_length=100)
+    """A SMART plan, or 422 `plan-not-smart` naming each faulty item (`outcomes.<i>.<field>`,
+    `actions.<i>.<field>`)."""
+
+    outcomes: list[OutcomeIn] = Field(
+        min_length=1,
+        max_length=30,
+        description="Each: a Supporting Families `headline` (code list `headline`), a `measure`, "
+        "`baseline` and `target` (measurable) and a `target_on` not in the past (time-bound); "
+        "an `id` only to carry an outcome of the previous version, each once",
+    )
+    actions: list[ActionIn] = Field(
+        min_length=1,
+        max_length=100,
+        description="Each: an `owner` with `agency_id` and `name`, a `due_on` not in the past, "
+        "`outcome_refs` naming outcomes of this plan; an `id` only to carry an action of the "
+        "previous version, each once",
+    )
 
 
 class OutcomeRead(BaseModel):
@@ -528,10 +548,12 @@ class OutcomeProgress(Strict):
 
 
 class ReviewCreate(Strict):
-    held_on: IsoDate
+    held_on: IsoDate = Field(description="Not in the future")
     attendees: list[Name] = Field(default_factory=list, max_length=50)
     outcome_progress: list[OutcomeProgress] = Field(default_factory=list, max_length=30)
-    next_review_on: IsoDate
+    next_review_on: IsoDate = Field(
+        description="After `held_on` and at most 12 weeks after it (422 `review-too-far-ahead`)"
+    )
 
 
 class OutcomeProgressRead(BaseModel):

@@ -16,12 +16,41 @@ EventTypeIn = Annotated[str, WithJsonSchema({"type": "string", "enum": list(WEBH
 DataValue = str | int | float | bool | None
 
 Unit = Literal["working_days", "calendar_days", "hours"]
+# The deadline rules seeded by migrations 0002 and 0004 (`PUT /v1/deadline-rules/{kind}` changes
+# one, never adds one); tests/unit/test_code_lists.py holds this to the seeded rows.
+DeadlineKind = Literal[
+    "front_door_decision",
+    "first_contact",
+    "assessment_start",
+    "assessment_completion",
+    "plan_agreed",
+    "first_review",
+    "next_review",
+    "stepdown_joint_visit",
+    "reassessment",
+    "consent_review",
+    "action_due",
+]
+SubjectType = Literal["referral", "episode", "consent", "action"]
+# The code list `agency_type` (tests/unit/test_code_lists.py).
+AgencyType = Literal[
+    "mash",
+    "early_help",
+    "social_care",
+    "education",
+    "health",
+    "police",
+    "housing",
+    "voluntary",
+    "youth_justice",
+    "local_authority_other",
+]
 
 
 class DeadlineRuleRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
-    kind: str
+    kind: DeadlineKind
     amount: int
     unit: Unit
     reminder_lead_hours: int
@@ -55,10 +84,10 @@ class DeadlineRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: str
-    kind: str
+    kind: DeadlineKind
     status: Literal["open", "met", "cancelled"]
     overdue: bool = False
-    subject_type: str
+    subject_type: SubjectType
     subject_id: str
     referral_id: str | None
     episode_id: str | None
@@ -93,7 +122,7 @@ class NotificationRead(BaseModel):
     kind: WebhookEventType
     message: str
     recipient_agency_id: str | None
-    recipient_agency_type: str | None
+    recipient_agency_type: AgencyType | None
     referral_id: str | None
     episode_id: str | None
     consent_id: str | None
@@ -161,7 +190,7 @@ class DeliveryRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: str
-    event_type: str
+    event_type: WebhookEventType
     status: Literal["pending", "delivered", "failed"]
     attempts: int
     next_attempt_at: datetime

@@ -51,6 +51,7 @@ TIED: list[tuple[str, Any]] = [
     ("lawful_basis", consent.LawfulBasisCode),
     ("close_reason", assessments.CloseReason),
     ("agency_type", assessments.AgencyType),
+    ("agency_type", notifications.AgencyType),
     ("deadline_unit", notifications.Unit),
     ("deadline_unit", calendar.Unit),
 ]
@@ -108,3 +109,22 @@ def test_verbal_is_still_accepted_and_read_as_in_person() -> None:
     assert body.method == "in_person"
     with pytest.raises(ValueError, match="method"):
         consent.ConsentCreate.model_validate({**body.model_dump(mode="json"), "method": "carrier_pigeon"})
+
+
+def test_deadline_kinds_are_the_seeded_rules() -> None:
+    """Every deadline rule the migrations seed is a DeadlineKind, and nothing else is."""
+    import importlib.util
+    from pathlib import Path
+
+    seeded: set[str] = set()
+    versions = Path(notifications.__file__).parent / "migrations" / "versions"
+    for path in sorted(versions.glob("*.py")):
+        spec = importlib.util.spec_from_file_location(f"_migration_{path.stem}", path)
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        seeded |= {row[0] for row in getattr(module, "DEFAULT_RULES", [])}
+        if hasattr(module, "ACTION_DUE"):
+            seeded.add(module.ACTION_DUE[0])
+    assert seeded == set(get_args(notifications.DeadlineKind))
+    assert set(get_args(notifications.SubjectType)) == {"referral", "episode", "consent", "action"}
