@@ -153,7 +153,12 @@ def sanitize(case: Any, protected_clients: set[str]) -> bool:
     """Make a case safe to send; False: do not send it at all."""
     if case.path == "/v1/subscriptions" and case.method.upper() == "POST" and isinstance(case.body, dict):
         # Any object body may be stored as a subscription: its URL must stay on this machine.
-        # (A body that is not an object is refused before anything is stored.)
+        # (A body that is not an object is refused before anything is stored.) A negative case
+        # whose fault is the URL (missing, not text, too long, not http) would become valid once
+        # the URL is replaced - and then be "accepted invalid data": it is not sent.
+        url = case.body.get("url")
+        if not (isinstance(url, str) and len(url) <= 2000 and url.startswith(("http://", "https://"))):
+            return False
         case.body["url"] = SAFE_WEBHOOK_URL
     ref = (case.path_parameters or {}).get("client_ref")
     if ref is None:
