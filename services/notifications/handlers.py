@@ -64,23 +64,29 @@ async def referral_received(rt: NotificationsRuntime, s: AsyncSession, e: EventE
     await change_feed.referral_changed(ctx, "referral.received", d)
 
 
+async def _tell_referrer(ctx: Context, d: dict[str, Any]) -> None:
+    """The outcome alert (`referral.decided`) to the agency that sent the referral `d` names."""
+    if not d.get("source_agency_id"):
+        return
+    writer = AlertWriter(ctx.session, ctx.now)
+    await writer.add(
+        Alert(
+            kind="referral.decided",
+            title="Outcome of your referral",
+            **policy.referral_outcome_to(d["source_agency_id"]),
+            referral_id=d["referral_id"],
+            reference=d.get("reference"),
+            data={"outcome": d.get("outcome")},
+        )
+    )
+    await writer.flush()
+
+
 async def referral_decided(rt: NotificationsRuntime, s: AsyncSession, e: EventEnvelope) -> None:
     ctx = Context.for_system(s, rt)
     d = e.data
     await deadlines.meet(ctx, "front_door_decision", d["referral_id"], when(ctx, d, "decided_at"))
-    if d.get("source_agency_id"):
-        writer = AlertWriter(ctx.session, ctx.now)
-        await writer.add(
-            Alert(
-                kind="referral.decided",
-                title="Outcome of your referral",
-                **policy.referral_outcome_to(d["source_agency_id"]),
-                referral_id=d["referral_id"],
-                reference=d.get("reference"),
-                data={"outcome": d.get("outcome")},
-            )
-        )
-        await writer.flush()
+    await _tell_referrer(ctx, d)
 
 
 async def referral_requeued(rt: NotificationsRuntime, s: AsyncSession, e: EventEnvelope) -> None:
@@ -104,20 +110,7 @@ async def referral_linked_outcome(rt: NotificationsRuntime, s: AsyncSession, e: 
     first referrer got (`referral.decided`), about its own referral (policy.referral_outcome_to)."""
     ctx = Context.for_system(s, rt)
     d = e.data
-    if not d.get("source_agency_id"):
-        return
-    writer = AlertWriter(ctx.session, ctx.now)
-    await writer.add(
-        Alert(
-            kind="referral.decided",
-            title="Outcome of your referral",
-            **policy.referral_outcome_to(d["source_agency_id"]),
-            referral_id=d["referral_id"],
-            reference=d.get("reference"),
-            data={"outcome": d.get("outcome")},
-        )
-    )
-    await writer.flush()
+    await _tell_referrer(ctx, d)
 
 
 async def referral_linked(rt: NotificationsRuntime, s: AsyncSession, e: EventEnvelope) -> None:

@@ -345,17 +345,16 @@ async def search_people(
     found = await people.search(ctx(session, runtime, identity, now), q)
     for p, _ in found:
         disclosures.note([p.id], "person", p.id)
-    # By hand: each item is a person and its score, two objects.
-    return PersonSearchResult(
-        items=[
-            PersonMatchRead(
-                **_person(p).model_dump(),
-                score=s.score,
-                match="certain" if s.certain else "possible",
-                reasons=s.reasons,
-            )
-            for p, s in found
-        ]
+    return PersonSearchResult(items=[_scored(p, s) for p, s in found])
+
+
+def _scored(person: Any, scored: Any) -> PersonMatchRead:
+    """By hand: a person and its match score, two objects (a search result, a possible duplicate)."""
+    return PersonMatchRead(
+        **_person(person).model_dump(),
+        score=scored.score,
+        match="certain" if scored.certain else "possible",
+        reasons=scored.reasons,
     )
 
 
@@ -543,15 +542,7 @@ async def correct_person(
     return PersonCorrected(
         **_person(person).model_dump(),
         correction=_correction(record),
-        possible_matches=[
-            PersonMatchRead(
-                **_person(p).model_dump(),
-                score=s.score,
-                match="certain" if s.certain else "possible",
-                reasons=s.reasons,
-            )
-            for p, s in possible
-        ],
+        possible_matches=[_scored(p, s) for p, s in possible],
     )
 
 
