@@ -84,7 +84,22 @@ class Referrer(Strict):
     phone: Phone | None = None
 
 
-class ChildIn(Strict):
+class _Identifiers(Strict):
+    """The NHS number and UPN rules, for every model that takes them (a child referred, a
+    person corrected): checked and normalised the same way wherever they arrive."""
+
+    @field_validator("nhs_number", check_fields=False)
+    @classmethod
+    def _nhs(cls, v: str | None) -> str | None:
+        return normalise_nhs_number(v) if v is not None else None
+
+    @field_validator("upn", check_fields=False)
+    @classmethod
+    def _upn(cls, v: str | None) -> str | None:
+        return normalise_upn(v) if v is not None else None
+
+
+class ChildIn(_Identifiers):
     given_name: Name | None = Field(None, description="Required unless the child is unborn")
     family_name: Name
     date_of_birth: IsoDate | None = Field(None, description="Required unless unborn_expected_on is given")
@@ -100,16 +115,6 @@ class ChildIn(Strict):
         max_length=13,
         description="Unique Pupil Number: a letter, 11 digits and a check character (any case; stored upper case)",
     )
-
-    @field_validator("nhs_number")
-    @classmethod
-    def _nhs(cls, v: str | None) -> str | None:
-        return normalise_nhs_number(v) if v is not None else None
-
-    @field_validator("upn")
-    @classmethod
-    def _upn(cls, v: str | None) -> str | None:
-        return normalise_upn(v) if v is not None else None
 
     @field_validator("date_of_birth")
     @classmethod
@@ -706,7 +711,7 @@ class HouseholdRead(BaseModel):
     members: list[HouseholdMember]
 
 
-class PersonCorrectionCreate(Strict):
+class PersonCorrectionCreate(_Identifiers):
     """The fields to correct (at least one) and why. `nhs_number`, `upn`, `gender` and
     `postcode` may be set to null (a wrong one removed)."""
 
@@ -718,16 +723,6 @@ class PersonCorrectionCreate(Strict):
     upn: str | None = Field(default=None, max_length=16)
     postcode: str | None = Field(default=None, max_length=10)
     reason: Reason
-
-    @field_validator("nhs_number")
-    @classmethod
-    def _nhs(cls, v: str | None) -> str | None:
-        return normalise_nhs_number(v) if v is not None else None
-
-    @field_validator("upn")
-    @classmethod
-    def _upn(cls, v: str | None) -> str | None:
-        return normalise_upn(v) if v is not None else None
 
     @field_validator("postcode")
     @classmethod
