@@ -3,6 +3,7 @@
     out=$(python -m devtools.pg start)
     python -m bench.assessments_chronology --pg-url "$(echo "$out" | head -1)" [--requests 1000]
     python -m devtools.pg stop "$(echo "$out" | tail -1)"
+    # without --pg-url (or EH_BENCH_PG_URL / EH_TEST_PG_URL) a throwaway server is started and stopped
 
 Builds a fresh database with the assessments service's real Alembic migrations and loads, with
 the service's own models, one episode of ~500 chronology items: 3 lead professionals, 12 TAF
@@ -34,6 +35,7 @@ import asyncpg
 import httpx
 
 from bench.consent_access_check import percentiles
+from bench.pgdb import add_pg_url_argument, migrated_database
 from services.assessments.config import Settings
 from services.assessments.main import create_app
 from services.assessments.models import (
@@ -49,7 +51,6 @@ from services.assessments.models import (
     StepUp,
     TafMember,
 )
-from shared.db import alembic_upgrade
 from shared.testing import TestSigner
 
 SERVICE_DIR = Path(__file__).resolve().parents[1] / "services" / "assessments"
@@ -257,26 +258,13 @@ async def time_requests(
 
 async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument(
-        "--pg-url",
-        default=os.environ.get("EH_TEST_PG_URL"),
-        help="postgresql+asyncpg://user@host:port (no database)",
-    )
+    add_pg_url_argument(ap)
     ap.add_argument("--requests", type=int, default=1000)
     ap.add_argument("--other-episodes", type=int, default=200)
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()
-    if not args.pg_url:
-        raise SystemExit("--pg-url (or EH_TEST_PG_URL) is required")
     rng = random.Random(args.seed)
-    base = args.pg_url.rstrip("/")
-    plain = base.replace("postgresql+asyncpg", "postgresql")
-    dbname = f"bench_chronology_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(plain + "/postgres")
-    await admin.execute(f'CREATE DATABASE "{dbname}"')
-    try:
-        url = f"{base}/{dbname}"
-        await asyncio.to_thread(alembic_upgrade, SERVICE_DIR, url)
+    async with migrated_database(SERVICE_DIR, "bench_chronology", args.pg_url) as (url, dsn):
         signer = TestSigner()
         settings = Settings(
             database_url=url,
@@ -288,7 +276,7 @@ async def main() -> None:
         app = create_app(settings, keys=signer.keyset())
         async with app.router.lifespan_context(app):
             eid = await load(app, rng, args.other_episodes)
-            conn = await asyncpg.connect(f"{plain}/{dbname}")
+            conn = await asyncpg.connect(dsn)
             await conn.execute("ANALYZE")
             await conn.close()
             headers = signer.auth_header(**EH)
@@ -324,9 +312,6 @@ async def main() -> None:
                 f"{name:36s} {items:4d} items  p50 {p['p50']:.2f} ms  p95 {p['p95']:.2f} ms  "
                 f"p99 {p['p99']:.2f} ms  max {p['max']:.2f} ms  CPU {cpu:.2f} ms/req"
             )
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
-        await admin.close()
 
 
 if __name__ == "__main__":

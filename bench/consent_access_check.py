@@ -3,6 +3,7 @@
     out=$(python -m devtools.pg start)
     python -m bench.consent_access_check --pg-url "$(echo "$out" | head -1)" [--rows 1000000] [--checks 5000]
     python -m devtools.pg stop "$(echo "$out" | tail -1)"
+    # without --pg-url (or EH_BENCH_PG_URL / EH_TEST_PG_URL) a throwaway server is started and stopped
 
 Builds a fresh database with the consent service's real Alembic migrations, loads the rows
 with COPY (asyncpg `copy_records_to_table`): consents for ~rows/2.5 people, 5% of them
@@ -30,10 +31,10 @@ from pathlib import Path
 import asyncpg
 import httpx
 
+from bench.pgdb import add_pg_url_argument, migrated_database
 from services.consent import policy, service
 from services.consent.config import Settings
 from services.consent.main import create_app
-from shared.db import alembic_upgrade
 from shared.testing import TestSigner
 
 SERVICE_DIR = Path(__file__).resolve().parents[1] / "services" / "consent"
@@ -261,33 +262,20 @@ async def time_app(
 
 async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument(
-        "--pg-url",
-        default=os.environ.get("EH_TEST_PG_URL"),
-        help="postgresql+asyncpg://user@host:port (no database)",
-    )
+    add_pg_url_argument(ap)
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--checks", type=int, default=5_000)
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()
-    if not args.pg_url:
-        raise SystemExit("--pg-url (or EH_TEST_PG_URL) is required")
     rng = random.Random(args.seed)
-    base = args.pg_url.rstrip("/")
-    plain = base.replace("postgresql+asyncpg", "postgresql")
-    dbname = f"bench_consent_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(plain + "/postgres")
-    await admin.execute(f'CREATE DATABASE "{dbname}"')
-    try:
-        url = f"{base}/{dbname}"
-        await asyncio.to_thread(alembic_upgrade, SERVICE_DIR, url)
-        people = await load(f"{plain}/{dbname}", args.rows, rng)
+    async with migrated_database(SERVICE_DIR, "bench_consent", args.pg_url) as (url, dsn):
+        people = await load(dsn, args.rows, rng)
         signer = TestSigner()
         settings = Settings(
             database_url=url, environment="test", expiry_scan_interval_seconds=0, log_level="WARNING"
         )
         app = create_app(settings, keys=signer.keyset())
-        floor = percentiles(await time_floor(f"{plain}/{dbname}", args.checks))
+        floor = percentiles(await time_floor(dsn, args.checks))
         async with app.router.lifespan_context(app):
             svc = percentiles(await time_service(app, people, args.checks, rng))
             app_samples, allowed = await time_app(app, people, args.checks, rng, signer)
@@ -305,9 +293,6 @@ async def main() -> None:
                 f"{name:32s} p50 {p['p50']:.2f} ms  p95 {p['p95']:.2f} ms  p99 {p['p99']:.2f} ms  "
                 f"max {p['max']:.2f} ms  mean {p['mean']:.2f} ms"
             )
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
-        await admin.close()
 
 
 if __name__ == "__main__":

@@ -6,19 +6,12 @@ otherwise starts a throwaway PostgreSQL for the run and deletes it afterwards.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import os
 import random
-import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import asyncpg
-
-from devtools import pg
+from bench import pgdb
 from services.referrals.identifiers import normalise_postcode
-from shared.db import alembic_upgrade
 
 SERVICE_DIR = Path(__file__).resolve().parent.parent / "services" / "referrals"
 
@@ -86,27 +79,9 @@ def nhs_numbers(start: int = 400_000_000):
         yield digits + str(0 if check == 11 else check)
 
 
-@contextlib.asynccontextmanager
-async def migrated_database(prefix: str) -> AsyncIterator[tuple[str, str]]:
-    """(SQLAlchemy URL, asyncpg DSN) of a fresh database built by the service's migrations."""
-    base = os.environ.get("EH_BENCH_PG_URL")
-    root = None
-    if not base:
-        base, root = pg.start()
-        print(f"started a throwaway PostgreSQL at {base.split('@')[-1]}")
-    plain = base.replace("postgresql+asyncpg", "postgresql")
-    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(plain + "/postgres")
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        url = f"{base}/{name}"
-        await asyncio.to_thread(alembic_upgrade, SERVICE_DIR, url)
-        yield url, f"{plain}/{name}"
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
-        if root is not None:
-            pg.stop(root)
+def migrated_database(prefix: str) -> contextlib.AbstractAsyncContextManager[tuple[str, str]]:
+    """(SQLAlchemy URL, asyncpg DSN) of a fresh database built by the referrals migrations."""
+    return pgdb.migrated_database(SERVICE_DIR, prefix)
 
 
 def percentile(values: list[float], p: float) -> float:
