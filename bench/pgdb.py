@@ -11,14 +11,18 @@ import argparse
 import asyncio
 import contextlib
 import os
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import asyncpg
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from devtools import pg
-from shared.db import alembic_upgrade
+from shared.db import Database, alembic_upgrade
 
 
 def add_pg_url_argument(ap: argparse.ArgumentParser) -> None:
@@ -53,3 +57,42 @@ async def migrated_database(
         await admin.close()
         if root is not None:
             pg.stop(root)
+
+
+def backend_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU of a local PostgreSQL backend (Linux /proc), or None."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def time_report(
+    db: Database, label: str, call: Callable[[AsyncSession], Awaitable[Any]], runs: int
+) -> list[float]:
+    """Runs `call(session)` `runs` times, each in its own read session as an endpoint would,
+    and prints the best and median wall time and the database backend's median CPU time (what
+    the query cost PostgreSQL, which other load on the machine does not inflate)."""
+    wall: list[float] = []
+    cpu: list[float] = []
+    for _ in range(runs):
+        async with db.session(write=False) as session:
+            pid = (await session.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+            before = backend_cpu_seconds(pid)
+            t = time.perf_counter()
+            await call(session)
+            wall.append(time.perf_counter() - t)
+            after = backend_cpu_seconds(pid)
+            if before is not None and after is not None:
+                cpu.append(after - before)
+    wall.sort()
+    cpu.sort()
+    cpu_text = f", database CPU median {cpu[len(cpu) // 2]:.2f} s" if cpu else ""
+    verdict = "meets" if wall[len(wall) // 2] < 2 else "MISSES"
+    print(
+        f"{label}: wall best {wall[0]:.2f} s, median {wall[len(wall) // 2]:.2f} s{cpu_text} "
+        f"({verdict} the 2 s target; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)",
+        flush=True,
+    )
+    return wall

@@ -23,12 +23,12 @@ import random
 import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 from sqlalchemy import text
 
+from bench.pgdb import backend_cpu_seconds
 from bench.referrals_common import GIVEN, migrated_database, postcode_pool, surname
 from services.referrals import reports
 from services.referrals.codes import OUTCOME_LEVELS
@@ -55,15 +55,6 @@ PERSON_COLUMNS = ["id", "kind", "given_name", "family_name", "given_name_norm", 
 RP_COLUMNS = ["referral_id", "role", "position", "person_id", "original_person_id", "match", "given_name",
               "family_name", "date_of_birth", "received_at", "source_code", "from_step_up", "level_of_need",
               "outcome", "decided_at"]  # fmt: skip
-
-
-def backend_cpu_seconds(pid: int) -> float | None:
-    """User + system CPU of a local PostgreSQL backend (Linux /proc), or None."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def weighted(rng: random.Random, table: list[tuple]) -> tuple:

@@ -1,0 +1,213 @@
+"""Benchmark: the assessments service's reports over a synthetic 200,000 episodes on PostgreSQL.
+
+    .venv/bin/python -m bench.assessments_reports --episodes 200000
+    # or against a running server: --pg-url postgresql+asyncpg://postgres@127.0.0.1:PORT
+
+Three years of episodes (2024 to 2026) as the service stores them: the children, the lead
+professional, the assessment (most approved, some late), the TAF plan with two or three
+outcomes under Supporting Families headlines and three actions (some overdue), reviews about
+every eight weeks with a score per outcome (some families improving, some stuck), and closure
+for about 60% with the outcomes achieved. Loaded with COPY into a database built by the
+service's own migrations, then each report is timed as its endpoint runs it (the same rule
+function, its own session), for the last 12 months and for all three years. Target: under
+2 s each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import asyncpg
+from sqlalchemy import Table
+
+from bench.pgdb import add_pg_url_argument, migrated_database, time_report
+from services.assessments import models
+from services.assessments.config import Settings
+from services.assessments.context import Context
+from shared.codes import HEADLINES
+from shared.db import Database
+
+SERVICE_DIR = Path(__file__).resolve().parents[1] / "services" / "assessments"
+START = datetime(2024, 1, 1, tzinfo=UTC)
+NOW = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+SPAN_DAYS = (NOW - START).days - 7
+LEVELS = ("universal_plus", "early_help", "targeted")
+CLOSE_REASONS = [("needs_met", 55), ("stepped_up", 10), ("consent_withdrawn", 8), ("moved_away", 7),
+                 ("disengaged", 10), ("stepped_down", 10)]  # fmt: skip
+AGENCIES = ("eh-north", "eh-south", "school-a", "health-b", "housing-c")
+
+
+class Rows:
+    """Rows for one table, in its column order (missing columns are NULL), ready for COPY."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+        self.columns = [c.name for c in table.columns]
+        self.records: list[tuple[Any, ...]] = []
+
+    def add(self, **values: Any) -> None:
+        unknown = set(values) - set(self.columns)
+        assert not unknown, f"{self.table.name} has no {unknown}"
+        self.records.append(tuple(_pg(values.get(c)) for c in self.columns))
+
+
+def _pg(value: Any) -> Any:
+    """JSON columns travel as text in COPY."""
+    return json.dumps(value) if isinstance(value, list | dict) else value
+
+
+def generate(n: int, rng: random.Random) -> list[Rows]:
+    t = {name: Rows(models.Base.metadata.tables[name]) for name in (
+        "episode", "episode_person", "lead_professional", "assessment", "plan", "plan_outcome",
+        "plan_action", "review", "review_score", "closure_outcome",
+    )}  # fmt: skip
+    headlines = list(HEADLINES)
+    reasons, weights = zip(*CLOSE_REASONS, strict=True)
+    for i in range(n):
+        eid = str(uuid.uuid4())
+        opened = START + timedelta(days=rng.randrange(SPAN_DAYS), hours=rng.randrange(8, 18))
+        # Closed after 2 to 20 months, or still open (all recent ones, some old ones: drift).
+        length = timedelta(days=rng.randint(60, 600))
+        closed = opened + length if opened + length < NOW and rng.random() < 0.75 else None
+        contact = opened + timedelta(hours=rng.uniform(2, 110)) if rng.random() < 0.95 else None
+        t["episode"].add(
+            id=eid, reference=f"EH-{opened.year}-{i:07d}", referral_id=str(uuid.uuid4()), origin="referral",
+            level_of_need=rng.choice(LEVELS), status="closed" if closed else "open", opened_at=opened,
+            updated_at=closed or opened, opened_by_agency_id="mash", referral_received_at=opened - timedelta(days=1),
+            first_contact_due_at=opened + timedelta(hours=72), first_contact_at=contact,
+            assessment_start_due_at=opened + timedelta(days=14), assessment_complete_due_at=opened + timedelta(days=63),
+            social_care_involved=False, closed_at=closed,
+            close_reason=rng.choices(reasons, weights)[0] if closed else None, version=1,
+        )  # fmt: skip
+        for _ in range(rng.choice((1, 1, 2, 3))):
+            t["episode_person"].add(episode_id=eid, person_id=str(uuid.uuid4()))
+        lead_agency = rng.choice(AGENCIES)
+        t["lead_professional"].add(
+            id=str(uuid.uuid4()), episode_id=eid, name="Lead Professional", agency_id=lead_agency,
+            email="lead@example.org", family_agreed=True, assigned_at=opened + timedelta(days=2),
+            assigned_by_agency_id="eh-north", manager_delegates=False,
+        )  # fmt: skip
+        started = opened + timedelta(days=rng.uniform(1, 20))
+        if started > NOW:
+            continue
+        approved = started + timedelta(days=rng.uniform(10, 60))
+        approved = approved if approved < NOW and rng.random() < 0.9 else None
+        t["assessment"].add(
+            id=str(uuid.uuid4()), episode_id=eid, status="approved" if approved else "draft", started_at=started,
+            updated_at=approved or started, due_on=(opened + timedelta(days=63)).date(), approved_at=approved,
+            family_members=[], baseline={}, factors=[], diversity={}, priorities=[], version=1,
+        )  # fmt: skip
+        if approved is None:
+            continue
+        plan_id, agreed = str(uuid.uuid4()), approved + timedelta(days=3)
+        t["plan"].add(id=plan_id, episode_id=eid, version=1, agreed_at=agreed, agreed_by_agency_id="eh-north")
+        outcomes = [(str(uuid.uuid4()), h) for h in rng.sample(headlines, rng.choice((1, 2, 2, 3)))]
+        for pos, (oid, headline) in enumerate(outcomes):
+            t["plan_outcome"].add(
+                row_id=str(uuid.uuid4()), plan_id=plan_id, outcome_id=oid, position=pos, headline=headline,
+                description="Synthetic outcome.", measure="Family Star", baseline="3", target="7",
+                target_on=(agreed + timedelta(days=180)).date(),
+            )  # fmt: skip
+        for pos in range(3):
+            due = (agreed + timedelta(days=rng.randint(14, 120))).date()
+            done = rng.random() < 0.7 and due < NOW.date()
+            t["plan_action"].add(
+                row_id=str(uuid.uuid4()), plan_id=plan_id, action_id=str(uuid.uuid4()), position=pos,
+                description="Synthetic action.", owner_agency_id=rng.choice(AGENCIES), owner_name="Owner",
+                due_on=due, outcome_refs=[], status="done" if done else "open",
+                completed_at=datetime.combine(due, datetime.min.time(), UTC) if done else None, version=1,
+            )  # fmt: skip
+        stuck = rng.random() < 0.15
+        scores = {oid: rng.randint(2, 4) for oid, _ in outcomes}
+        held = agreed.date() + timedelta(days=rng.randint(30, 60))
+        end = (closed or NOW).date()
+        while held < end:
+            rid = str(uuid.uuid4())
+            t["review"].add(
+                id=rid, episode_id=eid, held_on=held, next_review_on=held + timedelta(days=56), attendees=[],
+                created_at=datetime.combine(held, datetime.min.time(), UTC),
+            )  # fmt: skip
+            for oid in scores:
+                if not stuck:
+                    scores[oid] = min(10, scores[oid] + rng.choice((0, 1, 1, 2)))
+                t["review_score"].add(review_id=rid, outcome_id=oid, score=scores[oid])
+            held += timedelta(days=rng.randint(42, 100))
+        if closed is not None:
+            for oid, headline in outcomes:
+                if scores[oid] >= 6:
+                    t["closure_outcome"].add(episode_id=eid, outcome_id=oid, headline=headline)
+    return list(t.values())
+
+
+async def load(dsn: str, tables: Iterable[Rows]) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        for rows in tables:
+            await conn.copy_records_to_table(rows.table.name, records=rows.records, columns=rows.columns)
+        await conn.execute("VACUUM ANALYZE")
+    finally:
+        await conn.close()
+
+
+def reports(settings: Settings) -> dict[str, Callable[[Context, date, date], Awaitable[Any]]]:
+    """Each report as its endpoint calls it, for a period of episodes opened."""
+    from services.assessments import reports as episode_reports
+
+    return {
+        "episode report (timeliness, closures, outcomes, drift counts)": lambda ctx, start, end: (
+            episode_reports.episode_report(ctx, start, end)
+        ),
+    }
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_pg_url_argument(ap)
+    ap.add_argument("--episodes", type=int, default=200_000)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=13)
+    args = ap.parse_args()
+    rng = random.Random(args.seed)
+    t = time.perf_counter()
+    tables = generate(args.episodes, rng)
+    print(
+        f"generated in {time.perf_counter() - t:.1f} s: "
+        + ", ".join(f"{len(r.records):,} {r.table.name}" for r in tables)
+    )
+    async with migrated_database(SERVICE_DIR, "bench_eh_reports", args.pg_url) as (url, dsn):
+        t = time.perf_counter()
+        await load(dsn, tables)
+        print(f"loaded with COPY and analysed in {time.perf_counter() - t:.1f} s")
+        settings = Settings(database_url=url, environment="test", log_level="WARNING")
+        db = Database(url)
+        runtime = SimpleNamespace(settings=settings)
+        periods = {"last 12 months": (date(2025, 12, 1), date(2026, 11, 30)),
+                   "all three years": (date(2024, 1, 1), date(2026, 12, 31))}  # fmt: skip
+        try:
+            for name, report in reports(settings).items():
+                for label, (start, end) in periods.items():
+
+                    async def call(
+                        session: Any, start: date = start, end: date = end, report: Any = report
+                    ) -> Any:
+                        # The reports read only the session, the settings and the clock.
+                        ctx = Context(session, runtime, None, NOW, None)  # type: ignore[arg-type]
+                        return await report(ctx, start, end)
+
+                    await time_report(db, f"{name}, {label}", call, args.runs)
+        finally:
+            await db.dispose()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
