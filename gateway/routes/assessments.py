@@ -54,6 +54,9 @@ ROUTES = [
     Route("POST", "/v1/episodes/{episode_id}/joint-visit", W, summary="Record the step-down joint visit"),
     Route("POST", "/v1/episodes/{episode_id}/close", W, summary="Close an episode"),
     Route("GET", "/v1/reports/episodes", REP, summary="Episode timeliness, closures, outcomes, drift"),
+    Route(
+        "GET", "/v1/reports/drift", REP, summary="Drifting episodes: open too long, or no movement in reviews"
+    ),
     # Issue 20: contacts read back, case notes, the chronology.
     Route("GET", "/v1/episodes/{episode_id}/contacts", R, summary="Contacts of an episode, newest first"),
     Route("GET", "/v1/episodes/{episode_id}/contacts/{contact_id}", R, summary="One contact"),

@@ -31,6 +31,10 @@ class Settings(BaseServiceSettings):
     joint_visit_working_days: int = 10
     review_max_weeks: int = 12
     reassessment_months: int = 12
+    # Review cadence and drift (issue 21; docs/assessments.md, "Timeliness and drift").
+    first_review_weeks: int = 6  # of the first plan version being agreed
+    review_interval_months: int = 3  # between one review and the next
+    drift_open_months: int = 12  # an open episode older than this is drifting
 
 
 @lru_cache

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 
+from services.assessments import insight_repository as insight
 from services.assessments import repository as repo
 from services.assessments.config import Settings
 from services.assessments.context import Context
-from services.assessments.schemas import EpisodeDrift, EpisodeReport
+from services.assessments.schemas import EpisodeDrift, EpisodeReport, PlanActionsOverdue
 from shared.problems import ValidationProblem
 
 
@@ -27,6 +28,17 @@ def timeliness_keys(settings: Settings) -> tuple[str, str, str]:
     )
 
 
+def review_keys(settings: Settings) -> tuple[str, str]:
+    """The review cadence's "within" keys, named after this council's settings (defaults:
+    `within_6_weeks` for the first review, `within_3_months` between reviews)."""
+    return (f"within_{settings.first_review_weeks}_weeks", f"within_{settings.review_interval_months}_months")
+
+
+def _timeliness(within_key: str, within: int, late: int, overdue_key: str, overdue: int) -> dict[str, int]:
+    """A timeliness section: the "within" key (named from the settings), `late`, then overdue."""
+    return {within_key: within, "late": late, overdue_key: overdue}
+
+
 async def episode_report(ctx: Context, opened_from: date | None, opened_to: date | None) -> EpisodeReport:
     start = _at_day(opened_from) if opened_from else None
     end = _at_day(opened_to + timedelta(days=1)) if opened_to else None
@@ -34,25 +46,41 @@ async def episode_report(ctx: Context, opened_from: date | None, opened_to: date
         raise ValidationProblem("opened_to", "must not be before opened_from")
     f = await repo.episode_report(ctx.session, start, end, ctx.now)
     contact, started, completed = timeliness_keys(ctx.settings)
+    first_key, later_key = review_keys(ctx.settings)
+    cadence = await insight.review_cadence(
+        ctx.session,
+        start,
+        end,
+        ctx.today,
+        ctx.settings.first_review_weeks,
+        ctx.settings.review_interval_months,
+    )
+    actions = await insight.plan_actions_overdue(ctx.session, start, end, ctx.today)
     return EpisodeReport(
         opened_from=opened_from,
         opened_to=opened_to,
         episodes_opened=f.episodes_opened,
-        first_contact={
-            contact: f.first_contact_within,
-            "late": f.first_contact_late,
-            "overdue_no_contact": f.first_contact_overdue,
-        },
-        assessment_started={
-            started: f.assessment_started_within,
-            "late": f.assessment_started_late,
-            "overdue_not_started": f.assessment_started_overdue,
-        },
-        assessment_completed={
-            completed: f.assessment_completed_within,
-            "late": f.assessment_completed_late,
-            "overdue_not_completed": f.assessment_completed_overdue,
-        },
+        first_contact=_timeliness(
+            contact,
+            f.first_contact_within,
+            f.first_contact_late,
+            "overdue_no_contact",
+            f.first_contact_overdue,
+        ),
+        assessment_started=_timeliness(
+            started,
+            f.assessment_started_within,
+            f.assessment_started_late,
+            "overdue_not_started",
+            f.assessment_started_overdue,
+        ),
+        assessment_completed=_timeliness(
+            completed,
+            f.assessment_completed_within,
+            f.assessment_completed_late,
+            "overdue_not_completed",
+            f.assessment_completed_overdue,
+        ),
         closures_by_reason=f.closures_by_reason,
         outcomes_achieved_by_headline=f.outcomes_achieved_by_headline,
         drift=EpisodeDrift(
@@ -60,6 +88,13 @@ async def episode_report(ctx: Context, opened_from: date | None, opened_to: date
             three_or_more_reviews=f.three_or_more_reviews,
             open_and_drifting=f.open_and_drifting,
         ),
+        first_review=_timeliness(
+            first_key, cadence.first_within, cadence.first_late, "overdue_no_review", cadence.first_overdue
+        ),
+        later_reviews=_timeliness(
+            later_key, cadence.later_within, cadence.later_late, "overdue", cadence.later_overdue
+        ),
+        plan_actions_overdue=PlanActionsOverdue(total=sum(actions.values()), by_owner_agency_type=actions),
     )
 
 
@@ -80,7 +115,13 @@ def report_csv(report: EpisodeReport) -> str:
         "closures_by_reason",
         "outcomes_achieved_by_headline",
         "drift",
+        "first_review",
+        "later_reviews",
     ):
         for measure, value in figures[section].items():
             writer.writerow([section, measure, value])
+    actions = report.plan_actions_overdue
+    writer.writerow(["plan_actions_overdue", "total", actions.total])
+    for agency_type, value in actions.by_owner_agency_type.items():
+        writer.writerow(["plan_actions_overdue", f"by_owner_agency_type.{agency_type}", value])
     return buf.getvalue()

@@ -7,11 +7,22 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from services.assessments import assessments, episodes, family, notes, plans, reports, step_ups, timeline
+from services.assessments import (
+    assessments,
+    drift,
+    episodes,
+    family,
+    notes,
+    plans,
+    reports,
+    step_ups,
+    timeline,
+)
 from services.assessments.access import Viewer, ViewerDep
 from services.assessments.app_runtime import AppRuntimeDep
 from services.assessments.context import Context
 from services.assessments.schemas import (
+    DRIFT_CSV,
     EPISODE_REPORT_CSV,
     ActionRead,
     ActionUpdate,
@@ -32,6 +43,7 @@ from services.assessments.schemas import (
     ContactCreate,
     ContactList,
     ContactRead,
+    DriftList,
     EpisodeClose,
     EpisodeCreate,
     EpisodeList,
@@ -414,6 +426,29 @@ async def episode_report(
     if "text/csv" in request.headers.get("accept", ""):
         return Response(reports.report_csv(report), media_type="text/csv")
     return report
+
+
+@router.get(
+    "/reports/drift",
+    response_model=DriftList,
+    dependencies=[Depends(require_scope("reports:read"))],
+    responses={
+        200: {
+            "description": "Drifting episodes: a page as JSON, or every one as CSV with `format=csv`",
+            "content": {"text/csv": DRIFT_CSV},
+        }
+    },
+)
+async def drift_report(
+    ctx: Ctx,
+    page: PageDep,
+    format: Annotated[Literal["json", "csv"], Query(description="`csv`: every row, not a page")] = "json",
+) -> Any:
+    """Open episodes open more than `drift_open_months`, or whose latest three reviews show no
+    movement in outcome scores, oldest first (issue 21)."""
+    if format == "csv":
+        return Response(await drift.drift_csv(ctx), media_type="text/csv")
+    return await drift.drift_list(ctx, page)
 
 
 # --- contacts, case notes and the chronology (issue 20) -------------------------------------

@@ -610,6 +610,16 @@ class EpisodeFigures(BaseModel):
     outcomes_achieved_by_headline: dict[str, int]
 
 
+class PlanActionsOverdue(BaseModel):
+    """Open actions (not `completed`) of the current plan of open episodes, due before today."""
+
+    total: int
+    by_owner_agency_type: dict[str, int] = Field(
+        description="By the owning agency's type (its TAF membership on the episode), `unknown` when "
+        "the owner is not on the TAF"
+    )
+
+
 class EpisodeDrift(BaseModel):
     open_more_than_12_months: int
     three_or_more_reviews: int
@@ -631,7 +641,9 @@ EPISODE_REPORT_CSV: dict[str, Any] = {
             "CSV (RFC 4180) with a header row `section,measure,value`, then one row per figure in "
             "the order of the JSON: `episodes,opened,<n>`; then every key of `first_contact`, "
             "`assessment_started`, `assessment_completed`, `closures_by_reason`, "
-            "`outcomes_achieved_by_headline` and `drift`, each as `<section>,<key>,<n>`. "
+            "`outcomes_achieved_by_headline`, `drift`, `first_review` and `later_reviews`, each "
+            "as `<section>,<key>,<n>`; then `plan_actions_overdue,total,<n>` and one "
+            "`plan_actions_overdue,by_owner_agency_type.<agency type>,<n>` per agency type. "
             "Columns: `section` (the JSON section), `measure` (its key), `value` (a whole number)."
         ),
     },
@@ -673,6 +685,23 @@ class EpisodeReport(BaseModel):
     closures_by_reason: dict[str, int]
     outcomes_achieved_by_headline: dict[str, int]
     drift: EpisodeDrift
+    # Issue 21 item 4 (docs/assessments.md, "Timeliness and drift").
+    first_review: dict[str, int] = Field(
+        description=TIMELINESS_DOC.format(
+            within="within_<N>_weeks", overdue="overdue_no_review", n="<N>", setting="`first_review_weeks`"
+        )
+        + " Episodes with an agreed plan: the first review against the day the plan was first agreed.",
+        examples=[{"within_6_weeks": 1, "late": 0, "overdue_no_review": 0}],
+    )
+    later_reviews: dict[str, int] = Field(
+        description=TIMELINESS_DOC.format(
+            within="within_<N>_months", overdue="overdue", n="<N>", setting="`review_interval_months`"
+        )
+        + " Reviews after the first, against the review before; `overdue`: open episodes whose"
+        " latest review is more than N months ago.",
+        examples=[{"within_3_months": 2, "late": 1, "overdue": 0}],
+    )
+    plan_actions_overdue: PlanActionsOverdue
 
 
 # --- contacts, case notes and the chronology (issue 20) -------------------------------------
@@ -856,3 +885,61 @@ class FamilyRead(BaseModel):
 
     episode_id: str
     members: list[FamilyPersonRead]
+
+
+# --- the drift case list (issue 21 item 4) ----------------------------------------------------
+
+DriftReason = Literal["open_too_long", "no_movement_in_reviews"]
+
+
+class DriftCase(BaseModel):
+    """An open episode that is drifting; no personal data (docs/assessments.md, "The drift list")."""
+
+    episode_id: str
+    reference: str
+    opened_at: datetime
+    lead_professional_agency_id: str | None = Field(description="The current lead professional's agency")
+    months_open: int = Field(description="Whole calendar months from opened_at to now")
+    reviews: int = Field(description="Reviews held, all of them")
+    last_review_on: date | None
+    reasons: list[DriftReason] = Field(
+        description="`open_too_long`: open more than `drift_open_months` months; "
+        "`no_movement_in_reviews`: the latest three reviews show no outcome score improving"
+    )
+
+
+class DriftList(BaseModel):
+    items: list[DriftCase]
+    next_cursor: str | None = None
+    open_months: int = Field(description="The configured `drift_open_months`")
+
+
+DRIFT_CSV_COLUMNS = (
+    "episode_id",
+    "reference",
+    "opened_at",
+    "lead_professional_agency_id",
+    "months_open",
+    "reviews",
+    "last_review_on",
+    "reasons",
+)
+# `GET /v1/reports/drift?format=csv`: every drifting episode (not a page), one row each.
+DRIFT_CSV: dict[str, Any] = {
+    "schema": {
+        "type": "string",
+        "description": (
+            "CSV (RFC 4180) with a header row `" + ",".join(DRIFT_CSV_COLUMNS) + "`, then one row "
+            "per drifting episode, oldest first (every one: `limit` and `cursor` page the JSON only). "
+            "Columns: `episode_id`; `reference` (EH-YYYY-NNNNNN); `opened_at` (ISO 8601 UTC); "
+            "`lead_professional_agency_id` (empty when none); `months_open`, `reviews` (whole "
+            "numbers); `last_review_on` (ISO date, empty when none); `reasons` (`open_too_long` "
+            "and/or `no_movement_in_reviews`, separated by `;`)."
+        ),
+    },
+    "example": (
+        "episode_id,reference,opened_at,lead_professional_agency_id,months_open,reviews,last_review_on,reasons\r\n"
+        "0b8f3c1e-0000-4000-8000-000000000001,EH-2025-000001,2025-01-02T09:00:00+00:00,agency-early-help,"
+        "13,3,2025-11-20,open_too_long;no_movement_in_reviews\r\n"
+    ),
+}

@@ -282,7 +282,17 @@ async def referral_report(ctx: Context, start_on: date, end_on: date) -> Referra
             await session.execute(text(statement))
     query = report_query(dialect, start_on, end_on)
     rows = (await session.execute(query)).mappings().all()
-    return _shape(start_on, end_on, rows)
+    report = _shape(start_on, end_on, rows)
+    days = ctx.settings.decision_working_days
+    report.decided_within_timescale.timescale = decision_timescale_label(days)
+    report.decided_within_timescale.working_days = days
+    return report
+
+
+def decision_timescale_label(working_days: int) -> str:
+    """The decision timescale's name from the council's `decision_working_days` (issue 21):
+    `within_1_working_day` on the default, `within_<N>_working_days` otherwise."""
+    return f"within_{working_days}_working_day{'' if working_days == 1 else 's'}"
 
 
 def _share(part: int, whole: int) -> float | None:
@@ -365,7 +375,8 @@ CSV_SCHEMA: dict[str, Any] = {
     "`conversion_to_early_help`, `re_referrals_within_12_months`, `no_further_action_follow_up`, "
     "`by_source_code`, `by_outcome`); `key` (the source code or outcome for `by_source_code` and "
     "`by_outcome`, empty otherwise); `metric` (the JSON field's name); `value` (the number or "
-    "date; empty where the JSON has null).",
+    "date; empty where the JSON has null; for `decided_within_timescale,,timescale` the "
+    "timescale's name, e.g. `within_1_working_day`).",
 }
 
 

@@ -593,6 +593,13 @@ class ReportTimeliness(BaseModel):
     decided: int
     within_timescale: int
     share: float | None
+    # Issue 21: which timescale `within_timescale` counts, named from the council's setting.
+    timescale: str = Field(
+        "within_1_working_day",
+        description="`within_<N>_working_day(s)`, N the configured `decision_working_days`",
+        examples=["within_1_working_day"],
+    )
+    working_days: int = Field(1, description="The configured `decision_working_days`")
 
 
 class ReportConversion(BaseModel):

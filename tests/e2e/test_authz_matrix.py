@@ -902,6 +902,7 @@ EXPECTATIONS: dict[tuple[str, str], list[Target]] = {
         ),
     ],
     ("GET", "/v1/reports/episodes"): [Target("the report", everyone(200), fixed("/v1/reports/episodes"))],
+    ("GET", "/v1/reports/drift"): [Target("the drift list", everyone(200), fixed("/v1/reports/drift"))],
     # ---- consent (docs/consent.md "Who sees what": every consent:read holder sees all) ----
     ("POST", "/v1/consents"): [
         Target(

@@ -1128,6 +1128,9 @@ POLICY: dict[tuple[str, str], Row] = {
     ("GET", "/v1/reports/episodes"): per_role(
         Target("the report", everyone(200), fixed("/v1/reports/episodes"))
     ),
+    ("GET", "/v1/reports/drift"): per_role(
+        Target("the drift list", everyone(200), fixed("/v1/reports/drift"))
+    ),
     # ---- consent (docs/consent.md: every consent:read holder sees all) ----
     ("POST", "/v1/consents"): per_role(
         Target(

@@ -13,6 +13,7 @@ EXEMPT = {
     "/v1/code-lists": "fixed reference data (changes with a release, see CHANGELOG.md)",
     "/v1/lawful-bases": "fixed reference data",
     "/v1/people": "a ranked search by identifiers, not a list of records",
+    "/v1/reports/drift": "a report as of now (drift is a matter of time passing), not a list of records",
 }
 
 

@@ -26,7 +26,11 @@ BEFORE_JSON = (
     b'"assessment_started":{"within_10_working_days":0,"late":0,"overdue_not_started":0},'
     b'"assessment_completed":{"within_45_working_days":0,"late":0,"overdue_not_completed":0},'
     b'"closures_by_reason":{"disengaged":1},"outcomes_achieved_by_headline":{},'
-    b'"drift":{"open_more_than_12_months":0,"three_or_more_reviews":0,"open_and_drifting":0}}'
+    b'"drift":{"open_more_than_12_months":0,"three_or_more_reviews":0,"open_and_drifting":0},'
+    # Issue 21 appended these sections; everything before them is unchanged.
+    b'"first_review":{"within_6_weeks":0,"late":0,"overdue_no_review":0},'
+    b'"later_reviews":{"within_3_months":0,"late":0,"overdue":0},'
+    b'"plan_actions_overdue":{"total":0,"by_owner_agency_type":{}}}'
 )
 BEFORE_CSV = (
     "section,measure,value\r\n"
@@ -44,6 +48,13 @@ BEFORE_CSV = (
     "drift,open_more_than_12_months,0\r\n"
     "drift,three_or_more_reviews,0\r\n"
     "drift,open_and_drifting,0\r\n"
+    "first_review,within_6_weeks,0\r\n"
+    "first_review,late,0\r\n"
+    "first_review,overdue_no_review,0\r\n"
+    "later_reviews,within_3_months,0\r\n"
+    "later_reviews,late,0\r\n"
+    "later_reviews,overdue,0\r\n"
+    "plan_actions_overdue,total,0\r\n"
 )
 
 

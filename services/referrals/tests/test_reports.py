@@ -205,7 +205,13 @@ EXPECTED = {
         {"outcome": "team_around_the_family", "count": 1},
         {"outcome": "withdrawn", "count": 1},
     ],
-    "decided_within_timescale": {"decided": 7, "within_timescale": 6, "share": 0.8571},
+    "decided_within_timescale": {
+        "decided": 7,
+        "within_timescale": 6,
+        "share": 0.8571,
+        "timescale": "within_1_working_day",
+        "working_days": 1,
+    },
     "conversion_to_early_help": {"decided": 7, "early_help": 2, "share": 0.2857, "episodes_opened": 1},
     "re_referrals_within_12_months": {"children_referred": 11, "re_referrals": 4, "share": 0.3636},
     "no_further_action_follow_up": {

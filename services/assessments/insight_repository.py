@@ -1,0 +1,325 @@
+"""Queries of issue 21 item 4 (timeliness and drift): review cadence, plan actions overdue and
+the drift case list. Every figure is counted in SQL (PostgreSQL and SQLite alike); Python only
+shapes a page of rows. Definitions: docs/assessments.md, "Timeliness and drift".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import Date, and_, case, cast, extract, func, literal, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.assessments.models import (
+    Episode,
+    LeadProfessional,
+    Plan,
+    PlanAction,
+    Review,
+    ReviewScore,
+    TafMember,
+)
+from shared.pagination import PageParams, keyset
+
+# How many of the latest reviews are read for "no movement in outcome scores".
+DRIFT_REVIEWS = 3
+UNKNOWN_AGENCY_TYPE = "unknown"
+
+
+def _count_if(cond: Any) -> Any:
+    return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
+
+
+def _cohort(opened_from: datetime | None, opened_to: datetime | None) -> Any:
+    conds: list[Any] = [literal(True)]
+    if opened_from is not None:
+        conds.append(Episode.opened_at >= opened_from)
+    if opened_to is not None:
+        conds.append(Episode.opened_at < opened_to)
+    return and_(*conds)
+
+
+def _days_from_utc_day(dialect: str, moment: Any, day: Any) -> Any:
+    """Whole days from the UTC date of the timestamp `moment` to the date `day`."""
+    if dialect == "postgresql":
+        return day - cast(func.timezone("UTC", moment), Date)
+    return func.julianday(day) - func.julianday(func.date(moment))
+
+
+def _month_index(day: Any) -> Any:
+    return extract("year", day) * 12 + extract("month", day)
+
+
+def _within_months(earlier: Any, later: Any, months: int) -> Any:
+    """`later` on or before `earlier` + `months` calendar months (the day clamped to the month's
+    end, as Nov 30 + 3 months is Feb 28): compared by month index and day, so no date
+    arithmetic per row and the same answer on PostgreSQL and SQLite."""
+    gap = _month_index(later) - _month_index(earlier)
+    return or_(gap < months, and_(gap == months, extract("day", later) <= extract("day", earlier)))
+
+
+def _past_months(earlier: Any, today: date, months: int) -> Any:
+    """`earlier` + `months` calendar months is before `today`."""
+    gap = literal(today.year * 12 + today.month) - _month_index(earlier)
+    return or_(gap > months, and_(gap == months, literal(today.day) > extract("day", earlier)))
+
+
+@dataclass
+class ReviewCadence:
+    first_within: int
+    first_late: int
+    first_overdue: int
+    later_within: int
+    later_late: int
+    later_overdue: int
+
+
+async def review_cadence(
+    session: AsyncSession,
+    opened_from: datetime | None,
+    opened_to: datetime | None,
+    today: date,
+    first_review_weeks: int,
+    interval_months: int,
+) -> ReviewCadence:
+    """First review: per episode of the cohort with an agreed plan, its earliest review against
+    the UTC day the first plan version was agreed + `first_review_weeks`; overdue: open, no
+    review, and that day is past. Later reviews: each review after the first against the one
+    before + `interval_months`; overdue: open episodes whose latest review + `interval_months`
+    is past."""
+    dialect = session.get_bind().dialect.name
+    cohort = _cohort(opened_from, opened_to)
+    first_plan = (
+        select(Plan.episode_id, func.min(Plan.agreed_at).label("agreed_at"))
+        .group_by(Plan.episode_id)
+        .subquery()
+    )
+    first_review = (
+        select(Review.episode_id, func.min(Review.held_on).label("held_on"))
+        .group_by(Review.episode_id)
+        .subquery()
+    )
+    allowed = first_review_weeks * 7
+    gap = _days_from_utc_day(dialect, first_plan.c.agreed_at, first_review.c.held_on)
+    # Agreed on a UTC day before this instant: that day + the allowed days is before today.
+    due_before = datetime.combine(today - timedelta(days=allowed), time(0), tzinfo=UTC)
+    first = (
+        select(
+            _count_if(and_(first_review.c.held_on.is_not(None), gap <= allowed)).label("within"),
+            _count_if(and_(first_review.c.held_on.is_not(None), gap > allowed)).label("late"),
+            _count_if(
+                and_(
+                    first_review.c.held_on.is_(None),
+                    Episode.status == "open",
+                    first_plan.c.agreed_at < due_before,
+                )
+            ).label("overdue"),
+        )
+        .select_from(Episode)
+        .join(first_plan, first_plan.c.episode_id == Episode.id)
+        .outerjoin(first_review, first_review.c.episode_id == Episode.id)
+        .where(cohort)
+    )
+    f = (await session.execute(first)).mappings().one()
+
+    order = (Review.held_on, Review.created_at, Review.id)
+    reviews = (
+        select(
+            Review.held_on,
+            Episode.status,
+            func.lag(Review.held_on).over(partition_by=Review.episode_id, order_by=order).label("previous"),
+            func.row_number()
+            .over(
+                partition_by=Review.episode_id,
+                order_by=(Review.held_on.desc(), Review.created_at.desc(), Review.id.desc()),
+            )
+            .label("newest"),
+        )
+        .join(Episode, Episode.id == Review.episode_id)
+        .where(cohort)
+        .subquery()
+    )
+    r = reviews.c
+    later = select(
+        _count_if(
+            and_(r.previous.is_not(None), _within_months(r.previous, r.held_on, interval_months))
+        ).label("within"),
+        _count_if(
+            and_(r.previous.is_not(None), ~_within_months(r.previous, r.held_on, interval_months))
+        ).label("late"),
+        _count_if(
+            and_(r.newest == 1, r.status == "open", _past_months(r.held_on, today, interval_months))
+        ).label("overdue"),
+    )
+    lr = (await session.execute(later)).mappings().one()
+    return ReviewCadence(
+        first_within=int(f["within"]),
+        first_late=int(f["late"]),
+        first_overdue=int(f["overdue"]),
+        later_within=int(lr["within"]),
+        later_late=int(lr["late"]),
+        later_overdue=int(lr["overdue"]),
+    )
+
+
+async def plan_actions_overdue(
+    session: AsyncSession, opened_from: datetime | None, opened_to: datetime | None, today: date
+) -> dict[str, int]:
+    """Open actions (not `completed`) of the current plan version of open episodes, due before
+    `today`, by the owning agency's type (its TAF membership on the episode, else `unknown`)."""
+    latest = (
+        select(Plan.episode_id, func.max(Plan.version).label("version")).group_by(Plan.episode_id).subquery()
+    )
+    agency_type = (
+        select(func.max(TafMember.agency_type))
+        .where(TafMember.episode_id == Plan.episode_id, TafMember.agency_id == PlanAction.owner_agency_id)
+        .scalar_subquery()
+    )
+    overdue = (
+        select(func.coalesce(agency_type, UNKNOWN_AGENCY_TYPE).label("agency_type"))
+        .select_from(PlanAction)
+        .join(Plan, Plan.id == PlanAction.plan_id)
+        .join(latest, and_(latest.c.episode_id == Plan.episode_id, latest.c.version == Plan.version))
+        .join(Episode, Episode.id == Plan.episode_id)
+        .where(
+            _cohort(opened_from, opened_to),
+            Episode.status == "open",
+            PlanAction.status != "completed",
+            PlanAction.due_on < today,
+        )
+        .subquery()
+    )
+    rows = await session.execute(
+        select(overdue.c.agency_type, func.count())
+        .group_by(overdue.c.agency_type)
+        .order_by(overdue.c.agency_type)
+    )
+    return {str(k): int(v) for k, v in rows}
+
+
+# --- the drift case list ---------------------------------------------------------------------
+
+
+def _stalled_episodes() -> Any:
+    """Open episodes with at least three reviews whose latest three show no movement: no outcome
+    scored in them has a higher score at its latest scoring in the three than at its earliest
+    (a score that rose and fell back, or one scored once, is no movement; three reviews with no
+    scores at all are none). Columns: episode_id, reviews (all of the episode's), last_review_on."""
+    newest_first = (Review.held_on.desc(), Review.created_at.desc(), Review.id.desc())
+    ranked = (
+        select(
+            Review.id,
+            Review.episode_id,
+            Review.held_on,
+            func.row_number().over(partition_by=Review.episode_id, order_by=newest_first).label("rn"),
+            func.count().over(partition_by=Review.episode_id).label("reviews"),
+        )
+        .join(Episode, Episode.id == Review.episode_id)
+        .where(Episode.status == "open")
+        .subquery("ranked")
+    )
+    last3 = (
+        select(ranked)
+        .where(ranked.c.rn <= DRIFT_REVIEWS, ranked.c.reviews >= DRIFT_REVIEWS)
+        .subquery("last3")
+    )
+    per_outcome: dict[str, Any] = {"partition_by": (last3.c.episode_id, ReviewScore.outcome_id)}
+    scored = (
+        select(
+            last3.c.episode_id,
+            func.first_value(ReviewScore.score)
+            .over(order_by=last3.c.rn.asc(), **per_outcome)
+            .label("latest"),
+            func.first_value(ReviewScore.score)
+            .over(order_by=last3.c.rn.desc(), **per_outcome)
+            .label("earliest"),
+        )
+        .join(ReviewScore, ReviewScore.review_id == last3.c.id)
+        .subquery("scored")
+    )
+    improved = select(scored.c.episode_id).where(scored.c.latest > scored.c.earliest)
+    return (
+        select(
+            last3.c.episode_id,
+            last3.c.reviews,
+            last3.c.held_on.label("last_review_on"),
+        )
+        .where(last3.c.rn == 1, last3.c.episode_id.not_in(improved))
+        .subquery("stalled")
+    )
+
+
+@dataclass
+class DriftRow:
+    id: str
+    reference: str
+    opened_at: datetime
+    lead_agency_id: str | None
+    reviews: int
+    last_review_on: date | None
+    open_too_long: bool
+    no_movement: bool
+
+
+async def drift_cases(
+    session: AsyncSession, open_before: datetime, params: PageParams | None
+) -> list[DriftRow]:
+    """Open episodes opened before `open_before` or stalled (`_stalled_episodes`), oldest
+    first; a page of them (limit + 1 rows) or, without `params`, all."""
+    stalled = _stalled_episodes()
+    review_stats = (
+        select(
+            Review.episode_id,
+            func.count().label("reviews"),
+            func.max(Review.held_on).label("last_review_on"),
+        )
+        .group_by(Review.episode_id)
+        .subquery("review_stats")
+    )
+    open_too_long = Episode.opened_at < open_before
+    stmt = (
+        select(
+            Episode.id,
+            Episode.reference,
+            Episode.opened_at,
+            LeadProfessional.agency_id.label("lead_agency_id"),
+            func.coalesce(review_stats.c.reviews, 0).label("reviews"),
+            review_stats.c.last_review_on,
+            open_too_long.label("open_too_long"),
+            stalled.c.episode_id.is_not(None).label("no_movement"),
+        )
+        .select_from(Episode)
+        .outerjoin(
+            LeadProfessional,
+            and_(LeadProfessional.episode_id == Episode.id, LeadProfessional.ended_at.is_(None)),
+        )
+        .outerjoin(review_stats, review_stats.c.episode_id == Episode.id)
+        .outerjoin(stalled, stalled.c.episode_id == Episode.id)
+        .where(Episode.status == "open", or_(open_too_long, stalled.c.episode_id.is_not(None)))
+    )
+    if params is None:
+        stmt = stmt.order_by(Episode.opened_at, Episode.id)
+    else:
+        stmt = keyset(stmt, Episode.opened_at, Episode.id, params, descending=False)
+    rows = (await session.execute(stmt)).all()
+    return [
+        DriftRow(
+            id=row.id,
+            reference=row.reference,
+            opened_at=row.opened_at,
+            lead_agency_id=row.lead_agency_id,
+            reviews=int(row.reviews),
+            last_review_on=_as_date(row.last_review_on),
+            open_too_long=bool(row.open_too_long),
+            no_movement=bool(row.no_movement),
+        )
+        for row in rows
+    ]
+
+
+def _as_date(value: Any) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value))
