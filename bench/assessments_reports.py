@@ -159,14 +159,22 @@ async def load(dsn: str, tables: Iterable[Rows]) -> None:
         await conn.close()
 
 
-def reports(settings: Settings) -> dict[str, Callable[[Context, date, date], Awaitable[Any]]]:
-    """Each report as its endpoint calls it, for a period of episodes opened."""
+Report = Callable[[Context, date | None, date | None], Awaitable[Any]]
+
+
+def reports() -> dict[str, tuple[Report, bool]]:
+    """Each report as its endpoint calls it: (call, whether it takes a period of episodes opened)."""
+    from services.assessments import drift
     from services.assessments import reports as episode_reports
+    from shared.pagination import PageParams
 
     return {
-        "episode report (timeliness, closures, outcomes, drift counts)": lambda ctx, start, end: (
-            episode_reports.episode_report(ctx, start, end)
+        "episode report (timeliness, reviews, actions, closures, outcomes)": (
+            episode_reports.episode_report,
+            True,
         ),
+        "drift list, first page": (lambda ctx, _s, _e: drift.drift_list(ctx, PageParams(limit=50)), False),
+        "drift list, every row as CSV": (lambda ctx, _s, _e: drift.drift_csv(ctx), False),
     }
 
 
@@ -191,11 +199,13 @@ async def main() -> None:
         settings = Settings(database_url=url, environment="test", log_level="WARNING")
         db = Database(url)
         runtime = SimpleNamespace(settings=settings)
-        periods = {"last 12 months": (date(2025, 12, 1), date(2026, 11, 30)),
-                   "all three years": (date(2024, 1, 1), date(2026, 12, 31))}  # fmt: skip
+        periods: dict[str, tuple[date | None, date | None]] = {
+            "last 12 months": (date(2025, 12, 1), date(2026, 11, 30)),
+            "all three years": (date(2024, 1, 1), date(2026, 12, 31)),
+        }
         try:
-            for name, report in reports(settings).items():
-                for label, (start, end) in periods.items():
+            for name, (report, periodic) in reports().items():
+                for label, (start, end) in periods.items() if periodic else [("now", (None, None))]:
 
                     async def call(
                         session: Any, start: date = start, end: date = end, report: Any = report
