@@ -82,3 +82,30 @@ ROUTES = [
     ),
     Route("GET", "/v1/people/{person_id}/history", PEOPLE, summary="Corrections of a person's record"),
 ]
+
+# Issue 21: the threshold audit. Drawing and reviewing are MASH managers' (`triage:write` and
+# services/referrals/policy.py AUDIT_RULES); the report is aggregate (`reports:read`).
+ROUTES += [
+    Route("POST", "/v1/threshold-audits", TRIAGE, summary="Sample MASH decisions for blind second review"),
+    Route("GET", "/v1/threshold-audits", TRIAGE, summary="The MASH's threshold audits"),
+    Route("GET", "/v1/threshold-audits/{audit_id}", TRIAGE, summary="A threshold audit and its sample"),
+    Route(
+        "GET",
+        "/v1/threshold-audits/{audit_id}/items/{item_id}",
+        TRIAGE,
+        summary="A sampled decision, blind until reviewed",
+    ),
+    Route(
+        "POST",
+        "/v1/threshold-audits/{audit_id}/items/{item_id}/review",
+        TRIAGE,
+        summary="Record the blind second review",
+    ),
+    Route(
+        "POST",
+        "/v1/threshold-audits/{audit_id}/items/{item_id}/agreement",
+        TRIAGE,
+        summary="Agree or disagree with the original decision",
+    ),
+    Route("GET", "/v1/reports/threshold-audit", REP, summary="Threshold audit agreement by level and month"),
+]

@@ -65,3 +65,28 @@ class RelationshipAlreadyEnded(Conflict):
 
 class PersonMergedAway(Conflict):
     type_slug, title = "person-merged", "This record was merged into another"
+
+
+# ---- the threshold audit (issue 21) ----
+
+
+class ThresholdAuditNotFound(NotFound):
+    def __init__(self) -> None:
+        super().__init__("No threshold audit with this id that your agency drew")
+
+
+class AuditItemNotFound(NotFound):
+    def __init__(self) -> None:
+        super().__init__("No item with this id in this threshold audit")
+
+
+class ReviewAlreadyRecorded(Conflict):
+    type_slug, title = "review-already-recorded", "Second review already recorded"
+
+
+class ReviewNotRecorded(Conflict):
+    type_slug, title = "review-not-recorded", "Record your own decision first"
+
+
+class AgreementAlreadyRecorded(Conflict):
+    type_slug, title = "agreement-already-recorded", "Agreement already recorded"

@@ -132,6 +132,9 @@ class Referral(Base):
     agency_checks: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     decided_by_client_id: Mapped[str | None] = mapped_column(String(120))
+    # The practitioner who decided (issue 21: the threshold audit never gives a decision to
+    # its decider for review); null for a system call's decision and those made before 0008.
+    decided_by_practitioner_id: Mapped[str | None] = mapped_column(String(120))
     decided_within_timescale: Mapped[bool | None] = mapped_column(Boolean)
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     withdrawal_reason: Mapped[str | None] = mapped_column(String(2000))
@@ -160,6 +163,8 @@ class Referral(Base):
         # A link's followers (requeue.py): on every episode closed and every decision.
         Index("ix_referral_linked_referral", "linked_referral_id", "status"),
         Index("ix_referral_open_episode", "open_episode_id", "status"),
+        # The threshold audit's draw (issue 21): the decisions of a period and their outcomes.
+        Index("ix_referral_decided_at_outcome", "decided_at", "outcome"),
         # The report's volumes: on PostgreSQL an index-only scan of the period, not the rows.
         Index(
             "ix_referral_report",
@@ -373,3 +378,66 @@ class PersonCorrection(Base):
     corrected_by_practitioner_id: Mapped[str | None] = mapped_column(String(120))
     corrected_by_client_id: Mapped[str] = mapped_column(String(120))
     corrected_by_agency_id: Mapped[str] = mapped_column(String(120))
+
+
+class ThresholdAudit(Base):
+    """A sample of a period's MASH decisions drawn for blind second review (issue 21,
+    `threshold_audit.py`): stratified by outcome, reproducible from its `seed`."""
+
+    __tablename__ = "threshold_audit"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    agency_id: Mapped[str] = mapped_column(String(120), index=True)  # the MASH that drew it
+    decided_from: Mapped[date] = mapped_column(Date)
+    decided_to: Mapped[date] = mapped_column(Date)
+    share: Mapped[float] = mapped_column(Float)
+    seed: Mapped[int] = mapped_column(Integer)
+    decisions: Mapped[int] = mapped_column(Integer)  # decisions in the period not sampled before
+    strata: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # [{outcome, decisions, sampled}]
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_by: Mapped[str] = mapped_column(String(160))  # Identity.actor
+    created_by_client_id: Mapped[str] = mapped_column(String(120))
+    updated_at: Mapped[datetime] = updated_at_column()  # a review or agreement of an item
+
+
+class ThresholdAuditItem(Base):
+    """One sampled decision: the facts the report groups by (copied from the referral when
+    drawn: a decision is final), who reviews it, their own decision and their verdict."""
+
+    __tablename__ = "threshold_audit_item"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    audit_id: Mapped[str] = mapped_column(ForeignKey("threshold_audit.id"), index=True)
+    # A decision is sampled once, whichever audit draws it.
+    referral_id: Mapped[str] = mapped_column(ForeignKey("referral.id"), unique=True)
+    outcome: Mapped[str] = mapped_column(String(30))  # the stratum: the original outcome
+    level_of_need: Mapped[str] = mapped_column(String(20))  # the original level
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    decided_on: Mapped[date] = mapped_column(Date)  # London day
+    decided_month: Mapped[str] = mapped_column(String(7))  # YYYY-MM (London)
+    decided_by_practitioner_id: Mapped[str | None] = mapped_column(String(120))
+    reviewer_id: Mapped[str | None] = mapped_column(String(120))  # None: anyone may take it
+    review_level_of_need: Mapped[str | None] = mapped_column(String(20))
+    review_outcome: Mapped[str | None] = mapped_column(String(30))
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    agrees: Mapped[bool | None] = mapped_column(Boolean)
+    reason: Mapped[str | None] = mapped_column(String(2000))
+    agreement_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = updated_at_column()
+
+    __table_args__ = (
+        # The report: a range of decision days, read from the index alone on PostgreSQL.
+        Index(
+            "ix_threshold_audit_item_report",
+            "decided_on",
+            postgresql_include=[
+                "decided_month",
+                "level_of_need",
+                "outcome",
+                "review_level_of_need",
+                "review_outcome",
+                "reviewed_at",
+                "agrees",
+            ],
+        ),
+    )

@@ -15,6 +15,7 @@ Who may do what
 - Assign a queued referral: a `mash_manager` to anyone; a `mash_screener` only to themself.
 - Correct a person's record, add or end a relationship between people (issue 20): a MASH
   role or an early help role (practitioner or manager), or a service; anyone else 403.
+- The threshold audit (issue 21): the `AUDIT_RULES` table at the end of this module.
 
 Who sees what (`view_of`, applied to every referral, list row and journey item)
 - Matches (possible duplicates), `linked_referral_id` and `assigned_to`: MASH and service only.
@@ -177,3 +178,86 @@ def discloses(identity: Identity, provided_by_agency_id: str | None = None) -> b
     if identity.agency_type in NO_DISCLOSURE_AGENCY_TYPES:
         return False
     return provided_by_agency_id is None or provided_by_agency_id != identity.agency_id
+
+
+# ---- the threshold audit (issue 21, `threshold_audit.py`) ----
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    action: str
+    who: str
+
+
+# The table docs/referrals.md "Threshold audit: who may do what" shows (a test keeps the two
+# identical). Scopes come first: `triage:write` for the audit, `reports:read` for the report.
+AUDIT_RULES: tuple[Rule, ...] = (
+    Rule(
+        "audit-draw",
+        "`POST /v1/threshold-audits`",
+        "a `mash_manager` of a MASH agency (a named practitioner, or the MASH's system); anyone else 403",
+    ),
+    Rule(
+        "audit-read",
+        "`GET /v1/threshold-audits`, `GET /v1/threshold-audits/{id}`",
+        "a `mash_manager` of the MASH agency that drew the audit (another agency's: 404); the "
+        "items never show the original decision, and name the referral only once reviewed",
+    ),
+    Rule(
+        "audit-review",
+        "`GET .../items/{item_id}`, `POST .../items/{item_id}/review`, `POST .../items/{item_id}/agreement`",
+        "a named `mash_manager` of that MASH (not a system call) who is not the decision's decider "
+        "(403 `own-decision`), on an item assigned to them or to no one (reviewing takes it); an "
+        "item another manager reviews or was assigned: 403 `not-your-item`",
+    ),
+    Rule(
+        "audit-blind",
+        "the item's `original_decision`",
+        "withheld until the reviewer's own level of need and outcome are recorded",
+    ),
+    Rule(
+        "audit-report",
+        "`GET /v1/reports/threshold-audit` (`reports:read`)",
+        "every holder of the scope: aggregate figures only (no referral, reviewer or reason)",
+    ),
+)
+
+
+def audit_rules_markdown() -> str:
+    lines = ["| Action | Who may | Rule |", "| --- | --- | --- |"]
+    lines += [f"| {r.action} | {r.who} | `{r.name}` |" for r in AUDIT_RULES]
+    return "\n".join(lines)
+
+
+class OwnDecision(Problem):
+    status, type_slug, title = 403, "own-decision", "You made this decision"
+
+
+class NotYourItem(Problem):
+    status, type_slug, title = 403, "not-your-item", "This item is another reviewer's"
+
+
+def is_audit_manager(identity: Identity) -> bool:
+    """A MASH manager of a MASH agency: who draws and reviews threshold audits."""
+    return identity.agency_type == MASH and identity.has_role(MASH_MANAGER)
+
+
+def require_audit_manager(identity: Identity, action: str) -> None:
+    """audit-draw, audit-read."""
+    if not is_audit_manager(identity):
+        raise RoleRequired(f"Only a MASH manager may {action}")
+
+
+def require_reviewer(identity: Identity, decider_id: str | None, reviewer_id: str | None) -> str:
+    """audit-review: a named MASH manager, not the decider, on an item that is theirs or
+    no one's. Returns the reviewer's practitioner id."""
+    require_audit_manager(identity, "review a threshold audit item")
+    me = identity.practitioner_id
+    if me is None:
+        raise RoleRequired("A second review is a named MASH manager's: a system call may not make one")
+    if decider_id is not None and decider_id == me:
+        raise OwnDecision("You made this decision: its second review must be another MASH manager's")
+    if reviewer_id is not None and reviewer_id != me:
+        raise NotYourItem("This item is assigned to, or reviewed by, another MASH manager")
+    return me

@@ -8,11 +8,11 @@ child's information to another agency note it on `DisclosuresDep` (`disclosures`
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
-from services.referrals import corrections, households, people, policy, reports, service
+from services.referrals import corrections, households, people, policy, reports, service, threshold_audit
 from services.referrals import journey as journey_flow
 from services.referrals.disclosures import DisclosuresDep
 from services.referrals.models import Referral
@@ -48,6 +48,13 @@ from services.referrals.schemas import (
     RelationshipList,
     RelationshipRead,
     StepUpCreate,
+    ThresholdAuditAgreementCreate,
+    ThresholdAuditCreate,
+    ThresholdAuditItemRead,
+    ThresholdAuditList,
+    ThresholdAuditRead,
+    ThresholdAuditReport,
+    ThresholdAuditReviewCreate,
     WithdrawRequest,
 )
 from shared.changes import UpdatedSince
@@ -658,3 +665,166 @@ async def people_details(
         ],
         unknown=unknown,
     )
+
+
+# ---- the threshold audit (issue 21; threshold_audit.py, policy.AUDIT_RULES) ----
+
+
+@router.post(
+    "/threshold-audits",
+    status_code=201,
+    response_model=ThresholdAuditRead,
+    tags=["threshold audit"],
+)
+async def create_threshold_audit(
+    body: ThresholdAuditCreate,
+    response: Response,
+    identity: CanTriage,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    idem: IdempotencyDep,
+    now: Now,
+) -> ThresholdAuditRead:
+    """Sample a share of the period's MASH decisions, stratified by outcome (at least one per
+    outcome decided), for blind second review by another MASH manager (a MASH manager). The
+    same `seed` over the same decisions draws the same sample; a period with no decisions not
+    already sampled is a 422 naming `decided_from`."""
+    out = await threshold_audit.draw(ctx(session, runtime, identity, now), body)
+    location = f"/v1/threshold-audits/{out.id}"
+    await idem.complete(201, out.model_dump(mode="json"), location)
+    response.headers["Location"] = location
+    return out
+
+
+@router.get(
+    "/threshold-audits",
+    response_model=ThresholdAuditList,
+    tags=["threshold audit"],
+)
+async def list_threshold_audits(
+    identity: CanTriage,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    page: PageDep,
+    now: Now,
+    updated_since: UpdatedSince = None,
+) -> ThresholdAuditList:
+    """The caller's MASH's threshold audits, newest first (a MASH manager); `updated_since`:
+    those drawn, or with an item reviewed, after the moment."""
+    rows, cursor = await threshold_audit.list_audits(
+        ctx(session, runtime, identity, now), page, updated_since
+    )
+    return ThresholdAuditList(items=rows, next_cursor=cursor)
+
+
+AuditId = Annotated[str, Path(min_length=1, max_length=36)]
+
+
+@router.get(
+    "/threshold-audits/{audit_id}",
+    response_model=ThresholdAuditRead,
+    tags=["threshold audit"],
+)
+async def get_threshold_audit(
+    audit_id: AuditId, identity: CanTriage, session: SessionDep, runtime: RuntimeDep, now: Now
+) -> ThresholdAuditRead:
+    """The audit and its sample: each item's status and reviewer, never the original decision
+    (the referral is named once the item's blind review is recorded)."""
+    return await threshold_audit.get_audit(ctx(session, runtime, identity, now), audit_id)
+
+
+@router.get(
+    "/threshold-audits/{audit_id}/items/{item_id}",
+    response_model=ThresholdAuditItemRead,
+    tags=["threshold audit"],
+)
+async def get_threshold_audit_item(
+    audit_id: AuditId,
+    item_id: AuditId,
+    identity: CanTriage,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    now: Now,
+) -> ThresholdAuditItemRead:
+    """The sampled referral's facts, blind: `original_decision` is null until the caller has
+    recorded their own (a MASH manager other than the decider, on an item theirs or no one's)."""
+    return await threshold_audit.item_view(ctx(session, runtime, identity, now), audit_id, item_id)
+
+
+@router.post(
+    "/threshold-audits/{audit_id}/items/{item_id}/review",
+    response_model=ThresholdAuditItemRead,
+    tags=["threshold audit"],
+)
+async def review_threshold_audit_item(
+    audit_id: AuditId,
+    item_id: AuditId,
+    body: ThresholdAuditReviewCreate,
+    identity: CanTriage,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    now: Now,
+) -> ThresholdAuditItemRead:
+    """Record your own level of need and outcome, once (409 after); the answer shows the
+    original decision. The decider may not (403 `own-decision`)."""
+    return await threshold_audit.review(ctx(session, runtime, identity, now), audit_id, item_id, body)
+
+
+@router.post(
+    "/threshold-audits/{audit_id}/items/{item_id}/agreement",
+    response_model=ThresholdAuditItemRead,
+    tags=["threshold audit"],
+)
+async def record_threshold_audit_agreement(
+    audit_id: AuditId,
+    item_id: AuditId,
+    body: ThresholdAuditAgreementCreate,
+    identity: CanTriage,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    now: Now,
+) -> ThresholdAuditItemRead:
+    """Having seen the original: agree, or disagree with a `reason` (required then); once."""
+    return await threshold_audit.agreement(ctx(session, runtime, identity, now), audit_id, item_id, body)
+
+
+@router.get(
+    "/reports/threshold-audit",
+    tags=["reports"],
+    response_model=ThresholdAuditReport,
+    responses={
+        200: {
+            "content": {"text/csv": {"schema": threshold_audit.CSV_SCHEMA}},
+            "description": "JSON, or CSV with ?format=csv or Accept: text/csv",
+        }
+    },
+)
+async def threshold_audit_report(
+    request: Request,
+    identity: CanReadReports,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    now: Now,
+    from_: Annotated[
+        BoundedDate | None, Query(alias="from", description="First day (London) of the decisions, inclusive")
+    ] = None,
+    to: Annotated[BoundedDate | None, Query(description="Last day (London), inclusive")] = None,
+    format: Annotated[Literal["json", "csv"] | None, Query(description="json (default) or csv")] = None,
+) -> Any:
+    """The threshold audit's agreement rate (and how often the blind review chose the same level
+    and outcome) by the original level of need and by month, over the sampled decisions made in
+    the period (default: the 365 days to today)."""
+    end_on = to or london_today()
+    start_on = from_ or end_on - timedelta(days=365)
+    if start_on > end_on:
+        raise ValidationProblem("from", "must not be after to")
+    report = await threshold_audit.report(ctx(session, runtime, identity, now), start_on, end_on)
+    if format == "csv" or (format is None and "text/csv" in request.headers.get("accept", "")):
+        return Response(
+            threshold_audit.to_csv(report),
+            media_type="text/csv; charset=utf-8",
+            headers={
+                "Content-Disposition": f'attachment; filename="threshold-audit-{start_on}-{end_on}.csv"'
+            },
+        )
+    return report

@@ -802,3 +802,185 @@ class PersonDetails(BaseModel):
 class PeopleDetailsRead(BaseModel):
     people: list[PersonDetails]
     unknown: list[str]
+
+
+# ---- the threshold audit (issue 21; `threshold_audit.py`) ----
+
+
+class ThresholdAuditCreate(Strict):
+    decided_from: IsoDate = Field(description="First day (London) of the decisions to sample, inclusive")
+    decided_to: IsoDate = Field(description="Last day (London), inclusive")
+    share: float = Field(
+        gt=0,
+        le=1,
+        description="The share of each outcome's decisions to sample (rounded half up, at least one "
+        "per outcome decided in the period)",
+    )
+    seed: int | None = Field(
+        default=None,
+        ge=0,
+        le=2**31 - 1,
+        description="The same seed over the same decisions draws the same sample; omitted, one is "
+        "chosen and returned",
+    )
+    reviewer_ids: list[Annotated[str, StringConstraints(min_length=1, max_length=120)]] = Field(
+        default_factory=list,
+        max_length=50,
+        description="MASH managers to assign the items to in turn (never an item's decider); "
+        "none: every item is open to any other MASH manager",
+    )
+
+    @model_validator(mode="after")
+    def _period(self) -> ThresholdAuditCreate:
+        if self.decided_from > self.decided_to:
+            raise ValueError("decided_from must not be after decided_to")
+        return self
+
+
+ThresholdAuditItemStatus = Literal["awaiting_review", "reviewed", "agreement_recorded"]
+
+
+class ThresholdAuditItemSummary(BaseModel):
+    """An item as the audit lists it: never the original decision; the referral is named only
+    once the blind review is recorded."""
+
+    id: str
+    status: ThresholdAuditItemStatus
+    reviewer_id: str | None = Field(description="Who reviews it; null: any other MASH manager may")
+    referral_id: str | None = Field(description="Null until the blind review is recorded")
+    reviewed_at: datetime | None
+    agrees: bool | None
+
+
+class ThresholdAuditStratum(BaseModel):
+    outcome: Outcome
+    decisions: int = Field(description="Decisions with this outcome in the period (not sampled before)")
+    sampled: int
+
+
+class ThresholdAuditListRow(BaseModel):
+    id: str
+    decided_from: date
+    decided_to: date
+    share: float
+    seed: int
+    decisions: int
+    sampled: int
+    reviewed: int
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+
+
+class ThresholdAuditRead(ThresholdAuditListRow):
+    strata: list[ThresholdAuditStratum] = Field(description="Per outcome: decisions and how many drawn")
+    sample: list[ThresholdAuditItemSummary]
+
+
+class ThresholdAuditList(BaseModel):
+    items: list[ThresholdAuditListRow]
+    next_cursor: str | None = None
+
+
+class AuditChild(BaseModel):
+    age_years: int | None = Field(description="Age on the day received; null for an unborn child")
+    unborn: bool
+    referred_before: bool = Field(description="The child was referred before this referral")
+
+
+class AuditAgencyCheck(BaseModel):
+    agency_type: str
+    summary: str
+
+
+class AuditFacts(BaseModel):
+    """What the MASH knew: the referral's facts, without names or the decision."""
+
+    referral_type: ReferralType
+    source_code: str
+    received_at: datetime
+    urgent: bool
+    significant_harm_suspected: bool
+    needs: list[str]
+    summary: str
+    children: list[AuditChild]
+    adult_relationships: list[str | None]
+    agency_checks: list[AuditAgencyCheck]
+
+
+class AuditOriginalDecision(BaseModel):
+    referral_id: str
+    reference: str
+    level_of_need: LevelOfNeed
+    outcome: Outcome
+    rag: Rag | None
+    rationale: str
+    decided_at: datetime
+    decided_by: DecidedByRead | None
+
+
+class AuditReview(BaseModel):
+    reviewer_id: str
+    level_of_need: LevelOfNeed
+    outcome: Outcome
+    reviewed_at: datetime
+    agrees: bool | None
+    reason: str | None
+    agreement_at: datetime | None
+
+
+class ThresholdAuditItemRead(BaseModel):
+    """`GET .../items/{item_id}`: blind until the caller's own review is recorded."""
+
+    id: str
+    audit_id: str
+    status: ThresholdAuditItemStatus
+    reviewer_id: str | None
+    facts: AuditFacts
+    review: AuditReview | None = Field(description="Null until recorded")
+    original_decision: AuditOriginalDecision | None = Field(
+        description="Withheld (null) until the reviewer has recorded their own decision"
+    )
+
+
+class ThresholdAuditReviewCreate(Strict):
+    level_of_need: LevelOfNeed
+    outcome: Outcome = Field(description="Must fit the level of need, as a decision's must")
+
+
+class ThresholdAuditAgreementCreate(Strict):
+    agrees: bool = Field(description="Having seen the original decision: does the reviewer agree with it?")
+    reason: Reason | None = Field(default=None, description="Required when `agrees` is false")
+
+
+class AgreementFigures(BaseModel):
+    sampled: int
+    reviewed: int = Field(description="Blind reviews recorded")
+    agreement_recorded: int
+    agreed: int
+    disagreed: int
+    agreement_rate: float | None = Field(description="agreed / agreement_recorded (4 places); null if none")
+    same_level: int = Field(description="Blind reviews that chose the original level of need")
+    same_outcome: int = Field(description="Blind reviews that chose the original outcome")
+    same_level_rate: float | None = Field(description="same_level / reviewed")
+    same_outcome_rate: float | None = Field(description="same_outcome / reviewed")
+
+
+class AgreementByLevel(AgreementFigures):
+    level_of_need: LevelOfNeed = Field(description="The original decision's level of need")
+
+
+class AgreementByMonth(AgreementFigures):
+    month: str = Field(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM of the original decision (London)")
+
+
+class ThresholdAuditReport(BaseModel):
+    """`GET /v1/reports/threshold-audit`: sampled decisions made in the period (London days)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: date = Field(alias="from")
+    to: date
+    totals: AgreementFigures
+    by_level_of_need: list[AgreementByLevel]
+    by_month: list[AgreementByMonth]

@@ -495,6 +495,7 @@ async def decide(
     referral.agency_checks = [c.model_dump() for c in body.agency_checks]
     referral.decided_at = ctx.now
     referral.decided_by_client_id = ctx.identity.client_id
+    referral.decided_by_practitioner_id = ctx.identity.practitioner_id  # the audit (issue 21)
     referral.decided_within_timescale = ctx.now <= referral.decision_due_at
     referral.version += 1
     await ctx.session.flush()

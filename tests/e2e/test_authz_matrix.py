@@ -452,6 +452,40 @@ def amend_e_note_of_eh(w: Any, caller: str, fresh: bool) -> Call:
     return _amend(w, f"/v1/episodes/{w.e}/notes/{note['id']}")
 
 
+# ---- issue 21: the threshold audit (services/referrals/policy.py AUDIT_RULES) ----
+
+
+def _audit_body() -> dict[str, Any]:
+    return {
+        "decided_from": (TODAY - timedelta(days=1)).isoformat(),
+        "decided_to": (TODAY + timedelta(days=1)).isoformat(),
+        "share": 1,
+    }
+
+
+def draw_audit(w: World, caller: str, fresh: bool) -> Call:
+    """A draw over today's decisions, one of them new (a decision is sampled once)."""
+    if fresh:
+        w.ok("POST", MA, f"/v1/referrals/{w.referral(SA)['id']}/decision", NFA)
+    return Call("/v1/threshold-audits", json=_audit_body())
+
+
+def audit_of(w: World) -> dict[str, Any]:
+    """The world's threshold audit (drawn once, by the MASH's system)."""
+    if "ta_audit" not in w.__dict__:
+        w.ok("POST", MA, f"/v1/referrals/{w.referral(SA)['id']}/decision", NFA)
+        w.__dict__["ta_audit"] = w.ok("POST", MA, "/v1/threshold-audits", _audit_body())
+    return dict(w.__dict__["ta_audit"])
+
+
+def audit_item(suffix: str = "", body: Any = None) -> Builder:
+    def build(w: World, caller: str, fresh: bool) -> Call:
+        audit = audit_of(w)
+        return Call(f"/v1/threshold-audits/{audit['id']}/items/{audit['sample'][0]['id']}{suffix}", json=body)
+
+    return build
+
+
 EXPECTATIONS: dict[tuple[str, str], list[Target]] = {
     # ---- referrals (api.md "Referrals service"; partners read only their own, else 404) ----
     ("POST", "/v1/referrals"): [
@@ -1110,6 +1144,29 @@ EXPECTATIONS: dict[tuple[str, str], list[Target]] = {
         Target(
             "a practitioner of school A", only(200, {SA, AD}), school_a_practitioner("/enable"), fresh=True
         )
+    ],
+    # ---- issue 21: the threshold audit. Only the MASH holds triage:write; its system acts as
+    # a MASH manager, so it draws and reads audits, but a second review is a named manager's.
+    ("POST", "/v1/threshold-audits"): [Target("today's decisions", everyone(201), draw_audit, fresh=True)],
+    ("GET", "/v1/threshold-audits"): [Target("the list", everyone(200), fixed("/v1/threshold-audits"))],
+    ("GET", "/v1/threshold-audits/{audit_id}"): [
+        Target("an audit", everyone(200), fixed(lambda w: f"/v1/threshold-audits/{audit_of(w)['id']}"))
+    ],
+    ("GET", "/v1/threshold-audits/{audit_id}/items/{item_id}"): [
+        Target("an item", everyone(want(403, "role-required")), audit_item())
+    ],
+    ("POST", "/v1/threshold-audits/{audit_id}/items/{item_id}/review"): [
+        Target(
+            "an item",
+            everyone(want(403, "role-required")),
+            audit_item("/review", {"level_of_need": "universal", "outcome": "no_further_action"}),
+        )
+    ],
+    ("POST", "/v1/threshold-audits/{audit_id}/items/{item_id}/agreement"): [
+        Target("an item", everyone(want(403, "role-required")), audit_item("/agreement", {"agrees": True}))
+    ],
+    ("GET", "/v1/reports/threshold-audit"): [
+        Target("the report", everyone(200), fixed("/v1/reports/threshold-audit"))
     ],
 }
 

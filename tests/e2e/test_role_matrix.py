@@ -683,6 +683,65 @@ def registry(status: Any, allowed: dict[Persona, Any] | Iterable[Persona]) -> Ex
 REGISTRY_ADMINS = (EH_ADMIN, COUNCIL)
 
 
+# ---- issue 21: the threshold audit (services/referrals/policy.py AUDIT_RULES) ----
+
+
+def _audit_body(w: World) -> dict[str, Any]:
+    return {
+        "decided_from": (TODAY - timedelta(days=1)).isoformat(),
+        "decided_to": (TODAY + timedelta(days=1)).isoformat(),
+        "share": 1,
+        "reviewer_ids": [w.pid[MASH_MGR]],
+    }
+
+
+def draw_audit(w: World, caller: Persona, fresh: bool) -> Call:
+    """A draw over today's decisions, one of them new (a decision is sampled once)."""
+    if fresh:
+        w.ok("POST", SCREENER, f"/v1/referrals/{w.referral(SA)['id']}/decision", NFA)
+    return Call("/v1/threshold-audits", json=_audit_body(w))
+
+
+def new_audit(w: World, decided_by: Persona) -> dict[str, Any]:
+    """A threshold audit of today's decisions not sampled before, one new and `decided_by`'s,
+    drawn by Maya Manager with her as the reviewer: the items of her own decisions stay
+    unassigned (reviewer null), every other is hers."""
+    w.ok("POST", decided_by, f"/v1/referrals/{w.referral(SA)['id']}/decision", NFA)
+    return dict(w.ok("POST", MASH_MGR, "/v1/threshold-audits", _audit_body(w)))
+
+
+def shared_audit(w: World) -> dict[str, Any]:
+    """One audit for the reads: with an item Sam decided and one Maya decided."""
+    if "ta_audit" not in w.__dict__:
+        w.ok("POST", MASH_MGR, f"/v1/referrals/{w.referral(SA)['id']}/decision", NFA)
+        w.__dict__["ta_audit"] = new_audit(w, SCREENER)
+    return dict(w.__dict__["ta_audit"])
+
+
+def audit_item(mine: bool, suffix: str = "", body: Any = None, reviewed: bool = False) -> Builder:
+    """An item Maya decided (`mine`) or one assigned to her; `fresh`: of a new audit (and,
+    `reviewed`, with her blind review recorded)."""
+
+    def build(w: World, caller: Persona, fresh: bool) -> Call:
+        audit = new_audit(w, MASH_MGR if mine else SCREENER) if fresh else shared_audit(w)
+        want_reviewer = None if mine else w.pid[MASH_MGR]
+        item = next(i for i in audit["sample"] if i["reviewer_id"] == want_reviewer)
+        path = f"/v1/threshold-audits/{audit['id']}/items/{item['id']}"
+        if fresh and reviewed:
+            w.ok(
+                "POST",
+                MASH_MGR,
+                f"{path}/review",
+                {"level_of_need": "universal", "outcome": "no_further_action"},
+            )
+        return Call(f"{path}{suffix}", json=body)
+
+    return build
+
+
+REVIEW = {"level_of_need": "universal", "outcome": "no_further_action"}
+
+
 POLICY: dict[tuple[str, str], Row] = {
     # ---- referrals (services/referrals/policy.py) ----
     ("POST", "/v1/referrals"): per_role(
@@ -1359,6 +1418,58 @@ POLICY: dict[tuple[str, str], Row] = {
             practitioner_verb("/enable"),
             fresh=True,
         )
+    ),
+    # ---- issue 21: the threshold audit: a MASH manager draws, reads and reviews (never her
+    # own decision: 403 own-decision); a screener is refused (role-required).
+    ("POST", "/v1/threshold-audits"): per_role(
+        Target("today's decisions", table(ROLE_REQUIRED, {MASH_MGR: 201}), draw_audit, fresh=True)
+    ),
+    ("GET", "/v1/threshold-audits"): per_role(
+        Target("the list", table(ROLE_REQUIRED, {MASH_MGR: 200}), fixed("/v1/threshold-audits"))
+    ),
+    ("GET", "/v1/threshold-audits/{audit_id}"): per_role(
+        Target(
+            "an audit",
+            table(ROLE_REQUIRED, {MASH_MGR: 200}),
+            fixed(lambda w: f"/v1/threshold-audits/{shared_audit(w)['id']}"),
+        )
+    ),
+    ("GET", "/v1/threshold-audits/{audit_id}/items/{item_id}"): per_role(
+        Target("an item Sam decided", table(ROLE_REQUIRED, {MASH_MGR: 200}), audit_item(mine=False)),
+        Target(
+            "an item Maya decided",
+            table(ROLE_REQUIRED, {MASH_MGR: want(403, "own-decision")}),
+            audit_item(mine=True),
+        ),
+    ),
+    ("POST", "/v1/threshold-audits/{audit_id}/items/{item_id}/review"): per_role(
+        Target(
+            "an item Sam decided",
+            table(ROLE_REQUIRED, {MASH_MGR: 200}),
+            audit_item(mine=False, suffix="/review", body=REVIEW),
+            fresh=True,
+        ),
+        Target(
+            "an item Maya decided",
+            table(ROLE_REQUIRED, {MASH_MGR: want(403, "own-decision")}),
+            audit_item(mine=True, suffix="/review", body=REVIEW),
+        ),
+    ),
+    ("POST", "/v1/threshold-audits/{audit_id}/items/{item_id}/agreement"): per_role(
+        Target(
+            "an item Maya reviewed",
+            table(ROLE_REQUIRED, {MASH_MGR: 200}),
+            audit_item(mine=False, suffix="/agreement", body={"agrees": True}, reviewed=True),
+            fresh=True,
+        ),
+        Target(
+            "an item not reviewed yet",
+            table(ROLE_REQUIRED, {MASH_MGR: want(409, "review-not-recorded")}),
+            audit_item(mine=False, suffix="/agreement", body={"agrees": True}),
+        ),
+    ),
+    ("GET", "/v1/reports/threshold-audit"): per_role(
+        Target("the report", everyone(200), fixed("/v1/reports/threshold-audit"))
     ),
 }
 

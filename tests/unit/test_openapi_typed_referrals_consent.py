@@ -95,6 +95,7 @@ def test_csv_responses_are_text_with_their_columns_described(doc):
     assert {w.split(" 200")[0] for w, _ in csv} == {
         "GET /v1/reports/referrals",
         "GET /v1/people/{person_id}/disclosures/export",
+        "GET /v1/reports/threshold-audit",
     }
     for where, schema in csv:
         assert schema.get("type") == "string", where
