@@ -81,6 +81,8 @@ ROUTES = [
         summary="Correct a person's record (MASH, early help; If-Match)",
     ),
     Route("GET", "/v1/people/{person_id}/history", PEOPLE, summary="Corrections of a person's record"),
+    # Issue 21: the JSNA feed (referred families by need, period and district, suppressed).
+    Route("GET", "/v1/reports/jsna", REP, summary="JSNA feed: referred families by need and district"),
 ]
 
 # Issue 21: the threshold audit. Drawing and reviewing are MASH managers' (`triage:write` and

@@ -28,6 +28,9 @@ class Settings(BaseServiceSettings):
     # How often the background worker posts pending disclosures to the consent service (it
     # is also woken as soon as a read stores one).
     disclosure_interval_seconds: float = Field(0.5, gt=0)
+    # The JSNA feed (jsna.py): counts from 1 to this less one are suppressed. At least 3: at 2
+    # a suppressed cell could only be a 1.
+    jsna_suppression_threshold: int = Field(5, ge=3, le=100)
 
 
 @lru_cache

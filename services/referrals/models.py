@@ -181,6 +181,27 @@ class Referral(Base):
     )
 
 
+class ReferralNeed(Base):
+    """One row per need a referral names, for the JSNA feed (jsna.py), written with the
+    referral (its needs, postcode and address never change after intake)."""
+
+    __tablename__ = "referral_need"
+
+    referral_id: Mapped[str] = mapped_column(ForeignKey("referral.id"), primary_key=True)
+    need: Mapped[str] = mapped_column(String(60), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The London month received, as year * 12 + month - 1 (a quarter is month // 3).
+    month: Mapped[int] = mapped_column(Integer)
+    district: Mapped[str] = mapped_column(String(8))  # the postcode's outward code, or "unknown"
+    family_key: Mapped[str] = mapped_column(String(32))  # jsna.family_key: a hash, no address
+
+    __table_args__ = (
+        # The feed reads a range of months grouped by need and district, counting families:
+        # an index-only scan in the grouping's order.
+        Index("ix_referral_need_jsna", "month", "need", "district", "family_key"),
+    )
+
+
 # Included in a referral_person index so the report reads them without the rows (PostgreSQL).
 REPORT_COLUMNS = [
     "source_code",

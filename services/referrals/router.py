@@ -12,7 +12,16 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
-from services.referrals import corrections, households, people, policy, reports, service, threshold_audit
+from services.referrals import (
+    corrections,
+    households,
+    jsna,
+    people,
+    policy,
+    reports,
+    service,
+    threshold_audit,
+)
 from services.referrals import journey as journey_flow
 from services.referrals.disclosures import DisclosuresDep
 from services.referrals.models import Referral
@@ -23,6 +32,9 @@ from services.referrals.schemas import (
     DecisionCreate,
     HouseholdRead,
     JourneyRead,
+    JsnaFormat,
+    JsnaPeriodKind,
+    JsnaReport,
     KnownPeopleQuery,
     KnownPeopleRead,
     MashQueue,
@@ -606,6 +618,52 @@ async def referral_report(
             reports.to_csv(report),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="referrals-{start_on}-{end_on}.csv"'},
+        )
+    return report
+
+
+@router.get(
+    "/reports/jsna",
+    tags=["reports"],
+    response_model=JsnaReport,
+    responses={
+        200: {
+            "content": {"text/csv": {"schema": jsna.CSV_SCHEMA}},
+            "description": "JSON, or CSV with `format=csv` (or Accept: text/csv)",
+        }
+    },
+)
+async def jsna_report(
+    request: Request,
+    identity: CanReadReports,
+    runtime: RuntimeDep,
+    now: Now,
+    from_: Annotated[
+        BoundedDate | None,
+        Query(alias="from", description="A day (London) in the first period; default: a year before `to`"),
+    ] = None,
+    to: Annotated[
+        BoundedDate | None, Query(description="A day (London) in the last period; default: today")
+    ] = None,
+    period: Annotated[JsnaPeriodKind, Query(description="Calendar months or quarters")] = "month",
+    format: Annotated[
+        JsnaFormat, Query(description="`csv` for CSV (columns in the 200's text/csv)")
+    ] = "json",
+) -> Any:
+    """Referred families by need, period and postcode district, small numbers suppressed, for
+    the Joint Strategic Needs Assessment: whole periods that have ended only."""
+    end_on = to or london_today()
+    start_on = from_ or end_on - timedelta(days=365)
+    if start_on > end_on:
+        raise ValidationProblem("from", "must not be after to")
+    # A transaction of its own: the report's planner settings are `SET LOCAL` (PostgreSQL).
+    async with runtime.db.session(write=False, transaction=True) as session:
+        report = await jsna.jsna_report(ctx(session, runtime, identity, now), start_on, end_on, period)
+    if format == "csv" or "text/csv" in request.headers.get("accept", ""):
+        return Response(
+            jsna.to_csv(report),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="jsna-{report.from_}-{report.to}.csv"'},
         )
     return report
 

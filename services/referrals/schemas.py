@@ -984,3 +984,58 @@ class ThresholdAuditReport(BaseModel):
     totals: AgreementFigures
     by_level_of_need: list[AgreementByLevel]
     by_month: list[AgreementByMonth]
+
+
+# ---- the JSNA feed (issue 21; `jsna.py`, definitions: docs/referrals.md) ----
+
+JsnaPeriodKind = Literal["month", "quarter"]
+JsnaFormat = Literal["json", "csv"]
+SuppressionReason = Literal["primary", "secondary"]
+
+
+class JsnaPeriod(BaseModel):
+    label: str = Field(description="`2026-01` (a month) or `2026-Q1` (a calendar quarter)")
+    start: date = Field(description="First day (London), inclusive")
+    end: date = Field(description="Last day (London), inclusive")
+
+
+class JsnaCell(BaseModel):
+    """Families referred in the period, in the district, whose referral named the need."""
+
+    period: str = Field(description="The period's label")
+    need: NeedCodeRead
+    district: str = Field(description="Postcode district (the outward code, `S60`), or `unknown`")
+    count: int | None = Field(description="Families; null where suppressed")
+    suppressed: bool
+    reason: SuppressionReason | None = Field(
+        description="`primary`: a count from 1 to the threshold less one; `secondary`: "
+        "suppressed so that a primary cell cannot be worked out from the totals; null if published"
+    )
+
+
+class JsnaTotal(BaseModel):
+    """A sum of cells: a need over every district (`district` null), a district over every need
+    (`need` null), or the whole period (both null). A family referred with two needs counts in
+    each, so these are family-need counts, not numbers of families."""
+
+    period: str
+    need: NeedCodeRead | None
+    district: str | None
+    count: int | None = Field(description="Null where withheld, so no suppressed cell can be recovered")
+    suppressed: bool
+
+
+class JsnaReport(BaseModel):
+    """`GET /v1/reports/jsna`: referred families by need, period and postcode district."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: date = Field(alias="from", description="First day of the first whole period")
+    to: date = Field(description="Last day of the last whole, complete period")
+    period: JsnaPeriodKind
+    threshold: int = Field(description="Counts from 1 to this less one are suppressed")
+    needs: list[NeedCodeRead] = Field(description="Every need code, in the code list's order")
+    districts: list[str] = Field(description="Every district with a referral in the range; `unknown` last")
+    periods: list[JsnaPeriod]
+    cells: list[JsnaCell] = Field(description="Period x need x district, zeros included")
+    totals: list[JsnaTotal]

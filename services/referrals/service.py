@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
-from services.referrals import households, people, policy, requeue
+from services.referrals import households, jsna, people, policy, requeue
 from services.referrals import repository as repo
 from services.referrals.codes import (
     NEED_CODES,
@@ -147,6 +147,7 @@ async def create(ctx: Context, body: ReferralCreate) -> Referral:
     rows, matches = await _resolve_people(ctx, referral, subjects)
     await _link_and_add(ctx, referral, rows, matches, reserved)
     await households.record_from_referral(ctx, referral, rows)
+    jsna.record(ctx, referral)
     return referral
 
 

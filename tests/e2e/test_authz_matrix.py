@@ -592,6 +592,8 @@ EXPECTATIONS: dict[tuple[str, str], list[Target]] = {
     ],
     ("POST", "/v1/people/merges/{merge_id}/undo"): [Target("a merge", everyone(200), undo_merge, fresh=True)],
     ("GET", "/v1/reports/referrals"): [Target("the report", everyone(200), fixed("/v1/reports/referrals"))],
+    # Issue 21: the JSNA feed, as the referral report.
+    ("GET", "/v1/reports/jsna"): [Target("the feed", everyone(200), fixed("/v1/reports/jsna"))],
     # ---- issue 20: households, relationships, corrections. Reads: every people:read holder;
     # changes: the MASH's and early help's systems (their roles), social care 403.
     ("GET", "/v1/people/{person_id}/relationships"): [

@@ -852,6 +852,8 @@ POLICY: dict[tuple[str, str], Row] = {
     ("GET", "/v1/reports/referrals"): per_role(
         Target("the report", everyone(200), fixed("/v1/reports/referrals"))
     ),
+    # Issue 21: the JSNA feed, as the referral report.
+    ("GET", "/v1/reports/jsna"): per_role(Target("the feed", everyone(200), fixed("/v1/reports/jsna"))),
     # ---- issue 20: households, relationships, corrections (services/referrals/policy.py) ----
     ("GET", "/v1/people/{person_id}/relationships"): per_role(
         Target("E's child", everyone(200), fixed(lambda w: f"/v1/people/{w.x}/relationships"))

@@ -96,6 +96,7 @@ def test_csv_responses_are_text_with_their_columns_described(doc):
         "GET /v1/reports/referrals",
         "GET /v1/people/{person_id}/disclosures/export",
         "GET /v1/reports/threshold-audit",
+        "GET /v1/reports/jsna",  # issue 21
     }
     for where, schema in csv:
         assert schema.get("type") == "string", where
@@ -104,6 +105,10 @@ def test_csv_responses_are_text_with_their_columns_described(doc):
     from services.consent.export import CSV_COLUMNS
 
     assert all(f"`{c}`" in disclosures["description"] for c in CSV_COLUMNS)
+    from services.referrals.jsna import CSV_COLUMNS as JSNA_COLUMNS
+
+    jsna = dict(csv)["GET /v1/reports/jsna 200 text/csv"]
+    assert all(f"`{c}`" in jsna["description"] for c in JSNA_COLUMNS)
 
 
 def _property(doc: dict[str, Any], schema: str, name: str) -> dict[str, Any]:
