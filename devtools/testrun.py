@@ -14,6 +14,7 @@ import sys
 import time
 
 from devtools import pg
+from devtools.browser import ensure_browser
 from devtools.stack import ROOT
 
 LINT = [
@@ -49,6 +50,8 @@ def main() -> int:
     if args.only in (None, "lint"):
         results["lint"] = all(step("lint", [bin_path(c[0]), *c[1:]]) for c in LINT)
     pytest = [sys.executable, "-m", "pytest", *args.pytest_args]
+    if args.only != "lint":
+        ensure_browser()  # the dashboard's headless-browser test (devtools/browser.py)
     if args.only in (None, "sqlite"):
         results["tests on SQLite"] = step("tests on SQLite", pytest, {"EH_TEST_PG_URL": ""})
     if args.only in (None, "postgres"):

@@ -10,7 +10,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from starlette.middleware import Middleware
 from starlette.responses import HTMLResponse, JSONResponse
 
-from gateway import admin, code_lists_api, oauth, practitioners_api
+from gateway import admin, code_lists_api, dashboard, oauth, practitioners_api
 from gateway.audit import AuditWriter
 from gateway.auth import Authenticator, HopTokens, issue_access_token
 from gateway.config import Settings, get_settings
@@ -109,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(practitioners_api.router)
     app.include_router(code_lists_api.router)
+    app.include_router(dashboard.router)
 
     @app.get("/openapi.json", include_in_schema=False)
     async def openapi(request: Request) -> JSONResponse:

@@ -129,3 +129,16 @@ async def drop_test_database(url: str) -> None:
         await conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
     finally:
         await conn.close()
+
+
+def assert_chart(resp: Any, filename: str, title: str) -> str:
+    """A report answered as an SVG chart (`?format=svg`): its headers, its file name and its
+    accessible title; returns the SVG text for the test's own checks."""
+    assert resp.status_code == 200, resp.text
+    assert resp.headers["content-type"] == "image/svg+xml"
+    assert resp.headers["cache-control"] == "no-store"
+    assert resp.headers["x-content-type-options"] == "nosniff"
+    assert f'filename="{filename}"' in resp.headers["content-disposition"]
+    text: str = resp.text
+    assert f'<title id="chart-title">{title}</title>' in text
+    return text

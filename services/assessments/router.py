@@ -21,6 +21,7 @@ from services.assessments import (
 from services.assessments.access import Viewer, ViewerDep
 from services.assessments.app_runtime import AppRuntimeDep
 from services.assessments.context import Context
+from services.assessments.report_charts import episode_chart
 from services.assessments.schemas import (
     DRIFT_CSV,
     EPISODE_REPORT_CSV,
@@ -67,6 +68,7 @@ from services.assessments.schemas import (
     TafMemberRead,
     Timeline,
 )
+from shared import charts
 from shared.changes import UpdatedSince
 from shared.clock import utcnow
 from shared.context import Now
@@ -410,8 +412,9 @@ async def list_reviews(episode_id: Id, ctx: Ctx, updated_since: UpdatedSince = N
     dependencies=[Depends(require_scope("reports:read"))],
     responses={
         200: {
-            "description": "The report: JSON, or CSV with `Accept: text/csv`",
-            "content": {"text/csv": EPISODE_REPORT_CSV},
+            "description": "The report: JSON, or CSV with `Accept: text/csv` (or `format=csv`), or a "
+            "chart (`format=svg`/`png`)",
+            "content": {"text/csv": EPISODE_REPORT_CSV, **charts.openapi_content("The report")},
         }
     },
 )
@@ -420,10 +423,15 @@ async def episode_report(
     ctx: Ctx,
     opened_from: BoundedDate | None = None,
     opened_to: BoundedDate | None = None,
+    format_: charts.FormatQuery = None,
 ) -> Any:
     """Timeliness, closures by reason, outcomes by headline and drift. `Accept: text/csv` for CSV."""
     report = await reports.episode_report(ctx, opened_from, opened_to)
-    if "text/csv" in request.headers.get("accept", ""):
+    fmt = charts.chosen_format(format_, request.headers.get("accept", ""))
+    if fmt in charts.CHART_FORMATS:
+        name = f"episodes-{opened_from or 'start'}-{opened_to or 'today'}"
+        return await charts.chart_response(episode_chart(report), fmt, name)
+    if fmt == charts.ReportFormat.csv:
         return Response(reports.report_csv(report), media_type="text/csv")
     return report
 

@@ -25,6 +25,7 @@ from services.referrals import (
 from services.referrals import journey as journey_flow
 from services.referrals.disclosures import DisclosuresDep
 from services.referrals.models import Referral
+from services.referrals.report_charts import referral_chart
 from services.referrals.schemas import (
     AddressList,
     AssignmentCreate,
@@ -69,6 +70,7 @@ from services.referrals.schemas import (
     ThresholdAuditReviewCreate,
     WithdrawRequest,
 )
+from shared import charts
 from shared.changes import UpdatedSince
 from shared.clock import LONDON, MissingOffset, london_today, parse_date, parse_datetime
 from shared.context import Now
@@ -590,8 +592,8 @@ async def person_history(
     response_model=ReferralReport,
     responses={
         200: {
-            "content": {"text/csv": {"schema": reports.CSV_SCHEMA}},
-            "description": "JSON, or CSV on Accept: text/csv",
+            "content": {"text/csv": {"schema": reports.CSV_SCHEMA}, **charts.openapi_content("The report")},
+            "description": "JSON, or CSV on Accept: text/csv (or `format=csv`), or a chart (`format=svg`/`png`)",
         }
     },
 )
@@ -604,6 +606,7 @@ async def referral_report(
         BoundedDate | None, Query(alias="from", description="First day (London), inclusive")
     ] = None,
     to: Annotated[BoundedDate | None, Query(description="Last day (London), inclusive")] = None,
+    format_: charts.FormatQuery = None,
 ) -> Any:
     """Volumes by source code and outcome, timeliness, conversion, re-referrals, what became of NFA."""
     end_on = to or london_today()
@@ -613,7 +616,10 @@ async def referral_report(
     # A transaction of its own: the report's planner settings are `SET LOCAL` (PostgreSQL).
     async with runtime.db.session(write=False, transaction=True) as session:
         report = await reports.referral_report(ctx(session, runtime, identity, now), start_on, end_on)
-    if "text/csv" in request.headers.get("accept", ""):
+    fmt = charts.chosen_format(format_, request.headers.get("accept", ""))
+    if fmt in charts.CHART_FORMATS:
+        return await charts.chart_response(referral_chart(report), fmt, f"referrals-{start_on}-{end_on}")
+    if fmt == charts.ReportFormat.csv:
         return Response(
             reports.to_csv(report),
             media_type="text/csv; charset=utf-8",
