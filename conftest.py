@@ -2,12 +2,12 @@
 databases.
 
 Service-level tests build each database with the service's real Alembic migrations, on
-SQLite or (when EH_TEST_PG_URL is set by `make test`) on the throwaway PostgreSQL.
+SQLite or (when EH_TEST_PG_URL is set by `make test`) on the throwaway PostgreSQL: migrated
+once per run into a template, copied for each test (shared.testing.SchemaTemplates).
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -18,8 +18,7 @@ import pytest
 
 from shared.clock import Clock
 from shared.clock import clock as shared_clock
-from shared.db import alembic_upgrade
-from shared.testing import TestSigner, create_test_database, drop_test_database, pg_base_url
+from shared.testing import SchemaTemplates, TestSigner, drop_test_database, pg_base_url
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -62,8 +61,18 @@ class ServiceHarness:
         return self.signer.auth_header(**identity)
 
 
+@pytest.fixture(scope="session")
+def schema_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SchemaTemplates]:
+    """Each service's migrated schema, made once per run; `database(...)` copies it."""
+    templates = SchemaTemplates(tmp_path_factory.mktemp("schema-templates"))
+    yield templates
+    templates.close()
+
+
 @pytest.fixture
-async def service_factory(tmp_path: Path, signer: TestSigner) -> AsyncIterator[Callable[..., Any]]:
+async def service_factory(
+    tmp_path: Path, signer: TestSigner, schema_templates: SchemaTemplates
+) -> AsyncIterator[Callable[..., Any]]:
     async with AsyncExitStack() as stack:
         urls: list[str] = []
 
@@ -75,9 +84,8 @@ async def service_factory(tmp_path: Path, signer: TestSigner) -> AsyncIterator[C
             transport: httpx.AsyncBaseTransport | None = None,
             **overrides: Any,
         ) -> ServiceHarness:
-            url = await create_test_database(tmp_path, service_dir.name)
+            url = await schema_templates.database(tmp_path, service_dir, service_dir.name)
             urls.append(url)
-            await asyncio.to_thread(alembic_upgrade, service_dir, url)
             settings = settings_cls(database_url=url, environment="test", data_dir=tmp_path, **overrides)
             app = create_app(settings, keys=signer.keyset())
             await stack.enter_async_context(app.router.lifespan_context(app))

@@ -102,8 +102,9 @@ def pg_base_url() -> str | None:
     return os.environ.get(PG_ENV) or None
 
 
-async def create_test_database(tmp_dir: Any, name: str) -> str:
-    """A new empty database: a SQLite file in tmp_dir, or a fresh PostgreSQL database."""
+async def create_test_database(tmp_dir: Any, name: str, template: str | None = None) -> str:
+    """A new empty database: a SQLite file in tmp_dir, or a fresh PostgreSQL database (a copy
+    of the database at `template` when given; SchemaTemplates copies the SQLite files)."""
     base = pg_base_url()
     if not base:
         return f"sqlite+aiosqlite:///{tmp_dir}/{name}-{uuid.uuid4().hex[:8]}.db"
@@ -112,7 +113,10 @@ async def create_test_database(tmp_dir: Any, name: str) -> str:
     dbname = f"t_{name}_{uuid.uuid4().hex[:10]}"
     conn = await asyncpg.connect(base.replace("postgresql+asyncpg", "postgresql") + "/postgres")
     try:
-        await conn.execute(f'CREATE DATABASE "{dbname}"')
+        if template:
+            await conn.execute(f'CREATE DATABASE "{dbname}" TEMPLATE "{template.rsplit("/", 1)[1]}"')
+        else:
+            await conn.execute(f'CREATE DATABASE "{dbname}"')
     finally:
         await conn.close()
     return f"{base}/{dbname}"
@@ -142,3 +146,68 @@ def assert_chart(resp: Any, filename: str, title: str) -> str:
     text: str = resp.text
     assert f'<title id="chart-title">{title}</title>' in text
     return text
+
+
+class SchemaTemplates:
+    """Each schema migrated once per test run, then copied for every test that needs it.
+
+    A service test's database used to be migrated from nothing each time (Alembic, every
+    revision: the bulk of a service test's set-up). Here the first request for a service
+    (and revision) migrates a template database; each request gets a copy of it: a file copy
+    through SQLite's backup API, or `CREATE DATABASE ... TEMPLATE` on PostgreSQL. The copy is
+    byte for byte what the migrations made (alembic_version included), and still a database of
+    the test's own. `close()` drops the PostgreSQL templates.
+    """
+
+    def __init__(self, tmp_dir: Any) -> None:
+        import threading
+
+        self.tmp_dir = tmp_dir
+        self._made: dict[tuple[str, str], str] = {}
+        self._lock = threading.Lock()
+
+    def _template(self, service_dir: Any, name: str, revision: str) -> str:
+        """The migrated template's URL (made on first use; called on a worker thread)."""
+        from shared.db import alembic_upgrade
+
+        key = (str(service_dir), revision)
+        with self._lock:
+            if key not in self._made:
+                import asyncio
+
+                url = asyncio.run(create_test_database(self.tmp_dir, f"tpl_{name}"))
+                alembic_upgrade(service_dir, url, revision)
+                self._made[key] = url
+            return self._made[key]
+
+    async def database(self, tmp_dir: Any, service_dir: Any, name: str, revision: str = "head") -> str:
+        """A new database of the test's own, migrated to `revision` (drop it with drop_test_database)."""
+        import asyncio
+
+        template = await asyncio.to_thread(self._template, service_dir, name, revision)
+        url = await create_test_database(tmp_dir, name, template=template)
+        if url.startswith("sqlite"):
+            await asyncio.to_thread(_sqlite_copy, _sqlite_path(template), _sqlite_path(url))
+        return url
+
+    def close(self) -> None:
+        import asyncio
+
+        for url in self._made.values():
+            asyncio.run(drop_test_database(url))
+        self._made.clear()
+
+
+def _sqlite_path(url: str) -> str:
+    return url.split(":///", 1)[1]
+
+
+def _sqlite_copy(source: str, target: str) -> None:
+    import sqlite3
+
+    src, dst = sqlite3.connect(source), sqlite3.connect(target)
+    try:
+        src.backup(dst)
+    finally:
+        src.close()
+        dst.close()

@@ -24,8 +24,7 @@ from gateway import clients as client_ops
 from gateway.config import Settings
 from gateway.main import create_app
 from gateway.routes import Route, RouteTable
-from shared.db import alembic_upgrade
-from shared.testing import TestSigner, create_test_database, drop_test_database
+from shared.testing import SchemaTemplates, TestSigner, drop_test_database
 
 GATEWAY_DIR = Path(__file__).resolve().parent.parent
 ISSUER = "http://gateway.test"
@@ -195,15 +194,14 @@ class GatewayHarness:
 
 
 @pytest.fixture
-async def gateway_factory(tmp_path: Path) -> AsyncIterator[Any]:
+async def gateway_factory(tmp_path: Path, schema_templates: SchemaTemplates) -> AsyncIterator[Any]:
     async with contextlib.AsyncExitStack() as stack:
         urls: list[str] = []
 
         async def make(**overrides: Any) -> GatewayHarness:
             upstream = await stack.enter_async_context(Upstream())
-            url = await create_test_database(tmp_path, "gateway")
+            url = await schema_templates.database(tmp_path, GATEWAY_DIR, "gateway")
             urls.append(url)
-            await asyncio.to_thread(alembic_upgrade, GATEWAY_DIR, url)
             params: dict[str, Any] = {
                 "database_url": url,
                 "environment": "test",
