@@ -94,7 +94,9 @@ class DeliveryProcessor:
         if d is None or d.status != "pending":
             return 0
         if d.channel == "webhook" and (sub is None or sub.status != "active"):
-            await self._mark(d.id, ok=False, code=None, error="subscription disabled", final=True)
+            await self._mark(
+                d.id, ok=False, code=None, error="subscription disabled", final=True, attempted=False
+            )
             return 0
         if d.channel in NOTIFY_CHANNELS:
             return await self._deliver_notify(d)
@@ -193,6 +195,7 @@ class DeliveryProcessor:
         error: str | None,
         subscription_id: str | None = None,
         final: bool = False,
+        attempted: bool = True,
         notify: NotifyAnswer | None = None,
     ) -> None:
         now = utcnow()
@@ -200,7 +203,7 @@ class DeliveryProcessor:
             d = await s.get(Delivery, delivery_id)
             if d is None or d.status != "pending":
                 return
-            d.attempts += 0 if final else 1
+            d.attempts += 1 if attempted else 0
             d.last_status_code, d.last_error, d.lease_until = code, error, None
             if ok:
                 d.status, d.delivered_at = "delivered", now
