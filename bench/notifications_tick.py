@@ -22,6 +22,7 @@ from pathlib import Path
 import asyncpg
 from sqlalchemy import text
 
+from services.notifications.config import Settings
 from services.notifications.deadlines.alerts import alert_due
 from services.notifications.deadlines.repository import due_query
 from shared.db import Database, alembic_upgrade
@@ -128,7 +129,7 @@ async def main() -> None:
         )
         print("plan:", " | ".join(p.strip() for p in plan[:4]))
         t = time.perf_counter()
-        alerts = await alert_due(db, now, batch_size=args.batch, worker="bench")
+        alerts = await alert_due(db, now, batch_size=args.batch, settings=Settings(), worker="bench")
         elapsed = time.perf_counter() - t
         async with db.session(write=False) as s:
             feed = (await s.execute(text("SELECT count(*) FROM notification"))).scalar_one()

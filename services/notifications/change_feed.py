@@ -33,7 +33,7 @@ def _episode_href(episode_id: str, tail: str = "") -> str:
 
 
 async def _write(ctx: Context, alerts: list[Alert]) -> None:
-    writer = AlertWriter(ctx.session, ctx.now)
+    writer = AlertWriter(ctx.session, ctx.now, ctx.runtime.settings)
     for alert in alerts:
         await writer.add(alert)
     await writer.flush()

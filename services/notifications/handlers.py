@@ -68,7 +68,7 @@ async def _tell_referrer(ctx: Context, d: dict[str, Any]) -> None:
     """The outcome alert (`referral.decided`) to the agency that sent the referral `d` names."""
     if not d.get("source_agency_id"):
         return
-    writer = AlertWriter(ctx.session, ctx.now)
+    writer = AlertWriter(ctx.session, ctx.now, ctx.runtime.settings)
     await writer.add(
         Alert(
             kind="referral.decided",
@@ -119,7 +119,7 @@ async def referral_linked(rt: NotificationsRuntime, s: AsyncSession, e: EventEnv
     await deadlines.meet(ctx, "front_door_decision", d["referral_id"], e.occurred_at)
     episode_id = d.get("linked_episode_id")
     link = await s.get(EpisodeLink, episode_id) if episode_id else None
-    writer = AlertWriter(ctx.session, ctx.now)
+    writer = AlertWriter(ctx.session, ctx.now, ctx.runtime.settings)
     await writer.add(
         Alert(
             kind="referral.linked",
@@ -145,7 +145,7 @@ async def referral_withdrawn(rt: NotificationsRuntime, s: AsyncSession, e: Event
 async def safeguarding_concern(rt: NotificationsRuntime, s: AsyncSession, e: EventEnvelope) -> None:
     ctx = Context.for_system(s, rt)
     d = e.data
-    writer = AlertWriter(ctx.session, ctx.now)
+    writer = AlertWriter(ctx.session, ctx.now, ctx.runtime.settings)
     await writer.add(
         Alert(
             kind="referral.safeguarding_concern",
@@ -251,7 +251,7 @@ async def assessment_submitted(rt: NotificationsRuntime, s: AsyncSession, e: Eve
     link = await s.get(EpisodeLink, d["episode_id"])
     if link is not None and link.closed_at is not None:
         return  # nothing to approve on a closed episode
-    writer = AlertWriter(ctx.session, ctx.now)
+    writer = AlertWriter(ctx.session, ctx.now, ctx.runtime.settings)
     await writer.add(
         Alert(
             kind="assessment.awaiting_approval",
@@ -377,7 +377,7 @@ async def consent_withdrawn(rt: NotificationsRuntime, s: AsyncSession, e: EventE
     episode_ids = (
         await s.scalars(select(EpisodePerson.episode_id).where(EpisodePerson.person_id == d["person_id"]))
     ).all()
-    writer = AlertWriter(ctx.session, ctx.now)
+    writer = AlertWriter(ctx.session, ctx.now, ctx.runtime.settings)
     for eid in sorted(set(episode_ids)):
         link = await s.get(EpisodeLink, eid)
         if link is None or link.closed_at is not None:

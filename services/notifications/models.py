@@ -5,7 +5,8 @@
   finds due work by one range scan over `next_check_at` (NULL once nothing is left to send).
 - `deadline_fact`: a "met"/"cancelled" that arrived before its "opened" (order tolerance).
 - `deadline_alert`: one row per (deadline, stage) ever alerted - the exactly-once guard.
-- `notification`: the in-app feed; `delivery`: email and webhook sends, processed after commit.
+- `notification`: the in-app feed; `delivery`: email, GOV.UK Notify and webhook sends, processed
+  after commit.
 - `subscription`: an agency's webhook endpoint (secret encrypted at rest).
 - `episode_link` / `episode_person`: projections of the assessments service's events
   (lead professional of an episode; episodes of a person).
@@ -152,10 +153,12 @@ class Delivery(Base):
     __table_args__ = (
         Index("ix_delivery_pending", "status", "next_attempt_at"),
         Index("ix_delivery_subscription", "subscription_id", "created_at"),
+        Index("ix_delivery_notify_check", "notify_next_check_at"),
+        Index("ix_delivery_notification", "notification_id"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    channel: Mapped[str] = mapped_column(String(10))  # email | webhook
+    channel: Mapped[str] = mapped_column(String(20))  # email | webhook | notify_email | notify_sms
     subscription_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     notification_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     recipient_email: Mapped[str | None] = mapped_column(String(254), nullable=True)
@@ -170,6 +173,14 @@ class Delivery(Base):
     created_at: Mapped[datetime] = mapped_column(TZ)
     delivered_at: Mapped[datetime | None] = mapped_column(TZ, nullable=True)
     updated_at: Mapped[datetime] = updated_at_column()
+    # GOV.UK Notify (issue 22): set just before the send, so a retry after a crash asks Notify
+    # (by `reference` = this id) before sending again; then Notify's id and its latest status,
+    # polled at `notify_next_check_at` (NULL: nothing left to ask) at most `notify_max_polls` times.
+    notify_submitted_at: Mapped[datetime | None] = mapped_column(TZ, nullable=True)
+    notify_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    notify_status: Mapped[str | None] = mapped_column(String(24), nullable=True)
+    notify_polls: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    notify_next_check_at: Mapped[datetime | None] = mapped_column(TZ, nullable=True)
 
 
 class EpisodeLink(Base):

@@ -39,6 +39,18 @@ async def notification_for(
     return (await session.scalars(stmt)).first()
 
 
+async def alert_deliveries(session: AsyncSession, notification_ids: list[str]) -> Sequence[Delivery]:
+    """The email and SMS deliveries of these feed items (not webhooks: those are subscribers')."""
+    if not notification_ids:
+        return []
+    stmt = (
+        select(Delivery)
+        .where(Delivery.notification_id.in_(notification_ids), Delivery.channel != "webhook")
+        .order_by(Delivery.created_at, Delivery.channel)
+    )
+    return (await session.scalars(stmt)).all()
+
+
 async def subscriptions_of(
     session: AsyncSession, agency_id: str, updated_since: datetime | None = None
 ) -> Sequence[Subscription]:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from services.notifications import policy, service
 from services.notifications.schemas import (
+    AlertDeliveryRead,
     DeadlineList,
     DeadlineRead,
     DeadlineRuleList,
@@ -125,10 +126,15 @@ async def feed(
     unread: bool = False,
     updated_since: UpdatedSince = None,
 ) -> NotificationList:
-    rows, cursor = await service.feed(
-        ctx(session, runtime, identity, now), page, unread=unread, updated_since=updated_since
-    )
-    return NotificationList(items=[NotificationRead.model_validate(n) for n in rows], next_cursor=cursor)
+    context = ctx(session, runtime, identity, now)
+    rows, cursor = await service.feed(context, page, unread=unread, updated_since=updated_since)
+    deliveries = await service.alert_deliveries(context, rows)
+    items = []
+    for n in rows:
+        item = NotificationRead.model_validate(n)
+        item.deliveries = [AlertDeliveryRead.model_validate(d) for d in deliveries[n.id]]
+        items.append(item)
+    return NotificationList(items=items, next_cursor=cursor)
 
 
 @router.post("/notifications/{notification_id}/read", response_model=NotificationRead, summary="Mark read")

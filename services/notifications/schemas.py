@@ -115,6 +115,22 @@ class DeadlineList(BaseModel):
     summary: DeadlineSummary
 
 
+class AlertDeliveryRead(BaseModel):
+    """How an alert went out by email or text (never the address or number it went to)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    channel: Literal["email", "notify_email", "notify_sms"]
+    status: Literal["pending", "delivered", "failed"]
+    notify_id: str | None = Field(None, description="GOV.UK Notify's id of the notification")
+    notify_status: str | None = Field(
+        None,
+        description="GOV.UK Notify's latest status: created, sending, pending, sent, delivered, "
+        "permanent-failure, temporary-failure or technical-failure",
+    )
+    delivered_at: datetime | None
+
+
 class NotificationRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -133,6 +149,9 @@ class NotificationRead(BaseModel):
     )
     created_at: datetime
     read_at: datetime | None
+    deliveries: list[AlertDeliveryRead] = Field(
+        default_factory=list, description="Its email (SMTP, GOV.UK Notify) and SMS deliveries, in the feed"
+    )
 
 
 class NotificationList(BaseModel):

@@ -102,6 +102,14 @@ async def feed(
     return page_of(rows, params, "created_at")
 
 
+async def alert_deliveries(ctx: Context, notifications: list[Notification]) -> dict[str, list[Delivery]]:
+    """Each feed item's email and SMS deliveries, by the item's id."""
+    by_item: dict[str, list[Delivery]] = {n.id: [] for n in notifications}
+    for d in await repo.alert_deliveries(ctx.session, list(by_item)):
+        by_item[d.notification_id or ""].append(d)
+    return by_item
+
+
 async def mark_read(ctx: Context, notification_id: str) -> Notification:
     n = await repo.notification_for(ctx.session, ctx.identity, notification_id)
     if n is None:

@@ -1,8 +1,8 @@
 """The notifications worker: `python -m services.notifications.worker`.
 
 Each tick runs the jobs of `jobs.py`: it writes the due deadline alerts (reminder, overdue,
-escalation; exactly once per (deadline, stage)) and then sends pending email and webhook
-deliveries. Beside the loop it
+escalation; exactly once per (deadline, stage)), then sends pending email, GOV.UK Notify and
+webhook deliveries and asks Notify for the status of what it has not finished. Beside the loop it
 serves `/healthz`, `/readyz` and `/metrics` on `EH_NOTIFICATIONS_WORKER_PORT`. Any number of
 workers may run at once (see `deadlines/alerts.py` and `channels/deliveries.py`).
 """
@@ -44,9 +44,11 @@ class Worker:
         """One pass: alerts written, deliveries sent."""
         now = now or utcnow()
         alerts = await jobs.write_due_alerts(
-            self.db, now, batch_size=self.settings.worker_batch_size, worker=self.name
+            self.db, now, batch_size=self.settings.worker_batch_size, worker=self.name, settings=self.settings
         )
         sent = await jobs.send_deliveries(self.deliveries, now)
+        if self.settings.uses_notify:
+            await jobs.poll_notify_statuses(self.deliveries, now)
         self.ticks += 1
         self.alerts_total += alerts
         self.deliveries_total += sent

@@ -1,4 +1,5 @@
-"""Writing alerts: a feed row per recipient, plus its email and webhook deliveries.
+"""Writing alerts: a feed row per recipient, plus its email (SMTP and/or GOV.UK Notify), SMS and
+webhook deliveries.
 
 Everything is written in the caller's transaction, so an alert and its deliveries exist
 together or not at all; the worker sends deliveries after commit. Rows are collected and
@@ -16,6 +17,8 @@ from typing import Any, Literal, get_args
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.notifications.channels.notify import NOTIFY_EMAIL, NOTIFY_SMS
+from services.notifications.config import Settings
 from services.notifications.models import Delivery, Notification, Subscription
 from services.notifications.policy import subscription_receives
 
@@ -93,20 +96,45 @@ def default_href(alert: Alert) -> str | None:
     return None
 
 
-def email_content(alert: Alert, notification_id: str) -> dict[str, str]:
+def _subject(alert: Alert) -> str:
     ref = alert.reference or alert.referral_id or alert.episode_id or alert.consent_id or ""
     subject = f"[Early Help] {alert.title} ({ref})" if ref else f"[Early Help] {alert.title}"
-    lines = [alert.title, ""]
+    return subject[:200]
+
+
+def _details(alert: Alert) -> list[str]:
+    """The reference, ids and codes of an alert, a line each (what every channel may carry)."""
+    lines = []
     for name in ("reference", *ID_FIELDS):
         value = getattr(alert, name)
         if value:
             lines.append(f"{name.replace('_', ' ')}: {value}")
     for key, value in alert.data.items():
         lines.append(f"{key.replace('_', ' ')}: {value}")
+    return lines
+
+
+def email_content(alert: Alert, notification_id: str) -> dict[str, str]:
+    lines = [alert.title, "", *_details(alert)]
     lines += ["", f"Notification {notification_id}. Open the case in your Early Help system for details."]
     text = "\n".join(lines)
     body = "".join(f"<p>{html.escape(line)}</p>" if line else "" for line in lines)
-    return {"subject": subject[:200], "text": text, "html": f"<html><body>{body}</body></html>"}
+    return {"subject": _subject(alert), "text": text, "html": f"<html><body>{body}</body></html>"}
+
+
+# The personalisation every Notify template is given (docs/notifications.md): the same content
+# as the SMTP email, and nothing more - kinds, ids, codes and references, never a name.
+NOTIFY_FIELDS = ("subject", "title", "reference", "details", "notification_id")
+
+
+def notify_personalisation(alert: Alert, notification_id: str) -> dict[str, str]:
+    return {
+        "subject": _subject(alert),
+        "title": alert.title,
+        "reference": alert.reference or "",
+        "details": "\n".join(_details(alert)),
+        "notification_id": notification_id,
+    }
 
 
 def webhook_payload(alert: Alert, notification_id: str, now: datetime) -> dict[str, Any]:
@@ -123,9 +151,10 @@ def webhook_payload(alert: Alert, notification_id: str, now: datetime) -> dict[s
 class AlertWriter:
     """Collects alerts of one transaction and inserts them (and their deliveries) in bulk."""
 
-    def __init__(self, session: AsyncSession, now: datetime) -> None:
+    def __init__(self, session: AsyncSession, now: datetime, settings: Settings) -> None:
         self.session = session
         self.now = now
+        self.settings = settings
         self.notifications: list[dict[str, Any]] = []
         self.deliveries: list[dict[str, Any]] = []
         self._subs: list[Subscription] | None = None
@@ -159,11 +188,7 @@ class AlertWriter:
             }
         )
         if alert.recipient_email:
-            self.deliveries.append(
-                self._delivery(
-                    "email", alert.kind, email_content(alert, nid), nid, email=alert.recipient_email
-                )
-            )
+            self._emailed(alert, nid, alert.recipient_email)
         for sub in await self._subscriptions():
             if subscription_receives(sub, alert.kind, alert.recipient_agency_id, alert.recipient_agency_type):
                 self.deliveries.append(
@@ -172,6 +197,26 @@ class AlertWriter:
                     )
                 )
         return nid
+
+    def _emailed(self, alert: Alert, nid: str, to: str) -> None:
+        """SMTP, Notify or both (`alert_channels`); a kind with no Notify email template goes
+        over SMTP. A text too where the kind has an SMS template and the recipient a number."""
+        settings = self.settings
+        email_template = settings.notify_email_templates.get(alert.kind) if settings.uses_notify else None
+        if settings.uses_smtp or email_template is None:
+            self.deliveries.append(
+                self._delivery("email", alert.kind, email_content(alert, nid), nid, email=to)
+            )
+        if not settings.uses_notify:
+            return
+        personalisation = notify_personalisation(alert, nid)
+        templates = {NOTIFY_EMAIL: email_template}
+        if to in settings.notify_sms_numbers:
+            templates[NOTIFY_SMS] = settings.notify_sms_templates.get(alert.kind)
+        for channel, template in templates.items():
+            if template:
+                payload = {"template_id": template, "personalisation": personalisation}
+                self.deliveries.append(self._delivery(channel, alert.kind, payload, nid, email=to))
 
     def _delivery(
         self,

@@ -17,6 +17,7 @@ from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notifications.channels.feed import Alert, AlertWriter
+from services.notifications.config import Settings
 from services.notifications.deadlines.repository import due_query
 from services.notifications.deadlines.service import next_stage_after, stage_time
 from services.notifications.models import Deadline, DeadlineAlert
@@ -88,12 +89,14 @@ def alert_for(d: dict[str, Any], stage: str, kind_title: tuple[str, str] | None 
     return Alert(**deadline_alert_to(d, stage), **common)
 
 
-async def alert_batch(session: AsyncSession, now: datetime, limit: int, worker: str = "") -> int:
+async def alert_batch(
+    session: AsyncSession, now: datetime, limit: int, worker: str = "", *, settings: Settings
+) -> int:
     postgres = is_postgres_session(session)
     rows = (await session.execute(due_query(now, limit, postgres=postgres))).mappings().all()
     if not rows:
         return 0
-    writer = AlertWriter(session, now)
+    writer = AlertWriter(session, now, settings)
     alerts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     for row in rows:
@@ -125,13 +128,19 @@ async def alert_batch(session: AsyncSession, now: datetime, limit: int, worker: 
 
 
 async def alert_due(
-    db: Database, now: datetime, *, batch_size: int, worker: str = "", max_batches: int = 1000
+    db: Database,
+    now: datetime,
+    *,
+    batch_size: int,
+    settings: Settings,
+    worker: str = "",
+    max_batches: int = 1000,
 ) -> int:
     """Batches until nothing is due; returns how many alerts were written."""
     total = 0
     for _ in range(max_batches):
         async with db.session() as session:
-            n = await alert_batch(session, now, batch_size, worker)
+            n = await alert_batch(session, now, batch_size, worker, settings=settings)
         total += n
         if n == 0:
             # A batch of deadlines whose only due stage was a skipped reminder writes no

@@ -52,16 +52,22 @@ class Receiver:
         return web.Response(status=self.status)
 
 
+async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
+    """`app` served on a free port of 127.0.0.1: its runner (to clean up) and base URL."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner, f"http://127.0.0.1:{port}"
+
+
 @pytest.fixture
 async def receiver():
     rec = Receiver()
     app = web.Application()
     app.router.add_post("/hook", rec.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    rec.url = f"http://127.0.0.1:{port}/hook"
+    runner, base = await serve(app)
+    rec.url = f"{base}/hook"
     yield rec
     await runner.cleanup()
 
@@ -74,9 +80,9 @@ async def run_worker(notif, now: datetime = FAR) -> tuple[int, int]:
         await worker.aclose()
 
 
-async def test_email_over_smtp_plain_and_html(make_notif, smtp):
-    controller, box = smtp
-    notif = await make_notif(smtp_host="127.0.0.1", smtp_port=controller.port, mail_from="eh@council.example")
+async def consent_withdrawn_on_a_led_case(notif, lead_email: str) -> None:
+    """Episode e1 (reference EH-77) led by `lead_email` of agency s1; then a consent of its
+    person withdrawn: an alert emailed to the lead (and one of their new case before it)."""
     await notif.event(
         "episode.opened",
         {
@@ -87,11 +93,17 @@ async def test_email_over_smtp_plain_and_html(make_notif, smtp):
         },
     )
     await notif.event(
-        "lead_professional.assigned", {"episode_id": "e1", "agency_id": "s1", "email": "lead@school.example"}
+        "lead_professional.assigned", {"episode_id": "e1", "agency_id": "s1", "email": lead_email}
     )
     await notif.event(
         "consent.withdrawn", {"consent_id": "c1", "person_id": "p-secret-id", "purposes": [], "agencies": []}
     )
+
+
+async def test_email_over_smtp_plain_and_html(make_notif, smtp):
+    controller, box = smtp
+    notif = await make_notif(smtp_host="127.0.0.1", smtp_port=controller.port, mail_from="eh@council.example")
+    await consent_withdrawn_on_a_led_case(notif, "lead@school.example")
     await run_worker(notif, T0 + timedelta(hours=1))
     # The lead was told of their new case too (issue 20): two emails, the consent one here.
     assert len(box.messages) == 2
@@ -109,15 +121,7 @@ async def test_email_over_smtp_plain_and_html(make_notif, smtp):
 
 async def test_smtp_down_is_retried_not_lost(make_notif):
     notif = await make_notif(smtp_host="127.0.0.1", smtp_port=free_port(), smtp_timeout_seconds=1)
-    await notif.event(
-        "episode.opened", {"episode_id": "e1", "person_ids": ["p"], "opened_at": T0.isoformat()}
-    )
-    await notif.event(
-        "lead_professional.assigned", {"episode_id": "e1", "agency_id": "s1", "email": "l@x.example"}
-    )
-    await notif.event(
-        "consent.withdrawn", {"consent_id": "c1", "person_id": "p", "purposes": [], "agencies": []}
-    )
+    await consent_withdrawn_on_a_led_case(notif, "l@x.example")
     await run_worker(notif, T0)
     async with notif.db.session(write=False) as s:
         d = (await s.scalars(select(Delivery).where(Delivery.event_type == "consent.withdrawn"))).one()
