@@ -54,19 +54,30 @@ class ClientCreate(BaseModel):
 
     name: str = Field(min_length=1, max_length=200)
     agency_type: AgencyTypeIn = Field(
-        max_length=40, description="An agency type; `service` and `admin` clients only from the CLI"
+        max_length=40,
+        description="An agency type; `service` and `admin` clients only from the CLI; the type of "
+        "the agency `agency_id` names, when it exists",
     )
     agency_id: str | None = Field(
         default=None, max_length=36, description="An existing agency, or the id for a new one"
     )
-    agency_name: str | None = Field(default=None, max_length=200)
-    client_id: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]{2,119}$")
+    agency_name: str | None = Field(
+        default=None, max_length=200, description="A new agency's name (default: the client's name)"
+    )
+    client_id: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9][a-z0-9-]{2,119}$",
+        description="3-120 lower-case letters, digits and `-`, not starting with `-`; unique (a "
+        "taken one is a 422); default: `<agency-type>-<10 hex digits>`",
+    )
     scopes: list[Scope] | None = Field(
         default=None,
         max_length=30,
         description="Default: the agency type's scopes; never more than the agency type may have",
     )
-    rate_limit_per_second: float | None = Field(default=None, gt=0, le=10_000)
+    rate_limit_per_second: float | None = Field(
+        default=None, gt=0, le=10_000, description="Above 0, at most 10000; default: the gateway's"
+    )
 
 
 class ClientRead(BaseModel):
