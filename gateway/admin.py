@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from gateway import clients as client_ops
 from gateway.challenges import NO_CREDENTIALS, bearer_token, unauthorized
@@ -160,6 +161,8 @@ async def create_client(body: ClientCreate, request: Request, _admin: AdminDep) 
             )
     except client_ops.ClientError as exc:
         raise ValidationProblem(exc.field, exc.message) from exc
+    except IntegrityError as exc:  # the same client_id registered by a concurrent request
+        raise ValidationProblem("client_id", "already exists") from exc
     return {**_read(created.client, created.agency.type), "client_secret": created.secret}
 
 

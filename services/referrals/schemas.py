@@ -578,8 +578,8 @@ class Withheld(BaseModel):
 
 
 class Unavailable(BaseModel):
-    part: str
-    reason: str
+    part: Literal["assessments"] = Field(description="The part of the journey that is missing")
+    reason: str = Field(description="Why, for a person to read (timed out, HTTP status, malformed answer)")
 
 
 class JourneyRead(BaseModel):

@@ -65,3 +65,4 @@ def test_the_document_lists_them():
     withheld = schemas["Referrals_Withheld"]["properties"]
     assert set(withheld["reason"]["enum"]) == set(get_args(WithheldReason))
     assert withheld["source"]["enum"] == ["referrals", "assessments"]
+    assert schemas["Referrals_Unavailable"]["properties"]["part"]["const"] == "assessments"
