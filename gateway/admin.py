@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from gateway import clients as client_ops
 from gateway.challenges import NO_CREDENTIALS, bearer_token, unauthorized
@@ -54,19 +55,30 @@ class ClientCreate(BaseModel):
 
     name: str = Field(min_length=1, max_length=200)
     agency_type: AgencyTypeIn = Field(
-        max_length=40, description="An agency type; `service` and `admin` clients only from the CLI"
+        max_length=40,
+        description="An agency type; `service` and `admin` clients only from the CLI; the type of "
+        "the agency `agency_id` names, when it exists",
     )
     agency_id: str | None = Field(
         default=None, max_length=36, description="An existing agency, or the id for a new one"
     )
-    agency_name: str | None = Field(default=None, max_length=200)
-    client_id: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]{2,119}$")
+    agency_name: str | None = Field(
+        default=None, max_length=200, description="A new agency's name (default: the client's name)"
+    )
+    client_id: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9][a-z0-9-]{2,119}$",
+        description="3-120 lower-case letters, digits and `-`, not starting with `-`; unique (a "
+        "taken one is a 422); default: `<agency-type>-<10 hex digits>`",
+    )
     scopes: list[Scope] | None = Field(
         default=None,
         max_length=30,
         description="Default: the agency type's scopes; never more than the agency type may have",
     )
-    rate_limit_per_second: float | None = Field(default=None, gt=0, le=10_000)
+    rate_limit_per_second: float | None = Field(
+        default=None, gt=0, le=10_000, description="Above 0, at most 10000; default: the gateway's"
+    )
 
 
 class ClientRead(BaseModel):
@@ -149,6 +161,8 @@ async def create_client(body: ClientCreate, request: Request, _admin: AdminDep) 
             )
     except client_ops.ClientError as exc:
         raise ValidationProblem(exc.field, exc.message) from exc
+    except IntegrityError as exc:  # the same client_id registered by a concurrent request
+        raise ValidationProblem("client_id", "already exists") from exc
     return {**_read(created.client, created.agency.type), "client_secret": created.secret}
 
 

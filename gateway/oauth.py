@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import unquote
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, WithJsonSchema
 from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy import select
 from starlette.responses import JSONResponse
 
 from gateway import token_exchange
-from gateway.clients import token_scopes, verify_secret
+from gateway.clients import ALL_SCOPES, token_scopes, verify_secret
 from gateway.models import Agency, Client
 from gateway.ratelimit import retry_after_header
 from gateway.token_exchange import (
@@ -92,6 +92,45 @@ class OAuthError(BaseModel):
 
     error: OAuthErrorCode
     error_description: str = Field(description="What went wrong, for a person to read")
+
+
+class Jwk(BaseModel):
+    """One public signing key (RFC 7517 4; an RSA key's members: RFC 7518 6.3.1)."""
+
+    kty: Literal["RSA"] = Field(description="Key type")
+    use: Literal["sig"] = Field(description="Public key use: verifying signatures")
+    alg: Literal["RS256"] = Field(description="The algorithm the key signs with")
+    kid: str = Field(description="Key id: the `kid` header of the tokens it signed")
+    n: str = Field(description="The modulus, base64url-encoded (unsigned big-endian)")
+    e: str = Field(description="The public exponent, base64url-encoded (unsigned big-endian)")
+
+
+class JwkSet(BaseModel):
+    """The keys that verify the gateway's access tokens (RFC 7517 5): the current key and any
+    not yet retired after a rotation. Cache for `Cache-Control: max-age` (60 s); on an unknown
+    `kid`, fetch again."""
+
+    keys: list[Jwk]
+
+
+class AuthorizationServerMetadata(BaseModel):
+    """RFC 8414 2: where to get and check tokens."""
+
+    issuer: str = Field(description="The `iss` of every token; the URLs below start with it")
+    token_endpoint: str = Field(description="`{issuer}/oauth/token`")
+    jwks_uri: str = Field(description="`{issuer}/.well-known/jwks.json`")
+    grant_types_supported: list[
+        Literal["client_credentials", "urn:ietf:params:oauth:grant-type:token-exchange"]
+    ]
+    token_endpoint_auth_methods_supported: list[Literal["client_secret_basic", "client_secret_post"]]
+    scopes_supported: list[Annotated[str, WithJsonSchema({"type": "string", "enum": list(ALL_SCOPES)})]] = (
+        Field(description="Every scope a client may be given")
+    )
+    response_types_supported: list[str] = Field(
+        description="Empty: there is no authorization endpoint (client credentials and token exchange only)"
+    )
+    token_endpoint_auth_signing_alg_values_supported: list[Literal["RS256"]]
+    service_documentation: str = Field(description="Human-readable documentation of the API")
 
 
 def oauth_error(status: int, error: str, description: str, *, basic: bool = False) -> JSONResponse:
@@ -226,17 +265,19 @@ async def _token_exchange(gw: Any, client: Client, agency: Agency, fields: dict[
     return JSONResponse(body, headers=NO_STORE)
 
 
-@router.get("/.well-known/jwks.json", summary="The gateway's public signing keys")
+@router.get("/.well-known/jwks.json", summary="The gateway's public signing keys", response_model=JwkSet)
 async def jwks(request: Request) -> JSONResponse:
     return JSONResponse(request.app.state.gw.keys.jwks(), headers={"Cache-Control": "max-age=60"})
 
 
-@router.get("/.well-known/oauth-authorization-server", summary="Authorization server metadata (RFC 8414)")
+@router.get(
+    "/.well-known/oauth-authorization-server",
+    summary="Authorization server metadata (RFC 8414)",
+    response_model=AuthorizationServerMetadata,
+)
 async def metadata(request: Request) -> dict[str, Any]:
     gw = request.app.state.gw
     issuer = gw.settings.gateway_issuer
-    from gateway.clients import ALL_SCOPES
-
     return {
         "issuer": issuer,
         "token_endpoint": f"{issuer}/oauth/token",

@@ -55,11 +55,29 @@ AgencyQuery = Annotated[
 ]
 
 
+# What a name is checked for (shared/validation.py clean_name), said on each name field.
+NAME_RULES = (
+    "Stored in Unicode NFC without invisible characters (zero-width space, word joiner, byte-order "
+    "mark, soft hyphen); bidirectional controls (U+202A-U+202E, U+2066-U+2069, U+200E/F, U+061C) "
+    "and control codes are refused (422)"
+)
+AGENCY_RULES = (
+    "Council admin only (another agency: else 403); an existing agency that is not a service "
+    "(else 422). Default: your own"
+)
+EMAIL_RULES = "Stored lower-case; one practitioner an email in an agency (else 409 `email-taken`)"
+ROLE_RULES = (
+    "Roles the agency's type may hold (else 422 naming them); `council_admin` granted by the "
+    "council admin only (else 403)"
+)
+TEAM_RULES = "A team of the practitioner's own agency (else 422)"
+
+
 class TeamCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: Annotated[str, CleanName] = Field(min_length=1, max_length=200)
-    agency_id: str | None = Field(default=None, max_length=36, description="Council admin only")
+    name: Annotated[str, CleanName] = Field(min_length=1, max_length=200, description=NAME_RULES)
+    agency_id: str | None = Field(default=None, max_length=36, description=AGENCY_RULES)
 
 
 class TeamRead(BaseModel):
@@ -77,23 +95,33 @@ class TeamList(BaseModel):
 class PractitionerCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: Annotated[str, CleanName] = Field(min_length=1, max_length=200)
-    email: EmailStr = Field(max_length=320)
-    roles: list[Role] = Field(
-        min_length=1, max_length=10, description="Within the roles the agency's type may hold"
-    )
-    team_id: str | None = Field(default=None, max_length=36, description="A team of the same agency")
-    agency_id: str | None = Field(default=None, max_length=36, description="Council admin only")
+    name: Annotated[str, CleanName] = Field(min_length=1, max_length=200, description=NAME_RULES)
+    email: EmailStr = Field(max_length=320, description=EMAIL_RULES)
+    roles: list[Role] = Field(min_length=1, max_length=10, description=ROLE_RULES)
+    team_id: str | None = Field(default=None, max_length=36, description=TEAM_RULES)
+    agency_id: str | None = Field(default=None, max_length=36, description=AGENCY_RULES)
 
 
 class PractitionerUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: Annotated[str | None, CleanName] = Field(default=None, min_length=1, max_length=200)
-    email: EmailStr | None = Field(default=None, max_length=320)
-    roles: list[Role] | None = Field(default=None, min_length=1, max_length=10)
+    name: Annotated[str | None, CleanName] = Field(
+        default=None, min_length=1, max_length=200, description=NAME_RULES + "; may not be null"
+    )
+    email: EmailStr | None = Field(
+        default=None, max_length=320, description=EMAIL_RULES + "; may not be null"
+    )
+    roles: list[Role] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=10,
+        description=ROLE_RULES + "; may not be null; not changed here for a practitioner who signs "
+        "in through the council identity provider (it sets the roles: 422)",
+    )
     team_id: str | None = Field(
-        default=None, max_length=36, description="null takes the practitioner out of their team"
+        default=None,
+        max_length=36,
+        description=TEAM_RULES + "; null takes the practitioner out of their team",
     )
 
 

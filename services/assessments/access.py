@@ -35,6 +35,7 @@ from services.assessments.app_runtime import AppRuntimeDep, AssessmentsRuntime
 from services.assessments.clients.consent import AccessDecision, ConsentUnavailable
 from services.assessments.errors import ConsentCheckUnavailable, EpisodeNotFound
 from services.assessments.models import Episode, PendingDisclosure
+from services.assessments.schemas import WithheldReason
 from shared.clock import utcnow
 from shared.disclosures import DisclosureRelay, disclosure_body, pending_disclosure
 from shared.identity import CurrentIdentity, Identity
@@ -103,7 +104,7 @@ class Viewer:
 
     async def check(
         self, session: AsyncSession, episode: Episode, people: list[str] | None = None
-    ) -> tuple[EpisodeAccess | None, str | None]:
+    ) -> tuple[EpisodeAccess | None, WithheldReason | None]:
         """(access, None) when visible, else (None, reason). Never raises for a denial."""
         if people is None:
             people = await repo.person_ids(session, episode.id)

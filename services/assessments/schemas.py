@@ -580,9 +580,15 @@ class TimelineItem(BaseModel):
     episode_id: str
 
 
+# Why the person timeline leaves an episode out (access.py Viewer.check; timeline.py).
+WithheldReason = Literal[
+    "not_on_team_around_the_family", "no_lawful_basis_to_share", "consent_check_unavailable", "not_visible"
+]
+
+
 class Withheld(BaseModel):
     episode_id: str
-    reason: str
+    reason: WithheldReason
 
 
 class Timeline(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from services.notifications import policy, service
 from services.notifications.schemas import (
@@ -46,7 +46,6 @@ async def _rules_reader(identity: CurrentIdentity) -> Identity:
 
 
 RulesReader = Annotated[Identity, Depends(_rules_reader)]
-Id = Annotated[str, Query(max_length=64)]
 
 
 def ctx(session: Any, runtime: Any, identity: Identity, now: datetime) -> service.Context:
@@ -69,7 +68,9 @@ async def list_rules(
     "/deadline-rules/{kind}", response_model=DeadlineRuleRead, summary="Change a deadline rule (admin)"
 )
 async def put_rule(
-    kind: str,
+    kind: Annotated[
+        str, Path(description="One of the deadline kinds (`GET /v1/deadline-rules`); another is 404")
+    ],
     body: DeadlineRuleUpdate,
     identity: Admin,
     session: SessionDep,
@@ -90,11 +91,22 @@ async def list_deadlines(
     runtime: RuntimeDep,
     page: PageDep,
     now: Now,
-    status: Literal["open", "met", "overdue", "cancelled"] | None = None,
-    assignee_email: Annotated[str | None, Query(max_length=254)] = None,
-    episode_id: Id | None = None,
-    referral_id: Id | None = None,
-    team: Annotated[str | None, Query(max_length=40)] = None,
+    status: Annotated[
+        Literal["open", "met", "overdue", "cancelled"] | None,
+        Query(description="`overdue`: open and due by now (`open` includes those)"),
+    ] = None,
+    assignee_email: Annotated[
+        str | None, Query(max_length=254, description="Exactly the assignee's email address")
+    ] = None,
+    episode_id: Annotated[
+        str | None, Query(max_length=64, description="The deadlines of this episode")
+    ] = None,
+    referral_id: Annotated[
+        str | None, Query(max_length=64, description="The deadlines of this referral")
+    ] = None,
+    team: Annotated[
+        str | None, Query(max_length=40, description="The rule's team, e.g. `mash`, `early_help`")
+    ] = None,
     updated_since: UpdatedSince = None,
 ) -> DeadlineList:
     rows, cursor, by_kind = await service.list_deadlines(
@@ -123,7 +135,7 @@ async def feed(
     runtime: RuntimeDep,
     page: PageDep,
     now: Now,
-    unread: bool = False,
+    unread: Annotated[bool, Query(description="Only the notifications not yet marked read")] = False,
     updated_since: UpdatedSince = None,
 ) -> NotificationList:
     context = ctx(session, runtime, identity, now)

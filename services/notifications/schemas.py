@@ -76,7 +76,11 @@ class DeadlineRuleUpdate(BaseModel):
     reminder_lead_hours: int = Field(ge=0, le=24 * 365)
     escalation_delay_hours: int = Field(ge=0, le=24 * 365)
     escalation_target: str = Field(
-        min_length=2, max_length=254, pattern=r"^([a-z_]{2,40}|[^@\s]+@[^@\s]+\.[^@\s]+)$"
+        min_length=2,
+        max_length=254,
+        pattern=r"^([a-z_]{2,40}|[^@\s]+@[^@\s]+\.[^@\s]+)$",
+        description="One email address, or an agency type code (`early_help`: 2-40 lower-case "
+        "letters and `_`) whose feed is told",
     )
 
 
@@ -165,9 +169,18 @@ class SubscriptionCreate(BaseModel):
     url: AnyHttpUrl = Field(
         max_length=2000,
         description="Where deliveries go; no credentials in it (`user:password@` is refused): "
-        "receivers authenticate deliveries by their Standard Webhooks signature",
+        "receivers authenticate deliveries by their Standard Webhooks signature. "
+        "Outside development and test deployments, `https` only, and the host must resolve, "
+        "only to public addresses (not private, loopback, link-local, multicast or reserved); "
+        "hosts the deployment allow-lists are exempt. Else 422 `webhook-url-not-allowed`; "
+        "checked again before every delivery",
     )
-    event_types: list[EventTypeIn] = Field(min_length=1, max_length=len(WEBHOOK_EVENT_TYPES))
+    event_types: list[EventTypeIn] = Field(
+        min_length=1,
+        max_length=len(WEBHOOK_EVENT_TYPES),
+        description="One or more of the event types; a repeated one counts once (stored sorted); "
+        "an unknown one is a 422 listing the known",
+    )
 
     @field_validator("url")
     @classmethod

@@ -112,7 +112,7 @@ async def journey(ctx: Context, person_id: str) -> JourneyRead:
     for answer in answers:
         if isinstance(answer, Timeline):
             items.extend(answer.items)
-            withheld.extend(Withheld.model_validate({"source": "assessments", **w}) for w in answer.withheld)
+            withheld.extend(answer.withheld)
         elif isinstance(answer, AssessmentsUnavailable):
             unavailable.append(
                 Unavailable(part="assessments", reason=f"the assessments service did not answer ({answer})")

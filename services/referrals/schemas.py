@@ -525,23 +525,66 @@ class MergeRead(BaseModel):
     undone_by_client_id: str | None
 
 
+# The kinds of a journey's items: the referrals service's own (journey.py), then the
+# assessments service's person timeline (its PERSON_TIMELINE_KINDS; a test keeps them equal).
+JourneyKind = Literal[
+    "referral_received",
+    "referral_linked",
+    "referral_requeued",
+    "referral_decided",
+    "referral_withdrawn",
+    "episode_opened",
+    "stepdown_opened",
+    "lead_professional_assigned",
+    "assessment_started",
+    "assessment_approved",
+    "plan_agreed",
+    "review_held",
+    "stepped_up",
+    "joint_visit",
+    "episode_closed",
+]
+# Why a part of a journey is left out: a referral of another agency (journey.py), or an
+# episode the assessments service withholds (its access check; a test keeps them equal).
+WithheldReason = Literal[
+    "submitted by another agency; partner agencies see only their own referrals",
+    "not_on_team_around_the_family",
+    "no_lawful_basis_to_share",
+    "consent_check_unavailable",
+    "not_visible",
+]
+
+
 class JourneyItem(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     at: datetime
-    kind: str
+    kind: JourneyKind = Field(
+        description=(
+            "`referral_*` from the referrals service; the others from the assessments service "
+            "(an episode's opening, assessments, plan, reviews, step-up, joint visit, closure)"
+        )
+    )
     source: Literal["referrals", "assessments"]
 
 
 class Withheld(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    reason: str
+    source: Literal["referrals", "assessments"]
+    reason: WithheldReason = Field(
+        description=(
+            "A referral (`kind: referral`) submitted by another agency; or an episode "
+            "(`episode_id`) whose team around the family the caller's agency is not on, about a "
+            "person with no lawful basis to share with it, or whose consent could not be checked "
+            "just now (`consent_check_unavailable`: ask again later)"
+        )
+    )
 
 
 class Unavailable(BaseModel):
-    part: str
-    reason: str
+    part: Literal["assessments"] = Field(description="The part of the journey that is missing")
+    reason: str = Field(description="Why, for a person to read (timed out, HTTP status, malformed answer)")
 
 
 class JourneyRead(BaseModel):

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from services.referrals.schemas import JourneyItem
+from services.referrals.schemas import JourneyItem, Withheld
 from shared.service_client import ServiceClient
 
 
@@ -17,7 +16,7 @@ class AssessmentsUnavailable(Exception):
 
 class Timeline(BaseModel):
     items: list[JourneyItem]
-    withheld: list[dict[str, Any]] = []
+    withheld: list[Withheld] = []
 
 
 class AssessmentsClient:
@@ -42,7 +41,7 @@ class AssessmentsClient:
             raise AssessmentsUnavailable(f"HTTP {resp.status_code}")
         try:
             body = resp.json()
-            for item in body.get("items", []):
+            for item in [*body.get("items", []), *body.get("withheld", [])]:
                 item["source"] = "assessments"
             return Timeline.model_validate(body)
         except (ValueError, AttributeError, TypeError, ValidationError) as exc:

@@ -61,7 +61,7 @@ def timeline(request: httpx.Request) -> httpx.Response:
                     "review_id": "rv-1",
                 },
             ],
-            "withheld": [{"episode_id": "ep-0", "reason": "consent_withdrawn"}],
+            "withheld": [{"episode_id": "ep-0", "reason": "no_lawful_basis_to_share"}],
         },
     )
 
@@ -92,7 +92,9 @@ async def test_journey_merges_both_services_in_time_order(svc, amira):
     ]
     assert [i["source"] for i in out["items"]][:3] == ["referrals", "referrals", "assessments"]
     assert out["items"][1]["outcome"] == "team_around_the_family"
-    assert out["withheld"] == [{"reason": "consent_withdrawn", "source": "assessments", "episode_id": "ep-0"}]
+    assert out["withheld"] == [
+        {"reason": "no_lawful_basis_to_share", "source": "assessments", "episode_id": "ep-0"}
+    ]
     [call] = seen
     assert call.url.path == f"/internal/people/{person}/timeline"
     assert call.url.params["agency_id"] == "agency-mash" and call.url.params["agency_type"] == "mash"
@@ -151,3 +153,21 @@ async def test_referrals_a_caller_may_not_see_are_withheld_with_a_reason(svc, am
     out = (await svc.client.get(f"/v1/people/{person}/journey", headers=headers)).json()
     assert out["items"] == []
     assert out["withheld"][0]["kind"] == "referral" and "another agency" in out["withheld"][0]["reason"]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"items": [{"at": "2026-11-03T10:00:00+00:00", "kind": "tea_break", "episode_id": "e"}]},
+        {"items": [], "withheld": [{"episode_id": "e", "reason": "because"}]},
+    ],
+    ids=["unknown kind", "unknown reason"],
+)
+async def test_a_kind_or_reason_outside_the_contract_is_a_malformed_answer(svc, amira, answer):
+    """The journey's `kind` and `reason` are enums: what is not in them never reaches a caller."""
+    use_assessments(svc, lambda r: httpx.Response(200, json=answer))
+    person = amira["children"][0]["person_id"]
+    out = (await svc.client.get(f"/v1/people/{person}/journey", headers=svc.as_("mash"))).json()
+    assert out["incomplete"] is True and "malformed" in out["unavailable"][0]["reason"]
+    assert [i["kind"] for i in out["items"]] == ["referral_received", "referral_decided"]
+    assert out["withheld"] == []
