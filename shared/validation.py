@@ -14,8 +14,16 @@ import unicodedata
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field
-from pydantic_core import PydanticCustomError
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BeforeValidator,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.clock import parse_datetime
@@ -161,4 +169,29 @@ def name_key(value: str) -> str:
     return unicodedata.normalize("NFC", value).translate(INVISIBLE).translate(JOINERS).casefold()
 
 
-CleanName = BeforeValidator(clean_name)
+# The characters `clean_name` refuses, as the JSON Schema `pattern` the OpenAPI shows on every
+# name field (ECMA-262 syntax): control codes (category Cc) and the bidirectional controls.
+NAME_PATTERN = "^[^\\u0000-\\u001f\\u007f-\\u009f\\u202a-\\u202e\\u2066-\\u2069\\u200e\\u200f\\u061c]*$"
+NAME_RULES = (
+    "A name: stored in Unicode NFC without invisible characters (zero-width space, word joiner, "
+    "byte-order mark, soft hyphen); control codes and bidirectional control characters are refused (422)"
+)
+
+
+class _CleanName:
+    """`clean_name` before the string's own checks, and its rule stated in the JSON Schema: the
+    `pattern` of what it refuses (a field's own description, where it has one, stays)."""
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_before_validator_function(clean_name, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        js = handler(schema)
+        js.setdefault("pattern", NAME_PATTERN)
+        js.setdefault("description", NAME_RULES)
+        return js
+
+
+CleanName = _CleanName()

@@ -20,6 +20,7 @@ from devtools.openapi_doc import merged_document
 from gateway.admin import ClientCreate
 from gateway.practitioners_api import PractitionerCreate, PractitionerUpdate, TeamCreate
 from services.notifications.schemas import DeadlineRuleUpdate, SubscriptionCreate
+from shared.validation import CleanName
 
 VALIDATORS = (AfterValidator, BeforeValidator, PlainValidator, WrapValidator)
 
@@ -39,7 +40,7 @@ def validated_fields(model: type[BaseModel]) -> set[str]:
     fields |= {
         name
         for name, info in model.model_fields.items()
-        if any(isinstance(m, VALIDATORS) for m in info.metadata)
+        if any(isinstance(m, VALIDATORS) or m is CleanName for m in info.metadata)
     }
     return fields
 
