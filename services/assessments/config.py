@@ -32,6 +32,11 @@ class Settings(BaseServiceSettings):
     review_max_weeks: int = 12
     reassessment_months: int = 12
 
+    # Supporting Families (issue 21, docs/assessments.md): how long a met headline must hold
+    # to count as sustained, and how many headlines at the start make "multiple needs".
+    sf_sustain_months: int = 6
+    sf_multiple_needs_headlines: int = 2
+
 
 @lru_cache
 def get_settings() -> Settings:
