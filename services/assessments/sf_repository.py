@@ -155,17 +155,21 @@ def headline_rows(scope: Any, months: int, today: date) -> Any:
     ).subquery("keys")
 
     # A review of the same episode scoring an outcome under the headline below its target,
-    # after it was met and within the window.
+    # after it was met and within the window (joins and GROUP BY, never a subquery per row).
     below = (
-        select(func.min(scored.c.held_on))
-        .where(
-            scored.c.episode_id == met.c.episode_id,
-            scored.c.headline == met.c.headline,
-            scored.c.score < scored.c.target_score,
-            scored.c.held_on > met.c.met_on,
-            scored.c.held_on <= met.c.window_ends_on,
+        select(met.c.episode_id, met.c.headline, func.min(scored.c.held_on).label("on"))
+        .join(
+            scored,
+            and_(
+                scored.c.episode_id == met.c.episode_id,
+                scored.c.headline == met.c.headline,
+                scored.c.score < scored.c.target_score,
+                scored.c.held_on > met.c.met_on,
+                scored.c.held_on <= met.c.window_ends_on,
+            ),
         )
-        .scalar_subquery()
+        .group_by(met.c.episode_id, met.c.headline)
+        .subquery("below")
     )
     # Another episode of any family member, opened within the window, whose referral named a
     # need under the headline.
@@ -173,14 +177,19 @@ def headline_rows(scope: Any, months: int, today: date) -> Any:
     other, need = aliased(Episode), aliased(EpisodeNeed)
     opened = utc_date(other.opened_at)
     rereferral = (
-        select(func.min(opened))
-        .select_from(mine)
+        select(met.c.episode_id, met.c.headline, func.min(opened).label("on"))
+        .join(mine, mine.episode_id == met.c.episode_id)
         .join(theirs, and_(theirs.person_id == mine.person_id, theirs.episode_id != mine.episode_id))
         .join(other, other.id == theirs.episode_id)
         .join(need, and_(need.episode_id == other.id, need.headline == met.c.headline))
-        .where(mine.episode_id == met.c.episode_id, opened > met.c.met_on, opened <= met.c.window_ends_on)
-        .scalar_subquery()
+        .where(opened > met.c.met_on, opened <= met.c.window_ends_on)
+        .group_by(met.c.episode_id, met.c.headline)
+        .subquery("rereferral")
     )
+
+    def on_key(t: Any) -> Any:
+        return and_(t.c.episode_id == keys.c.episode_id, t.c.headline == keys.c.headline)
+
     rows = (
         select(
             keys.c.episode_id,
@@ -190,12 +199,14 @@ def headline_rows(scope: Any, months: int, today: date) -> Any:
             func.coalesce(start.c.from_plan, 0).label("from_plan"),
             met.c.met_on,
             met.c.window_ends_on,
-            rereferral.label("re_referral_on"),
-            below.label("review_below_on"),
+            rereferral.c.on.label("re_referral_on"),
+            below.c.on.label("review_below_on"),
         )
         .select_from(keys)
-        .outerjoin(start, and_(start.c.episode_id == keys.c.episode_id, start.c.headline == keys.c.headline))
-        .outerjoin(met, and_(met.c.episode_id == keys.c.episode_id, met.c.headline == keys.c.headline))
+        .outerjoin(start, on_key(start))
+        .outerjoin(met, on_key(met))
+        .outerjoin(rereferral, on_key(rereferral))
+        .outerjoin(below, on_key(below))
     ).subquery("sf_rows")
     sustained = and_(
         rows.c.met_on.is_not(None),
