@@ -76,4 +76,8 @@ ROUTES = [
     # Issue 20: the episode's family (children and adults), and their names for those who may see it.
     Route("PUT", "/v1/episodes/{episode_id}/family-members", W, summary="Set the episode's family members"),
     Route("GET", "/v1/episodes/{episode_id}/family", R, summary="The family's names and dates of birth"),
+    # Issue 21: Supporting Families.
+    Route("GET", "/v1/reports/supporting-families", REP, summary="Supporting Families outcomes per family"),
+    Route("GET", "/v1/reports/supporting-families/claims", REP, summary="Supporting Families claims (CSV)"),
+    Route("GET", "/v1/reports/supporting-families/summary", REP, summary="Supporting Families by quarter"),
 ]

@@ -36,6 +36,11 @@ class Settings(BaseServiceSettings):
     review_interval_months: int = 3  # between one review and the next
     drift_open_months: int = 12  # an open episode older than this is drifting
 
+    # Supporting Families (issue 21, docs/assessments.md): how long a met headline must hold
+    # to count as sustained, and how many headlines at the start make "multiple needs".
+    sf_sustain_months: int = 6
+    sf_multiple_needs_headlines: int = 2
+
 
 @lru_cache
 def get_settings() -> Settings:

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.assessments import episodes
+from services.assessments import episodes, supporting_families
 from services.assessments import repository as repo
 from services.assessments.app_runtime import AssessmentsRuntime
 from services.assessments.context import Context
@@ -45,8 +45,9 @@ async def referral_decided(
     if await repo.episode_by_referral(session, referral_id) is not None:
         return
     received_at = _moment(data.get("received_at"))
-    await episodes.open_episode(
-        Context.for_system(session, runtime),
+    ctx = Context.for_system(session, runtime)
+    episode = await episodes.open_episode(
+        ctx,
         origin="referral",
         person_ids=[str(p) for p in people],
         level_of_need=str(data.get("level_of_need") or "partnership_plus"),
@@ -61,6 +62,10 @@ async def referral_decided(
         if isinstance(data.get("adult_relationships"), dict)
         else {},
     )
+    # Issue 21: the referral's needs (codes), for Supporting Families; absent before it.
+    needs = data.get("needs")
+    if isinstance(needs, list):
+        await supporting_families.record_needs(ctx, episode.id, [str(n) for n in needs])
 
 
 async def consent_withdrawn(

@@ -92,6 +92,8 @@ class EpisodeFamilyMember(Base):
     episode's managers replace it (`PUT .../family-members`)."""
 
     __tablename__ = "episode_family_member"
+    # A person's other episodes (Supporting Families: a re-referral inside the sustainment window).
+    __table_args__ = (Index("ix_episode_family_member_person_id", "person_id", "episode_id"),)
     episode_id: Mapped[str] = mapped_column(ForeignKey("episode.id"), primary_key=True)
     person_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     role: Mapped[str] = mapped_column(String(10))  # child | adult
@@ -352,3 +354,16 @@ class PendingDisclosure(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
     sent_at: Mapped[datetime | None] = mapped_column(TZ, nullable=True)
     last_error: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class EpisodeNeed(Base):
+    """The needs the episode's referral named (issue 21, Supporting Families), each with its
+    headline (shared/codes.py NEED_CODES), from the `referral.decided` event's `needs`. An
+    episode with no rows: not recorded (opened before issue 21, or not from a referral)."""
+
+    __tablename__ = "episode_need"
+    # Another episode of the family with a need under a headline (the re-referral check).
+    __table_args__ = (Index("ix_episode_need_headline", "headline", "episode_id"),)
+    episode_id: Mapped[str] = mapped_column(ForeignKey("episode.id"), primary_key=True)
+    need: Mapped[str] = mapped_column(String(60), primary_key=True)
+    headline: Mapped[str] = mapped_column(String(60), nullable=False)

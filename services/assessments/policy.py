@@ -24,7 +24,15 @@ from dataclasses import dataclass
 from services.assessments.models import Assessment, CaseNote, LeadProfessional, PlanAction
 from shared.identity import Identity
 from shared.problems import Problem
-from shared.roles import AGENCY_PRACTITIONER, EH_MANAGER, EH_PRACTITIONER, SOCIAL_CARE
+from shared.roles import (
+    ADMIN,
+    AGENCY_PRACTITIONER,
+    EARLY_HELP,
+    EH_MANAGER,
+    EH_PRACTITIONER,
+    MASH,
+    SOCIAL_CARE,
+)
 
 
 class NotPermitted(Problem):
@@ -152,6 +160,16 @@ RULES: tuple[Rule, ...] = (
         "amend-note",
         "`PATCH .../notes/{id}` of a note written by a system call",
         "the author agency, or an early help manager",
+    ),
+    Rule(
+        "read-reports",
+        "`GET /v1/reports/supporting-families/summary` (aggregate figures)",
+        "the MASH, early help, or the council's admin (`reports:read`)",
+    ),
+    Rule(
+        "read-family-outcomes",
+        "`GET /v1/reports/supporting-families` and `.../claims` (per family, by episode reference)",
+        "the MASH, early help, or the council's admin (`reports:read`)",
     ),
 )
 
@@ -318,3 +336,19 @@ def may_amend_note(identity: Identity, note: CaseNote) -> None:
         raise NotPermitted(
             "amend-note", "only the agency that wrote this note (or an early help manager) may amend it"
         )
+
+
+# --- reports (issue 21) ----------------------------------------------------------------------
+
+REPORT_READER_AGENCY_TYPES = frozenset({MASH, EARLY_HELP, ADMIN})
+
+
+def may_read_reports(identity: Identity, rule: str = "read-reports") -> None:
+    """Deny by default: the scope alone is not enough, the agency must be one that reads the
+    council's reports (an agency given `reports:read` by mistake still hears 403)."""
+    if identity.agency_type not in REPORT_READER_AGENCY_TYPES:
+        raise NotPermitted(rule, "only the MASH, early help or the council's admin read these reports")
+
+
+def may_read_family_outcomes(identity: Identity) -> None:
+    may_read_reports(identity, "read-family-outcomes")

@@ -16,6 +16,7 @@ from services.assessments import (
     plans,
     reports,
     step_ups,
+    supporting_families,
     timeline,
 )
 from services.assessments.access import Viewer, ViewerDep
@@ -25,6 +26,8 @@ from services.assessments.report_charts import episode_chart
 from services.assessments.schemas import (
     DRIFT_CSV,
     EPISODE_REPORT_CSV,
+    SF_CLAIMS_CSV,
+    SF_SUMMARY_CSV,
     ActionRead,
     ActionUpdate,
     AssessmentApprove,
@@ -62,6 +65,8 @@ from services.assessments.schemas import (
     PlanRead,
     ReviewCreate,
     ReviewRead,
+    SfFamilies,
+    SfSummary,
     StepUpCreate,
     StepUpRead,
     TafMemberCreate,
@@ -585,3 +590,64 @@ async def person_timeline(
     return await timeline.person_timeline(
         Context.of(session, runtime, Viewer(caller, runtime), now), person_id, agency_id, agency_type
     )
+
+
+# --- Supporting Families (issue 21 item 1: supporting_families.py) --------------------------
+
+REPORTS = [Depends(require_scope("reports:read"))]
+SfFrom = Annotated[BoundedDate | None, Query(alias="from", description="First day opened (UTC), inclusive")]
+SfTo = Annotated[BoundedDate | None, Query(description="Last day opened (UTC), inclusive")]
+
+
+@router.get(
+    "/reports/supporting-families",
+    response_model=SfFamilies,
+    dependencies=REPORTS,
+    responses={403: {"description": "Not an agency that reads reports (`read-family-outcomes`)"}},
+)
+async def supporting_families_report(
+    ctx: Ctx, page: PageDep, from_: SfFrom = None, to: SfTo = None
+) -> SfFamilies:
+    """Per family (episode) opened in [from, to], oldest first: the headlines at the start (from
+    the referral's needs and the first plan), those met (with the evidence) and sustained, and
+    whether it may be claimed. Episode ids and references only, never names."""
+    return await supporting_families.families(ctx, from_, to, page)
+
+
+@router.get(
+    "/reports/supporting-families/claims",
+    dependencies=REPORTS,
+    response_class=Response,
+    responses={
+        200: {"description": "The claimable families, one row each", "content": {"text/csv": SF_CLAIMS_CSV}},
+        403: {"description": "Not an agency that reads reports (`read-family-outcomes`)"},
+    },
+)
+async def supporting_families_claims(ctx: Ctx, from_: SfFrom = None, to: SfTo = None) -> Response:
+    """The claims-ready export (CSV): families opened in [from, to] with multiple needs at the
+    start, every start headline met and sustained, with the evidence behind each."""
+    return Response(
+        await supporting_families.claims_csv(ctx, from_, to), media_type="text/csv; charset=utf-8"
+    )
+
+
+@router.get(
+    "/reports/supporting-families/summary",
+    response_model=SfSummary,
+    dependencies=REPORTS,
+    responses={
+        200: {"description": "JSON, or CSV with `format=csv`", "content": {"text/csv": SF_SUMMARY_CSV}},
+        403: {"description": "Not an agency that reads reports (`read-reports`)"},
+    },
+)
+async def supporting_families_summary(
+    ctx: Ctx,
+    quarter: Annotated[str, Query(max_length=10, description="A calendar quarter, `2026-Q3`")],
+    format: Literal["json", "csv"] = "json",
+) -> Any:
+    """The quarter's families started, with multiple needs, met, sustained and claimable, in all
+    and by headline."""
+    summary = await supporting_families.summary(ctx, quarter)
+    if format == "csv":
+        return Response(supporting_families.summary_csv(summary), media_type="text/csv; charset=utf-8")
+    return summary

@@ -8,7 +8,7 @@ with the `plan-not-smart` problem type; Pydantic only checks shapes here.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any, Literal, cast
+from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 from uuid import UUID
 
 from pydantic import (
@@ -25,6 +25,7 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
+from shared.codes import HEADLINES
 from shared.validation import CleanName, IsoDate, IsoUtcDatetime
 
 # NFC, no invisible characters, bidi controls refused (shared.validation.clean_name).
@@ -948,4 +949,142 @@ DRIFT_CSV: dict[str, Any] = {
         "0b8f3c1e-0000-4000-8000-000000000001,EH-2025-000001,2025-01-02T09:00:00+00:00,agency-early-help,"
         "13,3,2025-11-20,open_too_long;no_movement_in_reviews\r\n"
     ),
+}
+# --- Supporting Families (issue 21 item 1: supporting_families.py) ---------------------------
+
+# The ten headlines (shared/codes.py HEADLINES, code list `headline`), an enum in the OpenAPI.
+if TYPE_CHECKING:
+    SfHeadline = str
+else:
+    SfHeadline = Literal[tuple(HEADLINES)]
+SfStartSource = Literal["referral_needs", "first_plan"]
+SfHeadlineStatus = Literal["not_met", "met", "sustained", "not_sustained"]
+SfBreak = Literal["re_referral", "review_below_target"]
+
+
+class SfEvidence(BaseModel):
+    """What shows a headline met: an outcome achieved at closure, or a review scoring the
+    outcome at or above its target (a target that is a score, `7` or `7/10`)."""
+
+    kind: Literal["closure_outcome", "review"]
+    on: date = Field(description="The closure's day (UTC) or the review's `held_on`")
+    outcome_id: str
+    review_id: str | None = None
+    score: int | None = None
+    target_score: int | None = None
+
+
+class SfHeadlineRead(BaseModel):
+    headline: SfHeadline
+    at_start: bool
+    start_sources: list[SfStartSource]
+    status: SfHeadlineStatus = Field(
+        description="`not_met`; `met` (its window is still running); `sustained`; `not_sustained` "
+        "(broken inside the window: `broken_by`, `broken_on`)"
+    )
+    met_on: date | None = Field(description="The first day evidenced as met")
+    window_ends_on: date | None = Field(description="`met_on` plus `sustain_months` months")
+    sustained_on: date | None = Field(description="`window_ends_on`, once reached without a break")
+    broken_by: SfBreak | None = None
+    broken_on: date | None = None
+    evidence: list[SfEvidence]
+
+
+class SfFamily(BaseModel):
+    """A family (its episode), by reference only: no names."""
+
+    episode_id: str
+    reference: str
+    status: Literal["open", "closed"]
+    opened_at: datetime
+    closed_at: datetime | None
+    needs_recorded: bool = Field(
+        description="Whether the referral's needs reached this service (false: opened before issue 21 "
+        "or not from a referral; its start headlines then come from the first plan only)"
+    )
+    headlines_at_start: list[SfHeadline]
+    multiple_needs: bool = Field(description="At least `multiple_needs_threshold` headlines at the start")
+    met: list[SfHeadline]
+    sustained: list[SfHeadline]
+    eligible_for_claim: bool
+    claimable_on: date | None = Field(description="The day the last start headline was sustained")
+    headlines: list[SfHeadlineRead]
+
+
+class SfFamilies(BaseModel):
+    """`GET /v1/reports/supporting-families`: families (episodes) opened in [from, to], oldest first."""
+
+    from_: date | None = Field(alias="from", serialization_alias="from")
+    to: date | None
+    sustain_months: int
+    multiple_needs_threshold: int
+    families: list[SfFamily]
+    next_cursor: str | None = None
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class SfHeadlineFigures(BaseModel):
+    started: int = Field(description="Families started in the quarter with this headline at the start")
+    met: int = Field(description="Families whose headline was first met in the quarter")
+    sustained: int = Field(description="Families whose headline was sustained in the quarter")
+
+
+class SfSummary(BaseModel):
+    """`GET /v1/reports/supporting-families/summary`: one calendar quarter."""
+
+    quarter: str
+    first_day: date
+    last_day: date
+    sustain_months: int
+    multiple_needs_threshold: int
+    families_started: int = Field(description="Episodes opened in the quarter")
+    with_multiple_needs: int = Field(description="Of those started, with multiple needs at the start")
+    needs_not_recorded: int = Field(description="Of those started, whose referral needs are not recorded")
+    families_met: int = Field(description="Families whose first headline was met in the quarter")
+    families_sustained: int = Field(description="Families whose first headline was sustained in the quarter")
+    families_claimable: int = Field(description="Families that became claimable in the quarter")
+    by_headline: dict[SfHeadline, SfHeadlineFigures] = Field(description="Every one of the ten headlines")
+
+
+SF_CLAIMS_COLUMNS = (
+    "episode_id",
+    "reference",
+    "opened_on",
+    "closed_on",
+    "headlines_at_start",
+    "headline_count",
+    "claimable_on",
+    "met",
+    "sustained",
+    "evidence",
+)
+SF_CLAIMS_CSV: dict[str, Any] = {
+    "schema": {
+        "type": "string",
+        "description": (
+            "CSV (RFC 4180) with a header row, then one row per claimable family (multiple needs at "
+            "the start, every start headline met and sustained), oldest first. Columns: `episode_id`, "
+            "`reference` (the episode's), `opened_on`, `closed_on` (UTC days; empty while open), "
+            "`headlines_at_start` (headline codes joined by `;`), `headline_count`, `claimable_on`, "
+            "`met` (`<headline>@<met_on>` joined by `;`), `sustained` (`<headline>@<sustained_on>` "
+            "joined by `;`), `evidence` (joined by `;`: `<headline>=closure_outcome:<outcome_id>@<day>` "
+            "or `<headline>=review:<review_id>:<outcome_id>:<score>/<target>@<held_on>`). No names."
+        ),
+    },
+    "example": (
+        "episode_id,reference,opened_on,closed_on,headlines_at_start,headline_count,claimable_on,met,"
+        "sustained,evidence\r\n"
+    ),
+}
+SF_SUMMARY_CSV: dict[str, Any] = {
+    "schema": {
+        "type": "string",
+        "description": (
+            "CSV (RFC 4180) with a header row `section,measure,value`: `families,<figure>,<n>` for "
+            "`started`, `with_multiple_needs`, `needs_not_recorded`, `met`, `sustained`, `claimable`; then "
+            "`<headline>,<started|met|sustained>,<n>` for each of the ten headlines."
+        ),
+    },
+    "example": "section,measure,value\r\nfamilies,started,0\r\n",
 }

@@ -511,6 +511,8 @@ async def decide(
             "adult_person_ids": [r.person_id for r in rows if r.role == "adult"],
             # Issue 20: each adult's relationship to the children, as a code (never the text).
             "adult_relationships": households.family_relationships(rows),
+            # Issue 21: the needs named (codes), for the Supporting Families headlines at the start.
+            "needs": list(referral.needs or []),
             "level_of_need": referral.level_of_need,
             "outcome": referral.outcome,
             "rag": referral.rag,

@@ -939,6 +939,16 @@ EXPECTATIONS: dict[tuple[str, str], list[Target]] = {
     ],
     ("GET", "/v1/reports/episodes"): [Target("the report", everyone(200), fixed("/v1/reports/episodes"))],
     ("GET", "/v1/reports/drift"): [Target("the drift list", everyone(200), fixed("/v1/reports/drift"))],
+    # Issue 21: Supporting Families (every reports:read holder is a MASH, early help or admin client).
+    ("GET", "/v1/reports/supporting-families"): [
+        Target("the families", everyone(200), fixed("/v1/reports/supporting-families"))
+    ],
+    ("GET", "/v1/reports/supporting-families/claims"): [
+        Target("the claims", everyone(200), fixed("/v1/reports/supporting-families/claims"))
+    ],
+    ("GET", "/v1/reports/supporting-families/summary"): [
+        Target("a quarter", everyone(200), fixed("/v1/reports/supporting-families/summary?quarter=2026-Q3"))
+    ],
     # ---- consent (docs/consent.md "Who sees what": every consent:read holder sees all) ----
     ("POST", "/v1/consents"): [
         Target(

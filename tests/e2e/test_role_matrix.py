@@ -1192,6 +1192,16 @@ POLICY: dict[tuple[str, str], Row] = {
     ("GET", "/v1/reports/drift"): per_role(
         Target("the drift list", everyone(200), fixed("/v1/reports/drift"))
     ),
+    # Issue 21: Supporting Families.
+    ("GET", "/v1/reports/supporting-families"): per_role(
+        Target("the families", everyone(200), fixed("/v1/reports/supporting-families"))
+    ),
+    ("GET", "/v1/reports/supporting-families/claims"): per_role(
+        Target("the claims", everyone(200), fixed("/v1/reports/supporting-families/claims"))
+    ),
+    ("GET", "/v1/reports/supporting-families/summary"): per_role(
+        Target("a quarter", everyone(200), fixed("/v1/reports/supporting-families/summary?quarter=2026-Q3"))
+    ),
     # ---- consent (docs/consent.md: every consent:read holder sees all) ----
     ("POST", "/v1/consents"): per_role(
         Target(

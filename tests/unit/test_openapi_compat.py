@@ -60,8 +60,6 @@ REVIEWED: dict[tuple[str, str, str], str] = {
 }
 
 
-
-
 def names_written_down(released: dict[str, Any], current: dict[str, Any]) -> dict[tuple[str, str, str], str]:
     """Every name field's `pattern` (shared/validation.py NAME_PATTERN): the characters names
     have been refused for since issue 23 (a 422 naming the field), now written down."""
