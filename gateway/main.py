@@ -10,7 +10,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from starlette.middleware import Middleware
 from starlette.responses import HTMLResponse, JSONResponse
 
-from gateway import admin, code_lists_api, dashboard, oauth, practitioners_api
+from gateway import admin, code_lists_api, dashboard, fhir_metadata, oauth, practitioners_api
 from gateway.audit import AuditWriter
 from gateway.auth import Authenticator, HopTokens, issue_access_token
 from gateway.config import Settings, get_settings
@@ -110,6 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(practitioners_api.router)
     app.include_router(code_lists_api.router)
     app.include_router(dashboard.router)
+    app.include_router(fhir_metadata.router)
 
     @app.get("/openapi.json", include_in_schema=False)
     async def openapi(request: Request) -> JSONResponse:

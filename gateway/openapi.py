@@ -21,6 +21,7 @@ from fastapi.openapi.utils import get_openapi
 from gateway.clients import ALL_SCOPES
 from gateway.routes import RouteTable
 from shared.app import standard_keywords
+from shared.fhir import document_fhir
 from shared.problems import PROBLEM_MEDIA_TYPE, PROBLEM_STATUSES, document_problems
 
 if TYPE_CHECKING:
@@ -127,7 +128,8 @@ def merge(base: dict[str, Any], services: dict[str, dict[str, Any]], table: Rout
     doc["paths"] = {**base_paths, **dict(sorted(paths.items()))}
     published = {(m, p) for p, item in paths.items() for m in item}
     doc["x-unpublished-routes"] = sorted(f"{m.upper()} {p}" for (m, p) in wanted if (m, p) not in published)
-    return doc
+    # The /fhir operations answer errors (the gateway's 401/403/429 too) as OperationOutcomes.
+    return document_fhir(doc)
 
 
 class OpenAPIMerger:

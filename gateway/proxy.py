@@ -1,4 +1,4 @@
-"""The request path through the gateway for every `/v1` route of the four services.
+"""The request path through the gateway for every `/v1` and `/fhir` route of the four services.
 
 A pure ASGI layer (no per-request FastAPI overhead): match the route table (no match: 404,
 never forwarded), authenticate the bearer token (401), check the route's scope (403), apply
@@ -21,6 +21,7 @@ from gateway.audit import Entry
 from gateway.challenges import NO_CREDENTIALS, bearer_challenge
 from gateway.ratelimit import retry_after_header
 from shared.clock import utcnow
+from shared.fhir import is_fhir_path
 from shared.identity import Identity
 from shared.problems import PROBLEM_BASE, problem_response
 from shared.service_client import pooled_session
@@ -130,7 +131,9 @@ class GatewayProxy:
         self.gw = gateway
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or (not scope["path"].startswith("/v1/") and scope["path"] != "/v1"):
+        if scope["type"] != "http" or not (
+            scope["path"].startswith("/v1/") or scope["path"] == "/v1" or is_fhir_path(scope["path"])
+        ):
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()

@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import heap
+from shared.fhir import FhirOutcomeMiddleware, document_fhir
 from shared.logs import RequestIdMiddleware
 from shared.problems import document_problems, install_problem_handlers, problem_response
 from shared.strict_query import reject_unknown_query_parameters
@@ -256,7 +257,7 @@ def create_service_app(
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = standard_keywords(document_problems(generate(), app.routes))
+            app.openapi_schema = standard_keywords(document_fhir(document_problems(generate(), app.routes)))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -289,6 +290,8 @@ def create_service_app(
     app.add_middleware(ObserveMiddleware, metrics=metrics)
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(NoStoreMiddleware)
+    # Outermost: on /fhir paths every problem leaves as a FHIR OperationOutcome (shared/fhir.py).
+    app.add_middleware(FhirOutcomeMiddleware)
     return app
 
 

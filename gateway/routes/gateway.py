@@ -34,3 +34,7 @@ ROUTES = [
         summary="Enable a practitioner",
     ),
 ]
+
+# Issue 22: the FHIR facade's CapabilityStatement, built from this table (gateway/fhir_metadata.py).
+# Public, as FHIR servers' capabilities are: no personal data.
+ROUTES += [Route("GET", "/fhir/metadata", "", summary="The FHIR R4 CapabilityStatement")]

@@ -111,3 +111,11 @@ ROUTES += [
     ),
     Route("GET", "/v1/reports/threshold-audit", REP, summary="Threshold audit agreement by level and month"),
 ]
+
+# Issue 22: the FHIR R4 facade (docs/fhir.md): a referral as a ServiceRequest, with the same
+# scopes as /v1/referrals (reads, search by NHS number, create).
+ROUTES += [
+    Route("GET", "/fhir/ServiceRequest", READ, summary="FHIR: referrals naming a child, by NHS number"),
+    Route("GET", "/fhir/ServiceRequest/{referral_id}", READ, summary="FHIR: a referral as a ServiceRequest"),
+    Route("POST", "/fhir/ServiceRequest", CREATE, summary="FHIR: submit a referral as a ServiceRequest"),
+]

@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from services.referrals.config import Settings, get_settings
 from services.referrals.handlers import HANDLERS
 from services.referrals.models import Base
-from services.referrals.router import internal, router
+from services.referrals.router import fhir, internal, router
 from services.referrals.runtime import ReferralsRuntime
 from shared.runtime import bind_handlers, build_service_app
 from shared.tokens import KeySet
@@ -21,5 +21,5 @@ def create_app(settings: Settings | None = None, *, keys: KeySet | None = None) 
         runtime,
         title="Early Help API - referrals",
         description="Requests for Support, MASH triage and decisions, the person index, referral reports.",
-        routers=[router, internal],
+        routers=[router, internal, fhir],
     )

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import (
     BindParameter,
+    CompoundSelect,
     Integer,
     and_,
     bindparam,
@@ -18,6 +19,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    union,
     union_all,
     update,
 )
@@ -687,4 +689,25 @@ async def corrections_of(session: AsyncSession, person_ids: Iterable[str]) -> li
         .where(PersonCorrection.person_id.in_(list(set(person_ids))))
         .order_by(PersonCorrection.corrected_at, PersonCorrection.id)
     )
+    return list((await session.execute(stmt)).scalars().all())
+
+
+async def referrals_for_nhs_number(
+    session: AsyncSession, nhs_number: str, *, only_agency_id: str | None, limit: int
+) -> list[Referral]:
+    """The referrals naming anyone with this NHS number, newest first (the FHIR search): the
+    person index's NHS number index (and whom such a person was merged into), then each
+    person's referral rows by `person_id`."""
+    people: CompoundSelect[tuple[str | None]] = union(
+        select(Person.id).where(Person.nhs_number == nhs_number),
+        select(Person.merged_into_id).where(
+            Person.nhs_number == nhs_number, Person.merged_into_id.is_not(None)
+        ),
+    )
+    stmt = select(Referral).where(
+        Referral.id.in_(select(ReferralPerson.referral_id).where(ReferralPerson.person_id.in_(people)))
+    )
+    if only_agency_id:
+        stmt = stmt.where(Referral.source_agency_id == only_agency_id)
+    stmt = stmt.order_by(Referral.received_at.desc(), Referral.id.desc()).limit(limit)
     return list((await session.execute(stmt)).scalars().all())

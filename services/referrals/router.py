@@ -22,6 +22,7 @@ from services.referrals import (
     service,
     threshold_audit,
 )
+from services.referrals import fhir as fhir_rules
 from services.referrals import journey as journey_flow
 from services.referrals.disclosures import DisclosuresDep
 from services.referrals.models import Referral
@@ -76,6 +77,15 @@ from shared.clock import LONDON, MissingOffset, london_today, parse_date, parse_
 from shared.context import Now
 from shared.deps import IdempotencyDep, RuntimeDep, SessionDep
 from shared.etag import check_if_match, set_etag
+from shared.fhir import (
+    NHS_NUMBER_SYSTEM,
+    FhirResponse,
+    fhir_responses,
+    nhs_number_token,
+    request_body,
+    resource_body,
+    searchset,
+)
 from shared.identity import Identity, ServiceIdentity, require_scope
 from shared.pagination import PageDep, page_of
 from shared.problems import ValidationProblem
@@ -892,3 +902,90 @@ async def threshold_audit_report(
             },
         )
     return report
+
+
+# ---- the FHIR R4 facade (issue 22, docs/fhir.md): a referral as a ServiceRequest ----
+# The same scopes, rules and policy as /v1/referrals (services/referrals/fhir.py); errors leave
+# as OperationOutcomes (shared/fhir.py).
+
+fhir = APIRouter(prefix="/fhir", tags=["fhir"])
+NhsToken = Annotated[
+    str | None,
+    Query(
+        max_length=80,
+        description=f"`{NHS_NUMBER_SYSTEM}|<NHS number>`: referrals naming the child with this NHS number",
+    ),
+]
+
+
+def _disclosed(disclosures: Any, c: service.Context, referral: Referral) -> None:
+    """A FHIR read of a referral is noted as `GET /v1/referrals/{id}` notes it."""
+    people = fhir_rules.people_of(c, referral)
+    disclosures.note(people, "referral", referral.id, provided_by_agency_id=referral.source_agency_id)
+
+
+@fhir.get(
+    "/ServiceRequest/{referral_id}", response_class=FhirResponse, responses=fhir_responses("ServiceRequest")
+)
+async def fhir_read_service_request(
+    referral_id: Id,
+    identity: CanRead,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    now: Now,
+    disclosures: DisclosuresDep,
+) -> FhirResponse:
+    """A referral as a FHIR ServiceRequest (as `GET /v1/referrals/{id}`: a disclosure when it is one)."""
+    c = ctx(session, runtime, identity, now)
+    referral, resource = await fhir_rules.read(c, referral_id)
+    _disclosed(disclosures, c, referral)
+    return FhirResponse(resource)
+
+
+@fhir.get(
+    "/ServiceRequest", response_class=FhirResponse, responses=fhir_responses("ServiceRequest", bundle=True)
+)
+async def fhir_search_service_requests(
+    request: Request,
+    identity: CanRead,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    now: Now,
+    disclosures: DisclosuresDep,
+    patient_identifier: Annotated[NhsToken, Query(alias="patient.identifier")] = None,
+    subject_identifier: Annotated[NhsToken, Query(alias="subject:identifier")] = None,
+    count: Annotated[int, Query(alias="_count", ge=1, le=fhir_rules.SEARCH_LIMIT)] = fhir_rules.SEARCH_LIMIT,
+) -> FhirResponse:
+    """Referrals naming a child, by NHS number (`patient.identifier` or `subject:identifier`),
+    newest first: a searchset Bundle of those the caller may see (partners: their own)."""
+    given = [
+        (n, v)
+        for n, v in (("patient.identifier", patient_identifier), ("subject:identifier", subject_identifier))
+        if v
+    ]
+    if len(given) != 1:
+        raise ValidationProblem("patient.identifier", "search by one patient identifier (the NHS number)")
+    nhs_number = nhs_number_token(given[0][1], given[0][0])
+    c = ctx(session, runtime, identity, now)
+    found = await fhir_rules.search(c, nhs_number, count)
+    for referral, _ in found:
+        _disclosed(disclosures, c, referral)
+    return FhirResponse(searchset([r for _, r in found], str(request.url.path) + "?" + request.url.query))
+
+
+@fhir.post(
+    "/ServiceRequest",
+    status_code=201,
+    response_class=FhirResponse,
+    responses=fhir_responses("ServiceRequest", created=True),
+    openapi_extra=request_body("ServiceRequest"),
+)
+async def fhir_create_service_request(
+    request: Request, identity: CanCreate, session: SessionDep, runtime: RuntimeDep, now: Now
+) -> FhirResponse:
+    """Submit a referral as a FHIR ServiceRequest (every `POST /v1/referrals` rule holds);
+    201 with its Location, or 422 naming the element."""
+    doc = await resource_body(request)
+    resource = await fhir_rules.create(ctx(session, runtime, identity, now), doc)
+    location = f"/fhir/ServiceRequest/{resource['id']}"
+    return FhirResponse(resource, status_code=201, headers={"Location": location})

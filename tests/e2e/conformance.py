@@ -7,7 +7,10 @@ body does not validate against the schema declared for that status and media typ
 session fails at its end with the list (`tests/e2e/conftest.py`).
 
 Requests the document does not describe are not checked: paths or methods it does not have
-(the 405s, the unknown routes), and everything outside `/v1/` and `/oauth/token`.
+(the 405s, the unknown routes), and everything outside `/v1/`, `/fhir/` and `/oauth/token`. The
+FHIR facade's operations are declared in `application/fhir+json` (a generic resource schema, and
+every error an OperationOutcome): the shapes themselves are FHIR R4's, checked with
+`fhir.resources` in the services' tests and tests/e2e/test_fhir.py.
 """
 
 from __future__ import annotations
@@ -59,7 +62,7 @@ class Conformance:
         return cls(doc)
 
     def operation(self, method: str, path: str) -> tuple[str, dict[str, Any]] | None:
-        if not (path.startswith("/v1/") or path == "/oauth/token"):
+        if not (path.startswith(("/v1/", "/fhir/")) or path == "/oauth/token"):
             return None
         for pattern, template in self.paths:
             if pattern.match(path):

@@ -15,6 +15,7 @@ bearer token (`MatrixWorld.bearer`).
 from __future__ import annotations
 
 import http.server
+import json
 import random
 import string
 import threading
@@ -23,6 +24,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -686,11 +688,21 @@ def assert_rows_match_routes(
     assert not stale, f"{table} rows for routes that no longer exist: {stale}"
 
 
+def problem_type(resp: httpx.Response) -> str:
+    """The problem's `type`; the FHIR facade's OperationOutcome carries it as its issue's
+    `details` coding (shared/fhir.py)."""
+    body = resp.json()
+    if body.get("resourceType") == "OperationOutcome":
+        codings = body["issue"][0].get("details", {}).get("coding", [])
+        return next((f"{c['system']}/{c['code']}" for c in codings), "")
+    return str(body.get("type", ""))
+
+
 def mismatch(wanted: Want, resp: httpx.Response) -> str | None:
     if resp.status_code not in wanted.codes:
         return f"expected {wanted}, got {resp.status_code}: {resp.text[:300]}"
     if wanted.problem:
-        kind = resp.json().get("type", "")
+        kind = problem_type(resp)
         if not kind.endswith("/" + wanted.problem):
             return f"expected problem {wanted.problem}, got {kind!r}"
     if wanted.scope:
@@ -734,3 +746,23 @@ def target_failures(w: MatrixWorld, route: Route, caller: Any, targets: Iterable
         if problem:
             failures.append(f"{t.name} ({call.path}): {problem}")
     return failures
+
+
+# --- the FHIR facade (issue 22, docs/fhir.md) ---------------------------------------------------
+
+FHIR_EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "fhir" / "ServiceRequest-create.json"
+NHS_NUMBER_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
+
+
+def fhir_service_request() -> dict[str, Any]:
+    """The documented ServiceRequest example, for a child no other call names."""
+    doc: dict[str, Any] = json.loads(FHIR_EXAMPLE.read_text())
+    patient = doc["contained"][0]
+    del patient["identifier"]
+    patient["name"][0]["family"] = name()
+    return doc
+
+
+# A search by an NHS number: a searchset Bundle of what the caller may see (tests/e2e/test_fhir.py
+# shows whose referrals are found).
+FHIR_SEARCH = fixed("/fhir/ServiceRequest", params={"patient.identifier": f"{NHS_NUMBER_SYSTEM}|4010232137"})

@@ -53,6 +53,7 @@ from tests.e2e.matrix import (
     ASSESSMENT,
     CLOSED,
     EH,
+    FHIR_SEARCH,
     MA,
     NOT_PERMITTED,
     PO,
@@ -78,6 +79,7 @@ from tests.e2e.matrix import (
     eventually,
     everyone,
     extend,
+    fhir_service_request,
     fixed,
     fresh_episode,
     listed,
@@ -1181,6 +1183,37 @@ EXPECTATIONS: dict[tuple[str, str], list[Target]] = {
         Target("the report", everyone(200), fixed("/v1/reports/threshold-audit"))
     ],
 }
+
+
+# ---- issue 22: the FHIR facade (docs/fhir.md): the /v1 scopes and rules, so the /v1 rows' cells.
+# The CapabilityStatement is public (gateway/fhir_metadata.py).
+EXPECTATIONS.update(
+    {
+        ("POST", "/fhir/ServiceRequest"): [
+            Target(
+                "a new ServiceRequest",
+                everyone(201),
+                lambda w, c, f: Call("/fhir/ServiceRequest", json=fhir_service_request()),
+            )
+        ],
+        ("GET", "/fhir/ServiceRequest"): [Target("a search by NHS number", everyone(200), FHIR_SEARCH)],
+        ("GET", "/fhir/ServiceRequest/{referral_id}"): [
+            Target(
+                "school A's referral",
+                only(200, {*READS_ALL_REFERRALS, SA}),
+                fixed(lambda w: f"/fhir/ServiceRequest/{w.ref_a['id']}"),
+            ),
+            Target(
+                "the caller's own referral",
+                everyone(200),
+                lambda w, c, f: Call(f"/fhir/ServiceRequest/{w.own_referral[c]['id']}"),
+            ),
+        ],
+        ("GET", "/fhir/metadata"): [
+            Target("the CapabilityStatement", everyone(200), fixed("/fhir/metadata"))
+        ],
+    }
+)
 
 
 # --- the tests ---------------------------------------------------------------------------------

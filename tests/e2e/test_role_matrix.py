@@ -81,6 +81,7 @@ from tests.e2e.matrix import (
     ASSESSMENT,
     CLOSED,
     EH,
+    FHIR_SEARCH,
     MA,
     NOT_PERMITTED,
     PO,
@@ -108,6 +109,7 @@ from tests.e2e.matrix import (
     eventually,
     everyone,
     extend,
+    fhir_service_request,
     fixed,
     fresh_episode,
     listed,
@@ -1484,6 +1486,38 @@ POLICY: dict[tuple[str, str], Row] = {
         Target("the report", everyone(200), fixed("/v1/reports/threshold-audit"))
     ),
 }
+
+
+# ---- issue 22: the FHIR facade (docs/fhir.md): the /v1 scopes and rules, so the /v1 rows' cells.
+POLICY.update(
+    {
+        ("POST", "/fhir/ServiceRequest"): per_role(
+            Target(
+                "a new ServiceRequest",
+                everyone(201),
+                lambda w, c, f: Call("/fhir/ServiceRequest", json=fhir_service_request()),
+            )
+        ),
+        ("GET", "/fhir/ServiceRequest"): per_role(
+            Target("a search by NHS number", everyone(200), FHIR_SEARCH)
+        ),
+        ("GET", "/fhir/ServiceRequest/{referral_id}"): per_person(
+            Target(
+                "Tom's referral (E's)",
+                only(200, {*READS_ALL_REFERRALS, TAF_SCHOOL, COLLEAGUE}),
+                fixed(lambda w: f"/fhir/ServiceRequest/{w.ref_e}"),
+            ),
+            Target(
+                "the persona's own referral",
+                everyone(200),
+                lambda w, c, f: Call(f"/fhir/ServiceRequest/{w.own_referral[c]}"),
+            ),
+        ),
+        ("GET", "/fhir/metadata"): per_role(
+            Target("the CapabilityStatement", everyone(200), fixed("/fhir/metadata"))
+        ),
+    }
+)
 
 
 # --- the tests ---------------------------------------------------------------------------------
