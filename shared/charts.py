@@ -12,6 +12,9 @@ upright or lying - or `Line` - series over periods). `render(chart, "svg")` draw
 - Accessible: the SVG's root is `role="img"` labelled by its `<title>` and described by its
   `<desc>`; every panel has a title and labelled axes; a panel with nothing to show says "No
   data for this period" instead of drawing empty axes (never an error).
+- A value may be a gap (`None`): a `Bars` panel draws no bar there but its `gap_label` (e.g.
+  "suppressed" for a small-number cell), a `Line` breaks. A gap's value is never known to the
+  chart, so no bar length, label or axis can give it away.
 """
 
 from __future__ import annotations
@@ -86,29 +89,32 @@ def label(code: str) -> str:
 @dataclass(frozen=True)
 class Bars:
     """Bars of labelled counts: one series is a plain bar chart; several are grouped side by
-    side, or stacked (`stacked=True`). `horizontal` lays them down (long labels read better)."""
+    side, or stacked (`stacked=True`). `horizontal` lays them down (long labels read better).
+    A `None` value is a gap: no bar, `gap_label` written where it would stand."""
 
     title: str
     categories: Sequence[str]
-    series: Mapping[str, Sequence[float]]
+    series: Mapping[str, Sequence[float | None]]
     value_label: str = "Count"
     category_label: str = ""
     stacked: bool = False
     horizontal: bool = False
+    gap_label: str = "suppressed"
 
     @classmethod
-    def counts(cls, title: str, counts: Mapping[str, float], **kw: Any) -> Bars:
+    def counts(cls, title: str, counts: Mapping[str, float | None], **kw: Any) -> Bars:
         """One series from a mapping of label -> count, in the mapping's order."""
-        return cls(title, list(counts), {kw.pop("value_label", "Count"): list(counts.values())}, **kw)
+        return cls(title, list(counts), {kw.get("value_label", "Count"): list(counts.values())}, **kw)
 
 
 @dataclass(frozen=True)
 class Line:
-    """Series over periods (months, quarters...), one line each, in `periods` order."""
+    """Series over periods (months, quarters...), one line each, in `periods` order; a `None`
+    value breaks the line (nothing to show for that period)."""
 
     title: str
     periods: Sequence[str]
-    series: Mapping[str, Sequence[float]]
+    series: Mapping[str, Sequence[float | None]]
     value_label: str = "Count"
     period_label: str = "Period"
 
@@ -150,8 +156,25 @@ def _mpl() -> Any:
 
 
 def _empty(panel: Panel) -> bool:
+    """Nothing to show: no categories, or every value zero (a bar chart's gap is something to
+    show - "suppressed" is not "none"; a line's is not)."""
     labels = panel.categories if isinstance(panel, Bars) else panel.periods
-    return not labels or not any(v for values in panel.series.values() for v in values)
+    values = [v for series in panel.series.values() for v in series]
+    gaps = isinstance(panel, Bars) and any(v is None for v in values)
+    return not labels or not (gaps or any(v for v in values))
+
+
+def _gaps(ax: Axes, panel: Bars, where: Sequence[float], values: Sequence[float | None]) -> None:
+    """Write `gap_label` where a bar of a `None` value would stand, from the axis line out: a
+    marked gap, whose place on the value axis says nothing of the value."""
+    style: dict[str, Any] = {"fontsize": 7, "style": "italic", "color": "#555"}
+    for p, v in zip(where, values, strict=True):
+        if v is not None:
+            continue
+        if panel.horizontal:
+            ax.text(0, p, " " + panel.gap_label, ha="left", va="center", **style)
+        else:
+            ax.text(p, 0, panel.gap_label + " ", ha="center", va="bottom", rotation=90, **style)
 
 
 def _no_data(ax: Axes) -> None:
@@ -172,7 +195,7 @@ def _draw_bars(ax: Axes, panel: Bars) -> None:
     width = 0.8 if panel.stacked or k == 1 else 0.8 / k
     base = [0.0] * n
     for i, (name, values) in enumerate(panel.series.items()):
-        vals = [float(v) for v in values]
+        vals = [0.0 if v is None else float(v) for v in values]
         offset = 0.0 if panel.stacked or k == 1 else (i - (k - 1) / 2) * width
         where = [p + offset for p in positions]
         colour = PALETTE[i % len(PALETTE)]
@@ -186,6 +209,7 @@ def _draw_bars(ax: Axes, panel: Bars) -> None:
             )
         if not panel.stacked:
             ax.bar_label(bars, labels=[f"{v:g}" if v else "" for v in vals], fontsize=8, padding=2)
+        _gaps(ax, panel, where, values)
         base = [b + v for b, v in zip(base, vals, strict=True)]
     ticks, labels = (
         (ax.set_yticks, ax.set_yticklabels) if panel.horizontal else (ax.set_xticks, ax.set_xticklabels)
@@ -194,7 +218,7 @@ def _draw_bars(ax: Axes, panel: Bars) -> None:
     labels(
         list(panel.categories),
         rotation=0 if panel.horizontal or n <= 4 else 30,
-        ha="right" if n > 4 and not panel.horizontal else "center",
+        ha="right" if panel.horizontal or n > 4 else "center",
     )
     value_axis, category_axis = (
         (ax.set_xlabel, ax.set_ylabel) if panel.horizontal else (ax.set_ylabel, ax.set_xlabel)
@@ -202,6 +226,10 @@ def _draw_bars(ax: Axes, panel: Bars) -> None:
     value_axis(panel.value_label)
     category_axis(panel.category_label)
     _whole_numbers(ax.xaxis if panel.horizontal else ax.yaxis)
+    # From zero, and at least to one: all zeros and gaps must not draw a -0.05..0.05 axis.
+    shown = [float(v) for series in panel.series.values() for v in series if v is not None]
+    top = max(base) if panel.stacked else max(shown, default=0.0)
+    (ax.set_xlim if panel.horizontal else ax.set_ylim)(0, max(1.0, top) * 1.08)
     if panel.horizontal:
         ax.invert_yaxis()  # the first category on top, as it reads
     if len(panel.series) > 1:
@@ -212,7 +240,11 @@ def _draw_line(ax: Axes, panel: Line) -> None:
     positions = list(range(len(panel.periods)))
     for i, (name, values) in enumerate(panel.series.items()):
         ax.plot(
-            positions, [float(v) for v in values], marker="o", label=name, color=PALETTE[i % len(PALETTE)]
+            positions,
+            [float("nan") if v is None else float(v) for v in values],
+            marker="o",
+            label=name,
+            color=PALETTE[i % len(PALETTE)],
         )
     ax.set_xticks(positions)
     ax.set_xticklabels(list(panel.periods), rotation=30 if len(positions) > 6 else 0)

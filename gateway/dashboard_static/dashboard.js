@@ -2,10 +2,14 @@
 // token and shows it. No data lives in the page; the token stays in this page's memory.
 "use strict";
 
-// One line a report: where it is, and the names of its period parameters (docs/reports.md).
+// One line a report: where it is, and the names of its period parameters (docs/reports.md);
+// `from: null, to: null` for a report of how things stand today (no period).
 const REPORTS = [
   { name: "Referrals", path: "/v1/reports/referrals", from: "from", to: "to", file: "referrals" },
   { name: "Early help episodes", path: "/v1/reports/episodes", from: "opened_from", to: "opened_to", file: "episodes" },
+  { name: "Threshold audit", path: "/v1/reports/threshold-audit", from: "from", to: "to", file: "threshold-audit" },
+  { name: "JSNA feed", path: "/v1/reports/jsna", from: "from", to: "to", file: "jsna" },
+  { name: "Drifting episodes", path: "/v1/reports/drift", from: null, to: null, file: "drift" },
 ];
 
 const objectUrls = [];
@@ -63,7 +67,9 @@ async function getToken() {
 }
 
 function reportUrl(report, from, to, format) {
-  const q = new URLSearchParams({ [report.from]: from, [report.to]: to, format: format });
+  const q = new URLSearchParams({ format: format });
+  if (report.from) q.set(report.from, from);
+  if (report.to) q.set(report.to, to);
   return `${report.path}?${q}`;
 }
 
@@ -92,7 +98,7 @@ function downloadCsv(report, token, from, to) {
     const url = URL.createObjectURL(await resp.blob());
     const a = document.createElement("a");
     a.href = url;
-    a.download = `${report.file}-${from}-${to}.csv`;
+    a.download = report.from ? `${report.file}-${from}-${to}.csv` : `${report.file}.csv`;
     document.body.appendChild(a);
     a.click();
     a.remove();

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
+from itertools import pairwise
 
 from services.assessments import insight_repository as insight
 from services.assessments.assessments import add_months
 from services.assessments.context import Context
 from services.assessments.schemas import DRIFT_CSV_COLUMNS, DriftCase, DriftList, DriftReason
+from shared.clock import LONDON
 from shared.pagination import PageParams, page_of
 
 
@@ -67,3 +70,47 @@ async def drift_csv(ctx: Context) -> str:
         case["reasons"] = ";".join(case["reasons"])
         writer.writerow(["" if case[c] is None else case[c] for c in DRIFT_CSV_COLUMNS])
     return buf.getvalue()
+
+
+# ---- the drift list counted, for its chart (`format=svg|png`) ----
+
+# Months-open bands of the chart: under 6 months, 6 to 11, 12 to 17, 18 to 23, 24 or more.
+BAND_MONTHS = (6, 12, 18, 24)
+
+
+def band_labels() -> list[str]:
+    edges = BAND_MONTHS
+    middle = [f"{a} to {b - 1} months" for a, b in pairwise(edges)]
+    return [f"Under {edges[0]} months", *middle, f"{edges[-1]} months or more"]
+
+
+@dataclass(frozen=True)
+class DriftSummary:
+    """The drifting episodes now, counted in SQL: by band (`band_labels()`) and reason."""
+
+    on: date  # London's today
+    open_months: int  # the configured `drift_open_months`
+    open_too_long_only: list[int]  # one per band
+    no_movement_only: list[int]
+    both: list[int]
+
+    @property
+    def episodes(self) -> int:
+        return sum(self.open_too_long_only) + sum(self.no_movement_only) + sum(self.both)
+
+
+async def drift_summary(ctx: Context) -> DriftSummary:
+    """Bands by months open as `months_open` counts them: opened on or before the same day and
+    time k months ago (`add_months`, month-ends clamped) is k months or more."""
+    starts = [add_months(ctx.now, -k) for k in BAND_MONTHS]
+    rows = await insight.drift_counts(ctx.session, _open_before(ctx), starts)
+    lines = {key: [0] * (len(BAND_MONTHS) + 1) for key in ((True, False), (False, True), (True, True))}
+    for row in rows:
+        lines[(row.open_too_long, row.no_movement)][row.band] += row.episodes
+    return DriftSummary(
+        on=ctx.now.astimezone(LONDON).date(),
+        open_months=ctx.settings.drift_open_months,
+        open_too_long_only=lines[(True, False)],
+        no_movement_only=lines[(False, True)],
+        both=lines[(True, True)],
+    )

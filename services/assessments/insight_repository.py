@@ -323,3 +323,42 @@ def _as_date(value: Any) -> date | None:
     if value is None or isinstance(value, date):
         return value
     return date.fromisoformat(str(value))
+
+
+@dataclass(frozen=True)
+class DriftCount:
+    band: int  # index into the bands: 0 the newest
+    open_too_long: bool
+    no_movement: bool
+    episodes: int
+
+
+async def drift_counts(
+    session: AsyncSession, open_before: datetime, band_starts: list[datetime]
+) -> list[DriftCount]:
+    """The drift list counted, not listed (the chart of `GET /v1/reports/drift`): episodes by
+    months-open band and reason. `band_starts` are instants, newest first: an episode opened at
+    or before `band_starts[i]` is in band i + 1 or later."""
+    stalled = _stalled_episodes()
+    open_too_long = Episode.opened_at < open_before
+    no_movement = stalled.c.episode_id.is_not(None)
+    whens = [
+        (Episode.opened_at <= start, len(band_starts) - i) for i, start in enumerate(reversed(band_starts))
+    ]
+    band = case(*whens, else_=0).label("band") if whens else literal(0).label("band")
+    cases = (
+        select(band, open_too_long.label("too_long"), no_movement.label("stalled"))
+        .select_from(Episode)
+        .outerjoin(stalled, stalled.c.episode_id == Episode.id)
+        .where(Episode.status == "open", or_(open_too_long, no_movement))
+        .subquery("drift_cases")
+    )
+    # Grouped outside: the band's CASE holds parameters PostgreSQL would not match in a GROUP BY.
+    c = cases.c
+    stmt = select(c.band, c.too_long, c.stalled, func.count().label("n")).group_by(
+        c.band, c.too_long, c.stalled
+    )
+    return [
+        DriftCount(int(r.band), bool(r.too_long), bool(r.stalled), int(r.n))
+        for r in (await session.execute(stmt)).all()
+    ]

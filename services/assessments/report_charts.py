@@ -3,6 +3,7 @@ same `EpisodeReport` as the JSON and CSV, so the three always agree (shared/char
 
 from __future__ import annotations
 
+from services.assessments.drift import DriftSummary, band_labels
 from services.assessments.schemas import EpisodeReport
 from shared.charts import Bars, Chart, label
 from shared.codes import HEADLINES
@@ -68,6 +69,45 @@ def episode_chart(report: EpisodeReport) -> Chart:
                 },
                 value_label="Episodes",
                 horizontal=True,
+            ),
+        ],
+    )
+
+
+def drift_chart(summary: DriftSummary) -> Chart:
+    """The drift list counted (`GET /v1/reports/drift?format=svg`): by reason, and by months open
+    stacked by reason. The list as it stands today (the drift list has no period)."""
+    too_long = f"Open more than {summary.open_months} months"
+    stalled = "No movement in the latest three reviews"
+    both = [sum(summary.both)]
+    return Chart(
+        title=f"Drifting episodes on {summary.on}",
+        description=(
+            f"{summary.episodes} open episodes drifting: {sum(summary.open_too_long_only) + both[0]} "
+            f"open more than {summary.open_months} months, {sum(summary.no_movement_only) + both[0]} "
+            f"with no movement in their latest three reviews ({both[0]} both); by months open."
+        ),
+        panels=[
+            Bars.counts(
+                "Drifting episodes by reason (an episode with both counts in each)",
+                {
+                    too_long: sum(summary.open_too_long_only) + both[0],
+                    stalled: sum(summary.no_movement_only) + both[0],
+                },
+                value_label="Episodes",
+                horizontal=True,
+            ),
+            Bars(
+                "Drifting episodes by months open",
+                band_labels(),
+                {
+                    f"{too_long} only": summary.open_too_long_only,
+                    f"{stalled} only": summary.no_movement_only,
+                    "Both": summary.both,
+                },
+                value_label="Episodes",
+                category_label="Months open",
+                stacked=True,
             ),
         ],
     )

@@ -22,7 +22,7 @@ from services.assessments import (
 from services.assessments.access import Viewer, ViewerDep
 from services.assessments.app_runtime import AppRuntimeDep
 from services.assessments.context import Context
-from services.assessments.report_charts import episode_chart
+from services.assessments.report_charts import drift_chart, episode_chart
 from services.assessments.schemas import (
     DRIFT_CSV,
     EPISODE_REPORT_CSV,
@@ -447,18 +447,25 @@ async def episode_report(
     dependencies=[Depends(require_scope("reports:read"))],
     responses={
         200: {
-            "description": "Drifting episodes: a page as JSON, or every one as CSV with `format=csv`",
-            "content": {"text/csv": DRIFT_CSV},
+            "description": "Drifting episodes: a page as JSON, or every one as CSV with `format=csv`, "
+            "or counted by reason and months open as a chart (`format=svg`/`png`)",
+            "content": {"text/csv": DRIFT_CSV, **charts.openapi_content("The drifting episodes counted")},
         }
     },
 )
 async def drift_report(
     ctx: Ctx,
     page: PageDep,
-    format: Annotated[Literal["json", "csv"], Query(description="`csv`: every row, not a page")] = "json",
+    format: Annotated[
+        Literal["json", "csv", "svg", "png"],
+        Query(description="`csv`: every row, not a page; `svg` or `png`: a chart of the counts"),
+    ] = "json",
 ) -> Any:
     """Open episodes open more than `drift_open_months`, or whose latest three reviews show no
     movement in outcome scores, oldest first (issue 21)."""
+    if format in charts.CHART_FORMATS:
+        summary = await drift.drift_summary(ctx)
+        return await charts.chart_response(drift_chart(summary), format, f"drift-{summary.on}")
     if format == "csv":
         return Response(await drift.drift_csv(ctx), media_type="text/csv")
     return await drift.drift_list(ctx, page)

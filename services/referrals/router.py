@@ -26,7 +26,7 @@ from services.referrals import fhir as fhir_rules
 from services.referrals import journey as journey_flow
 from services.referrals.disclosures import DisclosuresDep
 from services.referrals.models import Referral
-from services.referrals.report_charts import referral_chart
+from services.referrals.report_charts import jsna_chart, referral_chart, threshold_audit_chart
 from services.referrals.schemas import (
     AddressList,
     AssignmentCreate,
@@ -644,8 +644,12 @@ async def referral_report(
     response_model=JsnaReport,
     responses={
         200: {
-            "content": {"text/csv": {"schema": jsna.CSV_SCHEMA}},
-            "description": "JSON, or CSV with `format=csv` (or Accept: text/csv)",
+            "content": {
+                "text/csv": {"schema": jsna.CSV_SCHEMA},
+                **charts.openapi_content("The feed by need"),
+            },
+            "description": "JSON, or CSV with `format=csv` (or Accept: text/csv), or a chart "
+            "(`format=svg`/`png`: suppressed counts drawn as marked gaps)",
         }
     },
 )
@@ -663,7 +667,8 @@ async def jsna_report(
     ] = None,
     period: Annotated[JsnaPeriodKind, Query(description="Calendar months or quarters")] = "month",
     format: Annotated[
-        JsnaFormat, Query(description="`csv` for CSV (columns in the 200's text/csv)")
+        JsnaFormat,
+        Query(description="`csv` for CSV (columns in the 200's text/csv); `svg` or `png` for a chart"),
     ] = "json",
 ) -> Any:
     """Referred families by need, period and postcode district, small numbers suppressed, for
@@ -675,6 +680,8 @@ async def jsna_report(
     # A transaction of its own: the report's planner settings are `SET LOCAL` (PostgreSQL).
     async with runtime.db.session(write=False, transaction=True) as session:
         report = await jsna.jsna_report(ctx(session, runtime, identity, now), start_on, end_on, period)
+    if format in charts.CHART_FORMATS:
+        return await charts.chart_response(jsna_chart(report), format, f"jsna-{report.from_}-{report.to}")
     if format == "csv" or "text/csv" in request.headers.get("accept", ""):
         return Response(
             jsna.to_csv(report),
@@ -868,8 +875,12 @@ async def record_threshold_audit_agreement(
     response_model=ThresholdAuditReport,
     responses={
         200: {
-            "content": {"text/csv": {"schema": threshold_audit.CSV_SCHEMA}},
-            "description": "JSON, or CSV with ?format=csv or Accept: text/csv",
+            "content": {
+                "text/csv": {"schema": threshold_audit.CSV_SCHEMA},
+                **charts.openapi_content("The agreement report"),
+            },
+            "description": "JSON, or CSV with ?format=csv or Accept: text/csv, or a chart "
+            "(`format=svg`/`png`)",
         }
     },
 )
@@ -883,7 +894,10 @@ async def threshold_audit_report(
         BoundedDate | None, Query(alias="from", description="First day (London) of the decisions, inclusive")
     ] = None,
     to: Annotated[BoundedDate | None, Query(description="Last day (London), inclusive")] = None,
-    format: Annotated[Literal["json", "csv"] | None, Query(description="json (default) or csv")] = None,
+    format: Annotated[
+        Literal["json", "csv", "svg", "png"] | None,
+        Query(description="json (default), csv, or a chart: svg or png"),
+    ] = None,
 ) -> Any:
     """The threshold audit's agreement rate (and how often the blind review chose the same level
     and outcome) by the original level of need and by month, over the sampled decisions made in
@@ -893,6 +907,9 @@ async def threshold_audit_report(
     if start_on > end_on:
         raise ValidationProblem("from", "must not be after to")
     report = await threshold_audit.report(ctx(session, runtime, identity, now), start_on, end_on)
+    if format in charts.CHART_FORMATS:
+        chart = threshold_audit_chart(report)
+        return await charts.chart_response(chart, format, f"threshold-audit-{start_on}-{end_on}")
     if format == "csv" or (format is None and "text/csv" in request.headers.get("accept", "")):
         return Response(
             threshold_audit.to_csv(report),

@@ -1032,7 +1032,7 @@ class ThresholdAuditReport(BaseModel):
 # ---- the JSNA feed (issue 21; `jsna.py`, definitions: docs/referrals.md) ----
 
 JsnaPeriodKind = Literal["month", "quarter"]
-JsnaFormat = Literal["json", "csv"]
+JsnaFormat = Literal["json", "csv", "svg", "png"]
 SuppressionReason = Literal["primary", "secondary"]
 
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -33,9 +34,17 @@ ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-REPORTS = ("referrals", "episodes")
+REPORTS = ("referrals", "episodes", "threshold-audit", "jsna", "drift")
 TO = date.today()
-FROM = TO - timedelta(days=30)
+FROM = TO - timedelta(days=60)  # holds a whole month that has ended, as the JSNA feed needs
+
+
+def jsna_title() -> str:
+    """The feed's whole months: FROM's first day to the end of the last month ended (London)."""
+    london_today = datetime.now(ZoneInfo("Europe/London")).date()
+    month_end = (TO.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+    last = min(month_end, london_today.replace(day=1) - timedelta(days=1))
+    return f"Referred families by need {FROM.replace(day=1)} to {last}"
 
 
 @pytest.fixture(scope="module")
@@ -99,6 +108,10 @@ def assert_charts_rendered(page: Any) -> None:
         page.locator("figure[data-report=episodes] h2").inner_text()
         == f"Early help episodes opened {FROM} to {TO}"
     )
+    heading = {name: page.locator(f"figure[data-report={name}] h2").inner_text() for name in REPORTS}
+    assert heading["threshold-audit"] == f"Threshold audit agreement {FROM} to {TO}"
+    assert heading["jsna"] == jsna_title()
+    assert heading["drift"].startswith("Drifting episodes on ")  # today: the drift list has no period
     assert page.locator("#message").is_hidden()
     assert not [e for e in page.console_errors if "Content Security Policy" in e]
 
@@ -125,6 +138,13 @@ def test_a_pasted_token_shows_every_report_as_a_chart(page, api) -> None:
     path = download.value.path()
     assert open(path, encoding="utf-8").read().startswith("section,key,metric,value")
     assert download.value.suggested_filename == f"referrals-{FROM}-{TO}.csv"
+    # A report without a period (the drift list) downloads its CSV too.
+    with page.expect_download() as download:
+        page.click("figure[data-report=drift] a.csv")
+    assert open(download.value.path(), encoding="utf-8").read().startswith("episode_id,reference")
+    assert download.value.suggested_filename == "drift.csv"
+    # The JSNA chart describes its suppression in the image's alternative text.
+    assert "are suppressed" in page.locator("figure[data-report=jsna] img").get_attribute("alt")
 
 
 def test_a_client_id_and_secret_are_exchanged_for_a_token(page) -> None:
