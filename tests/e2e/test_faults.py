@@ -617,10 +617,10 @@ def test_stalled_upstream_gateway_answers_504_in_time_and_recovers(tmp_path: Pat
                 assert_problem(resp, 504)
                 assert resp.json()["type"].endswith("/upstream-timeout")
                 assert took < 1.9, f"504 after {took:.2f}s (timeout 1 s)"
-            # The other services are not held up by the stalled one.
-            t0 = time.monotonic()
-            assert api.get(MASH, "/v1/episodes").status_code == 200
-            assert time.monotonic() - t0 < 3.0
+            # The other services are not held up by the stalled one: an answer within the 3 s the
+            # referrals service stays stopped (a retry allowed: on a loaded machine a single
+            # call can itself pass the 1 s timeout, which a hang behind referrals never recovers).
+            assert eventually(lambda: api.get(MASH, "/v1/episodes").status_code == 200, timeout=2.5)
             time.sleep(max(0.0, 3.0 - (time.monotonic() - stopped_at)))
         finally:
             os.kill(pid, signal.SIGCONT)
