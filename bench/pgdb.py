@@ -69,15 +69,22 @@ def backend_cpu_seconds(pid: int) -> float | None:
 
 
 async def time_report(
-    db: Database, label: str, call: Callable[[AsyncSession], Awaitable[Any]], runs: int
+    db: Database,
+    label: str,
+    call: Callable[[AsyncSession], Awaitable[Any]],
+    runs: int,
+    *,
+    write: bool = False,
 ) -> list[float]:
     """Runs `call(session)` `runs` times, each in its own read session as an endpoint would,
     and prints the best and median wall time and the database backend's median CPU time (what
-    the query cost PostgreSQL, which other load on the machine does not inflate)."""
+    the query cost PostgreSQL, which other load on the machine does not inflate). `write`: in
+    a write session rolled back after each run (a POST's work, timed without keeping it)."""
     wall: list[float] = []
     cpu: list[float] = []
     for _ in range(runs):
-        async with db.session(write=False) as session:
+        sessions = db.write_sessions() if write else db.session(write=False)
+        async with sessions as session:
             pid = (await session.execute(text("SELECT pg_backend_pid()"))).scalar_one()
             before = backend_cpu_seconds(pid)
             t = time.perf_counter()
@@ -86,6 +93,8 @@ async def time_report(
             after = backend_cpu_seconds(pid)
             if before is not None and after is not None:
                 cpu.append(after - before)
+            if write:
+                await session.rollback()
     wall.sort()
     cpu.sort()
     cpu_text = f", database CPU median {cpu[len(cpu) // 2]:.2f} s" if cpu else ""

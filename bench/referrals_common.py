@@ -67,6 +67,22 @@ def postcode_pool(rng: random.Random, n: int) -> list[str]:
     return sorted(pool)
 
 
+def district_postcodes(rng: random.Random, n: int, districts: int = 40) -> list[str]:
+    """`n` postcodes (normalised) in `districts` postcode districts of a few areas."""
+    outward = [
+        f"{area}{number}" for area in ("S", "DN", "HD", "WF") for number in range(1, 1 + districts // 4)
+    ]
+    units = "ABDEFGHJLNPQRSTUWXYZ"
+    pool: set[str] = set()
+    while len(pool) < n:
+        pool.add(
+            normalise_postcode(
+                f"{rng.choice(outward)}{rng.randint(0, 9)}{rng.choice(units)}{rng.choice(units)}"
+            )
+        )
+    return sorted(pool)
+
+
 def nhs_numbers(start: int = 400_000_000):
     """Valid, distinct NHS numbers in sequence (modulus 11)."""
     n = start

@@ -29,17 +29,31 @@ import asyncpg
 from sqlalchemy import text
 
 from bench.pgdb import backend_cpu_seconds
-from bench.referrals_common import GIVEN, migrated_database, postcode_pool, surname
+from bench.referrals_common import (
+    GIVEN,
+    SYLLABLES_A,
+    SYLLABLES_B,
+    district_postcodes,
+    migrated_database,
+    surname,
+)
 from services.referrals import reports
 from services.referrals.codes import OUTCOME_LEVELS
+from services.referrals.identifiers import format_postcode
 from services.referrals.matching import normalise_name, phonetic_key
 from services.referrals.service import Context
+from shared.codes import NEED_CODES
 from shared.db import Database
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 SPAN_SECONDS = 3 * 365 * 86400
 SOURCES = [("education", "2A", 30), ("health", "3F", 15), ("police", "6", 25), ("housing", "4", 5),
            ("voluntary", "8", 8), ("social_care", "5A", 5), ("early_help", "5D", 7), ("mash", "5B", 5)]  # fmt: skip
+MASH_MANAGERS = [f"p-mash-manager-{i:02d}" for i in range(12)]
+COMMON_NEEDS = {"parental_mental_health": 30, "domestic_abuse": 28, "parental_substance_misuse": 14,
+                "substance_misuse": 8}  # fmt: skip
+NEEDS = list(NEED_CODES)
+NEED_WEIGHTS = [COMMON_NEEDS.get(need, 4) for need in NEEDS]
 OUTCOMES = [("no_further_action", 30), ("signpost_universal", 20), ("single_agency_early_help", 15),
             ("team_around_the_family", 20), ("social_care_assessment", 10), ("strategy_discussion", 5)]  # fmt: skip
 REFERRAL_COLUMNS = [
@@ -48,7 +62,7 @@ REFERRAL_COLUMNS = [
     "consent", "received_at", "decision_due_at", "linked_referral_id", "open_episode_id", "episode_id",
     "level_of_need", "outcome", "rag", "rationale", "decided_by", "agency_checks", "decided_at",
     "decided_by_client_id", "decided_within_timescale", "withdrawn_at", "withdrawal_reason", "step_up_id",
-    "step_up_episode_id", "version",
+    "step_up_episode_id", "version", "decided_by_practitioner_id", "updated_at",
 ]  # fmt: skip
 PERSON_COLUMNS = ["id", "kind", "given_name", "family_name", "given_name_norm", "family_name_norm", "given_key",
                   "family_key", "date_of_birth", "postcode", "created_at"]  # fmt: skip
@@ -61,19 +75,50 @@ def weighted(rng: random.Random, table: list[tuple]) -> tuple:
     return rng.choices(table, weights=[t[-1] for t in table])[0]
 
 
+def pick_needs(rng: random.Random) -> list[str]:
+    """One to three need codes, parental mental health, domestic abuse and substance misuse
+    the most common (as in referrals to a front door)."""
+    wanted = rng.choice((1, 1, 2, 2, 2, 3))
+    out: list[str] = []
+    while len(out) < wanted:
+        need = rng.choices(NEEDS, weights=NEED_WEIGHTS)[0]
+        if need not in out:
+            out.append(need)
+    return out
+
+
+def households(rng: random.Random, n: int) -> list[tuple[str, str]]:
+    """`n` (address as JSON, postcode as stored) in ~40 postcode districts, ~15 households a postcode."""
+    postcodes = district_postcodes(rng, max(10, n // 15))
+    streets = [f"{rng.choice(SYLLABLES_A)}{rng.choice(SYLLABLES_B)} {kind}" for kind in ("Road", "Street", "Close")
+               for _ in range(60)]  # fmt: skip
+    out = []
+    for _ in range(n):
+        postcode = rng.choice(postcodes)
+        line1 = f"{rng.randint(1, 240)} {rng.choice(streets)}"
+        out.append(
+            (json.dumps({"line1": line1, "town": "Town", "postcode": format_postcode(postcode)}), postcode)
+        )
+    return out
+
+
 def generate(n: int, rng: random.Random):
     """(people, referrals, referral_person, episodes, episode_person) rows."""
     pool = int(n * 0.8)
-    postcodes = postcode_pool(rng, max(10, pool // 15))
+    # A child lives in one household all along (two children in three share one with a
+    # sibling), so a child referred again is a family referred again.
+    homes = households(rng, max(10, int(pool * 0.7)))
+    home_of = [rng.randrange(len(homes)) for _ in range(pool)]
     now = datetime.now(UTC)
     people = []
-    for _ in range(pool):
+    for i in range(pool):
         g, f = rng.choice(GIVEN), surname(rng)
         gn, fn = normalise_name(g), normalise_name(f)
         dob = date(2026, 1, 1) - timedelta(days=rng.randint(0, 18 * 365))
         people.append((str(uuid.uuid4()), "child", g, f, gn, fn, phonetic_key(gn), phonetic_key(fn), dob,
-                       rng.choice(postcodes), now))  # fmt: skip
+                       homes[home_of[i]][1], now))  # fmt: skip
     times = sorted(START + timedelta(seconds=rng.randrange(SPAN_SECONDS)) for _ in range(n))
+    people_index = {p[0]: i for i, p in enumerate(people)}
     referrals, rp, episodes, episode_people = [], [], [], []
     seen: list[tuple] = []
     referrer = json.dumps({"name": "Referrer", "role": "DSL"})
@@ -103,6 +148,7 @@ def generate(n: int, rng: random.Random):
         if rng.random() < 0.3:  # a sibling
             children.append(people[(len(seen) + pool // 2) % pool])
         seen.extend(children)
+        address, postcode = homes[home_of[people_index[children[0][0]]]]
         if outcome == "team_around_the_family":
             episode_id = str(uuid.uuid4())
             episodes.append((episode_id, rid, "referral", level, decided_at + timedelta(days=1)))
@@ -112,15 +158,31 @@ def generate(n: int, rng: random.Random):
         referrals.append((
             rid, f"RFS-{received.year}-{i:07d}", "safeguarding_concern" if urgent else "request_for_support",
             status, urgent, urgent, f"agency-{agency_type}", agency_type, f"client-{agency_type}", code,
-            referrer, None, children[0][9], json.dumps(["school_attendance"]), "Synthetic referral.", None,
+            referrer, address, postcode, json.dumps(pick_needs(rng)), "Synthetic referral.", None,
             received, received + timedelta(days=1), None, None, episode_id, level, outcome, None,
             "Synthetic decision." if outcome else None, None, None, decided_at, None, within, withdrawn_at,
-            None, step_up, None, 1,
+            None, step_up, None, 1, rng.choice(MASH_MANAGERS) if outcome else None,
+            decided_at or withdrawn_at or received,
         ))  # fmt: skip
         for pos, c in enumerate(dict.fromkeys(children)):
             rp.append((rid, "child", pos, c[0], c[0], "certain", c[2], c[3], c[8], received, code,
                        step_up is not None, level, outcome, decided_at))  # fmt: skip
     return people, referrals, rp, episodes, episode_people
+
+
+async def copy_generated(
+    conn: asyncpg.Connection, people: list, referrals: list, rp: list, episodes: list, episode_people: list
+) -> None:
+    """What `generate` made, into the database with COPY."""
+    await conn.copy_records_to_table("person", records=people, columns=PERSON_COLUMNS)
+    await conn.copy_records_to_table("referral", records=referrals, columns=REFERRAL_COLUMNS)
+    await conn.copy_records_to_table("referral_person", records=rp, columns=RP_COLUMNS)
+    await conn.copy_records_to_table(
+        "episode", records=episodes, columns=["id", "referral_id", "origin", "level_of_need", "opened_at"]
+    )
+    await conn.copy_records_to_table(
+        "episode_person", records=episode_people, columns=["episode_id", "original_person_id", "person_id"]
+    )
 
 
 def report_context(session: Any) -> Context:
@@ -160,17 +222,7 @@ async def main() -> None:
     async with migrated_database("bench_report") as (url, dsn):
         conn = await asyncpg.connect(dsn)
         t = time.perf_counter()
-        await conn.copy_records_to_table("person", records=people, columns=PERSON_COLUMNS)
-        await conn.copy_records_to_table("referral", records=referrals, columns=REFERRAL_COLUMNS)
-        await conn.copy_records_to_table("referral_person", records=rp, columns=RP_COLUMNS)
-        await conn.copy_records_to_table(
-            "episode", records=episodes, columns=["id", "referral_id", "origin", "level_of_need", "opened_at"]
-        )
-        await conn.copy_records_to_table(
-            "episode_person",
-            records=episode_people,
-            columns=["episode_id", "original_person_id", "person_id"],
-        )
+        await copy_generated(conn, people, referrals, rp, episodes, episode_people)
         print(f"loaded with COPY in {time.perf_counter() - t:.1f} s")
         await conn.close()
 

@@ -12,11 +12,11 @@ suppression (issue 21 item 3; definitions: docs/referrals.md, "JSNA feed").
   `from` goes back to its period's first day, `to` on to its period's last, and a period not yet
   ended is left out, so two requests can never differ by a few days' referrals.
 
-Each intake writes one `referral_need` row per need (`record`); migration 0008 wrote them for
-referrals stored before. The counts are one SQL statement over `ix_referral_need_jsna` (month,
-need, district, family key): the families of each cell de-duplicated in the index's order, then
-counted; Python only lays the counts out as one table a period and suppresses it
-(`shared.suppression`).
+Each intake writes one `referral_need` row per need and its family into each cell of its
+month and quarter, `jsna_family_period` (`record`); migrations 0009 and 0010 wrote them for
+referrals stored before. The counts are one SQL statement, a grouped count over the primary key
+of `jsna_family_period` (kind, period, need, district, family key); Python only lays the counts
+out as one table a period and suppresses it (`shared.suppression`).
 """
 
 from __future__ import annotations
@@ -31,10 +31,11 @@ from sqlalchemy import func, select, text
 
 from services.referrals.codes import NEED_CODES
 from services.referrals.households import address_key
-from services.referrals.models import Referral, ReferralNeed
+from services.referrals.models import JsnaFamilyPeriod, Referral, ReferralNeed
 from services.referrals.reports import POSTGRES_REPORT_SETTINGS
 from services.referrals.schemas import JsnaCell, JsnaPeriod, JsnaPeriodKind, JsnaReport, JsnaTotal
 from shared.clock import LONDON
+from shared.db import conflict_insert, is_postgres_session
 from shared.problems import ValidationProblem
 from shared.suppression import suppress
 
@@ -83,9 +84,31 @@ def need_rows(referral: Referral) -> list[ReferralNeed]:
     ]
 
 
-def record(ctx: Context, referral: Referral) -> None:
-    """The referral's needs, for the feed, in the intake's transaction."""
-    ctx.session.add_all(need_rows(referral))
+def family_period_rows(needs: list[ReferralNeed]) -> list[dict[str, Any]]:
+    """The (kind, period, need, district, family) rows of a referral's need rows: its family
+    in each cell of the month and of the quarter it was received in."""
+    return [
+        {
+            "kind": kind,
+            "period": n.month // months,
+            "need": n.need,
+            "district": n.district,
+            "family_key": n.family_key,
+        }
+        for kind, months in MONTHS_IN.items()
+        for n in needs
+    ]
+
+
+async def record(ctx: Context, referral: Referral) -> None:
+    """The referral's needs, for the feed, in the intake's transaction; its family in each
+    cell unless a referral before put it there (ON CONFLICT DO NOTHING)."""
+    rows = need_rows(referral)
+    ctx.session.add_all(rows)
+    if rows:
+        insert = conflict_insert(is_postgres_session(ctx.session))
+        families = insert(JsnaFamilyPeriod).values(family_period_rows(rows)).on_conflict_do_nothing()
+        await ctx.session.execute(families)
 
 
 # ---- periods ----
@@ -121,19 +144,15 @@ def whole_periods(start_on: date, end_on: date, kind: str, today: date) -> range
 
 
 def counts_query(kind: str, first_month: int, last_month: int) -> Any:
-    """(period, need, district, families): families counted once per cell."""
-    n = ReferralNeed.__table__.c
-    # Months group in the index's own order (no sort); quarters are hashed from it.
-    period = (n.month if kind == "month" else n.month // MONTHS_IN[kind]).label("period")
-    families = (
-        select(period, n.need, n.district, n.family_key)
-        .where(n.month >= first_month, n.month <= last_month)
-        .group_by(period, n.need, n.district, n.family_key)
-        .subquery("families")
-    )
-    f = families.c
-    return select(f.period, f.need, f.district, func.count().label("families")).group_by(
-        f.period, f.need, f.district
+    """(period, need, district, families) over the whole periods of `kind` from the one holding
+    `first_month` to the one holding `last_month`: a grouped count of `jsna_family_period`, an
+    index-only scan of its primary key in the grouping's order (no sort, no de-duplication)."""
+    f = JsnaFamilyPeriod.__table__.c
+    months = MONTHS_IN[kind]
+    return (
+        select(f.period, f.need, f.district, func.count().label("families"))
+        .where(f.kind == kind, f.period >= first_month // months, f.period <= last_month // months)
+        .group_by(f.period, f.need, f.district)
     )
 
 

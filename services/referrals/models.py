@@ -202,6 +202,23 @@ class ReferralNeed(Base):
     )
 
 
+class JsnaFamilyPeriod(Base):
+    """Each family once per (period kind, period, need, district): the JSNA feed counts these
+    rows (jsna.py). Written at intake beside `referral_need` (ON CONFLICT DO NOTHING: a family
+    referred again in the period is already there); migration 0010 wrote them for referrals
+    stored before. The primary key is the feed's index: a range of periods of one kind, in
+    (period, need, district) order, so the count is a grouped index-only scan."""
+
+    __tablename__ = "jsna_family_period"
+
+    kind: Mapped[str] = mapped_column(String(7), primary_key=True)  # "month" or "quarter"
+    # The month as in `referral_need.month`, or the quarter: month // 3.
+    period: Mapped[int] = mapped_column(Integer, primary_key=True)
+    need: Mapped[str] = mapped_column(String(60), primary_key=True)
+    district: Mapped[str] = mapped_column(String(8), primary_key=True)
+    family_key: Mapped[str] = mapped_column(String(32), primary_key=True)
+
+
 # Included in a referral_person index so the report reads them without the rows (PostgreSQL).
 REPORT_COLUMNS = [
     "source_code",

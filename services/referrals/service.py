@@ -147,7 +147,7 @@ async def create(ctx: Context, body: ReferralCreate) -> Referral:
     rows, matches = await _resolve_people(ctx, referral, subjects)
     await _link_and_add(ctx, referral, rows, matches, reserved)
     await households.record_from_referral(ctx, referral, rows)
-    jsna.record(ctx, referral)
+    await jsna.record(ctx, referral)
     return referral
 
 
