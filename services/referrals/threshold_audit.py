@@ -65,6 +65,9 @@ from shared.problems import ValidationProblem
 
 LEVELS = ("universal", "universal_plus", "partnership_plus", "specialist")
 DETAIL_CHUNK = 500  # ids per IN (...) when reading the sampled decisions' details
+# Each sampled decision is a blind second review by a manager: an audit of more than this many
+# is not one anyone will finish, and would cost seconds to draw and to list. 422 naming `share`.
+MAX_AUDIT_ITEMS = 1000
 
 
 # ---- drawing a sample ----
@@ -126,6 +129,13 @@ async def draw(ctx: Context, body: ThresholdAuditCreate) -> ThresholdAuditRead:
         ids_by_outcome[outcome].append(rid)
     seed = body.seed if body.seed is not None else random.SystemRandom().randrange(2**31)
     chosen = stratified_sample(ids_by_outcome, body.share, seed)
+    sampled = sum(len(ids) for ids in chosen.values())
+    if sampled > MAX_AUDIT_ITEMS:
+        raise ValidationProblem(
+            "share",
+            f"would sample {sampled} of {len(rows)} decisions; an audit samples at most {MAX_AUDIT_ITEMS} "
+            "(each is a blind review): choose a smaller share or a shorter period",
+        )
     audit = ThresholdAudit(
         id=str(uuid.uuid4()),
         agency_id=ctx.identity.agency_id,

@@ -172,6 +172,22 @@ async def test_a_period_with_no_decisions_is_a_422_naming_the_field(march):
             assert field in resp.text
 
 
+async def test_an_audit_larger_than_anyone_will_review_is_a_422_naming_share(march, monkeypatch):
+    from services.referrals import threshold_audit
+
+    svc = march
+    for _ in range(3):
+        await decided(svc, "team_around_the_family", by="m-1")
+    monkeypatch.setattr(threshold_audit, "MAX_AUDIT_ITEMS", 2)
+    resp = await draw(svc, share=1)
+    assert resp.status_code == 422
+    assert [e["field"] for e in resp.json()["errors"]] == ["share"]
+    assert "would sample 3 of 3 decisions" in resp.text and "at most 2" in resp.text
+    assert (await svc.client.get("/v1/threshold-audits", headers=manager(svc, "m-2"))).json()["items"] == []
+    monkeypatch.setattr(threshold_audit, "MAX_AUDIT_ITEMS", 3)
+    assert (await draw(svc, share=1)).status_code == 201
+
+
 # ---- the blind review ----
 
 
