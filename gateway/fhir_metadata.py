@@ -36,6 +36,15 @@ SEARCH_PARAMS: dict[str, list[dict[str, str]]] = {
     ],
 }
 
+# Issue 22: plan actions (the assessments service).
+SEARCH_PARAMS["Task"] = [
+    {
+        "name": "focus",
+        "type": "reference",
+        "documentation": "`focus=CarePlan/<episode id>`: the actions of that episode's current plan",
+    },
+]
+
 
 def _interaction(route: Route) -> str | None:
     parts = route.path.strip("/").split("/")

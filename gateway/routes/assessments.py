@@ -81,3 +81,12 @@ ROUTES = [
     Route("GET", "/v1/reports/supporting-families/claims", REP, summary="Supporting Families claims (CSV)"),
     Route("GET", "/v1/reports/supporting-families/summary", REP, summary="Supporting Families by quarter"),
 ]
+
+# Issue 22: the FHIR R4 facade (docs/fhir.md): the TAF as a CareTeam, the plan as a CarePlan, its
+# actions as Tasks, with the /v1 episode reads' scope, consent checks and disclosures.
+ROUTES += [
+    Route("GET", "/fhir/CareTeam/{episode_id}", R, summary="FHIR: an episode's TAF as a CareTeam"),
+    Route("GET", "/fhir/CarePlan/{episode_id}", R, summary="FHIR: an episode's current plan as a CarePlan"),
+    Route("GET", "/fhir/Task/{action_id}", R, summary="FHIR: a plan action as a Task"),
+    Route("GET", "/fhir/Task", R, summary="FHIR: the current plan's actions (focus=CarePlan/<episode id>)"),
+]

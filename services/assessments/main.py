@@ -9,7 +9,7 @@ from services.assessments.config import Settings, get_settings
 from services.assessments.handlers import HANDLERS
 from services.assessments.jobs import JOBS
 from services.assessments.models import Base
-from services.assessments.router import internal, router
+from services.assessments.router import fhir, internal, router
 from shared.runtime import bind_handlers, build_service_app
 from shared.tokens import KeySet
 
@@ -23,5 +23,5 @@ def create_app(settings: Settings | None = None, *, keys: KeySet | None = None) 
         runtime,
         title="Early Help API - assessments",
         description="Episodes, lead professional, assessments, TAF plans, reviews, step-up/down and closure.",
-        routers=[router, internal],
+        routers=[router, internal, fhir],
     )

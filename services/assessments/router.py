@@ -19,6 +19,7 @@ from services.assessments import (
     supporting_families,
     timeline,
 )
+from services.assessments import fhir as fhir_rules
 from services.assessments.access import Viewer, ViewerDep
 from services.assessments.app_runtime import AppRuntimeDep
 from services.assessments.context import Context
@@ -79,6 +80,7 @@ from shared.clock import utcnow
 from shared.context import Now
 from shared.deps import IdempotencyDep, SessionDep
 from shared.etag import check_if_match, set_etag
+from shared.fhir import FhirResponse, fhir_responses, searchset
 from shared.idempotency import IdempotencyClaim, claim
 from shared.identity import ServiceIdentity, require_scope
 from shared.pagination import PageDep, PageParams, page_params_up_to
@@ -658,3 +660,54 @@ async def supporting_families_summary(
     if format == "csv":
         return Response(supporting_families.summary_csv(summary), media_type="text/csv; charset=utf-8")
     return summary
+
+
+# ---- the FHIR R4 facade (issue 22, docs/fhir.md): the TAF, the plan and its actions ----
+# The same scope, consent checks and disclosures as the /v1 episode reads
+# (services/assessments/fhir.py); errors leave as OperationOutcomes (shared/fhir.py).
+
+fhir = APIRouter(prefix="/fhir", tags=["fhir"])
+FocusParam = Annotated[
+    str,
+    Query(max_length=80, description="`CarePlan/<episode id>`: the actions of that episode's current plan"),
+]
+
+
+@fhir.get(
+    "/CareTeam/{episode_id}",
+    response_class=FhirResponse,
+    responses=fhir_responses("CareTeam"),
+    dependencies=READ,
+)
+async def fhir_read_care_team(episode_id: Id, ctx: Ctx) -> FhirResponse:
+    """The episode's Team Around the Family as a CareTeam (as `GET /v1/episodes/{id}`)."""
+    return FhirResponse(await fhir_rules.care_team(ctx, episode_id))
+
+
+@fhir.get(
+    "/CarePlan/{episode_id}",
+    response_class=FhirResponse,
+    responses=fhir_responses("CarePlan"),
+    dependencies=READ,
+)
+async def fhir_read_care_plan(episode_id: Id, ctx: Ctx) -> FhirResponse:
+    """The episode's current plan as a CarePlan (as `GET /v1/episodes/{id}/plan`)."""
+    return FhirResponse(await fhir_rules.care_plan(ctx, episode_id))
+
+
+@fhir.get(
+    "/Task/{action_id}", response_class=FhirResponse, responses=fhir_responses("Task"), dependencies=READ
+)
+async def fhir_read_task(action_id: Id, ctx: Ctx) -> FhirResponse:
+    """A plan action as a Task, for whoever may see its episode."""
+    return FhirResponse(await fhir_rules.task(ctx, action_id))
+
+
+@fhir.get(
+    "/Task", response_class=FhirResponse, responses=fhir_responses("Task", bundle=True), dependencies=READ
+)
+async def fhir_search_tasks(request: Request, ctx: Ctx, focus: FocusParam) -> FhirResponse:
+    """The current plan's actions as Tasks (`focus=CarePlan/<episode id>`): a searchset Bundle,
+    empty for an episode the caller may not see or one with no plan."""
+    found = await fhir_rules.tasks_of_plan(ctx, focus)
+    return FhirResponse(searchset(found, str(request.url.path) + "?" + request.url.query))

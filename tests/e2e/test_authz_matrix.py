@@ -1216,6 +1216,34 @@ EXPECTATIONS.update(
 )
 
 
+# ---- issue 22: the FHIR facade's TAF, plan and actions (assessments): the /v1 episode reads'
+# cells; a Task search finds nothing (200, empty) for whoever may not see the episode.
+EXPECTATIONS.update(
+    {
+        ("GET", "/fhir/CareTeam/{episode_id}"): [
+            Target("episode E's TAF", only(200, SEES_E), fixed(lambda w: f"/fhir/CareTeam/{w.e}")),
+            Target("episode E2's TAF", only(200, SEES_E2), fixed(lambda w: f"/fhir/CareTeam/{w.e2}")),
+        ],
+        ("GET", "/fhir/CarePlan/{episode_id}"): [
+            Target("episode E's plan", only(200, SEES_E), fixed(lambda w: f"/fhir/CarePlan/{w.e}")),
+            Target("episode E2's plan", only(200, SEES_E2), fixed(lambda w: f"/fhir/CarePlan/{w.e2}")),
+        ],
+        ("GET", "/fhir/Task/{action_id}"): [
+            Target("school A's action on E", only(200, SEES_E), fixed(lambda w: f"/fhir/Task/{w.action_a}")),
+            Target(
+                "school B's action on E2", only(200, SEES_E2), fixed(lambda w: f"/fhir/Task/{w.action_b}")
+            ),
+        ],
+        ("GET", "/fhir/Task"): [
+            Target(
+                "the actions of E's plan",
+                everyone(200),
+                fixed("/fhir/Task", params=lambda w: {"focus": f"CarePlan/{w.e}"}),
+            )
+        ],
+    }
+)
+
 # --- the tests ---------------------------------------------------------------------------------
 
 ROUTES = load_routes()

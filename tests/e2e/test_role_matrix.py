@@ -1520,6 +1520,29 @@ POLICY.update(
 )
 
 
+# ---- issue 22: the FHIR facade's TAF, plan and actions (assessments): the /v1 episode reads'
+# cells; a Task search finds nothing (200, empty) for whoever may not see the episode.
+POLICY.update(
+    {
+        ("GET", "/fhir/CareTeam/{episode_id}"): per_person(
+            Target("E's TAF", only(200, SEES_E), fixed(lambda w: f"/fhir/CareTeam/{w.e}"))
+        ),
+        ("GET", "/fhir/CarePlan/{episode_id}"): per_person(
+            Target("E's plan", only(200, SEES_E), fixed(lambda w: f"/fhir/CarePlan/{w.e}"))
+        ),
+        ("GET", "/fhir/Task/{action_id}"): per_person(
+            Target("Tom's action on E", only(200, SEES_E), fixed(lambda w: f"/fhir/Task/{w.action_e}"))
+        ),
+        ("GET", "/fhir/Task"): per_role(
+            Target(
+                "the actions of E's plan",
+                everyone(200),
+                fixed("/fhir/Task", params=lambda w: {"focus": f"CarePlan/{w.e}"}),
+            )
+        ),
+    }
+)
+
 # --- the tests ---------------------------------------------------------------------------------
 
 ROUTES = load_routes()
