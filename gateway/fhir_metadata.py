@@ -35,6 +35,16 @@ SEARCH_PARAMS: dict[str, list[dict[str, str]]] = {
         {"name": "_count", "type": "number", "documentation": "At most 50 (the default), newest first"},
     ],
 }
+# The consent service knows people by person id, not NHS number (docs/fhir.md "Consent").
+_BY_PERSON = {"name": "patient", "type": "reference", "documentation": "The person id: `patient=<uuid>`"}
+SEARCH_PARAMS["Consent"] = [
+    _BY_PERSON,
+    {"name": "_count", "type": "number", "documentation": "At most 50 (the default), newest first"},
+]
+SEARCH_PARAMS["AuditEvent"] = [
+    _BY_PERSON,
+    {"name": "_count", "type": "number", "documentation": "At most 50 (the default), oldest first"},
+]
 
 # Issue 22: plan actions (the assessments service).
 SEARCH_PARAMS["Task"] = [

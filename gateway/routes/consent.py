@@ -33,3 +33,17 @@ ROUTES = [
         summary="The disclosure log as JSON or CSV (subject access request)",
     ),
 ]
+
+# Issue 22: the FHIR R4 facade (docs/fhir.md): a consent as a Consent, the disclosure log as
+# AuditEvents, with the scope of their /v1 reads. Searched by person id (`patient=`).
+ROUTES += [
+    Route("GET", "/fhir/Consent", "consent:read", summary="FHIR: a person's consents (?patient=)"),
+    Route("GET", "/fhir/Consent/{consent_id}", "consent:read", summary="FHIR: a consent as a Consent"),
+    Route("GET", "/fhir/AuditEvent", "consent:read", summary="FHIR: a person's disclosure log (?patient=)"),
+    Route(
+        "GET",
+        "/fhir/AuditEvent/{disclosure_id}",
+        "consent:read",
+        summary="FHIR: a disclosure as an AuditEvent",
+    ),
+]

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from services.consent.config import Settings, get_settings
 from services.consent.handlers import HANDLERS
-from services.consent.router import internal_router, router
+from services.consent.router import fhir, internal_router, router
 from services.consent.runtime import ConsentRuntime
 from shared.runtime import build_service_app
 from shared.tokens import KeySet
@@ -19,5 +19,5 @@ def create_app(settings: Settings | None = None, *, keys: KeySet | None = None) 
         runtime,
         title="Early Help API - consent",
         description="Consent records, sharing decisions, access checks and the disclosure log.",
-        routers=[router, internal_router],
+        routers=[router, internal_router, fhir],
     )

@@ -40,7 +40,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from services.consent.models import Consent, SharingDecision
+from services.consent.models import Consent, Disclosure, SharingDecision
 from services.consent.repository import AccessFact, LiveConsent
 from services.consent.schemas import (
     TEAM_AROUND_THE_FAMILY,
@@ -165,6 +165,11 @@ def may_see_consent(identity: Identity, consent: Consent) -> bool:
 
 def may_see_decision(identity: Identity, decision: SharingDecision) -> bool:
     return sees_every_person(identity) or decision.agency_id == identity.agency_id
+
+
+def may_see_disclosure(identity: Identity, disclosure: Disclosure) -> bool:
+    """As `agency_filter`, for one disclosure: every one, or only those made to the caller's agency."""
+    return sees_every_person(identity) or disclosure.agency_id == identity.agency_id
 
 
 def agency_filter(identity: Identity) -> str | None:

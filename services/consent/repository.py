@@ -237,3 +237,8 @@ async def list_disclosures(
     else:
         stmt = keyset(stmt, Disclosure.disclosed_at, Disclosure.id, params, descending=False)
     return (await session.execute(stmt)).scalars().all()
+
+
+async def get_disclosure(session: AsyncSession, disclosure_id: str) -> Disclosure | None:
+    """One entry of the disclosure log (the FHIR AuditEvent read)."""
+    return await session.get(Disclosure, disclosure_id)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
+from services.consent import fhir as fhir_rules
 from services.consent import policy, service
 from services.consent.export import CSV_SCHEMA, disclosures_csv
 from services.consent.lawful_bases import LAWFUL_BASES
@@ -30,8 +32,10 @@ from services.consent.schemas import (
 from shared.changes import UpdatedSince
 from shared.context import Now
 from shared.deps import IdempotencyDep, RuntimeDep, SessionDep
+from shared.fhir import FhirResponse, fhir_responses, searchset
 from shared.identity import Identity, ServiceIdentity, require_scope
 from shared.pagination import PageDep
+from shared.problems import ValidationProblem
 from shared.validation import IsoAwareDatetime
 
 router = APIRouter(prefix="/v1", tags=["consent"])
@@ -259,3 +263,91 @@ async def export_disclosures(
         return Response(disclosures_csv(items), media_type="text/csv; charset=utf-8", headers=headers)
     export = DisclosureExport(person_id=str(person_id), exported_at=now, count=len(items), disclosures=items)
     return Response(export.model_dump_json(), media_type="application/json", headers=headers)
+
+
+# ---- the FHIR R4 facade (issue 22, docs/fhir.md): Consent and AuditEvent ----
+# The same scope and rule functions as /v1/consents and /v1/people/{id}/disclosures
+# (services/consent/fhir.py); errors leave as OperationOutcomes (shared/fhir.py). The consent
+# service knows people by person id, not NHS number: searches take `patient=<person id>`.
+
+fhir = APIRouter(prefix="/fhir", tags=["fhir"])
+FhirCount = Annotated[
+    int,
+    Query(alias="_count", ge=1, le=fhir_rules.SEARCH_LIMIT, description="At most 50 (the default)"),
+]
+PatientQuery = Annotated[
+    str,
+    Query(
+        max_length=80,
+        description="The person index id (`<uuid>` or `Patient/<uuid>`): the consent service "
+        "knows people by it, not by NHS number",
+    ),
+]
+
+
+def _patient(value: str) -> str:
+    """The person id of a `patient` reference search value (`<id>` or `Patient/<id>`)."""
+    raw = value.removeprefix("Patient/")
+    try:
+        return str(UUID(raw))
+    except ValueError:
+        raise ValidationProblem("patient", "a person id (UUID), or Patient/<person id>") from None
+
+
+@dataclass(frozen=True)
+class PersonSearch:
+    """A FHIR search by person (`patient=`, `_count=`) and the caller's context."""
+
+    ctx: service.Context
+    person_id: str
+    count: int
+    self_url: str
+
+
+async def person_search(
+    request: Request,
+    patient: PatientQuery,
+    identity: ConsentReader,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    now: Now,
+    count: FhirCount = fhir_rules.SEARCH_LIMIT,
+) -> PersonSearch:
+    self_url = str(request.url.path) + "?" + request.url.query
+    return PersonSearch(ctx(session, runtime, identity, now), _patient(patient), count, self_url)
+
+
+PersonSearchDep = Annotated[PersonSearch, Depends(person_search)]
+
+
+@fhir.get("/Consent/{consent_id}", response_class=FhirResponse, responses=fhir_responses("Consent"))
+async def fhir_read_consent(
+    consent_id: UUID, identity: ConsentReader, session: SessionDep, runtime: RuntimeDep, now: Now
+) -> FhirResponse:
+    """A consent as a FHIR Consent (as `GET /v1/consents/{id}`)."""
+    return FhirResponse(await fhir_rules.read_consent(ctx(session, runtime, identity, now), str(consent_id)))
+
+
+@fhir.get("/Consent", response_class=FhirResponse, responses=fhir_responses("Consent", bundle=True))
+async def fhir_search_consents(search: PersonSearchDep) -> FhirResponse:
+    """A person's consents (`patient=<person id>`), newest first: a searchset Bundle of those
+    the caller may see (as `GET /v1/consents?person_id=`)."""
+    found = await fhir_rules.search_consents(search.ctx, search.person_id, search.count)
+    return FhirResponse(searchset(found, search.self_url))
+
+
+@fhir.get("/AuditEvent/{disclosure_id}", response_class=FhirResponse, responses=fhir_responses("AuditEvent"))
+async def fhir_read_audit_event(
+    disclosure_id: UUID, identity: ConsentReader, session: SessionDep, runtime: RuntimeDep, now: Now
+) -> FhirResponse:
+    """One entry of the disclosure log as a FHIR AuditEvent (the rules of `GET /v1/people/{id}/disclosures`)."""
+    c = ctx(session, runtime, identity, now)
+    return FhirResponse(await fhir_rules.read_audit_event(c, str(disclosure_id)))
+
+
+@fhir.get("/AuditEvent", response_class=FhirResponse, responses=fhir_responses("AuditEvent", bundle=True))
+async def fhir_search_audit_events(search: PersonSearchDep) -> FhirResponse:
+    """Who saw a person's information, what, when and why (`patient=<person id>`), oldest
+    first: a searchset Bundle of AuditEvents (as `GET /v1/people/{id}/disclosures`)."""
+    found = await fhir_rules.search_audit_events(search.ctx, search.person_id, search.count)
+    return FhirResponse(searchset(found, search.self_url))

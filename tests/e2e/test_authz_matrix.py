@@ -1244,6 +1244,28 @@ EXPECTATIONS.update(
     }
 )
 
+# Issue 22, consent's part: a Consent and the disclosure log as AuditEvents, with the cells of
+# the /v1 reads they stand for (searched by person id: `patient=`).
+EXPECTATIONS.update(
+    {
+        ("GET", "/fhir/Consent"): [
+            Target("E's child", everyone(200), fixed("/fhir/Consent", params=lambda w: {"patient": w.x}))
+        ],
+        ("GET", "/fhir/Consent/{consent_id}"): [
+            Target(
+                "the TAF consent of E's child", everyone(200), fixed(lambda w: f"/fhir/Consent/{w.consent_e}")
+            )
+        ],
+        ("GET", "/fhir/AuditEvent"): [
+            Target("E's child", everyone(200), fixed("/fhir/AuditEvent", params=lambda w: {"patient": w.x}))
+        ],
+        ("GET", "/fhir/AuditEvent/{disclosure_id}"): [
+            Target("no such disclosure", everyone(404), fixed(f"/fhir/AuditEvent/{uuid.UUID(int=22)}"))
+        ],
+    }
+)
+
+
 # --- the tests ---------------------------------------------------------------------------------
 
 ROUTES = load_routes()

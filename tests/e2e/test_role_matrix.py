@@ -1543,6 +1543,28 @@ POLICY.update(
     }
 )
 
+# Issue 22, consent's part: a Consent and the disclosure log as AuditEvents, with the cells of
+# the /v1 reads they stand for (searched by person id: `patient=`).
+POLICY.update(
+    {
+        ("GET", "/fhir/Consent"): per_role(
+            Target("E's child", everyone(200), fixed("/fhir/Consent", params=lambda w: {"patient": w.x}))
+        ),
+        ("GET", "/fhir/Consent/{consent_id}"): per_role(
+            Target(
+                "the TAF consent of E's child", everyone(200), fixed(lambda w: f"/fhir/Consent/{w.consent_e}")
+            )
+        ),
+        ("GET", "/fhir/AuditEvent"): per_role(
+            Target("E's child", everyone(200), fixed("/fhir/AuditEvent", params=lambda w: {"patient": w.x}))
+        ),
+        ("GET", "/fhir/AuditEvent/{disclosure_id}"): per_role(
+            Target("no such disclosure", everyone(404), fixed(f"/fhir/AuditEvent/{uuid.UUID(int=22)}"))
+        ),
+    }
+)
+
+
 # --- the tests ---------------------------------------------------------------------------------
 
 ROUTES = load_routes()
