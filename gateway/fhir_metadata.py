@@ -58,13 +58,21 @@ SEARCH_PARAMS["Task"] = [
 
 def _interaction(route: Route) -> str | None:
     parts = route.path.strip("/").split("/")
-    if route.method == "GET" and len(parts) == 3 and parts[2].startswith("{"):
+    # `{id}`, or a literal prefix and `{id}` (`deadline-{deadline_id}`: a deadline's Task).
+    if route.method == "GET" and len(parts) == 3 and parts[2].endswith("}"):
         return "read"
     if route.method == "GET" and len(parts) == 2:
         return "search-type"
     if route.method == "POST" and len(parts) == 2:
         return "create"
     return None
+
+
+def _ids(route: Route) -> str:
+    """`; ids `deadline-...`` for a read whose id has a literal prefix (it shares its type)."""
+    last = route.path.rsplit("/", 1)[-1]
+    prefix = last.split("{", 1)[0]
+    return f"; ids `{prefix}...`" if prefix and route.method == "GET" and last.endswith("}") else ""
 
 
 def capability_statement(routes: list[Route], date: str, base_url: str) -> dict[str, Any]:
@@ -80,8 +88,11 @@ def capability_statement(routes: list[Route], date: str, base_url: str) -> dict[
         entry: dict[str, Any] = {
             "type": kind,
             "interaction": [
-                {"code": code, "documentation": f"Scope `{route.scope}` (the {route.service} service)"}
-                for code, route in sorted(by_type[kind], key=lambda x: x[0])
+                {
+                    "code": code,
+                    "documentation": f"Scope `{route.scope}` (the {route.service} service){_ids(route)}",
+                }
+                for code, route in sorted(by_type[kind], key=lambda x: (x[0], x[1].path))
             ],
         }
         if kind in SEARCH_PARAMS and any(code == "search-type" for code, _ in by_type[kind]):

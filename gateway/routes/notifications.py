@@ -30,4 +30,7 @@ ROUTES = [
         "webhooks:manage",
         summary="Send a delivery again",
     ),
+    # Issue 22 (docs/fhir.md): a deadline as a FHIR Task. The literal `deadline-` makes this
+    # template longer than assessments' `/fhir/Task/{action_id}`, so it is matched first.
+    Route("GET", "/fhir/Task/deadline-{deadline_id}", "deadlines:read", summary="FHIR: a deadline as a Task"),
 ]

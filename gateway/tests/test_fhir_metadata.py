@@ -39,3 +39,25 @@ def test_routes_that_are_no_interaction_are_left_out():
             "interaction": [{"code": "read", "documentation": "Scope `x:read` (the referrals service)"}],
         }
     ]
+
+
+def test_deadline_tasks_are_a_second_task_read_routed_by_their_id_prefix():
+    """Deadlines (notifications) and plan actions (assessments) are both Tasks: the gateway
+    sends `/fhir/Task/deadline-<id>` to notifications (the longer literal template wins), any
+    other Task id to assessments; the statement lists both reads."""
+    from gateway.routes import RouteTable
+
+    table = RouteTable(load_routes())
+    deadline, _ = table.match("GET", "/fhir/Task/deadline-5f0c1e2a-0000-4000-8000-000000000001")
+    action, _ = table.match("GET", "/fhir/Task/5f0c1e2a-0000-4000-8000-000000000001")
+    assert deadline is not None and deadline.service == "notifications" and deadline.scope == "deadlines:read"
+    assert action is not None and action.service == "assessments"
+    assert table.match("GET", "/fhir/Task/deadline-")[0].service == "assessments"  # no id: not a deadline
+    doc = capability_statement(load_routes(), "2026-12-03", "/")
+    CapabilityStatement.model_validate(doc)
+    task = next(r for r in doc["rest"][0]["resource"] if r["type"] == "Task")
+    reads = [i["documentation"] for i in task["interaction"] if i["code"] == "read"]
+    assert reads == [
+        "Scope `deadlines:read` (the notifications service); ids `deadline-...`",
+        "Scope `episodes:read` (the assessments service)",
+    ]

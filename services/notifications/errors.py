@@ -23,3 +23,7 @@ class DeliveryNotFound(NotFound):
 
 class SubscriptionDisabled(Conflict):
     type_slug, title = "subscription-disabled", "Subscription disabled"
+
+
+class DeadlineNotFound(NotFound):
+    type_slug, title = "deadline-not-found", "Deadline not found"

@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from services.notifications.config import Settings, get_settings
 from services.notifications.handlers import HANDLERS
 from services.notifications.models import Base
-from services.notifications.router import router
+from services.notifications.router import fhir, router
 from services.notifications.runtime import NotificationsRuntime
 from shared.runtime import bind_handlers, build_service_app
 from shared.tokens import KeySet
@@ -21,5 +21,5 @@ def create_app(settings: Settings | None = None, *, keys: KeySet | None = None) 
         runtime,
         title="Early Help API - notifications",
         description="Deadline rules and deadlines on working days, alerts, the in-app feed, email and signed webhooks.",
-        routers=[router],
+        routers=[router, fhir],
     )

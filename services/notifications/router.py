@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
+from services.notifications import fhir as fhir_rules
 from services.notifications import policy, service
 from services.notifications.schemas import (
     AlertDeliveryRead,
@@ -29,6 +30,7 @@ from shared.changes import UpdatedSince
 from shared.context import Now
 from shared.deps import RuntimeDep, SessionDep
 from shared.etag import set_etag
+from shared.fhir import FhirResponse, fhir_responses
 from shared.identity import CurrentIdentity, Identity, require_scope
 from shared.pagination import PageDep
 
@@ -227,3 +229,27 @@ async def retry(
 ) -> DeliveryRead:
     d = await service.retry_delivery(ctx(session, runtime, identity, now), subscription_id, delivery_id)
     return DeliveryRead.model_validate(d)
+
+
+# ---- the FHIR R4 facade (issue 22, docs/fhir.md): a deadline as a Task ----
+# `deadline-` before the id keeps these apart from the assessments service's plan-action Tasks
+# (the gateway routes the longer literal template here); the scope of GET /v1/deadlines.
+
+fhir = APIRouter(prefix="/fhir", tags=["fhir"])
+
+
+@fhir.get(
+    "/Task/deadline-{deadline_id}",
+    response_class=FhirResponse,
+    responses=fhir_responses("Task"),
+    summary="A deadline as a FHIR Task",
+)
+async def fhir_read_deadline_task(
+    identity: DeadlinesReader,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    now: Now,
+    deadline_id: Annotated[str, Path(max_length=36, description="The deadline's id (`GET /v1/deadlines`)")],
+) -> FhirResponse:
+    """The deadline as a Task: status, kind, subject, due date and owner (no email address)."""
+    return FhirResponse(await fhir_rules.task(ctx(session, runtime, identity, now), deadline_id))

@@ -453,6 +453,18 @@ class MatrixWorld:
             for k in ("amount", "unit", "reminder_lead_hours", "escalation_delay_hours", "escalation_target")
         }
 
+    def deadline_task(self, episode_id: str) -> str:
+        """`/fhir/Task/deadline-<id>`: a deadline of the episode as a FHIR Task (issue 22);
+        the deadlines come by events, so wait for one."""
+        cache: dict[str, str] = self.__dict__.setdefault("_deadline_tasks", {})
+        if episode_id not in cache:
+            found = eventually(
+                lambda: self.ok("GET", MA, "/v1/deadlines", params={"episode_id": episode_id})["items"],
+                "a deadline of the episode",
+            )
+            cache[episode_id] = f"/fhir/Task/deadline-{found[0]['id']}"
+        return cache[episode_id]
+
     def await_feed_and_deliveries(self, decided: dict[str, str]) -> None:
         """Each school's feed item (the MASH decision on its referral `decided[school]`) and
         webhook delivery."""

@@ -1241,6 +1241,10 @@ EXPECTATIONS.update(
                 fixed("/fhir/Task", params=lambda w: {"focus": f"CarePlan/{w.e}"}),
             )
         ],
+        # Deadlines as Tasks (notifications): GET /v1/deadlines' scope, no per-agency filtering.
+        ("GET", "/fhir/Task/deadline-{deadline_id}"): [
+            Target("a deadline of E", everyone(200), fixed(lambda w: w.deadline_task(w.e)))
+        ],
     }
 )
 
