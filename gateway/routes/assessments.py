@@ -76,4 +76,11 @@ ROUTES = [
     # Issue 20: the episode's family (children and adults), and their names for those who may see it.
     Route("PUT", "/v1/episodes/{episode_id}/family-members", W, summary="Set the episode's family members"),
     Route("GET", "/v1/episodes/{episode_id}/family", R, summary="The family's names and dates of birth"),
+    # Issue 22: bulk import of the incumbent system's open cases (docs/import.md).
+    Route(
+        "POST",
+        "/v1/imports/episodes",
+        "imports:write",
+        summary="Import a batch of open episodes with lead professional and TAF (idempotent by source id)",
+    ),
 ]

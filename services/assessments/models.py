@@ -27,6 +27,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.changes import updated_at_column
 from shared.db import UTCDateTime, make_metadata
+from shared.imports import import_record_table
 from shared.platform_tables import platform_tables
 
 
@@ -352,3 +353,7 @@ class PendingDisclosure(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
     sent_at: Mapped[datetime | None] = mapped_column(TZ, nullable=True)
     last_error: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+# Issue 22: what each row of a bulk import created (shared/imports.py): kind `episode`.
+IMPORT_RECORD = import_record_table(Base.metadata)

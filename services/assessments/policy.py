@@ -153,6 +153,11 @@ RULES: tuple[Rule, ...] = (
         "`PATCH .../notes/{id}` of a note written by a system call",
         "the author agency, or an early help manager",
     ),
+    Rule(
+        "bulk-import",
+        "`POST /v1/imports/episodes` (`imports:write`, issue 22)",
+        "the council's admin client, as a system call (no practitioner); anyone else 403 `import-not-permitted`",
+    ),
 )
 
 DELEGABLE = "early help manager, or the lead professional where the manager delegates"

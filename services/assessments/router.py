@@ -12,6 +12,7 @@ from services.assessments import (
     drift,
     episodes,
     family,
+    imports,
     notes,
     plans,
     reports,
@@ -47,6 +48,8 @@ from services.assessments.schemas import (
     DriftList,
     EpisodeClose,
     EpisodeCreate,
+    EpisodeImportBatch,
+    EpisodeImportResult,
     EpisodeList,
     EpisodeRead,
     EpisodeReport,
@@ -76,6 +79,7 @@ from shared.deps import IdempotencyDep, SessionDep
 from shared.etag import check_if_match, set_etag
 from shared.idempotency import IdempotencyClaim, claim
 from shared.identity import ServiceIdentity, require_scope
+from shared.imports import SCOPE as IMPORT_SCOPE
 from shared.pagination import PageDep, PageParams, page_params_up_to
 from shared.validation import BoundedDate, IsoUtcDatetime
 
@@ -585,3 +589,21 @@ async def person_timeline(
     return await timeline.person_timeline(
         Context.of(session, runtime, Viewer(caller, runtime), now), person_id, agency_id, agency_type
     )
+
+
+# --- bulk import (issue 22: imports.py, docs/import.md) -------------------------------------
+
+
+@router.post(
+    "/imports/episodes",
+    response_model=EpisodeImportResult,
+    dependencies=[Depends(require_scope(IMPORT_SCOPE))],
+    tags=["imports"],
+)
+async def import_episodes(body: EpisodeImportBatch, ctx: Ctx) -> EpisodeImportResult:
+    """One batch of the incumbent system's open episodes, each with its lead professional and
+    TAF, opened as of its `opened_at` and announced by the usual events (so their deadlines
+    follow). One transaction: any row wrong is a 422 naming `episodes.<row>.<field>` and
+    nothing is stored. A row already imported (same source id) is skipped and answered with
+    its episode (`created: false`). The council's admin client only (`bulk-import`)."""
+    return await imports.import_batch(ctx, body)
