@@ -972,6 +972,11 @@ class EpisodeImportBatch(Strict):
     """One batch (one transaction, wholly stored or not), at most 500 episodes."""
 
     episodes: list[ImportEpisodeIn] = Field(min_length=1, max_length=MAX_BATCH)
+    dry_run: bool = Field(
+        default=False,
+        description="Check every row, then store nothing (the people check is left out: a dry run "
+        "of a whole file sends ids its people would have)",
+    )
 
 
 class EpisodeImportResult(BaseModel):

@@ -2,7 +2,8 @@
 
 `POST /v1/imports/referrals` takes one batch of children, adults, relationships and referrals,
 each row carrying the incumbent system's id (`source_id`), and stores it in the request's
-transaction: wholly, or (any row wrong: one 422 naming every row and field) not at all.
+transaction: wholly, or (any row wrong: one 422 naming every row and field) not at all. With
+`dry_run` every rule runs and the transaction is rolled back: nothing is stored.
 
 - People run through the person index's matching (`people.resolve`): a child the index
   already certainly holds is linked (`match: certain`), not doubled; a person added earlier in
@@ -65,9 +66,11 @@ async def import_batch(ctx: service.Context, body: ReferralImportBatch) -> Refer
     children = await _people(batch, "children", body.children)
     adults = await _people(batch, "adults", body.adults)
     relationships = await _relationships(batch, body)
-    referrals = await _referrals(batch, body.referrals)
+    referrals = await _referrals(batch, body.referrals, body.dry_run)
     if batch.errors:
         raise row_errors(batch.errors)
+    if body.dry_run:
+        await ctx.session.rollback()
     return ReferralImportResult(
         children=children, adults=adults, relationships=relationships, referrals=referrals
     )
@@ -198,7 +201,7 @@ def _answer(
     ]
 
 
-async def _referrals(batch: _Batch, rows: list[ImportReferralIn]) -> list[ImportedItem]:
+async def _referrals(batch: _Batch, rows: list[ImportReferralIn], dry_run: bool) -> list[ImportedItem]:
     ctx = batch.ctx
     done = await imported(ctx.session, IMPORT_RECORD, REFERRAL, (r.source_id for r in rows))
     todo = [(i, r) for i, r in enumerate(rows) if r.source_id not in done]
@@ -229,7 +232,10 @@ async def _referrals(batch: _Batch, rows: list[ImportReferralIn]) -> list[Import
                 rows_of.append(_row(referral, index[pid], role, at, batch.people[source][1], relationship))
         if len(rows_of) != len(subjects):
             continue
-        await service._number(ctx, referral)
+        if dry_run:
+            referral.reference = f"DRY-RUN-{len(referrals)}"  # no number taken from the series
+        else:
+            await service._number(ctx, referral)
         referrals.append(referral)
         person_rows += rows_of
         created.append((row.source_id, referral.id, None))

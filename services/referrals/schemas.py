@@ -1131,6 +1131,9 @@ class ReferralImportBatch(Strict):
     adults: list[ImportAdultIn] = Field(default_factory=list, max_length=MAX_BATCH)
     relationships: list[ImportRelationshipIn] = Field(default_factory=list, max_length=MAX_BATCH)
     referrals: list[ImportReferralIn] = Field(default_factory=list, max_length=MAX_BATCH)
+    dry_run: bool = Field(
+        default=False, description="Check every row as a real run would, then store nothing"
+    )
 
 
 class ReferralImportResult(BaseModel):
