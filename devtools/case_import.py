@@ -142,6 +142,8 @@ class Outcome:
     errors: list[RowError] = field(default_factory=list)
     batches: int = 0
     stopped: bool = False
+    # (record type, source id) -> the id the service gave (a dry run's are stand-ins).
+    ids: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
 class Stop(Exception):
@@ -443,11 +445,11 @@ def column_of(rest: list[str]) -> str:
     """`decision.level_of_need` -> `level_of_need`; `children.0` -> `children`."""
     path = [p for p in rest if not p.isdigit()]
     text = ".".join(path)
+    if path[:1] == ["lead_professional"] and len(path) > 1:
+        return "family_agreed" if path[-1] == "family_agreed" else f"lead_{path[-1]}"
     for prefix in sorted(COLUMN_OF, key=len, reverse=True):
         if text == prefix or text.startswith(prefix + "."):
             return COLUMN_OF[prefix]
-    if path and path[0] == "lead_professional":
-        return "lead_" + path[-1] if path[-1] != "family_agreed" else "family_agreed"
     return path[-1] if path else "source_id"
 
 
@@ -486,8 +488,8 @@ class Importer:
         self.dry_run = dry_run
         self.stop_after = stop_after
         self.on_progress = on_progress
-        self.ids: dict[tuple[str, str], str] = {}
         self.outcome = Outcome()
+        self.ids = self.outcome.ids
         self.reported: set[tuple[int, str, str]] = set()
         self._members: dict[str, list[Row]] = {}
 

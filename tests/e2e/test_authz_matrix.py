@@ -80,6 +80,8 @@ from tests.e2e.matrix import (
     extend,
     fixed,
     fresh_episode,
+    import_episodes,
+    import_referrals,
     listed,
     merge_people,
     name,
@@ -1169,6 +1171,12 @@ EXPECTATIONS: dict[tuple[str, str], list[Target]] = {
     ],
     ("GET", "/v1/reports/threshold-audit"): [
         Target("the report", everyone(200), fixed("/v1/reports/threshold-audit"))
+    ],
+    # ---- issue 22: the bulk import. Only the council's admin client holds imports:write, and
+    # imports as itself (a system call): every holder succeeds.
+    ("POST", "/v1/imports/referrals"): [Target("a batch of one child", everyone(200), import_referrals)],
+    ("POST", "/v1/imports/episodes"): [
+        Target("a batch of one open episode", everyone(200), import_episodes, fresh=True)
     ],
 }
 

@@ -39,6 +39,10 @@ HEADER = [
 ]
 
 
+# What `family(1) + family(2)` creates.
+TWO_FAMILIES = {"person": 4, "relationship": 2, "referral": 2, "episode": 2, "taf_member": 2}
+
+
 def family(n: int) -> list[dict[str, Any]]:
     """One family of the incumbent system: a child, her mother, the referral, the open episode."""
     postcode = f"S6{n % 10} {n % 9 + 1}AB"
@@ -229,13 +233,7 @@ async def test_a_real_run_then_a_rerun_creates_nothing_twice(services: Services,
     path = write_csv(tmp_path / "cases.csv", family(1) + family(2))
     first = await services.run(path, tmp_path, dry_run=False, batch_size=1)
     assert first.errors == [] and not first.stopped
-    assert dict(first.created) == {
-        "person": 4,
-        "relationship": 2,
-        "referral": 2,
-        "episode": 2,
-        "taf_member": 2,
-    }
+    assert dict(first.created) == TWO_FAMILIES
     expected = {"person": 4, "relationship": 2, "referral": 2, "episode": 2, "lead": 2, "taf_member": 2}
     assert await services.counts() == expected
     again = await services.run(path, tmp_path, dry_run=False)
