@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import csv
 import json
 import os
+import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncGenerator, Callable, Generator, Iterable
@@ -142,6 +144,8 @@ class Outcome:
     errors: list[RowError] = field(default_factory=list)
     batches: int = 0
     stopped: bool = False
+    linked: int = 0  # people rows matched to a person the index already held
+    seconds: dict[str, float] = field(default_factory=dict)  # time spent waiting, per record type
     # (record type, source id) -> the id the service gave (a dry run's are stand-ins).
     ids: dict[tuple[str, str], str] = field(default_factory=dict)
 
@@ -467,6 +471,9 @@ class Sent:
     # Rows attached only to make a dry run's references resolvable: their errors are reported once.
     attached: frozenset[str] = frozenset()
 
+    def first(self) -> Row:
+        return next(r for key, rows in self.rows.items() if key not in self.attached for r in rows)
+
     def without(self, failed: set[tuple[str, int]]) -> Sent:
         body = {k: [x for i, x in enumerate(v) if (k, i) not in failed] for k, v in self.body.items()}
         rows = {k: [x for i, x in enumerate(v) if (k, i) not in failed] for k, v in self.rows.items()}
@@ -492,19 +499,61 @@ class Importer:
         self.ids = self.outcome.ids
         self.reported: set[tuple[int, str, str]] = set()
         self._members: dict[str, list[Row]] = {}
+        self._referral_rows: dict[str, Row] | None = None
 
     async def run(self, rows: list[Row]) -> Outcome:
         by_type: dict[str, list[Row]] = {t: [r for r in rows if r.record_type == t] for t in COLUMNS}
         try:
-            for sent in self._referral_batches(by_type):
-                await self._send(sent)
-            if self.outcome.errors and not self.dry_run:
-                return self.outcome
-            for sent in self._episode_batches(by_type):
-                await self._send(sent)
+            if self.dry_run:
+                for sent in self._referral_batches(by_type):
+                    await self._send(sent)
+                for sent in self._episode_batches(by_type):
+                    await self._send(sent)
+            else:
+                await self._pipelined(by_type)
         except Stop:
             self.outcome.stopped = True
         return self.outcome
+
+    async def _pipelined(self, by_type: dict[str, list[Row]]) -> None:
+        """The referrals service's batches in order; beside them, each batch of episodes as
+        soon as the referrals and people it names are imported (the two services work at once)."""
+        changed = asyncio.Event()
+
+        async def referrals_lane() -> None:
+            try:
+                for sent in self._referral_batches(by_type):
+                    await self._send(sent)
+                    changed.set()
+            finally:
+                changed.set()
+
+        lane = asyncio.create_task(referrals_lane())
+        try:
+            for chunk in self._episode_chunks(by_type):
+                while not lane.done() and not self._ready(chunk):
+                    changed.clear()
+                    await changed.wait()
+                if lane.done():
+                    lane.result()  # a Stop or a failure of the lane ends the run here
+                if self.outcome.errors:
+                    break
+                await self._send(self._episode_sent(chunk, by_type))
+            await lane
+        finally:
+            if not lane.done():
+                lane.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Stop):
+                    await lane
+
+    def _ready(self, chunk: list[Row]) -> bool:
+        for r in chunk:
+            refs = [("person", p) for p in (*as_list(r.data.get("children")), *as_list(r.data.get("adults")))]
+            if r.data.get("referral"):
+                refs.append(("referral", str(r.data["referral"])))
+            if any(ref not in self.ids for ref in refs):
+                return False
+        return True
 
     def _chunks(self, rows: list[Row]) -> Iterable[list[Row]]:
         for start in range(0, len(rows), self.batch_size):
@@ -545,21 +594,27 @@ class Importer:
         return Sent(PEOPLE_URL, dict(body), rows, counts)
 
     def _episode_batches(self, by_type: dict[str, list[Row]]) -> Generator[Sent, None, None]:
-        members: dict[str, list[Row]] = {}
+        for chunk in self._episode_chunks(by_type):
+            yield self._episode_sent(chunk, by_type)
+
+    def _episode_chunks(self, by_type: dict[str, list[Row]]) -> Iterable[list[Row]]:
+        self._members = {}
         for m in by_type["taf_member"]:
-            members.setdefault(str(m.data.get("episode")), []).append(m)
-        self._members = members
-        referrals = {r.source_id: r for r in by_type["referral"]}
+            self._members.setdefault(str(m.data.get("episode")), []).append(m)
         if self.dry_run:  # stand-in ids: the people and referrals were not stored
             for kind in ("person", "referral"):
                 for r in by_type[kind]:
                     self.ids[(kind, r.source_id)] = str(
                         uuid.uuid5(uuid.NAMESPACE_URL, f"{kind}:{r.source_id}")
                     )
-        for chunk in self._chunks(by_type["episode"]):
-            body = [episode_payload(r, members.get(r.source_id, []), self.ids, referrals) for r in chunk]
-            taf = sum(len(members.get(r.source_id, [])) for r in chunk)
-            yield Sent(EPISODES_URL, {"episodes": body}, {"episodes": chunk}, len(chunk) + taf)
+        return list(self._chunks(by_type["episode"]))
+
+    def _episode_sent(self, chunk: list[Row], by_type: dict[str, list[Row]]) -> Sent:
+        if self._referral_rows is None:
+            self._referral_rows = {r.source_id: r for r in by_type["referral"]}
+        body = [episode_payload(r, self._members_of(r), self.ids, self._referral_rows) for r in chunk]
+        taf = sum(len(self._members_of(r)) for r in chunk)
+        return Sent(EPISODES_URL, {"episodes": body}, {"episodes": chunk}, len(chunk) + taf)
 
     async def _send(self, sent: Sent) -> None:
         if self.stop_after is not None and self.outcome.batches >= self.stop_after:
@@ -570,7 +625,10 @@ class Importer:
         # again (a request's schema errors hide its rule errors until they are gone).
         for _ in range(DRY_RUN_ROUNDS if self.dry_run else 1):
             body = {**sent.body, "dry_run": True} if self.dry_run else sent.body
+            started = time.perf_counter()
             resp = await self._post(sent.url, body)
+            kind = sent.first().record_type
+            self.outcome.seconds[kind] = self.outcome.seconds.get(kind, 0.0) + time.perf_counter() - started
             if resp.status_code == 200:
                 self._note(sent, resp.json())
                 break
@@ -612,6 +670,7 @@ class Importer:
             for item in items:
                 kind = kind_of[key]
                 self.ids[(kind, item["source_id"])] = item["id"]
+                self.outcome.linked += item.get("match") == "certain" and item["created"]
                 (self.outcome.created if item["created"] else self.outcome.skipped)[kind] += 1
         if sent.url == EPISODES_URL:  # a TAF member is created with its episode
             made = {e["source_id"] for e in answer["episodes"] if e["created"]}
@@ -629,7 +688,7 @@ class Importer:
             key = parts[0] if parts else ""
             rows = sent.rows.get(key)
             if rows is None or len(parts) < 2 or not parts[1].isdigit() or int(parts[1]) >= len(rows):
-                first = next(iter(sent.rows.values()))[0]
+                first = sent.first()
                 self._add(
                     RowError(
                         first.line, first.record_type, first.source_id, ".".join(parts), str(e.get("message"))

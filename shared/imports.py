@@ -15,10 +15,10 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
-from sqlalchemy import Column, MetaData, String, Table, select
+from sqlalchemy import Column, MetaData, String, Table, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.db import UTCDateTime
+from shared.db import UTCDateTime, is_postgres_session
 from shared.identity import Identity
 from shared.problems import Problem, ValidationProblem
 from shared.roles import ADMIN
@@ -92,6 +92,15 @@ def create_import_record_table() -> None:
     from alembic import op
 
     op.create_table(TABLE, *_columns())
+
+
+async def one_batch_at_a_time(session: AsyncSession, service: str) -> None:
+    """Batches of one service's import run one after another (PostgreSQL: an advisory lock
+    held to commit; SQLite's write transactions are serial already). A client that gave up
+    waiting and sent the batch again then finds it recorded and skips it, instead of
+    importing it a second time beside the first."""
+    if is_postgres_session(session):
+        await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"import:{service}"})
 
 
 async def imported(

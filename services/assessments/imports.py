@@ -24,7 +24,7 @@ from services.assessments.context import Context
 from services.assessments.errors import PeopleCheckUnavailable
 from services.assessments.models import IMPORT_RECORD, Episode, LeadProfessional, TafMember
 from services.assessments.schemas import EpisodeImportBatch, EpisodeImportResult, ImportEpisodeIn
-from shared.imports import ImportedItem, imported, record, require_importer, row_errors
+from shared.imports import ImportedItem, imported, one_batch_at_a_time, record, require_importer, row_errors
 
 EPISODE = "episode"
 # The referrals service's people check takes at most this many ids a call.
@@ -33,6 +33,7 @@ KNOWN_CHUNK = 200
 
 async def import_batch(ctx: Context, body: EpisodeImportBatch) -> EpisodeImportResult:
     require_importer(ctx.identity)
+    await one_batch_at_a_time(ctx.session, "assessments")
     rows = body.episodes
     done = await imported(ctx.session, IMPORT_RECORD, EPISODE, (r.source_id for r in rows))
     todo = [(i, r) for i, r in enumerate(rows) if r.source_id not in done]
@@ -64,6 +65,9 @@ async def _check(
     already has an episode, lead professionals without the family's agreement, people the
     referrals service does not hold."""
     errors: list[tuple[str, str]] = []
+    opened = await repo.referrals_with_episodes(
+        ctx.session, [r.referral_id for _, r in todo if r.referral_id]
+    )
     seen: set[str] = set()
     for i, source_id in enumerate(source_ids):
         if source_id in seen:
@@ -78,7 +82,7 @@ async def _check(
                 errors.append((f"episodes.{i}.{name}", "must not be in the future"))
         if row.lead_professional is not None and not row.lead_professional.family_agreed:
             errors.append((f"episodes.{i}.lead_professional.family_agreed", "the family must agree (true)"))
-        if row.referral_id and await repo.episode_by_referral(ctx.session, row.referral_id) is not None:
+        if row.referral_id in opened:
             errors.append((f"episodes.{i}.referral_id", "this referral already has an episode"))
     people = list(dict.fromkeys(str(p) for _, r in todo for p in (*r.person_ids, *r.adult_person_ids)))
     if not people_check:

@@ -36,7 +36,7 @@ from services.referrals.schemas import (
     ReferralImportBatch,
     ReferralImportResult,
 )
-from shared.imports import ImportedItem, imported, record, require_importer, row_errors
+from shared.imports import ImportedItem, imported, one_batch_at_a_time, record, require_importer, row_errors
 
 PERSON, RELATIONSHIP, REFERRAL = "person", "relationship", "referral"
 # Probes per candidate lookup: one round trip each.
@@ -57,6 +57,7 @@ class _Batch:
 async def import_batch(ctx: service.Context, body: ReferralImportBatch) -> ReferralImportResult:
     require_importer(ctx.identity)
     _no_repeats(body)
+    await one_batch_at_a_time(ctx.session, "referrals")
     sent = [c.source_id for c in body.children] + [a.source_id for a in body.adults]
     referenced = [r.person for r in body.relationships] + [r.related_person for r in body.relationships]
     referenced += [c for r in body.referrals for c in r.children] + [
@@ -248,11 +249,12 @@ async def _referrals(batch: _Batch, rows: list[ImportReferralIn], dry_run: bool)
     await refresh_follow_ups(
         ctx.session, [r.person_id for r in person_rows if r.role == "child" and r.match != "new"]
     )
+    rows_by_referral: dict[str, list[ReferralPerson]] = {}
+    for r in person_rows:
+        rows_by_referral.setdefault(r.referral_id, []).append(r)
     for referral in referrals:
         jsna.record(ctx, referral)
-        await households.record_from_referral(
-            ctx, referral, [r for r in person_rows if r.referral_id == referral.id]
-        )
+        await households.record_from_referral(ctx, referral, rows_by_referral[referral.id])
     await batch.note(REFERRAL, created)
     return _answer(rows, done, created)
 

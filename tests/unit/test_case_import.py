@@ -12,6 +12,8 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from bench.import_cases import family as bench_family
+from bench.import_cases import write_csv
 from devtools import case_import
 from services.assessments.config import Settings as AssessmentsSettings
 from services.assessments.main import create_app as assessments_app
@@ -31,99 +33,15 @@ IMPORTER = {
     "scopes": "imports:write",
 }
 
-# Every column of the format, in the order docs/import.md lists them.
-HEADER = [
-    "record_type",
-    "source_id",
-    *dict.fromkeys(c for required, optional in case_import.COLUMNS.values() for c in (*required, *optional)),
-]
-
-
 # What `family(1) + family(2)` creates.
 TWO_FAMILIES = {"person": 4, "relationship": 2, "referral": 2, "episode": 2, "taf_member": 2}
 
 
 def family(n: int) -> list[dict[str, Any]]:
-    """One family of the incumbent system: a child, her mother, the referral, the open episode."""
-    postcode = f"S6{n % 10} {n % 9 + 1}AB"
-    return [
-        {
-            "record_type": "person",
-            "source_id": f"C{n}",
-            "kind": "child",
-            "given_name": f"Child{chr(65 + n % 26)}",
-            "family_name": f"Family{n}",
-            "date_of_birth": "2016-05-04",
-            "postcode": postcode,
-        },
-        {
-            "record_type": "person",
-            "source_id": f"M{n}",
-            "kind": "adult",
-            "given_name": "Kath",
-            "family_name": f"Family{n}",
-            "postcode": postcode,
-        },
-        {
-            "record_type": "relationship",
-            "source_id": f"R{n}",
-            "person": f"M{n}",
-            "type": "mother_of",
-            "related_person": f"C{n}",
-        },
-        {
-            "record_type": "referral",
-            "source_id": f"F{n}",
-            "referral_type": "request_for_support",
-            "source_agency_id": "oakfield-school",
-            "source_agency_type": "education",
-            "referrer_name": "Jo Clarke",
-            "referrer_role": "DSL",
-            "children": f"C{n}",
-            "adults": f"M{n}:mother",
-            "address_line1": f"{n} Ash Road",
-            "postcode": postcode,
-            "needs": "school_attendance;parental_mental_health",
-            "summary": "Attendance 80%.",
-            "received_at": "2026-06-01T09:00:00Z",
-            "level_of_need": "partnership_plus",
-            "outcome": "team_around_the_family",
-            "rationale": "Several needs.",
-            "decided_by_name": "Pat MASH",
-            "decided_by_role": "Team manager",
-            "decided_at": "2026-06-02T09:00:00Z",
-        },
-        {
-            "record_type": "episode",
-            "source_id": f"E{n}",
-            "referral": f"F{n}",
-            "children": f"C{n}",
-            "adults": f"M{n}",
-            "level_of_need": "partnership_plus",
-            "opened_at": "2026-06-03T10:00:00Z",
-            "lead_name": "Lee Lead",
-            "lead_agency_id": "eh-team",
-            "lead_email": "lee@eh.example",
-            "family_agreed": "true",
-        },
-        {
-            "record_type": "taf_member",
-            "source_id": f"T{n}",
-            "episode": f"E{n}",
-            "agency_id": "oakfield-school",
-            "agency_type": "education",
-            "name": "Jo Clarke",
-            "role": "DSL",
-        },
-    ]
-
-
-def write_csv(path: Path, records: list[dict[str, Any]]) -> Path:
-    with path.open("w", newline="") as f:
-        out = csv.DictWriter(f, fieldnames=HEADER)
-        out.writeheader()
-        out.writerows(records)
-    return path
+    """One family of the incumbent system: a child, her mother, their relationship, the decided
+    referral, the open episode with its lead professional, a TAF member (bench.import_cases)."""
+    child = (f"Child{chr(65 + n % 26)}", f"Family{n}", "2016-05-04")
+    return bench_family(n, child=child, postcode=f"S6{n % 10} {n % 9 + 1}AB")
 
 
 def report(path: Path) -> list[dict[str, str]]:
