@@ -40,6 +40,9 @@ import httpx
 
 SCOPE = "imports:write"
 BATCH = 500
+# The most rows of a kind in one request, whatever --batch-size says: a batch must finish well
+# inside the gateway's upstream timeout (10 s by default) on a busy machine.
+MOST = {"referral": 200, "episode": 100}
 LIST_SEPARATOR = ";"
 RETRIES = 5
 DRY_RUN_ROUNDS = 4
@@ -556,8 +559,9 @@ class Importer:
         return True
 
     def _chunks(self, rows: list[Row]) -> Iterable[list[Row]]:
-        for start in range(0, len(rows), self.batch_size):
-            yield rows[start : start + self.batch_size]
+        size = min(self.batch_size, MOST.get(rows[0].record_type, BATCH)) if rows else 1
+        for start in range(0, len(rows), size):
+            yield rows[start : start + size]
 
     def _referral_batches(self, by_type: dict[str, list[Row]]) -> Generator[Sent, None, None]:
         people = {r.source_id: r for r in by_type["person"]}

@@ -36,6 +36,7 @@ from services.referrals.schemas import (
     ReferralImportBatch,
     ReferralImportResult,
 )
+from shared.db import is_postgres_session
 from shared.imports import ImportedItem, imported, one_batch_at_a_time, record, require_importer, row_errors
 
 PERSON, RELATIONSHIP, REFERRAL = "person", "relationship", "referral"
@@ -124,7 +125,8 @@ async def _people(
         found += await repo.find_candidates_of(
             ctx.session, [f for _, f in todo[start : start + LOOKUP_CHUNK]]
         )
-    added: list[Facts] = []
+    # People added by this batch, by the index lookups that would find them (their lock keys).
+    added: dict[str, list[Facts]] = {}
     created: list[tuple[str, str, str | None]] = []
     for (row, facts), candidates in zip(todo, found, strict=True):
         with ctx.session.no_autoflush:
@@ -134,10 +136,12 @@ async def _people(
                 given_name=row.given_name,
                 family_name=row.family_name,
                 gender=getattr(row, "gender", None),
-                candidates=candidates + added,
+                candidates=candidates + _found_in(added, facts),
             )
         if resolved.match == "new":
-            added.append(Facts(**{**facts.__dict__, "person_id": resolved.person_id}))
+            new = Facts(**{**facts.__dict__, "person_id": resolved.person_id})
+            for key in people.match_lock_keys(facts):
+                added.setdefault(key, []).append(new)
         batch.people[row.source_id] = (resolved.person_id, resolved.match)
         created.append((row.source_id, resolved.person_id, resolved.match))
     await ctx.session.flush()
@@ -152,6 +156,12 @@ async def _people(
         )
         for row in rows
     ]
+
+
+def _found_in(added: dict[str, list[Facts]], facts: Facts) -> list[Facts]:
+    """The batch's own new people an index lookup for `facts` would find, each once."""
+    found = {f.person_id: f for key in people.match_lock_keys(facts) for f in added.get(key, [])}
+    return list(found.values())
 
 
 def _person(batch: _Batch, source_id: str, field: str) -> str | None:
@@ -233,15 +243,12 @@ async def _referrals(batch: _Batch, rows: list[ImportReferralIn], dry_run: bool)
                 rows_of.append(_row(referral, index[pid], role, at, batch.people[source][1], relationship))
         if len(rows_of) != len(subjects):
             continue
-        if dry_run:
-            referral.reference = f"DRY-RUN-{len(referrals)}"  # no number taken from the series
-        else:
-            await service._number(ctx, referral)
         referrals.append(referral)
         person_rows += rows_of
         created.append((row.source_id, referral.id, None))
     if batch.errors:
         return []
+    await _number(ctx, referrals, dry_run)
     ctx.session.add_all(referrals)
     await ctx.session.flush()
     ctx.session.add_all(person_rows)
@@ -257,6 +264,23 @@ async def _referrals(batch: _Batch, rows: list[ImportReferralIn], dry_run: bool)
         await households.record_from_referral(ctx, referral, rows_by_referral[referral.id])
     await batch.note(REFERRAL, created)
     return _answer(rows, done, created)
+
+
+async def _number(ctx: service.Context, referrals: list[Referral], dry_run: bool) -> None:
+    """The batch's references, consecutive in the current year's series, taken at once (on
+    PostgreSQL committed at once, as an intake's is: a failed batch leaves a gap)."""
+    if not referrals:
+        return
+    series = service._series(ctx)
+    if dry_run:
+        first = 1  # no number is taken from the series
+    elif is_postgres_session(ctx.session):
+        async with ctx.runtime.db.autocommit() as conn:
+            first = await repo.reserve_in_series(conn, series, len(referrals), postgres=True)
+    else:
+        first = await repo.reserve_in_series(ctx.session, series, len(referrals), postgres=False)
+    for n, referral in enumerate(referrals, start=first):
+        referral.reference = f"DRY-RUN-{n}" if dry_run else f"{series}-{n:06d}"
 
 
 def _referral(batch: _Batch, i: int, row: ImportReferralIn) -> Referral | None:

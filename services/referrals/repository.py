@@ -688,3 +688,18 @@ async def corrections_of(session: AsyncSession, person_ids: Iterable[str]) -> li
         .order_by(PersonCorrection.corrected_at, PersonCorrection.id)
     )
     return list((await session.execute(stmt)).scalars().all())
+
+
+async def reserve_in_series(
+    conn: AsyncSession | AsyncConnection, series: str, n: int, *, postgres: bool
+) -> int:
+    """The first of `n` consecutive numbers of a reference series, taken in one upsert (the
+    bulk import numbers a batch at once; `next_in_series` says which connection to use)."""
+    insert = conflict_insert(postgres)
+    stmt = (
+        insert(ReferenceCounter)
+        .values(name=series, value=n)
+        .on_conflict_do_update(index_elements=["name"], set_={"value": ReferenceCounter.value + n})
+        .returning(ReferenceCounter.value)
+    )
+    return int((await conn.execute(stmt)).scalar_one()) - n + 1

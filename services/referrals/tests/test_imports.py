@@ -89,6 +89,7 @@ async def test_a_batch_is_stored_and_a_rerun_creates_nothing_twice(svc: Any) -> 
         await svc.client.get(f"/v1/referrals/{out['referrals'][0]['id']}", headers=svc.as_("mash"))
     ).json()
     assert referral["status"] == "decided" and referral["received_at"].startswith("2026-06-01")
+    assert referral["reference"].startswith("RFS-")
     assert referral["decision"]["outcome"] == "team_around_the_family"
     assert referral["children"][0]["person_id"] == out["children"][0]["id"]
     assert await svc.outbox() == []
