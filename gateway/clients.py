@@ -74,7 +74,8 @@ DEFAULT_SCOPES: dict[str, list[str]] = {
         PRACTITIONERS_SCOPE,
     ],
     **{t: list(PARTNER_SCOPES) for t in PARTNER_AGENCY_TYPES},
-    "admin": ["admin", "reports:read", "deadlines:read", PRACTITIONERS_SCOPE],
+    # imports:write: the bulk import of the incumbent system's open cases (docs/import.md).
+    "admin": ["admin", "reports:read", "deadlines:read", PRACTITIONERS_SCOPE, "imports:write"],
 }
 ALL_SCOPES = sorted({s for scopes in DEFAULT_SCOPES.values() for s in scopes})
 # The services' own credentials may call anything a service needs of another.

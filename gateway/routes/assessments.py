@@ -89,4 +89,11 @@ ROUTES += [
     Route("GET", "/fhir/CarePlan/{episode_id}", R, summary="FHIR: an episode's current plan as a CarePlan"),
     Route("GET", "/fhir/Task/{action_id}", R, summary="FHIR: a plan action as a Task"),
     Route("GET", "/fhir/Task", R, summary="FHIR: the current plan's actions (focus=CarePlan/<episode id>)"),
+    # Issue 22: bulk import of the incumbent system's open cases (docs/import.md).
+    Route(
+        "POST",
+        "/v1/imports/episodes",
+        "imports:write",
+        summary="Import a batch of open episodes with lead professional and TAF (idempotent by source id)",
+    ),
 ]

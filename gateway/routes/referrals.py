@@ -110,6 +110,13 @@ ROUTES += [
         summary="Agree or disagree with the original decision",
     ),
     Route("GET", "/v1/reports/threshold-audit", REP, summary="Threshold audit agreement by level and month"),
+    # Issue 22: bulk import of the incumbent system's open cases (docs/import.md).
+    Route(
+        "POST",
+        "/v1/imports/referrals",
+        "imports:write",
+        summary="Import a batch of people, relationships and referrals (idempotent by source id)",
+    ),
 ]
 
 # Issue 22: the FHIR R4 facade (docs/fhir.md): a referral as a ServiceRequest, with the same

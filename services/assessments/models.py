@@ -27,6 +27,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.changes import updated_at_column
 from shared.db import UTCDateTime, make_metadata
+from shared.imports import import_record_table
 from shared.platform_tables import platform_tables
 
 
@@ -367,3 +368,7 @@ class EpisodeNeed(Base):
     episode_id: Mapped[str] = mapped_column(ForeignKey("episode.id"), primary_key=True)
     need: Mapped[str] = mapped_column(String(60), primary_key=True)
     headline: Mapped[str] = mapped_column(String(60), nullable=False)
+
+
+# Issue 22: what each row of a bulk import created (shared/imports.py): kind `episode`.
+IMPORT_RECORD = import_record_table(Base.metadata)

@@ -171,6 +171,11 @@ RULES: tuple[Rule, ...] = (
         "`GET /v1/reports/supporting-families` and `.../claims` (per family, by episode reference)",
         "the MASH, early help, or the council's admin (`reports:read`)",
     ),
+    Rule(
+        "bulk-import",
+        "`POST /v1/imports/episodes` (`imports:write`, issue 22)",
+        "the council's admin client, as a system call (no practitioner); anyone else 403 `import-not-permitted`",
+    ),
 )
 
 DELEGABLE = "early help manager, or the lead professional where the manager delegates"

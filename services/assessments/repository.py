@@ -767,3 +767,11 @@ async def add_family(
                     added_at=at,
                 )
             )
+
+
+async def referrals_with_episodes(session: AsyncSession, referral_ids: list[str]) -> set[str]:
+    """Which of these referrals have an episode already (the bulk import, issue 22)."""
+    if not referral_ids:
+        return set()
+    rows = await session.execute(select(Episode.referral_id).where(Episode.referral_id.in_(referral_ids)))
+    return {r for r in rows.scalars() if r is not None}

@@ -12,6 +12,7 @@ from services.assessments import (
     drift,
     episodes,
     family,
+    imports,
     notes,
     plans,
     reports,
@@ -51,6 +52,8 @@ from services.assessments.schemas import (
     DriftList,
     EpisodeClose,
     EpisodeCreate,
+    EpisodeImportBatch,
+    EpisodeImportResult,
     EpisodeList,
     EpisodeRead,
     EpisodeReport,
@@ -83,6 +86,7 @@ from shared.etag import check_if_match, set_etag
 from shared.fhir import FhirResponse, fhir_responses, searchset
 from shared.idempotency import IdempotencyClaim, claim
 from shared.identity import ServiceIdentity, require_scope
+from shared.imports import SCOPE as IMPORT_SCOPE
 from shared.pagination import PageDep, PageParams, page_params_up_to
 from shared.validation import BoundedDate, IsoUtcDatetime
 
@@ -711,3 +715,21 @@ async def fhir_search_tasks(request: Request, ctx: Ctx, focus: FocusParam) -> Fh
     empty for an episode the caller may not see or one with no plan."""
     found = await fhir_rules.tasks_of_plan(ctx, focus)
     return FhirResponse(searchset(found, str(request.url.path) + "?" + request.url.query))
+
+
+# --- bulk import (issue 22: imports.py, docs/import.md) -------------------------------------
+
+
+@router.post(
+    "/imports/episodes",
+    response_model=EpisodeImportResult,
+    dependencies=[Depends(require_scope(IMPORT_SCOPE))],
+    tags=["imports"],
+)
+async def import_episodes(body: EpisodeImportBatch, ctx: Ctx) -> EpisodeImportResult:
+    """One batch of the incumbent system's open episodes, each with its lead professional and
+    TAF, opened as of its `opened_at` and announced by the usual events (so their deadlines
+    follow). One transaction: any row wrong is a 422 naming `episodes.<row>.<field>` and
+    nothing is stored. A row already imported (same source id) is skipped and answered with
+    its episode (`created: false`). The council's admin client only (`bulk-import`)."""
+    return await imports.import_batch(ctx, body)

@@ -26,6 +26,7 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
 from shared.codes import HEADLINES
+from shared.imports import MAX_BATCH, ImportedItem, SourceId
 from shared.validation import CleanName, IsoDate, IsoUtcDatetime
 
 # NFC, no invisible characters, bidi controls refused (shared.validation.clean_name).
@@ -1088,3 +1089,40 @@ SF_SUMMARY_CSV: dict[str, Any] = {
     },
     "example": "section,measure,value\r\nfamilies,started,0\r\n",
 }
+
+
+# --- bulk import (issue 22: imports.py, docs/import.md) ---------------------------------------
+
+
+class ImportEpisodeIn(Strict):
+    """An open episode of the incumbent system, opened at `opened_at` (its timescales and
+    deadlines run from then), with its lead professional and TAF."""
+
+    source_id: SourceId
+    referral_id: Annotated[str, StringConstraints(min_length=1, max_length=36)] | None = Field(
+        default=None, description="The imported referral it came from (the id the referrals import gave)"
+    )
+    referral_received_at: IsoUtcDatetime | None = Field(
+        default=None, description="When that referral was received (assessment timescales run from it)"
+    )
+    person_ids: list[UUID] = Field(min_length=1, max_length=20, description="The children (person index ids)")
+    adult_person_ids: list[UUID] = Field(default_factory=list, max_length=20)
+    level_of_need: LevelOfNeed = "partnership_plus"
+    opened_at: IsoUtcDatetime
+    lead_professional: LeadProfessionalSet | None = None
+    taf: list[TafMemberCreate] = Field(default_factory=list, max_length=30)
+
+
+class EpisodeImportBatch(Strict):
+    """One batch (one transaction, wholly stored or not), at most 500 episodes."""
+
+    episodes: list[ImportEpisodeIn] = Field(min_length=1, max_length=MAX_BATCH)
+    dry_run: bool = Field(
+        default=False,
+        description="Check every row, then store nothing (the people check is left out: a dry run "
+        "of a whole file sends ids its people would have)",
+    )
+
+
+class EpisodeImportResult(BaseModel):
+    episodes: list[ImportedItem]

@@ -328,3 +328,7 @@ async def end(ctx: Context, person_id: str, relationship_id: str, body: Relation
     await ctx.session.flush()
     canonical = await _canonical_map(ctx, {row.from_person_id, row.to_person_id})
     return _relationship_read(row, canonical, _today(ctx))
+
+
+# The bulk import (imports.py) records relationships the incumbent system held.
+new_relationship = _relationship

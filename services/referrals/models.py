@@ -41,6 +41,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.changes import updated_at_column
 from shared.db import UTCDateTime, make_metadata
+from shared.imports import import_record_table
 from shared.platform_tables import platform_tables
 
 
@@ -479,3 +480,8 @@ class ThresholdAuditItem(Base):
             ],
         ),
     )
+
+
+# Issue 22: what each row of a bulk import created (shared/imports.py), keyed by the row's
+# kind (person, relationship, referral) and the incumbent system's id.
+IMPORT_RECORD = import_record_table(Base.metadata)

@@ -711,3 +711,18 @@ async def referrals_for_nhs_number(
         stmt = stmt.where(Referral.source_agency_id == only_agency_id)
     stmt = stmt.order_by(Referral.received_at.desc(), Referral.id.desc()).limit(limit)
     return list((await session.execute(stmt)).scalars().all())
+
+
+async def reserve_in_series(
+    conn: AsyncSession | AsyncConnection, series: str, n: int, *, postgres: bool
+) -> int:
+    """The first of `n` consecutive numbers of a reference series, taken in one upsert (the
+    bulk import numbers a batch at once; `next_in_series` says which connection to use)."""
+    insert = conflict_insert(postgres)
+    stmt = (
+        insert(ReferenceCounter)
+        .values(name=series, value=n)
+        .on_conflict_do_update(index_elements=["name"], set_={"value": ReferenceCounter.value + n})
+        .returning(ReferenceCounter.value)
+    )
+    return int((await conn.execute(stmt)).scalar_one()) - n + 1

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from services.referrals import (
     corrections,
     households,
+    imports,
     jsna,
     people,
     policy,
@@ -54,6 +55,8 @@ from services.referrals.schemas import (
     PersonRead,
     PersonSearchResult,
     ReferralCreate,
+    ReferralImportBatch,
+    ReferralImportResult,
     ReferralList,
     ReferralRead,
     ReferralReport,
@@ -87,6 +90,7 @@ from shared.fhir import (
     searchset,
 )
 from shared.identity import Identity, ServiceIdentity, require_scope
+from shared.imports import SCOPE as IMPORT_SCOPE
 from shared.pagination import PageDep, page_of
 from shared.problems import ValidationProblem
 from shared.validation import BoundedDate, IsoDate
@@ -1006,3 +1010,20 @@ async def fhir_create_service_request(
     resource = await fhir_rules.create(ctx(session, runtime, identity, now), doc)
     location = f"/fhir/ServiceRequest/{resource['id']}"
     return FhirResponse(resource, status_code=201, headers={"Location": location})
+
+
+# ---- bulk import (issue 22: imports.py, docs/import.md) ----
+
+CanImport = Annotated[Identity, Depends(require_scope(IMPORT_SCOPE))]
+
+
+@router.post("/imports/referrals", response_model=ReferralImportResult, tags=["imports"])
+async def import_referrals(
+    body: ReferralImportBatch, identity: CanImport, session: SessionDep, runtime: RuntimeDep, now: Now
+) -> ReferralImportResult:
+    """One batch of an incumbent system's people, relationships and referrals, stored in one
+    transaction (any row wrong: 422 naming each `<list>.<row>.<field>`, nothing stored). People
+    are matched against the person index (a certain match is linked, not doubled). A row
+    already imported (same source id) is skipped and answered with what it created
+    (`created: false`). The council's admin client only (`bulk-import`: 403 otherwise)."""
+    return await imports.import_batch(ctx(session, runtime, identity, now), body)

@@ -42,6 +42,8 @@ from services.referrals.identifiers import (
 )
 from shared.clock import london_today
 from shared.codes import ConsentMethod
+from shared.imports import MAX_BATCH, ImportedItem, SourceId
+from shared.roles import EARLY_HELP, MASH, PARTNER_AGENCY_TYPES, SOCIAL_CARE
 from shared.validation import CleanName, IsoAwareDatetime, IsoDate
 
 MAX_AGE_YEARS = 25
@@ -1082,3 +1084,105 @@ class JsnaReport(BaseModel):
     periods: list[JsnaPeriod]
     cells: list[JsnaCell] = Field(description="Period x need x district, zeros included")
     totals: list[JsnaTotal]
+
+
+# ---- bulk import (issue 22: imports.py, docs/import.md) ----
+
+
+class ImportChildIn(ChildIn):
+    """A child (or unborn child) of the incumbent system, matched against the person index."""
+
+    source_id: SourceId
+    postcode: str | None = Field(None, max_length=10, description="Where the child lives (matching)")
+
+    @field_validator("postcode")
+    @classmethod
+    def _postcode(cls, v: str | None) -> str | None:
+        return None if v is None else format_postcode(normalise_postcode(v))
+
+
+class ImportAdultIn(Strict):
+    source_id: SourceId
+    given_name: Name
+    family_name: Name
+    postcode: str | None = Field(None, max_length=10)
+
+    _postcode = field_validator("postcode")(ImportChildIn._postcode.__func__)  # type: ignore[attr-defined]
+
+
+class ImportRelationshipIn(Strict):
+    """`person` is `type` of `related_person` (both source ids of people imported)."""
+
+    source_id: SourceId
+    person: SourceId
+    type: RelationshipType
+    related_person: SourceId
+    from_on: IsoDate | None = None
+
+
+def _referring_agency(value: str) -> str:
+    if value not in REFERRING_AGENCY_TYPES:
+        raise ValueError(f"one of {', '.join(REFERRING_AGENCY_TYPES)}")
+    return value
+
+
+REFERRING_AGENCY_TYPES = (MASH, EARLY_HELP, SOCIAL_CARE, *PARTNER_AGENCY_TYPES)
+ReferringAgencyType = Annotated[
+    str, AfterValidator(_referring_agency), Field(json_schema_extra={"enum": list(REFERRING_AGENCY_TYPES)})
+]
+
+
+class ImportAdultOfReferral(Strict):
+    person: SourceId
+    relationship: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
+
+
+class ImportDecisionIn(Strict):
+    level_of_need: LevelOfNeed
+    outcome: Outcome
+    rag: Rag | None = None
+    rationale: LongText
+    decided_by: DecidedBy
+    decided_at: IsoAwareDatetime
+
+
+class ImportReferralIn(Strict):
+    """A referral the incumbent system holds, as it was received and decided. It keeps its
+    dates; no event announces it (what it led to is imported as the episode itself)."""
+
+    source_id: SourceId
+    referral_type: ReferralType
+    source_agency_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
+    source_agency_type: ReferringAgencyType
+    referrer: Referrer
+    children: list[SourceId] = Field(min_length=1, max_length=20, description="Source ids of imported people")
+    adults: list[ImportAdultOfReferral] = Field(default_factory=list, max_length=20)
+    address: AddressIn | None = None
+    needs: list[NeedCode] = Field(min_length=1, max_length=20)
+    summary: LongText
+    received_at: IsoAwareDatetime
+    decision: ImportDecisionIn | None = Field(
+        None, description="The MASH decision, when it was made (received, undecided otherwise)"
+    )
+
+
+class ReferralImportBatch(Strict):
+    """One batch: one transaction, wholly stored or not. Rows refer to people by source id
+    (imported in this batch or an earlier one). Each list holds at most 500 rows."""
+
+    children: list[ImportChildIn] = Field(default_factory=list, max_length=MAX_BATCH)
+    adults: list[ImportAdultIn] = Field(default_factory=list, max_length=MAX_BATCH)
+    relationships: list[ImportRelationshipIn] = Field(default_factory=list, max_length=MAX_BATCH)
+    referrals: list[ImportReferralIn] = Field(default_factory=list, max_length=MAX_BATCH)
+    dry_run: bool = Field(
+        default=False, description="Check every row as a real run would, then store nothing"
+    )
+
+
+class ReferralImportResult(BaseModel):
+    """What each row created (or had created, on a re-run), in the order sent."""
+
+    children: list[ImportedItem]
+    adults: list[ImportedItem]
+    relationships: list[ImportedItem]
+    referrals: list[ImportedItem]

@@ -778,3 +778,19 @@ def fhir_service_request() -> dict[str, Any]:
 # A search by an NHS number: a searchset Bundle of what the caller may see (tests/e2e/test_fhir.py
 # shows whose referrals are found).
 FHIR_SEARCH = fixed("/fhir/ServiceRequest", params={"patient.identifier": f"{NHS_NUMBER_SYSTEM}|4010232137"})
+
+
+# ---- issue 22: the bulk import (docs/import.md); only the council's admin client may call ----
+
+
+def import_referrals(w: Any, caller: Any, fresh: bool) -> Call:
+    """A batch of one new child (a new source id each call)."""
+    child = {"source_id": f"m-{uuid.uuid4().hex}", "given_name": name(), "family_name": name()}
+    return Call("/v1/imports/referrals", json={"children": [{**child, "date_of_birth": "2016-05-04"}]})
+
+
+def import_episodes(w: Any, caller: Any, fresh: bool) -> Call:
+    """A batch of one open episode, for a child the referrals service knows when `fresh`."""
+    person = w.known_person() if fresh else str(uuid.uuid4())
+    episode = {"source_id": f"m-{uuid.uuid4().hex}", "person_ids": [person], "opened_at": now_iso()}
+    return Call("/v1/imports/episodes", json={"episodes": [episode]})

@@ -82,6 +82,8 @@ from tests.e2e.matrix import (
     fhir_service_request,
     fixed,
     fresh_episode,
+    import_episodes,
+    import_referrals,
     listed,
     merge_people,
     name,
@@ -1181,6 +1183,12 @@ EXPECTATIONS: dict[tuple[str, str], list[Target]] = {
     ],
     ("GET", "/v1/reports/threshold-audit"): [
         Target("the report", everyone(200), fixed("/v1/reports/threshold-audit"))
+    ],
+    # ---- issue 22: the bulk import. Only the council's admin client holds imports:write, and
+    # imports as itself (a system call): every holder succeeds.
+    ("POST", "/v1/imports/referrals"): [Target("a batch of one child", everyone(200), import_referrals)],
+    ("POST", "/v1/imports/episodes"): [
+        Target("a batch of one open episode", everyone(200), import_episodes, fresh=True)
     ],
 }
 

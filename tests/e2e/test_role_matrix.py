@@ -112,6 +112,8 @@ from tests.e2e.matrix import (
     fhir_service_request,
     fixed,
     fresh_episode,
+    import_episodes,
+    import_referrals,
     listed,
     merge_people,
     name,
@@ -1484,6 +1486,15 @@ POLICY: dict[tuple[str, str], Row] = {
     ),
     ("GET", "/v1/reports/threshold-audit"): per_role(
         Target("the report", everyone(200), fixed("/v1/reports/threshold-audit"))
+    ),
+    # ---- issue 22: the bulk import is the council admin client's system call (imports:write):
+    # no practitioner's token carries the scope (the council admin's is cut to the
+    # administrative scopes), so every persona is refused at the gateway.
+    ("POST", "/v1/imports/referrals"): per_role(
+        Target("a batch of one child", everyone(200), import_referrals)
+    ),
+    ("POST", "/v1/imports/episodes"): per_role(
+        Target("a batch of one open episode", everyone(200), import_episodes)
     ),
 }
 

@@ -1,0 +1,185 @@
+"""Benchmark: the bulk import (issue 22 item 2) of 100,000 rows on PostgreSQL, whole stack.
+
+    .venv/bin/python -m bench.import_cases --rows 100000
+
+Starts a throwaway PostgreSQL and the whole stack on it (as `bench.mixed` does), writes a CSV
+of synthetic families of the incumbent system - a child, a parent, their relationship, the
+decided referral, the open episode with its lead professional and a TAF member: six rows each,
+2% of the children a second record of an earlier child (linked by matching, not doubled) -
+then times `python -m devtools.case_import import` end to end through the gateway (as the
+council's admin client), and the re-run that finds every row imported. Target: 100,000 rows
+in under 5 minutes (docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import random
+import time
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from bench.referrals_common import GIVEN, postcode_pool, surname
+from devtools import case_import, pg
+
+# Every column of the format, in the order docs/import.md lists them.
+HEADER = [
+    "record_type",
+    "source_id",
+    *dict.fromkeys(c for required, optional in case_import.COLUMNS.values() for c in (*required, *optional)),
+]
+TODAY = date(2026, 11, 23)
+
+
+def family(n: int, *, child: tuple[str, str, str], postcode: str) -> list[dict[str, Any]]:
+    """One family of the incumbent system: a child (given, family name, date of birth), her
+    mother, the referral, the open episode with its lead professional, a TAF member."""
+    given, family_name, dob = child
+    cid = f"C{n}"
+    return [
+        {
+            "record_type": "person",
+            "source_id": cid,
+            "kind": "child",
+            "given_name": given,
+            "family_name": family_name,
+            "date_of_birth": dob,
+            "postcode": postcode,
+        },
+        {
+            "record_type": "person",
+            "source_id": f"M{n}",
+            "kind": "adult",
+            "given_name": "Kath",
+            "family_name": family_name,
+            "postcode": postcode,
+        },
+        {
+            "record_type": "relationship",
+            "source_id": f"R{n}",
+            "person": f"M{n}",
+            "type": "mother_of",
+            "related_person": cid,
+        },
+        {
+            "record_type": "referral",
+            "source_id": f"F{n}",
+            "referral_type": "request_for_support",
+            "source_agency_id": "oakfield-school",
+            "source_agency_type": "education",
+            "referrer_name": "Jo Clarke",
+            "referrer_role": "DSL",
+            "children": cid,
+            "adults": f"M{n}:mother",
+            "address_line1": f"{n} Ash Road",
+            "postcode": postcode,
+            "needs": "school_attendance;parental_mental_health",
+            "summary": "Attendance 80%.",
+            "received_at": "2026-06-01T09:00:00Z",
+            "level_of_need": "partnership_plus",
+            "outcome": "team_around_the_family",
+            "rationale": "Several needs.",
+            "decided_by_name": "Pat MASH",
+            "decided_by_role": "Team manager",
+            "decided_at": "2026-06-02T09:00:00Z",
+        },
+        {
+            "record_type": "episode",
+            "source_id": f"E{n}",
+            "referral": f"F{n}",
+            "children": cid,
+            "adults": f"M{n}",
+            "level_of_need": "partnership_plus",
+            "opened_at": "2026-06-03T10:00:00Z",
+            "lead_name": "Lee Lead",
+            "lead_agency_id": "eh-team",
+            "lead_email": "lee@eh.example",
+            "family_agreed": "true",
+        },
+        {
+            "record_type": "taf_member",
+            "source_id": f"T{n}",
+            "episode": f"E{n}",
+            "agency_id": "oakfield-school",
+            "agency_type": "education",
+            "name": "Jo Clarke",
+            "role": "DSL",
+        },
+    ]
+
+
+def write_csv(path: Path, records: list[dict[str, Any]]) -> Path:
+    with path.open("w", newline="") as f:
+        out = csv.DictWriter(f, fieldnames=HEADER)
+        out.writeheader()
+        out.writerows(records)
+    return path
+
+
+def synthetic(rows: int, seed: int = 7) -> list[dict[str, Any]]:
+    """People first, then the rest of each kind, as an export of the incumbent system is."""
+    rng = random.Random(seed)
+    postcodes = postcode_pool(rng, max(10, rows // 60))
+    children: list[tuple[str, str, str, str]] = []
+    records: list[dict[str, Any]] = []
+    for n in range(rows // 6):
+        if children and rng.random() < 0.02:
+            # The incumbent system holds this child twice: the import links the second record.
+            given, family_name, dob, postcode = rng.choice(children)
+        else:
+            dob = (TODAY - timedelta(days=rng.randint(365, 17 * 365))).isoformat()
+            given, family_name, postcode = rng.choice(GIVEN), surname(rng), rng.choice(postcodes)
+            children.append((given, family_name, dob, postcode))
+        records += family(n, child=(given, family_name, dob), postcode=postcode)
+    order = {t: i for i, t in enumerate(case_import.COLUMNS)}
+    return sorted(records, key=lambda r: order[r["record_type"]])
+
+
+async def timed_import(gateway: str, path: Path, batch_size: int) -> tuple[float, case_import.Outcome]:
+    async with case_import.gateway_client(gateway, "demo-admin", "demo-admin-secret") as client:
+        started = time.perf_counter()
+        outcome = await case_import.import_file(
+            path,
+            client,
+            dry_run=False,
+            report=path.with_suffix(".errors.csv"),
+            batch_size=batch_size,
+            progress=True,
+        )
+        return time.perf_counter() - started, outcome
+
+
+def main() -> int:
+    from bench.mixed import start_stack
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rows", type=int, default=100_000)
+    ap.add_argument("--batch-size", type=int, default=case_import.BATCH)
+    args = ap.parse_args()
+    stack, tmp, pg_root, _ = start_stack("postgres", "WARNING")
+    try:
+        stack.start_all()
+        stack.wait_ready(timeout=120)
+        path = write_csv(tmp / "cases.csv", synthetic(args.rows))
+        rows = sum(1 for _ in path.open()) - 1
+        print(f"{rows} rows in {path}")
+        seconds, outcome = asyncio.run(timed_import(stack.gateway_url, path, args.batch_size))
+        assert not outcome.errors, outcome.errors[:5]
+        print(f"import: {seconds:.1f} s ({rows / seconds:.0f} rows/s), created {dict(outcome.created)}")
+        print("  seconds by record type: " + ", ".join(f"{k} {v:.1f}" for k, v in outcome.seconds.items()))
+        again, second = asyncio.run(timed_import(stack.gateway_url, path, args.batch_size))
+        assert sum(second.created.values()) == 0
+        print(f"re-run: {again:.1f} s, created nothing, already imported {sum(second.skipped.values())}")
+        print(f"people rows linked to a person already in the index (matching): {outcome.linked}")
+    finally:
+        stack.stop_all()
+        if pg_root is not None:
+            pg.stop(pg_root)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
