@@ -129,11 +129,18 @@ class Fuzz:
 def problem_json_for_4xx(ctx: Any, response: Any, case: Any) -> bool | None:
     """Every client error is RFC 9457 problem+json whose `status` matches the response.
 
-    Except the token endpoint, which answers in OAuth 2.0's own error format (RFC 6749 5.2)."""
+    Except the token endpoint, which answers in OAuth 2.0's own error format (RFC 6749 5.2), and
+    the FHIR facade, whose errors are FHIR OperationOutcomes naming the problem (docs/fhir.md)."""
     if not 400 <= response.status_code < 500 or case.path == "/oauth/token":
         return None
     ctype = response.headers.get("content-type", [""])
     ctype = (ctype[0] if isinstance(ctype, list) else ctype).split(";")[0].strip()
+    if case.path.startswith("/fhir/"):
+        assert ctype == "application/fhir+json", f"{response.status_code} answered as {ctype!r}"
+        body = json.loads(response.content)
+        assert body.get("resourceType") == "OperationOutcome", "FHIR error without an OperationOutcome"
+        assert body.get("issue") and body["issue"][0].get("code"), "OperationOutcome without an issue code"
+        return None
     assert ctype == "application/problem+json", f"{response.status_code} answered as {ctype!r}"
     body = json.loads(response.content)
     assert body.get("status") == response.status_code, f"problem status {body.get('status')}"
