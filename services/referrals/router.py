@@ -7,7 +7,7 @@ child's information to another agency note it on `DisclosuresDep` (`disclosures`
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -600,6 +600,24 @@ async def person_history(
 # ---- reports ----
 
 
+def _report_period(from_: date | None, to: date | None) -> tuple[date, date]:
+    """A report's London days: `to` defaults to today, `from` to a year before `to`."""
+    end_on = to or london_today()
+    start_on = from_ or end_on - timedelta(days=365)
+    if start_on > end_on:
+        raise ValidationProblem("from", "must not be after to")
+    return start_on, end_on
+
+
+def _csv(text: str, filename: str) -> Response:
+    """A report as a CSV download named `<filename>.csv`."""
+    return Response(
+        text,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'},
+    )
+
+
 @router.get(
     "/reports/referrals",
     tags=["reports"],
@@ -623,10 +641,7 @@ async def referral_report(
     format_: charts.FormatQuery = None,
 ) -> Any:
     """Volumes by source code and outcome, timeliness, conversion, re-referrals, what became of NFA."""
-    end_on = to or london_today()
-    start_on = from_ or end_on - timedelta(days=365)
-    if start_on > end_on:
-        raise ValidationProblem("from", "must not be after to")
+    start_on, end_on = _report_period(from_, to)
     # A transaction of its own: the report's planner settings are `SET LOCAL` (PostgreSQL).
     async with runtime.db.session(write=False, transaction=True) as session:
         report = await reports.referral_report(ctx(session, runtime, identity, now), start_on, end_on)
@@ -634,11 +649,7 @@ async def referral_report(
     if fmt in charts.CHART_FORMATS:
         return await charts.chart_response(referral_chart(report), fmt, f"referrals-{start_on}-{end_on}")
     if fmt == charts.ReportFormat.csv:
-        return Response(
-            reports.to_csv(report),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="referrals-{start_on}-{end_on}.csv"'},
-        )
+        return _csv(reports.to_csv(report), f"referrals-{start_on}-{end_on}")
     return report
 
 
@@ -677,21 +688,14 @@ async def jsna_report(
 ) -> Any:
     """Referred families by need, period and postcode district, small numbers suppressed, for
     the Joint Strategic Needs Assessment: whole periods that have ended only."""
-    end_on = to or london_today()
-    start_on = from_ or end_on - timedelta(days=365)
-    if start_on > end_on:
-        raise ValidationProblem("from", "must not be after to")
+    start_on, end_on = _report_period(from_, to)
     # A transaction of its own: the report's planner settings are `SET LOCAL` (PostgreSQL).
     async with runtime.db.session(write=False, transaction=True) as session:
         report = await jsna.jsna_report(ctx(session, runtime, identity, now), start_on, end_on, period)
     if format in charts.CHART_FORMATS:
         return await charts.chart_response(jsna_chart(report), format, f"jsna-{report.from_}-{report.to}")
     if format == "csv" or "text/csv" in request.headers.get("accept", ""):
-        return Response(
-            jsna.to_csv(report),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="jsna-{report.from_}-{report.to}.csv"'},
-        )
+        return _csv(jsna.to_csv(report), f"jsna-{report.from_}-{report.to}")
     return report
 
 
@@ -906,10 +910,7 @@ async def threshold_audit_report(
     """The threshold audit's agreement rate (and how often the blind review chose the same level
     and outcome) by the original level of need and by month, over the sampled decisions made in
     the period (default: the 365 days to today)."""
-    end_on = to or london_today()
-    start_on = from_ or end_on - timedelta(days=365)
-    if start_on > end_on:
-        raise ValidationProblem("from", "must not be after to")
+    start_on, end_on = _report_period(from_, to)
     report = await threshold_audit.report(ctx(session, runtime, identity, now), start_on, end_on)
     if format in charts.CHART_FORMATS:
         chart = threshold_audit_chart(report)
