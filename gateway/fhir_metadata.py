@@ -46,12 +46,37 @@ SEARCH_PARAMS["AuditEvent"] = [
     {"name": "_count", "type": "number", "documentation": "At most 50 (the default), oldest first"},
 ]
 
-# Issue 22: plan actions (the assessments service).
+# Issue 22: plan actions (the assessments service) and deadlines (the notifications service);
+# the gateway sends a search to notifications when its query is a deadline's (gateway/routes).
 SEARCH_PARAMS["Task"] = [
     {
         "name": "focus",
         "type": "reference",
-        "documentation": "`focus=CarePlan/<episode id>`: the actions of that episode's current plan",
+        "documentation": "`focus=CarePlan/<episode id>`: the actions of that episode's current plan "
+        "(assessments); a deadline's subject `ServiceRequest/<referral id>`, `CareTeam/<episode id>` "
+        "or `Task/<action id>`: its deadlines (notifications)",
+    },
+    {
+        "name": "code",
+        "type": "token",
+        "documentation": "Deadlines of this kind (`GET /v1/deadline-rules`; system "
+        "`https://early-help.example/fhir/CodeSystem/deadline-kind`)",
+    },
+    {
+        "name": "business-status",
+        "type": "token",
+        "documentation": "Deadlines: `open` (not yet due), `overdue`, `met`, `cancelled`",
+    },
+    {
+        "name": "status",
+        "type": "token",
+        "documentation": "Deadlines: `in-progress`, `completed`, `cancelled` (with `code`, "
+        "`business-status` or a deadline's `focus`)",
+    },
+    {
+        "name": "_count",
+        "type": "number",
+        "documentation": "Deadlines: at most 50 (the default), soonest due first",
     },
 ]
 
@@ -75,6 +100,16 @@ def _ids(route: Route) -> str:
     return f"; ids `{prefix}...`" if prefix and route.method == "GET" and last.endswith("}") else ""
 
 
+def _when(route: Route) -> str:
+    """`; when the query names ...` for a search the gateway routes by its query."""
+    rule = route.query
+    if rule is None:
+        return ""
+    names = [f"`{p}`" for p in sorted(rule.params)]
+    names += [f"`{rule.reference}={t}/...`" for t in sorted(rule.reference_types)]
+    return "; when the query names " + ", ".join(names)
+
+
 def capability_statement(routes: list[Route], date: str, base_url: str) -> dict[str, Any]:
     by_type: dict[str, list[tuple[str, Route]]] = {}
     for route in routes:
@@ -90,9 +125,9 @@ def capability_statement(routes: list[Route], date: str, base_url: str) -> dict[
             "interaction": [
                 {
                     "code": code,
-                    "documentation": f"Scope `{route.scope}` (the {route.service} service){_ids(route)}",
+                    "documentation": f"Scope `{route.scope}` (the {route.service} service){_ids(route)}{_when(route)}",
                 }
-                for code, route in sorted(by_type[kind], key=lambda x: (x[0], x[1].path))
+                for code, route in sorted(by_type[kind], key=lambda x: (x[0], x[1].key))
             ],
         }
         if kind in SEARCH_PARAMS and any(code == "search-type" for code, _ in by_type[kind]):

@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from gateway.clients import ALL_SCOPES
-from gateway.routes import RouteTable
+from gateway.routes import Route, RouteTable
 from shared.app import standard_keywords
 from shared.fhir import document_fhir
 from shared.problems import PROBLEM_MEDIA_TYPE, PROBLEM_STATUSES, document_problems
@@ -101,7 +101,10 @@ def merge(base: dict[str, Any], services: dict[str, dict[str, Any]], table: Rout
         },
     }
     paths: dict[str, Any] = {}
-    wanted = {(r.method.lower(), r.path): r for r in table.routes}
+    wanted = {(r.method.lower(), r.path): r for r in table.routes if r.query is None}
+    # A query-routed route (`GET /fhir/Task` for deadlines) shares its plain sibling's operation.
+    alternates = {(r.method.lower(), r.path, r.service): r for r in table.routes if r.query is not None}
+    alternate_ops: list[tuple[str, str, Any, Any]] = []
     sources = dict(services)
     sources["gateway"] = {"paths": {p: v for p, v in base.get("paths", {}).items() if p.startswith("/v1/")}}
     for service, sdoc in sources.items():
@@ -111,6 +114,10 @@ def merge(base: dict[str, Any], services: dict[str, dict[str, Any]], table: Rout
         for path, item in sdoc.get("paths", {}).items():
             for method in METHODS:
                 op = item.get(method)
+                alternate = alternates.get((method, path, service))
+                if op is not None and alternate is not None:
+                    alternate_ops.append((method, path, alternate, op))
+                    continue
                 route = wanted.get((method, path))
                 if op is None or route is None or route.service != service:
                     continue
@@ -124,12 +131,47 @@ def merge(base: dict[str, Any], services: dict[str, dict[str, Any]], table: Rout
                 op["description"] = (op.get("description", "") + f"\n\n{needs}").strip()
                 op["responses"] = _gateway_responses(op.get("responses", {}), route.scope, prefix)
                 paths.setdefault(path, {})[method] = op
+    for method, path, route, alt in alternate_ops:
+        if method in paths.get(path, {}):
+            paths[path][method] = with_alternate(paths[path][method], route, alt)
     base_paths = {p: v for p, v in base.get("paths", {}).items() if not p.startswith("/v1/")}
     doc["paths"] = {**base_paths, **dict(sorted(paths.items()))}
     published = {(m, p) for p, item in paths.items() for m in item}
-    doc["x-unpublished-routes"] = sorted(f"{m.upper()} {p}" for (m, p) in wanted if (m, p) not in published)
+    doc["x-unpublished-routes"] = sorted(
+        f"{m.upper()} {p}"
+        for (m, p) in [*wanted, *((m, p) for m, p, _ in alternates)]
+        if (m, p) not in published
+    )
     # The /fhir operations answer errors (the gateway's 401/403/429 too) as OperationOutcomes.
     return document_fhir(doc)
+
+
+def with_alternate(op: dict[str, Any], route: Route, alt: dict[str, Any]) -> dict[str, Any]:
+    """One operation for a path two services answer, told apart by the query (`route.query`):
+    the first's operation, with the other's parameters added, either scope accepted, and the
+    rule in its description and in `x-query-routes`."""
+    op = dict(op)
+    rule = route.query
+    assert rule is not None
+    names = {p.get("name") for p in op.get("parameters", [])}
+    op["parameters"] = [
+        *op.get("parameters", []),
+        *(p for p in alt.get("parameters", []) if p.get("name") not in names),
+    ]
+    for p in op["parameters"]:
+        p["required"] = False  # which are needed depends on which service the query reaches
+    op["security"] = [*op.get("security", []), {"oauth2": [route.scope]}]
+    when = sorted(rule.params) + [f"{rule.reference}={t}/<id>" for t in sorted(rule.reference_types)]
+    op["x-query-routes"] = [{"service": route.service, "scope": route.scope, "when-any-of": when}]
+    op["description"] = (
+        op.get("description", "")
+        + f"\n\nA query naming any of {', '.join(f'`{w}`' for w in when)} is answered by the "
+        + f"{route.service} service instead: {alt.get('summary', '')}. Required scope: `{route.scope}`."
+    )
+    for status, response in alt.get("responses", {}).items():
+        op["responses"].setdefault(status, response)
+    op["responses"] = dict(sorted(op["responses"].items()))
+    return op
 
 
 class OpenAPIMerger:

@@ -138,7 +138,7 @@ class GatewayProxy:
             return
         started = time.perf_counter()
         path, method = scope["path"], scope["method"]
-        route, known = self.gw.routes.match(method, path)
+        route, known = self.gw.routes.match(method, path, scope.get("query_string", b""))
         request_id = scope.get("state", {}).get("request_id", "")
         identity: Identity | None = None
         status = 500

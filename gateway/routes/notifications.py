@@ -1,6 +1,17 @@
 """Public routes of the notifications service."""
 
-from gateway.routes import Route
+from gateway.routes import QueryRule, Route
+
+# A `GET /fhir/Task` search is a deadline search (this service) when it names a parameter only
+# deadlines have, or a focus that only a deadline has (its subject: a referral, an episode's
+# TAF, a plan action); a plan-action search (`focus=CarePlan/<episode id>`) stays with
+# assessments (docs/fhir.md "Task <-> deadline").
+DEADLINE_SEARCH = QueryRule(
+    "deadlines",
+    params=frozenset({"code", "business-status"}),
+    reference="focus",
+    reference_types=frozenset({"ServiceRequest", "CareTeam", "Task"}),
+)
 
 ROUTES = [
     Route(
@@ -33,4 +44,11 @@ ROUTES = [
     # Issue 22 (docs/fhir.md): a deadline as a FHIR Task. The literal `deadline-` makes this
     # template longer than assessments' `/fhir/Task/{action_id}`, so it is matched first.
     Route("GET", "/fhir/Task/deadline-{deadline_id}", "deadlines:read", summary="FHIR: a deadline as a Task"),
+    Route(
+        "GET",
+        "/fhir/Task",
+        "deadlines:read",
+        summary="FHIR: deadlines as Tasks (code, business-status, or focus on a referral, episode or action)",
+        query=DEADLINE_SEARCH,
+    ),
 ]

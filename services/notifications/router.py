@@ -30,7 +30,7 @@ from shared.changes import UpdatedSince
 from shared.context import Now
 from shared.deps import RuntimeDep, SessionDep
 from shared.etag import set_etag
-from shared.fhir import FhirResponse, fhir_responses
+from shared.fhir import FhirResponse, fhir_responses, searchset
 from shared.identity import CurrentIdentity, Identity, require_scope
 from shared.pagination import PageDep
 
@@ -253,3 +253,55 @@ async def fhir_read_deadline_task(
 ) -> FhirResponse:
     """The deadline as a Task: status, kind, subject, due date and owner (no email address)."""
     return FhirResponse(await fhir_rules.task(ctx(session, runtime, identity, now), deadline_id))
+
+
+@fhir.get("/Task", response_class=FhirResponse, responses=fhir_responses("Task", bundle=True))
+async def fhir_search_deadline_tasks(
+    request: Request,
+    identity: DeadlinesReader,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    now: Now,
+    focus: Annotated[
+        str | None,
+        Query(
+            max_length=400,
+            description="The subject: `ServiceRequest/<referral id>`, `CareTeam/<episode id>`, "
+            "`Task/<action id>` (comma: any of them)",
+        ),
+    ] = None,
+    status: Annotated[
+        str | None,
+        Query(max_length=100, description="`in-progress` (open), `completed` (met), `cancelled`"),
+    ] = None,
+    business_status: Annotated[
+        str | None,
+        Query(
+            alias="business-status",
+            max_length=100,
+            description="`open` (not yet due), `overdue`, `met`, `cancelled` (comma: any of them)",
+        ),
+    ] = None,
+    code: Annotated[
+        str | None,
+        Query(
+            max_length=400,
+            description="The deadline kind (`GET /v1/deadline-rules`), optionally `system|kind`",
+        ),
+    ] = None,
+    count: Annotated[
+        int, Query(alias="_count", ge=1, le=fhir_rules.SEARCH_CAP, description="At most 50 (the default)")
+    ] = fhir_rules.SEARCH_CAP,
+) -> FhirResponse:
+    """Deadlines as Tasks, soonest due first (as `GET /v1/deadlines`): a searchset Bundle. The
+    gateway sends a `GET /fhir/Task` here when it names `code` or `business-status`, or a
+    `focus` on a referral, episode or action; `focus=CarePlan/...` is a plan-action search."""
+    found = await fhir_rules.search(
+        ctx(session, runtime, identity, now),
+        focus=focus,
+        status=status,
+        business_status=business_status,
+        code=code,
+        count=count,
+    )
+    return FhirResponse(searchset(found, str(request.url.path) + "?" + request.url.query))

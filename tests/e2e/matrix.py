@@ -685,7 +685,7 @@ def access_check_params(w: Any) -> dict[str, str]:
 
 
 def route_id(route: Route) -> str:
-    return f"{route.method} {route.path}"
+    return " ".join(route.key)
 
 
 def assert_rows_match_routes(
@@ -693,7 +693,7 @@ def assert_rows_match_routes(
 ) -> None:
     """Every route has a row in the matrix's `table` (a new route fails until it is written)
     and every row a route (a removed route leaves a stale row)."""
-    keys = {(r.method, r.path) for r in routes}
+    keys = {r.key for r in routes}  # (method, path), `path?rule` for a query-routed route
     missing = sorted(keys - set(rows))
     stale = sorted(set(rows) - keys)
     assert not missing, f"routes with no {what} in {table}: {missing}"

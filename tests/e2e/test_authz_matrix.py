@@ -12,7 +12,8 @@ x own and others' objects. Each cell asserts the designed status exactly:
   TAF of or has no lawful basis to see, another agency's subscription or notification...),
   or a 403/409 that the owning service documents, named by its problem type.
 
-`EXPECTATIONS` is keyed by (method, path template). A route without an entry fails: its cells
+`EXPECTATIONS` is keyed by `Route.key`: (method, path template), `path?rule` for a route the
+gateway picks by the query (`GET /fhir/Task?deadlines`). A route without an entry fails: its cells
 fail, and `test_every_route_has_an_expectation` names it. An entry naming a client that lacks
 the route's scope (a dead cell) fails that test too.
 
@@ -1253,6 +1254,20 @@ EXPECTATIONS.update(
         ("GET", "/fhir/Task/deadline-{deadline_id}"): [
             Target("a deadline of E", everyone(200), fixed(lambda w: w.deadline_task(w.e)))
         ],
+        # The deadline search: the gateway routes `GET /fhir/Task` here by its query (a deadline's
+        # focus, `code` or `business-status`), keyed `path?deadlines` (gateway/routes/notifications.py).
+        ("GET", "/fhir/Task?deadlines"): [
+            Target(
+                "the deadlines of E",
+                everyone(200),
+                fixed("/fhir/Task", params=lambda w: {"focus": f"CareTeam/{w.e}"}),
+            ),
+            Target(
+                "the overdue front-door decisions",
+                everyone(200),
+                fixed("/fhir/Task", params={"code": "front_door_decision", "business-status": "overdue"}),
+            ),
+        ],
     }
 )
 
@@ -1293,7 +1308,7 @@ def test_every_route_has_an_expectation() -> None:
     """A new route fails here until its row is written; a removed route leaves a stale row."""
     assert_rows_match_routes(ROUTES, EXPECTATIONS, "EXPECTATIONS", "expectation")
     for route in ROUTES:
-        targets = EXPECTATIONS[(route.method, route.path)]
+        targets = EXPECTATIONS[route.key]
         assert targets, route_id(route)
         holders = {c for c in CLIENTS if holds(c, route.scope)}
         for t in targets:
@@ -1314,7 +1329,7 @@ def test_demo_clients_hold_their_default_scopes(world: World) -> None:
 
 @pytest.mark.parametrize(("route", "client"), CELLS, ids=[f"{route_id(r)} as {c}" for r, c in CELLS])
 def test_authorization_matrix(world: World, route: Route, client: str) -> None:
-    targets = EXPECTATIONS.get((route.method, route.path))
+    targets = EXPECTATIONS.get(route.key)
     if targets is None:
         pytest.fail(f"no expectation for {route_id(route)}: add its row to EXPECTATIONS in {__name__}")
     if not holds(client, route.scope):

@@ -95,4 +95,12 @@ def test_a_health_system_reads_the_taf_the_plan_and_its_actions(api):
     assert {i["code"] for i in kinds["CareTeam"]["interaction"]} == {"read"}
     assert {i["code"] for i in kinds["CarePlan"]["interaction"]} == {"read"}
     assert {i["code"] for i in kinds["Task"]["interaction"]} == {"read", "search-type"}
-    assert [p["name"] for p in kinds["Task"]["searchParam"]] == ["focus"]
+    # `focus` first (plan actions: `CarePlan/<id>`); the deadline search's own follow (issue 22).
+    assert kinds["Task"]["searchParam"][0]["name"] == "focus"
+    assert {p["name"] for p in kinds["Task"]["searchParam"]} == {
+        "focus",
+        "code",
+        "business-status",
+        "status",
+        "_count",
+    }

@@ -34,7 +34,8 @@ Each cell asserts the designed status exactly:
   `not-action-owner`, `not-submitter`, `role-required`, `not-agency-admin`...), or a documented
   409/422.
 
-`POLICY` is keyed by (method, path template) and reads as the policy: for each route, the
+`POLICY` is keyed by `Route.key` (method, path template; `path?rule` for a route the gateway
+picks by the query) and reads as the policy: for each route, the
 objects it is called on and, per persona, a default and the exceptions (`table`, `only`,
 `runs`...). A route without a row fails (`test_every_route_has_a_role_expectation`), so a new
 route must declare who may call it. Rows are `per_person` where the relationship decides
@@ -1555,6 +1556,14 @@ POLICY.update(
         ("GET", "/fhir/Task/deadline-{deadline_id}"): per_role(
             Target("a deadline of E", everyone(200), fixed(lambda w: w.deadline_task(w.e)))
         ),
+        # The deadline search, routed by its query (keyed `path?deadlines`): every holder sees all.
+        ("GET", "/fhir/Task?deadlines"): per_role(
+            Target(
+                "the deadlines of E",
+                everyone(200),
+                fixed("/fhir/Task", params=lambda w: {"focus": f"CareTeam/{w.e}"}),
+            )
+        ),
     }
 )
 
@@ -1588,7 +1597,7 @@ ROUTES = load_routes()
 def cells() -> list[tuple[Route, Persona]]:
     out = []
     for route in ROUTES:
-        row = POLICY.get((route.method, route.path))
+        row = POLICY.get(route.key)
         for persona in row.personas() if row else PERSONAS:
             out.append((route, persona))
     return out
@@ -1606,7 +1615,7 @@ def test_every_route_has_a_role_expectation() -> None:
     """A new route fails here until its row says who may call it; a removed route leaves a stale row."""
     assert_rows_match_routes(ROUTES, POLICY, "POLICY", "role expectation")
     for route in ROUTES:
-        row = POLICY[(route.method, route.path)]
+        row = POLICY[route.key]
         assert row.targets, route_id(route)
         # A persona named but never asked (it lacks the scope, or another persona answers for
         # its group on a per_role row) is a dead entry: the policy would say what no cell checks.
@@ -1648,7 +1657,7 @@ def test_the_relationships_hold(world: World) -> None:
 
 @pytest.mark.parametrize(("route", "persona"), CELLS, ids=[f"{route_id(r)} as {p}" for r, p in CELLS])
 def test_role_matrix(world: World, route: Route, persona: Persona) -> None:
-    row = POLICY.get((route.method, route.path))
+    row = POLICY.get(route.key)
     if row is None:
         pytest.fail(f"no role expectation for {route_id(route)}: add its row to POLICY in {__name__}")
     if not holds(persona, route.scope):
