@@ -805,7 +805,7 @@ def import_plans(w: Any, caller: Any, fresh: bool) -> Call:
     row = {
         "source_id": f"m-{uuid.uuid4().hex}",
         "episode_id": episode,
-        "agreed_at": (datetime.now(UTC) - timedelta(seconds=5)).isoformat(),
+        "agreed_at": datetime.now(UTC).isoformat(),  # after the episode opened, not ahead of the service
         "outcomes": [outcome],
         "actions": [{"source_id": "a1", **action, "outcomes": ["o1"]}],
     }
