@@ -3,12 +3,13 @@
     python -m devtools.case_import import [--dry-run] [--report ERRORS.csv] FILE
 
 FILE is CSV (a header row) or JSON lines (`.jsonl`), one record a row, its kind in
-`record_type`: `person`, `relationship`, `referral`, `episode`, `taf_member` (docs/import.md
-has every column). The command talks to the gateway like any client (`EH_IMPORT_GATEWAY_URL`,
+`record_type`: `person`, `relationship`, `referral`, `episode`, `taf_member`, `plan`,
+`plan_outcome`, `plan_action`, `consent` (docs/import.md has every column). The command talks to the gateway like any client (`EH_IMPORT_GATEWAY_URL`,
 the council admin client's `EH_IMPORT_CLIENT_ID` / `EH_IMPORT_CLIENT_SECRET`, scope
 `imports:write`) and sends batches to each owning service's import endpoint:
 people, relationships and referrals to `POST /v1/imports/referrals`, then open episodes with
-their lead professional and TAF to `POST /v1/imports/episodes`.
+their lead professional and TAF to `POST /v1/imports/episodes`, then the episodes' plans to
+`POST /v1/imports/plans` and consents to `POST /v1/imports/consents`.
 
 - `--dry-run` checks every row - here (columns, dates, references between rows) and then by the
   services' own rules with `dry_run: true` (they roll back) - and writes the row-by-row error
@@ -121,6 +122,45 @@ REFERENCES = {
     "referral": "referral",
     "episode": "episode",
 }
+
+# Plans and consents (docs/import.md): a `plan` row names its episode; its outcomes and actions
+# are rows of their own naming the plan (as TAF members name their episode); a `consent` row
+# names its person.
+PLAN_KINDS = ("plan", "plan_outcome", "plan_action")
+COLUMNS.update(
+    {
+        "plan": (("episode", "agreed_at"), ()),
+        "plan_outcome": (
+            ("plan", "headline", "description", "measure", "baseline", "target", "target_on"),
+            (),
+        ),
+        "plan_action": (
+            ("plan", "description", "owner_agency_id", "owner_name", "due_on"),
+            ("owner_practitioner_id", "outcomes", "status", "progress_notes", "completed_at"),
+        ),
+        "consent": (
+            (
+                "person",
+                "given_by_name",
+                "given_by_relationship",
+                "competence",
+                "purposes",
+                "agencies",
+                "method",
+                "obtained_at",
+            ),
+            ("expires_on", "person_date_of_birth", *(WITHDRAWAL := ("withdrawn_at", "withdrawal_reason"))),
+        ),
+    }
+)
+DATES.update({"target_on", "due_on", "expires_on", "person_date_of_birth"})
+MOMENTS.update({"agreed_at", "completed_at", "withdrawn_at"})
+LISTS.update({"outcomes", "purposes", "agencies"})
+REFERENCES.update({"plan": "plan", "outcomes": "plan_outcome"})
+ACTION_STATUSES = ("open", "in_progress", "completed")
+MOST.update({"plan": 100})
+PLANS_URL = "/v1/imports/plans"
+CONSENTS_URL = "/v1/imports/consents"
 
 
 @dataclass
@@ -257,7 +297,7 @@ def check(rows: list[Row]) -> list[RowError]:
             for ref in _references(row, column):
                 if ref not in ids[kind]:
                     error(row, column, f"no {kind} with source id {ref!r} in the file")
-    return errors
+    return errors + _check_plans(rows)
 
 
 def _check_values(row: Row, error: Callable[[Row, str, str], None]) -> None:
@@ -276,6 +316,7 @@ def _check_values(row: Row, error: Callable[[Row, str, str], None]) -> None:
                 as_bool(value)
         except ValueError as exc:
             error(row, column, str(exc) if "offset" in str(exc) else f"not a valid {_what(column)}")
+    _check_plan_and_consent(row, error)
     if row.record_type == "person" and data.get("kind") not in (None, *KINDS):
         error(row, "kind", f"must be one of {', '.join(KINDS)}")
     if row.record_type == "person" and data.get("kind") == "adult":
@@ -291,6 +332,59 @@ def _check_values(row: Row, error: Callable[[Row, str, str], None]) -> None:
                         column,
                         f"required with the rest of {'the decision' if group == 'referral' else 'the lead professional'}",
                     )
+
+
+def _check_plan_and_consent(row: Row, error: Callable[[Row, str, str], None]) -> None:
+    data = row.data
+    if row.record_type == "plan_action" and data.get("status") not in (None, *ACTION_STATUSES):
+        error(row, "status", f"must be one of {', '.join(ACTION_STATUSES)}")
+    if row.record_type == "plan_action" and (data.get("status") == "completed") != (
+        data.get("completed_at") is not None
+    ):
+        error(row, "completed_at", "required with status completed, and only then")
+    if row.record_type == "consent" and any(data.get(c) is not None for c in WITHDRAWAL):
+        for column in WITHDRAWAL:
+            if data.get(column) is None:
+                error(row, column, "required with the rest of the withdrawal")
+
+
+def _check_plans(rows: list[Row]) -> list[RowError]:
+    """Each plan has an outcome and an action; an episode has one plan; an action serves
+    outcomes of its own plan."""
+    errors: list[RowError] = []
+    parts: dict[tuple[str, str], int] = Counter(
+        (r.record_type, str(r.data.get("plan"))) for r in rows if r.record_type in PLAN_KINDS[1:]
+    )
+    outcome_plan = {r.source_id: str(r.data.get("plan")) for r in rows if r.record_type == "plan_outcome"}
+    episodes: set[str] = set()
+    for r in rows:
+        if r.record_type == "plan":
+            for kind in PLAN_KINDS[1:]:
+                if not parts[(kind, r.source_id)]:
+                    errors.append(
+                        RowError(
+                            r.line, r.record_type, r.source_id, "source_id", f"a plan needs a {kind} row"
+                        )
+                    )
+            episode = str(r.data.get("episode"))
+            if episode in episodes:
+                errors.append(
+                    RowError(r.line, r.record_type, r.source_id, "episode", "a second plan of this episode")
+                )
+            episodes.add(episode)
+        elif r.record_type == "plan_action":
+            for ref in as_list(r.data.get("outcomes")):
+                if ref in outcome_plan and outcome_plan[ref] != str(r.data.get("plan")):
+                    errors.append(
+                        RowError(
+                            r.line,
+                            r.record_type,
+                            r.source_id,
+                            "outcomes",
+                            f"{ref!r} is an outcome of another plan",
+                        )
+                    )
+    return errors
 
 
 def _what(column: str) -> str:
@@ -428,6 +522,65 @@ def _safe_bool(value: Any, *, default: bool) -> bool:
     return default if answer is None else answer
 
 
+def plan_payload(
+    row: Row, outcomes: list[Row], actions: list[Row], ids: dict[tuple[str, str], str]
+) -> dict[str, Any]:
+    """`ids`: (record type, source id) -> the id the services gave (the episode's)."""
+    episode = str(row.data.get("episode"))
+    return _present(
+        source_id=row.source_id,
+        episode_id=ids.get(("episode", episode), episode),
+        agreed_at=row.data.get("agreed_at"),
+        outcomes=[
+            _present(
+                source_id=o.source_id,
+                **{
+                    c: o.data.get(c)
+                    for c in ("headline", "description", "measure", "baseline", "target", "target_on")
+                },
+            )
+            for o in outcomes
+        ],
+        actions=[
+            _present(
+                source_id=a.source_id,
+                description=a.data.get("description"),
+                owner=_present(
+                    agency_id=a.data.get("owner_agency_id"),
+                    name=a.data.get("owner_name"),
+                    practitioner_id=a.data.get("owner_practitioner_id"),
+                ),
+                due_on=a.data.get("due_on"),
+                outcomes=as_list(a.data.get("outcomes")),
+                status=a.data.get("status"),
+                progress_notes=a.data.get("progress_notes"),
+                completed_at=a.data.get("completed_at"),
+            )
+            for a in actions
+        ],
+    )
+
+
+def consent_payload(row: Row, ids: dict[tuple[str, str], str]) -> dict[str, Any]:
+    d = row.data
+    person = str(d.get("person"))
+    out = _present(
+        source_id=row.source_id,
+        person_id=ids.get(("person", person), person),
+        given_by=_present(name=d.get("given_by_name"), relationship=d.get("given_by_relationship")),
+        competence=d.get("competence"),
+        purposes=as_list(d.get("purposes")),
+        agencies=as_list(d.get("agencies")),
+        method=d.get("method"),
+        obtained_at=d.get("obtained_at"),
+        expires_on=d.get("expires_on"),
+        person_date_of_birth=d.get("person_date_of_birth"),
+    )
+    if d.get("withdrawn_at") is not None:
+        out["withdrawal"] = _present(withdrawn_at=d.get("withdrawn_at"), reason=d.get("withdrawal_reason"))
+    return out
+
+
 # Where a service's 422 field (after `<list>.<index>.`) lands in the file.
 COLUMN_OF = {
     "referrer.name": "referrer_name",
@@ -446,6 +599,23 @@ COLUMN_OF = {
     "referral_received_at": "referral",
     "lead_professional": "lead_name",
 }
+
+
+COLUMN_OF.update(
+    {
+        "episode_id": "episode",
+        "owner.agency_id": "owner_agency_id",
+        "owner.name": "owner_name",
+        "owner.practitioner_id": "owner_practitioner_id",
+        "owner": "owner_agency_id",
+        "person_id": "person",
+        "given_by.name": "given_by_name",
+        "given_by.relationship": "given_by_relationship",
+        "withdrawal.withdrawn_at": "withdrawn_at",
+        "withdrawal.reason": "withdrawal_reason",
+        "withdrawal": "withdrawn_at",
+    }
+)
 
 
 def column_of(rest: list[str]) -> str:
@@ -502,6 +672,7 @@ class Importer:
         self.ids = self.outcome.ids
         self.reported: set[tuple[int, str, str]] = set()
         self._members: dict[str, list[Row]] = {}
+        self._plan_parts: dict[tuple[str, str], list[Row]] = {}
         self._referral_rows: dict[str, Row] | None = None
 
     async def run(self, rows: list[Row]) -> Outcome:
@@ -514,6 +685,7 @@ class Importer:
                     await self._send(sent)
             else:
                 await self._pipelined(by_type)
+            await self._plans_and_consents(by_type)
         except Stop:
             self.outcome.stopped = True
         return self.outcome
@@ -667,6 +839,8 @@ class Importer:
             "relationships": "relationship",
             "referrals": "referral",
             "episodes": "episode",
+            "plans": "plan",
+            "consents": "consent",
         }
         for key, items in answer.items():
             if key in sent.attached:
@@ -681,6 +855,12 @@ class Importer:
             for r in sent.rows["episodes"]:
                 tally = self.outcome.created if r.source_id in made else self.outcome.skipped
                 tally["taf_member"] += len(self._members_of(r))
+        if sent.url == PLANS_URL:  # a plan's outcomes and actions are created with it
+            made = {p["source_id"] for p in answer["plans"] if p["created"]}
+            for r in sent.rows["plans"]:
+                tally = self.outcome.created if r.source_id in made else self.outcome.skipped
+                for kind in PLAN_KINDS[1:]:
+                    tally[kind] += len(self._plan_parts.get((kind, r.source_id), []))
 
     def _report(self, sent: Sent, errors: list[dict[str, Any]]) -> set[tuple[str, int]]:
         """Each error at its file row; returns the (list, index) of the items named."""
@@ -702,13 +882,13 @@ class Importer:
             row = rows[int(parts[1])]
             failed.add((key, int(parts[1])))
             rest = parts[2:]
-            if key == "episodes" and rest[:1] == ["taf"] and len(rest) > 1 and rest[1].isdigit():
-                member = self._members_of(row)[int(rest[1])]
+            part = self._part_row(key, row, rest)
+            if part is not None:  # a TAF member, a plan's outcome or action: a row of its own
                 self._add(
                     RowError(
-                        member.line,
-                        member.record_type,
-                        member.source_id,
+                        part.line,
+                        part.record_type,
+                        part.source_id,
                         column_of(rest[2:]),
                         str(e.get("message")),
                     )
@@ -727,6 +907,61 @@ class Importer:
         if key not in self.reported:
             self.reported.add(key)
             self.outcome.errors.append(error)
+
+    # ---- plans and consents: a lane after the episodes (they name episodes and people) ----
+
+    async def _plans_and_consents(self, by_type: dict[str, list[Row]]) -> None:
+        for kind in PLAN_KINDS[1:]:
+            for r in by_type[kind]:
+                self._plan_parts.setdefault((kind, str(r.data.get("plan"))), []).append(r)
+        for kind, url, key in (("plan", PLANS_URL, "plans"), ("consent", CONSENTS_URL, "consents")):
+            refer = ("episode", "episode") if kind == "plan" else ("person", "person")
+            ready = []
+            for r in by_type[kind]:
+                if (refer[0], str(r.data.get(refer[1]))) in self.ids:
+                    ready.append(r)
+                else:  # its episode or person row failed (a dry run: a real run stops first)
+                    self._add(
+                        RowError(
+                            r.line,
+                            r.record_type,
+                            r.source_id,
+                            refer[1],
+                            f"no {refer[0]} with source id {r.data.get(refer[1])!r} was imported",
+                        )
+                    )
+                    self.on_progress(
+                        1 + sum(len(self._plan_parts.get((k, r.source_id), [])) for k in PLAN_KINDS[1:])
+                    )
+            for chunk in self._chunks(ready):
+                if self.outcome.errors and not self.dry_run:
+                    return
+                await self._send(self._plan_or_consent_sent(url, key, chunk))
+
+    def _plan_or_consent_sent(self, url: str, key: str, chunk: list[Row]) -> Sent:
+        if key == "consents":
+            return Sent(url, {key: [consent_payload(r, self.ids) for r in chunk]}, {key: chunk}, len(chunk))
+        body = []
+        counts = len(chunk)
+        for r in chunk:
+            outcomes = self._plan_parts.get(("plan_outcome", r.source_id), [])
+            actions = self._plan_parts.get(("plan_action", r.source_id), [])
+            body.append(plan_payload(r, outcomes, actions, self.ids))
+            counts += len(outcomes) + len(actions)
+        return Sent(url, {key: body}, {key: chunk}, counts)
+
+    def _part_row(self, key: str, row: Row, rest: list[str]) -> Row | None:
+        """The TAF member (`episodes.0.taf.1.role`), plan outcome or action
+        (`plans.0.actions.1.due_on`) row a 422 names."""
+        if len(rest) < 2 or not rest[1].isdigit():
+            return None
+        if key == "episodes" and rest[0] == "taf":
+            return self._members_of(row)[int(rest[1])]
+        if key != "plans" or rest[0] not in ("outcomes", "actions"):
+            return None
+        kind = "plan_outcome" if rest[0] == "outcomes" else "plan_action"
+        parts = self._plan_parts.get((kind, row.source_id), [])
+        return parts[int(rest[1])] if int(rest[1]) < len(parts) else None
 
 
 def write_report(path: Path, errors: list[RowError]) -> None:

@@ -10,6 +10,7 @@ again. Each service calls `import_record_table(Base.metadata)` once in its model
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated, Literal
@@ -145,3 +146,29 @@ async def record(
                 for s, t, d in created
             ],
         )
+
+
+def answered(
+    source_ids: Iterable[str], made: dict[str, str], done: dict[str, tuple[str, str | None]]
+) -> list[ImportedItem]:
+    """A batch's answer, row by row: what this batch made (`created`), or what an earlier run
+    had (`done`, as `imported` gave it); a dry run's row it could not make has a stand-in id."""
+    return [
+        ImportedItem(
+            source_id=s,
+            id=made.get(s) or (done[s][0] if s in done else str(uuid.uuid4())),
+            created=s not in done,
+        )
+        for s in source_ids
+    ]
+
+
+def repeated(key: str, source_ids: list[str]) -> list[tuple[str, str]]:
+    """`<key>.<row>.source_id` for each source id a batch already had in an earlier row."""
+    errors: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for i, source_id in enumerate(source_ids):
+        if source_id in seen:
+            errors.append((f"{key}.{i}.source_id", "appears twice in this batch"))
+        seen.add(source_id)
+    return errors

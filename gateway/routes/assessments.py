@@ -96,4 +96,10 @@ ROUTES += [
         "imports:write",
         summary="Import a batch of open episodes with lead professional and TAF (idempotent by source id)",
     ),
+    Route(
+        "POST",
+        "/v1/imports/plans",
+        "imports:write",
+        summary="Import a batch of imported episodes' current plans (idempotent by source id)",
+    ),
 ]

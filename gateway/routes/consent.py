@@ -47,3 +47,13 @@ ROUTES += [
         summary="FHIR: a disclosure as an AuditEvent",
     ),
 ]
+
+# Issue 22: bulk import of the incumbent system's consents (docs/import.md).
+ROUTES += [
+    Route(
+        "POST",
+        "/v1/imports/consents",
+        "imports:write",
+        summary="Import a batch of consents, with their withdrawals (idempotent by source id)",
+    ),
+]

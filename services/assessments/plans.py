@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -18,7 +19,7 @@ from services.assessments.episodes import (
     visible_episode,
 )
 from services.assessments.errors import ActionNotFound, ActionSuperseded, NoPlan, PlanNotFound, PlanNotSmart
-from services.assessments.models import Plan, PlanAction, PlanOutcome, Review, ReviewScore
+from services.assessments.models import Episode, Plan, PlanAction, PlanOutcome, Review, ReviewScore
 from services.assessments.schemas import (
     ActionRead,
     ActionUpdate,
@@ -43,6 +44,15 @@ HEADLINES = (
     "secure_housing",
     "financial_stability",
 )
+
+
+@dataclass(frozen=True)
+class ActionProgress:
+    """An action's state, as a plan version carries it (from the previous one, or imported)."""
+
+    status: str
+    progress_notes: str | None
+    completed_at: datetime | None
 
 
 def _err(field: str, message: str) -> dict[str, Any]:
@@ -155,6 +165,22 @@ async def put_plan(ctx: Context, episode_id: str, body: PlanPut) -> PlanRead:
     errors = smart_errors(body, prev_outcomes, set(prev_actions), ctx.today)
     if errors:
         raise PlanNotSmart(errors)
+    plan = await agree_plan(ctx, episode, body, previous, prev_actions)
+    return await plan_read(ctx, plan)
+
+
+async def agree_plan(
+    ctx: Context,
+    episode: Episode,
+    body: PlanPut,
+    previous: Plan | None,
+    prev_actions: dict[str, PlanAction],
+    *,
+    progress: list[ActionProgress] | None = None,
+) -> Plan:
+    """Store a checked (SMART) plan version as of `ctx.now` and announce it (`plan.agreed`,
+    `action.created` for each new action not already completed). `progress`, one per action
+    (the bulk import's), sets an action's status instead of carrying the previous version's."""
     now = ctx.now
     plan = Plan(
         id=str(uuid.uuid4()),
@@ -187,7 +213,9 @@ async def put_plan(ctx: Context, episode_id: str, body: PlanPut) -> PlanRead:
     rows: list[PlanAction] = []
     for i, a in enumerate(body.actions):
         assert a.owner is not None and a.owner.agency_id and a.owner.name and a.due_on
-        before = prev_actions.get(a.id) if a.id else None
+        before: PlanAction | ActionProgress | None = prev_actions.get(a.id) if a.id else None
+        if progress is not None:
+            before = progress[i]
         row = PlanAction(
             row_id=str(uuid.uuid4()),
             plan_id=plan.id,
@@ -207,7 +235,7 @@ async def put_plan(ctx: Context, episode_id: str, body: PlanPut) -> PlanRead:
         )
         ctx.session.add(row)
         rows.append(row)
-        if before is None:
+        if (before is None or progress is not None) and row.status != "completed":
             created.append(row)
     await ctx.session.flush()
     await ctx.publish(
@@ -234,7 +262,7 @@ async def put_plan(ctx: Context, episode_id: str, body: PlanPut) -> PlanRead:
                 "due_on": row.due_on.isoformat(),
             },
         )
-    return await plan_read(ctx, plan)
+    return plan
 
 
 async def read_plan(ctx: Context, episode_id: str, version: int | None) -> PlanRead:

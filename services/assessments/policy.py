@@ -176,6 +176,11 @@ RULES: tuple[Rule, ...] = (
         "`POST /v1/imports/episodes` (`imports:write`, issue 22)",
         "the council's admin client, as a system call (no practitioner); anyone else 403 `import-not-permitted`",
     ),
+    Rule(
+        "bulk-import",
+        "`POST /v1/imports/plans` (`imports:write`, issue 22)",
+        "the council's admin client, as a system call (no practitioner); anyone else 403 `import-not-permitted`",
+    ),
 )
 
 DELEGABLE = "early help manager, or the lead professional where the manager delegates"

@@ -21,6 +21,7 @@ from services.assessments import (
     timeline,
 )
 from services.assessments import fhir as fhir_rules
+from services.assessments import import_plans as import_plans_rules
 from services.assessments.access import Viewer, ViewerDep
 from services.assessments.app_runtime import AppRuntimeDep
 from services.assessments.context import Context
@@ -65,6 +66,8 @@ from services.assessments.schemas import (
     JointVisitRead,
     LeadProfessionalRead,
     LeadProfessionalSet,
+    PlanImportBatch,
+    PlanImportResult,
     PlanPut,
     PlanRead,
     ReviewCreate,
@@ -733,3 +736,19 @@ async def import_episodes(body: EpisodeImportBatch, ctx: Ctx) -> EpisodeImportRe
     nothing is stored. A row already imported (same source id) is skipped and answered with
     its episode (`created: false`). The council's admin client only (`bulk-import`)."""
     return await imports.import_batch(ctx, body)
+
+
+@router.post(
+    "/imports/plans",
+    response_model=PlanImportResult,
+    dependencies=[Depends(require_scope(IMPORT_SCOPE))],
+    tags=["imports"],
+)
+async def import_plans(body: PlanImportBatch, ctx: Ctx) -> PlanImportResult:
+    """One batch of the incumbent system's current plans of imported open episodes, each with
+    its outcomes and actions (owner, due date, status), SMART as of its `agreed_at` and agreed
+    by the rule every plan is (so `plan.agreed` and `action.created` follow, and each open
+    action's due-date deadline). One transaction: any row wrong is a 422 naming
+    `plans.<row>.<field>` and nothing is stored. A row already imported (same source id) is
+    skipped and answered with its plan (`created: false`). The council's admin client only."""
+    return await import_plans_rules.import_batch(ctx, body)

@@ -1126,3 +1126,67 @@ class EpisodeImportBatch(Strict):
 
 class EpisodeImportResult(BaseModel):
     episodes: list[ImportedItem]
+
+
+# --- bulk import of plans (issue 22: import_plans.py, docs/import.md) ------------------------
+
+
+class ImportPlanOutcomeIn(Strict):
+    """An outcome of the plan, SMART as any plan's (`headline`, `measure`, `baseline`, `target`,
+    `target_on`): 422 naming each missing one."""
+
+    source_id: SourceId = Field(description="The incumbent system's id of the outcome (actions name it)")
+    headline: Annotated[str, StringConstraints(max_length=60)] | None = None
+    description: LongText
+    measure: Short | None = None
+    baseline: Annotated[str, StringConstraints(max_length=200)] | None = None
+    target: Annotated[str, StringConstraints(max_length=200)] | None = None
+    target_on: IsoDate | None = Field(default=None, description="Not before the plan was agreed")
+
+
+class ImportPlanActionIn(Strict):
+    """An action with its owner, due date and where it stands."""
+
+    source_id: SourceId = Field(description="The incumbent system's id of the action")
+    description: LongText
+    owner: ActionOwner | None = Field(default=None, description="`agency_id` and `name` required")
+    due_on: IsoDate | None = Field(
+        default=None,
+        description="Not before the plan was agreed (a date since passed: the action is overdue)",
+    )
+    outcomes: list[SourceId] = Field(
+        default_factory=list, max_length=20, description="The source ids of the outcomes it serves"
+    )
+    status: ActionStatus = "open"
+    progress_notes: LongText | None = None
+    completed_at: IsoUtcDatetime | None = Field(
+        default=None, description="Required with status `completed`, and only then"
+    )
+
+
+class ImportPlanIn(Strict):
+    """An imported open episode's current plan, agreed at `agreed_at`: stored as the episode's
+    plan version 1 by the rule every plan is agreed by (`plan.agreed`, `action.created`)."""
+
+    source_id: SourceId
+    episode_id: Annotated[str, StringConstraints(min_length=1, max_length=36)] = Field(
+        description="The imported episode (the id the episodes import gave)"
+    )
+    agreed_at: IsoUtcDatetime = Field(description="Not in the future, nor before the episode opened")
+    outcomes: list[ImportPlanOutcomeIn] = Field(min_length=1, max_length=30)
+    actions: list[ImportPlanActionIn] = Field(min_length=1, max_length=100)
+
+
+class PlanImportBatch(Strict):
+    """One batch (one transaction, wholly stored or not), at most 500 plans."""
+
+    plans: list[ImportPlanIn] = Field(min_length=1, max_length=MAX_BATCH)
+    dry_run: bool = Field(
+        default=False,
+        description="Check every row, then store nothing (a plan whose episode is not stored - a dry "
+        "run of a whole file - is checked without its episode)",
+    )
+
+
+class PlanImportResult(BaseModel):
+    plans: list[ImportedItem]

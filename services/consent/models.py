@@ -15,6 +15,7 @@ from sqlalchemy import JSON, Date, ForeignKey, Index, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import UTCDateTime, make_metadata
+from shared.imports import import_record_table
 from shared.platform_tables import platform_tables
 
 
@@ -121,3 +122,7 @@ class Disclosure(Base):
     practitioner_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     __table_args__ = (Index("ix_disclosure_person_id_disclosed_at", "person_id", "disclosed_at"),)
+
+
+# Issue 22: what each consent of a bulk import created (shared/imports.py, migration 0005).
+IMPORT_RECORD = import_record_table(Base.metadata)

@@ -143,6 +143,11 @@ RULES: tuple[Rule, ...] = (
         "an agency on the TAF (`on_team_around_the_family`) that joined no later than the consent "
         "was obtained (`joined_at`), or whose joining the family agreed to (`family_agreed_to_join`)",
     ),
+    Rule(
+        "bulk-import",
+        "`POST /v1/imports/consents` (`imports:write`, issue 22)",
+        "the council's admin client, as a system call (no practitioner); anyone else 403 `import-not-permitted`",
+    ),
 )
 
 

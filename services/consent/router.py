@@ -10,12 +10,14 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from services.consent import fhir as fhir_rules
-from services.consent import policy, service
+from services.consent import imports, policy, service
 from services.consent.export import CSV_SCHEMA, disclosures_csv
 from services.consent.lawful_bases import LAWFUL_BASES
 from services.consent.schemas import (
     AccessCheckRead,
     ConsentCreate,
+    ConsentImportBatch,
+    ConsentImportResult,
     ConsentList,
     ConsentRead,
     ConsentWithdraw,
@@ -34,6 +36,7 @@ from shared.context import Now
 from shared.deps import IdempotencyDep, RuntimeDep, SessionDep
 from shared.fhir import FhirResponse, fhir_responses, searchset
 from shared.identity import Identity, ServiceIdentity, require_scope
+from shared.imports import SCOPE as IMPORT_SCOPE
 from shared.pagination import PageDep
 from shared.problems import ValidationProblem
 from shared.validation import IsoAwareDatetime
@@ -351,3 +354,22 @@ async def fhir_search_audit_events(search: PersonSearchDep) -> FhirResponse:
     first: a searchset Bundle of AuditEvents (as `GET /v1/people/{id}/disclosures`)."""
     found = await fhir_rules.search_audit_events(search.ctx, search.person_id, search.count)
     return FhirResponse(searchset(found, search.self_url))
+
+
+# --- bulk import (issue 22: imports.py, docs/import.md) -----------------------------------
+
+
+@router.post("/imports/consents", response_model=ConsentImportResult, tags=["imports"])
+async def import_consents(
+    body: ConsentImportBatch,
+    identity: Annotated[Identity, Depends(require_scope(IMPORT_SCOPE))],
+    session: SessionDep,
+    runtime: RuntimeDep,
+    now: Now,
+) -> ConsentImportResult:
+    """One batch of the incumbent system's consents, each with its withdrawal if withdrawn,
+    checked by the rules of `POST /v1/consents` as of the day it was obtained. One transaction:
+    any row wrong is a 422 naming `consents.<row>.<field>` and nothing is stored. A row already
+    imported (same source id) is skipped and answered with its consent (`created: false`).
+    The council's admin client only (`bulk-import`)."""
+    return await imports.import_batch(ctx(session, runtime, identity, now), body)

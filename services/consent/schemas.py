@@ -9,6 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from shared.codes import DEPRECATED_CONSENT_METHODS, ConsentMethod
+from shared.imports import MAX_BATCH, ImportedItem, SourceId
 from shared.validation import CleanName, IsoAwareDatetime, IsoDate
 
 Purpose = Literal["early_help_service", "information_sharing"]
@@ -268,3 +269,34 @@ class DisclosureExport(BaseModel):
     exported_at: datetime
     count: int
     disclosures: list[DisclosureRead]
+
+
+# --- bulk import (issue 22: imports.py, docs/import.md) ---------------------------------------
+
+
+class ImportWithdrawal(_Request):
+    withdrawn_at: IsoAwareDatetime = Field(description="Not before `obtained_at`, not in the future")
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class ImportConsentIn(ConsentCreate):
+    """A consent of the incumbent system, as `POST /v1/consents` takes it (the same rules: who
+    may give consent for whom), with its withdrawal when it was withdrawn. It may have expired:
+    `expires_on` is after the day it was obtained."""
+
+    source_id: SourceId
+    expires_on: IsoDate | None = Field(
+        default=None, description="After the day consent was obtained (London)"
+    )
+    withdrawal: ImportWithdrawal | None = None
+
+
+class ConsentImportBatch(_Request):
+    """One batch (one transaction, wholly stored or not), at most 500 consents."""
+
+    consents: list[ImportConsentIn] = Field(min_length=1, max_length=MAX_BATCH)
+    dry_run: bool = Field(default=False, description="Check every row, then store nothing")
+
+
+class ConsentImportResult(BaseModel):
+    consents: list[ImportedItem]

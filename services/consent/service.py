@@ -113,6 +113,13 @@ async def create_consent(ctx: Context, body: ConsentCreate) -> ConsentRead:
     today = london_day(ctx.now)
     if body.expires_on is not None and body.expires_on <= today:
         raise ValidationProblem("expires_on", "must be a future date")
+    consent = await record_consent(ctx, body)
+    await announce_given(ctx, consent)
+    return consent_read(consent, None, today)
+
+
+async def record_consent(ctx: Context, body: ConsentCreate) -> Consent:
+    """Store a checked consent, recorded now by the caller (append-only: one new row)."""
     consent = Consent(
         id=str(uuid.uuid4()),
         person_id=str(body.person_id),
@@ -129,6 +136,11 @@ async def create_consent(ctx: Context, body: ConsentCreate) -> ConsentRead:
         created_at=ctx.now,
     )
     await repo.add(ctx.session, consent)
+    return consent
+
+
+async def announce_given(ctx: Context, consent: Consent) -> None:
+    """`consent.given`: the notifications service opens the consent's review deadline."""
     await ctx.publish(
         "consent.given",
         {
@@ -140,7 +152,6 @@ async def create_consent(ctx: Context, body: ConsentCreate) -> ConsentRead:
             "expires_on": consent.expires_on.isoformat() if consent.expires_on else None,
         },
     )
-    return consent_read(consent, None, today)
 
 
 async def get_consent(ctx: Context, consent_id: str) -> ConsentRead:

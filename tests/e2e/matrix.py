@@ -794,3 +794,25 @@ def import_episodes(w: Any, caller: Any, fresh: bool) -> Call:
     person = w.known_person() if fresh else str(uuid.uuid4())
     episode = {"source_id": f"m-{uuid.uuid4().hex}", "person_ids": [person], "opened_at": now_iso()}
     return Call("/v1/imports/episodes", json={"episodes": [episode]})
+
+
+def import_plans(w: Any, caller: Any, fresh: bool) -> Call:
+    """A batch of one plan, for an open episode without one when `fresh`."""
+    episode = w.episode() if fresh else str(uuid.uuid4())
+    plan = plan_body({"agency_id": "matrix-agency", "name": "A. Owner"})
+    outcome = {"source_id": "o1", **plan["outcomes"][0]}
+    action = {k: v for k, v in plan["actions"][0].items() if k != "outcome_refs"}
+    row = {
+        "source_id": f"m-{uuid.uuid4().hex}",
+        "episode_id": episode,
+        "agreed_at": datetime.now(UTC).isoformat(),  # after the episode opened, not ahead of the service
+        "outcomes": [outcome],
+        "actions": [{"source_id": "a1", **action, "outcomes": ["o1"]}],
+    }
+    return Call("/v1/imports/plans", json={"plans": [row]})
+
+
+def import_consents(w: Any, caller: Any, fresh: bool) -> Call:
+    """A batch of one consent of a new person (a new source id each call)."""
+    row = {"source_id": f"m-{uuid.uuid4().hex}", **consent_body(str(uuid.uuid4()))}
+    return Call("/v1/imports/consents", json={"consents": [row]})

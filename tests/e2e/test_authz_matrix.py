@@ -83,7 +83,9 @@ from tests.e2e.matrix import (
     fhir_service_request,
     fixed,
     fresh_episode,
+    import_consents,
     import_episodes,
+    import_plans,
     import_referrals,
     listed,
     merge_people,
@@ -1191,6 +1193,8 @@ EXPECTATIONS: dict[tuple[str, str], list[Target]] = {
     ("POST", "/v1/imports/episodes"): [
         Target("a batch of one open episode", everyone(200), import_episodes, fresh=True)
     ],
+    ("POST", "/v1/imports/plans"): [Target("a batch of one plan", everyone(200), import_plans, fresh=True)],
+    ("POST", "/v1/imports/consents"): [Target("a batch of one consent", everyone(200), import_consents)],
 }
 
 

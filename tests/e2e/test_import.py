@@ -15,7 +15,7 @@ import pytest
 from devtools import case_import
 from tests.e2e.matrix import eventually
 from tests.e2e.test_roles import ADMIN, EH, MASH
-from tests.unit.test_case_import import TWO_FAMILIES, family, report, write_csv
+from tests.unit.test_case_import import TWO_FAMILIES, family, plan_and_consents, report, write_csv
 
 pytestmark = pytest.mark.e2e
 
@@ -34,7 +34,7 @@ def unique(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for r in records:
         r = {**r, "source_id": f"{tag}-{r['source_id']}"}
-        for column in ("person", "related_person", "children", "referral", "episode"):
+        for column in ("person", "related_person", "children", "referral", "episode", "plan", "outcomes"):
             if r.get(column):
                 r[column] = ";".join(f"{tag}-{v}" for v in r[column].split(";"))
         if r.get("adults"):
@@ -86,3 +86,44 @@ def test_a_dry_run_of_a_faulty_file_reports_each_row_and_stores_nothing(api: Any
     records[4]["lead_email"] = "lee@eh.example"
     real = run(api, write_csv(tmp_path / "fixed.csv", records), tmp_path, dry_run=False)
     assert real.errors == [] and sum(real.skipped.values()) == 0
+
+
+def test_a_plan_and_consents_are_imported_with_the_actions_deadlines(api: Any, tmp_path: Path) -> None:
+    records = unique(family(4) + plan_and_consents(4))
+    path = write_csv(tmp_path / "cases.csv", records)
+    checked = run(api, path, tmp_path, dry_run=True)
+    assert checked.errors == [], checked.errors
+    first = run(api, path, tmp_path, dry_run=False)
+    assert first.errors == [] and not first.stopped
+    assert {k: first.created[k] for k in ("plan", "plan_outcome", "plan_action", "consent")} == {
+        "plan": 1,
+        "plan_outcome": 1,
+        "plan_action": 2,
+        "consent": 2,
+    }
+    again = run(api, path, tmp_path, dry_run=False)
+    assert sum(again.created.values()) == 0 and again.skipped["plan"] == 1 and again.skipped["consent"] == 2
+
+    # The plan as the gateway shows it: the imported episode's, agreed when the incumbent said.
+    episode_id = first.ids[("episode", records[4]["source_id"])]
+    plan = api.get(EH, f"/v1/episodes/{episode_id}/plan").json()
+    assert plan["version"] == 1 and plan["agreed_at"].startswith("2026-06-10")
+    assert [a["status"] for a in plan["actions"]] == ["in_progress", "completed"]
+    open_action, done_action = (a["id"] for a in plan["actions"])
+
+    # The open action's due date is a deadline (its owner's), from the plan's usual events; the
+    # completed one has none open.
+    def action_deadlines() -> list[dict[str, Any]]:
+        items = api.get(MASH, "/v1/deadlines", params={"episode_id": episode_id}).json()["items"]
+        due = [d for d in items if d["kind"] == "action_due"]
+        return due if any(d["subject_id"] == open_action for d in due) else []
+
+    due = eventually(action_deadlines, "the imported plan action's deadline")
+    mine = next(d for d in due if d["subject_id"] == open_action)
+    assert mine["due_at"].startswith("2027-01-16")  # the end of the 15th, London and mine["status"] == "open"
+    assert all(d["status"] != "open" for d in due if d["subject_id"] == done_action)
+
+    # The consents: the live one and the withdrawn one, as the consent service keeps them.
+    child = first.ids[("person", records[0]["source_id"])]
+    consents = api.get(EH, "/v1/consents", params={"person_id": child}).json()["items"]
+    assert sorted(c["status"] for c in consents) == ["active", "withdrawn"]

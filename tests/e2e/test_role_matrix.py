@@ -113,7 +113,9 @@ from tests.e2e.matrix import (
     fhir_service_request,
     fixed,
     fresh_episode,
+    import_consents,
     import_episodes,
+    import_plans,
     import_referrals,
     listed,
     merge_people,
@@ -1496,6 +1498,10 @@ POLICY: dict[tuple[str, str], Row] = {
     ),
     ("POST", "/v1/imports/episodes"): per_role(
         Target("a batch of one open episode", everyone(200), import_episodes)
+    ),
+    ("POST", "/v1/imports/plans"): per_role(Target("a batch of one plan", everyone(200), import_plans)),
+    ("POST", "/v1/imports/consents"): per_role(
+        Target("a batch of one consent", everyone(200), import_consents)
     ),
 }
 

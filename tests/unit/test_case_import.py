@@ -18,8 +18,11 @@ from devtools import case_import
 from services.assessments.config import Settings as AssessmentsSettings
 from services.assessments.main import create_app as assessments_app
 from services.assessments.models import PLATFORM as ASSESSMENTS_PLATFORM
-from services.assessments.models import Episode, LeadProfessional, TafMember
+from services.assessments.models import Episode, LeadProfessional, Plan, PlanAction, TafMember
 from services.assessments.tests.conftest import StaticTokens
+from services.consent.config import Settings as ConsentSettings
+from services.consent.main import create_app as consent_app
+from services.consent.models import Consent, ConsentWithdrawal
 from services.referrals.config import Settings as ReferralsSettings
 from services.referrals.main import create_app as referrals_app
 from services.referrals.models import Person, PersonRelationship, Referral
@@ -62,6 +65,8 @@ class Gateway(httpx.AsyncBaseTransport):
 
 
 class Services:
+    consent: Any = None
+
     def __init__(self, referrals: Any, assessments: Any, client: httpx.AsyncClient) -> None:
         self.referrals, self.assessments, self.client = referrals, assessments, client
 
@@ -78,6 +83,15 @@ class Services:
             "episode": await self.count(a, Episode.__table__),
             "lead": await self.count(a, LeadProfessional.__table__),
             "taf_member": await self.count(a, TafMember.__table__),
+        }
+
+    async def plan_and_consent_counts(self) -> dict[str, int]:
+        a, c = self.assessments, self.consent
+        return {
+            "plan": await self.count(a, Plan.__table__),
+            "plan_action": await self.count(a, PlanAction.__table__),
+            "consent": await self.count(c, Consent.__table__),
+            "withdrawal": await self.count(c, ConsentWithdrawal.__table__),
         }
 
     async def run(self, path: Path, tmp: Path, **kw: Any) -> case_import.Outcome:
@@ -98,16 +112,26 @@ async def services(service_factory: Any, signer: Any) -> Any:
         gateway_url="http://127.0.0.1:9",
         **quiet,
     )
+    consent = await service_factory(
+        consent_app, ConsentSettings, ROOT / "services" / "consent", event_subscribers={}, **quiet
+    )
     token = signer.identity_token(agency_type="service", audience="early-help-api", scopes="")
     assessments.runtime.clients["referrals"] = ServiceClient(
         "http://referrals.test", StaticTokens(token), transport=httpx.ASGITransport(app=referrals.app)
     )
     gateway = Gateway(
-        {case_import.PEOPLE_URL: referrals.app, case_import.EPISODES_URL: assessments.app},
+        {
+            case_import.PEOPLE_URL: referrals.app,
+            case_import.EPISODES_URL: assessments.app,
+            case_import.PLANS_URL: assessments.app,
+            case_import.CONSENTS_URL: consent.app,
+        },
         signer.auth_header(**IMPORTER),
     )
     async with httpx.AsyncClient(transport=gateway, base_url="http://gateway") as client:
-        yield Services(referrals, assessments, client)
+        services = Services(referrals, assessments, client)
+        services.consent = consent
+        yield services
 
 
 async def test_a_dry_run_reports_each_row_and_stores_nothing(services: Services, tmp_path: Path) -> None:
@@ -230,3 +254,136 @@ async def test_a_child_already_known_is_linked_not_doubled(
     # Two people (the mother is new), not three: the child was linked to the record held.
     assert (await services.counts())["person"] == 2
     assert (await services.counts())["referral"] == 2
+
+
+# ---- plans and consents (docs/import.md) ----------------------------------------------------
+
+
+def plan_and_consents(n: int) -> list[dict[str, Any]]:
+    """Family n's current plan (an outcome, an open and a completed action) and two consents:
+    the mother's for her daughter, live, and an older one withdrawn."""
+    return [
+        {
+            "record_type": "plan",
+            "source_id": f"P{n}",
+            "episode": f"E{n}",
+            "agreed_at": "2026-06-10T10:00:00Z",
+        },
+        {
+            "record_type": "plan_outcome",
+            "source_id": f"O{n}",
+            "plan": f"P{n}",
+            "headline": "good_education",
+            "description": "Back in school every day",
+            "measure": "attendance",
+            "baseline": "80%",
+            "target": "95%",
+            "target_on": "2027-03-01",
+        },
+        {
+            "record_type": "plan_action",
+            "source_id": f"A{n}",
+            "plan": f"P{n}",
+            "description": "Attendance plan",
+            "owner_agency_id": "oakfield-school",
+            "owner_name": "Jo Clarke",
+            "due_on": "2027-01-15",
+            "outcomes": f"O{n}",
+            "status": "in_progress",
+        },
+        {
+            "record_type": "plan_action",
+            "source_id": f"B{n}",
+            "plan": f"P{n}",
+            "description": "Bus pass",
+            "owner_agency_id": "eh-team",
+            "owner_name": "Lee Lead",
+            "due_on": "2026-07-01",
+            "status": "completed",
+            "completed_at": "2026-06-20T12:00:00Z",
+        },
+        {
+            "record_type": "consent",
+            "source_id": f"K{n}",
+            "person": f"C{n}",
+            "given_by_name": "Kath",
+            "given_by_relationship": "parent",
+            "competence": "parental",
+            "purposes": "early_help_service;information_sharing",
+            "agencies": "team_around_the_family",
+            "method": "in_person",
+            "obtained_at": "2026-06-03T10:00:00Z",
+        },
+        {
+            "record_type": "consent",
+            "source_id": f"W{n}",
+            "person": f"C{n}",
+            "given_by_name": "Kath",
+            "given_by_relationship": "parent",
+            "competence": "parental",
+            "purposes": "information_sharing",
+            "agencies": "oakfield-school",
+            "method": "phone",
+            "obtained_at": "2026-06-01T09:00:00Z",
+            "withdrawn_at": "2026-06-02T09:00:00Z",
+            "withdrawal_reason": "Asked for the school not to be told",
+        },
+    ]
+
+
+async def test_plans_and_consents_are_imported_once(services: Services, tmp_path: Path) -> None:
+    records = family(1) + family(2) + plan_and_consents(1) + plan_and_consents(2)
+    path = tmp_path / "cases.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    ticks: list[int] = []
+    first = await services.run(path, tmp_path, dry_run=False, batch_size=1)
+    assert first.errors == [] and not first.stopped
+    assert dict(first.created) == {
+        **TWO_FAMILIES,
+        "plan": 2,
+        "plan_outcome": 2,
+        "plan_action": 4,
+        "consent": 4,
+    }
+    expected = {"plan": 2, "plan_action": 4, "consent": 4, "withdrawal": 2}
+    assert await services.plan_and_consent_counts() == expected
+    again = await services.run(path, tmp_path, dry_run=False)
+    assert sum(again.created.values()) == 0 and sum(again.skipped.values()) == len(records)
+    assert await services.plan_and_consent_counts() == expected
+    # The plan is the imported episode's; its open actions are announced (their deadlines).
+    async with services.assessments.runtime.db.session(write=False) as s:
+        plan_episodes = set((await s.execute(select(Plan.episode_id))).scalars())
+        episodes = set((await s.execute(select(Episode.id))).scalars())
+        t = ASSESSMENTS_PLATFORM.outbox
+        types = list((await s.execute(select(t.c.event_type))).scalars())
+    assert plan_episodes == episodes
+    assert types.count("plan.agreed") == 2 and types.count("action.created") == 2
+    # The progress bar counts every row once.
+    importer = case_import.Importer(services.client, on_progress=ticks.append)
+    rows, _ = case_import.read_rows(path)
+    await importer.run(rows)
+    assert sum(ticks) == len(records)
+
+
+async def test_a_dry_run_checks_plans_and_consents(services: Services, tmp_path: Path) -> None:
+    records = family(1) + plan_and_consents(1)
+    plan, outcome, action, _, consent, withdrawn = records[6:]
+    del outcome["measure"]  # required: the file's own check
+    outcome_line = 2 + 7
+    bad = await services.run(write_csv(tmp_path / "bad.csv", records), tmp_path, dry_run=True)
+    assert {(r.line, r.column) for r in bad.errors} == {(outcome_line, "measure")}
+    assert bad.batches == 0
+
+    outcome["measure"] = "attendance"
+    action["due_on"] = "2026-06-01"  # before the plan was agreed
+    consent["competence"] = "gillick_competent"  # a parent's consent is parental
+    withdrawn["withdrawn_at"] = "2026-05-01T09:00:00Z"  # before it was obtained
+    plan["agreed_at"] = "2026-06-10T10:00:00Z"
+    checked = await services.run(write_csv(tmp_path / "rules.csv", records), tmp_path, dry_run=True)
+    assert {(r.line, r.record_type, r.source_id, r.column) for r in checked.errors} == {
+        (2 + 8, "plan_action", "A1", "due_on"),
+        (2 + 10, "consent", "K1", "competence"),
+        (2 + 11, "consent", "W1", "withdrawn_at"),
+    }
+    assert set((await services.counts()).values()) == {0}
+    assert set((await services.plan_and_consent_counts()).values()) == {0}
