@@ -18,8 +18,13 @@ database backend's CPU):
   (suppression included) and by month over three years as CSV;
 - the threshold-audit report, the last 12 months and all three years;
 - drawing a threshold-audit sample (`threshold_audit.draw`: 3% of a month, 0.3% of a year) over a month and over a year of
-  decisions (rolled back after each run, so every run draws from the same decisions).
+  decisions (rolled back after each run, so every run draws from the same decisions);
+- the JSNA feed over three years through the service's app (httpx.ASGITransport: routing,
+  authentication, the route's serialisation, what a caller receives), by month as JSON and
+  CSV and by quarter as JSON; the database CPU is that of the app's connections.
 Target: under 2 s each. `--explain` prints the JSNA feed's plans (EXPLAIN ANALYZE, BUFFERS).
+Generating 1,000,000 referrals takes ~10 minutes and loading them as long: `--keep` (with
+`--pg-url`) keeps the database and prints its URL, `--reuse-db URL` times against it again.
 """
 
 from __future__ import annotations
@@ -76,7 +81,8 @@ def columns(table: str) -> list[str]:
 
 def intake_rows(referrals: list[tuple]) -> tuple[list[tuple], list[tuple]]:
     """What intake writes for the JSNA feed beside each referral, by intake's own functions."""
-    needs, families = [], set()
+    needs: list[tuple] = []
+    families: set[tuple] = set()
     need_columns, family_columns = columns("referral_need"), columns("jsna_family_period")
     for r in referrals:
         referral = SimpleNamespace(
@@ -106,7 +112,7 @@ def audit_rows(rng: random.Random, referrals: list[tuple]) -> tuple[list[tuple],
                 by_outcome.setdefault(r[COL["outcome"]], []).append(r)
         audit_id = str(uuid.uuid4())
         created = datetime.combine(last + timedelta(days=7), datetime.min.time(), UTC)
-        strata = []
+        strata: list[dict[str, Any]] = []
         for outcome, rows in sorted(by_outcome.items()):
             picked = rng.sample(rows, threshold_audit.stratum_size(len(rows), AUDIT_SHARE))
             strata.append({"outcome": outcome, "decisions": len(rows), "sampled": len(picked)})
