@@ -35,9 +35,11 @@ def add_pg_url_argument(ap: argparse.ArgumentParser) -> None:
 
 @contextlib.asynccontextmanager
 async def migrated_database(
-    service_dir: Path, prefix: str, base: str | None = None
+    service_dir: Path, prefix: str, base: str | None = None, *, keep: bool = False
 ) -> AsyncIterator[tuple[str, str]]:
-    """(SQLAlchemy URL, asyncpg DSN) of a fresh database built by the service's migrations."""
+    """(SQLAlchemy URL, asyncpg DSN) of a fresh database built by the service's migrations.
+    `keep`: the database is not dropped at the end (a server given by URL keeps it; see
+    `existing_database` to time against it again without generating the data again)."""
     base = base or os.environ.get("EH_BENCH_PG_URL") or os.environ.get("EH_TEST_PG_URL")
     root = None
     if not base:
@@ -53,10 +55,18 @@ async def migrated_database(
         await asyncio.to_thread(alembic_upgrade, service_dir, url)
         yield url, f"{plain}/{name}"
     finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if keep and root is None:
+            print(f"kept the database: {base}/{name}", flush=True)
+        else:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
         if root is not None:
             pg.stop(root)
+
+
+def existing_database(url: str) -> tuple[str, str]:
+    """(SQLAlchemy URL, asyncpg DSN) of a database kept by an earlier run (`keep=True`)."""
+    return url, url.replace("postgresql+asyncpg", "postgresql")
 
 
 def backend_cpu_seconds(pid: int) -> float | None:
@@ -95,6 +105,11 @@ async def time_report(
                 cpu.append(after - before)
             if write:
                 await session.rollback()
+    return _print_timing(label, wall, cpu)
+
+
+def _print_timing(label: str, wall: list[float], cpu: list[float]) -> list[float]:
+    """Prints the best and median wall time and the median database CPU; returns `wall` sorted."""
     wall.sort()
     cpu.sort()
     cpu_text = f", database CPU median {cpu[len(cpu) // 2]:.2f} s" if cpu else ""
@@ -105,3 +120,38 @@ async def time_report(
         flush=True,
     )
     return wall
+
+
+async def database_cpu_seconds(dsn: str) -> float | None:
+    """User + system CPU so far of every local backend connected to the database of `dsn`
+    (an app's pooled connections keep their backends, so a difference is what its requests
+    cost PostgreSQL), or None where /proc cannot tell."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        pids = [
+            r["pid"]
+            for r in await conn.fetch(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ]
+    finally:
+        await conn.close()
+    seconds = [backend_cpu_seconds(pid) for pid in pids]
+    return None if any(s is None for s in seconds) else sum(s or 0.0 for s in seconds)
+
+
+async def time_http(dsn: str, label: str, call: Callable[[], Awaitable[Any]], runs: int) -> list[float]:
+    """Runs `call()` (a request to an app in this process, e.g. through httpx.ASGITransport:
+    routing, authentication, the endpoint, FastAPI's serialisation) `runs` times and prints
+    the best and median wall time and the median CPU of the database's backends."""
+    wall: list[float] = []
+    cpu: list[float] = []
+    for _ in range(runs):
+        before = await database_cpu_seconds(dsn)
+        t = time.perf_counter()
+        await call()
+        wall.append(time.perf_counter() - t)
+        after = await database_cpu_seconds(dsn)
+        if before is not None and after is not None:
+            cpu.append(max(0.0, after - before))
+    return _print_timing(f"{label} (over HTTP)", wall, cpu)

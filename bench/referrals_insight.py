@@ -18,8 +18,13 @@ database backend's CPU):
   (suppression included) and by month over three years as CSV;
 - the threshold-audit report, the last 12 months and all three years;
 - drawing a threshold-audit sample (`threshold_audit.draw`: 3% of a month, 0.3% of a year) over a month and over a year of
-  decisions (rolled back after each run, so every run draws from the same decisions).
+  decisions (rolled back after each run, so every run draws from the same decisions);
+- the JSNA feed over three years through the service's app (httpx.ASGITransport: routing,
+  authentication, the route's serialisation, what a caller receives), by month as JSON and
+  CSV and by quarter as JSON; the database CPU is that of the app's connections.
 Target: under 2 s each. `--explain` prints the JSNA feed's plans (EXPLAIN ANALYZE, BUFFERS).
+Generating 1,000,000 referrals takes ~10 minutes and loading them as long: `--keep` (with
+`--pg-url`) keeps the database and prints its URL, `--reuse-db URL` times against it again.
 """
 
 from __future__ import annotations
@@ -36,22 +41,25 @@ from types import SimpleNamespace
 from typing import Any
 
 import asyncpg
+import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bench.pgdb import add_pg_url_argument, migrated_database, time_report
+from bench.pgdb import add_pg_url_argument, existing_database, migrated_database, time_http, time_report
 from bench.referrals_common import SERVICE_DIR
 from bench.referrals_report import MASH_MANAGERS, REFERRAL_COLUMNS, copy_generated, generate
 from services.referrals import jsna, reports, threshold_audit
 from services.referrals.codes import OUTCOME_LEVELS
 from services.referrals.config import Settings
+from services.referrals.main import create_app
 from services.referrals.models import Base
 from services.referrals.schemas import ThresholdAuditCreate
 from services.referrals.service import Context
-from shared.clock import LONDON
+from shared.clock import LONDON, clock
 from shared.db import Database
 from shared.identity import Identity
 from shared.roles import MASH, MASH_MANAGER
+from shared.testing import TestSigner
 
 # After the three years' last day, so every month and quarter of them has ended.
 NOW = datetime(2027, 1, 4, 9, 0, tzinfo=UTC)
@@ -73,7 +81,8 @@ def columns(table: str) -> list[str]:
 
 def intake_rows(referrals: list[tuple]) -> tuple[list[tuple], list[tuple]]:
     """What intake writes for the JSNA feed beside each referral, by intake's own functions."""
-    needs, families = [], set()
+    needs: list[tuple] = []
+    families: set[tuple] = set()
     need_columns, family_columns = columns("referral_need"), columns("jsna_family_period")
     for r in referrals:
         referral = SimpleNamespace(
@@ -103,7 +112,7 @@ def audit_rows(rng: random.Random, referrals: list[tuple]) -> tuple[list[tuple],
                 by_outcome.setdefault(r[COL["outcome"]], []).append(r)
         audit_id = str(uuid.uuid4())
         created = datetime.combine(last + timedelta(days=7), datetime.min.time(), UTC)
-        strata = []
+        strata: list[dict[str, Any]] = []
         for outcome, rows in sorted(by_outcome.items()):
             picked = rng.sample(rows, threshold_audit.stratum_size(len(rows), AUDIT_SHARE))
             strata.append({"outcome": outcome, "decisions": len(rows), "sampled": len(picked)})
@@ -171,7 +180,13 @@ async def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--explain", action="store_true", help="print the JSNA feed's plans")
+    ap.add_argument("--keep", action="store_true", help="keep the database (with --pg-url): print its URL")
+    ap.add_argument("--reuse-db", help="time against a database an earlier --keep run loaded (its URL)")
     args = ap.parse_args()
+    if args.reuse_db:
+        url, dsn = existing_database(args.reuse_db)
+        await time_all(url, args)
+        return
     rng = random.Random(args.seed)
     t = time.perf_counter()
     people, referrals, rp, episodes, episode_people = generate(args.referrals, rng)
@@ -183,7 +198,7 @@ async def main() -> None:
         f"{len(audits)} audits with {len(items):,} sampled decisions",
         flush=True,
     )
-    async with migrated_database(SERVICE_DIR, "bench_insight", args.pg_url) as (url, dsn):
+    async with migrated_database(SERVICE_DIR, "bench_insight", args.pg_url, keep=args.keep) as (url, dsn):
         conn = await asyncpg.connect(dsn)
         t = time.perf_counter()
         await copy_generated(conn, people, referrals, rp, episodes, episode_people)
@@ -199,75 +214,111 @@ async def main() -> None:
         db = Database(url)
         async with db.session() as s:
             await s.execute(reports.follow_up_facts())
+        await db.dispose()
         conn = await asyncpg.connect(dsn)
         await conn.execute("VACUUM ANALYZE")
         await conn.close()
-        runtime = SimpleNamespace(
-            settings=Settings(database_url=url, environment="test", log_level="WARNING")
-        )
+        del people, referrals, rp, episodes, episode_people, needs, families, audits, items
+        await time_all(url, args)
 
-        def timed(report: Callable[[Context], Awaitable[Any]]) -> Callable[[AsyncSession], Awaitable[Any]]:
-            async def call(session: AsyncSession) -> Any:
-                # The reports read only the session, the settings, the caller and the clock.
-                return await report(Context(session, runtime, MANAGER, NOW))  # type: ignore[arg-type]
 
-            return call
+async def time_all(url: str, args: argparse.Namespace) -> None:
+    db = Database(url)
+    runtime = SimpleNamespace(settings=Settings(database_url=url, environment="test", log_level="WARNING"))
 
-        year, three = (date(2026, 1, 1), date(2026, 12, 31)), (date(2024, 1, 1), date(2026, 12, 31))
-        try:
-            if args.explain:
-                for kind in ("month", "quarter"):
-                    await explain_jsna(db, kind, 2024 * 12, 2026 * 12 + 11)
-            for label, (start, end) in (("last 12 months", year), ("all three years", three)):
+    def timed(report: Callable[[Context], Awaitable[Any]]) -> Callable[[AsyncSession], Awaitable[Any]]:
+        async def call(session: AsyncSession) -> Any:
+            # The reports read only the session, the settings, the caller and the clock.
+            return await report(Context(session, runtime, MANAGER, NOW))  # type: ignore[arg-type]
 
-                async def referral_report(ctx: Context, start: date = start, end: date = end) -> Any:
-                    return await reports.referral_report(ctx, start, end)
+        return call
 
-                await time_report(db, f"referral report, {label}", timed(referral_report), args.runs)
+    year, three = (date(2026, 1, 1), date(2026, 12, 31)), (date(2024, 1, 1), date(2026, 12, 31))
+    try:
+        if args.explain:
             for kind in ("month", "quarter"):
-                for label, (start, end) in (("last 12 months", year), ("all three years", three)):
+                await explain_jsna(db, kind, 2024 * 12, 2026 * 12 + 11)
+        for label, (start, end) in (("last 12 months", year), ("all three years", three)):
 
-                    async def as_json(
-                        ctx: Context, start: date = start, end: date = end, kind: Any = kind
-                    ) -> Any:
-                        report = await jsna.jsna_report(ctx, start, end, kind)
-                        return report.model_dump_json(by_alias=True)
+            async def referral_report(ctx: Context, start: date = start, end: date = end) -> Any:
+                return await reports.referral_report(ctx, start, end)
 
-                    await time_report(db, f"JSNA feed by {kind}, {label}, JSON", timed(as_json), args.runs)
-
-            async def as_csv(ctx: Context) -> Any:
-                return jsna.to_csv(await jsna.jsna_report(ctx, *three, "month"))
-
-            await time_report(db, "JSNA feed by month, all three years, CSV", timed(as_csv), args.runs)
+            await time_report(db, f"referral report, {label}", timed(referral_report), args.runs)
+        for kind in ("month", "quarter"):
             for label, (start, end) in (("last 12 months", year), ("all three years", three)):
 
-                async def audit_report(ctx: Context, start: date = start, end: date = end) -> Any:
-                    return await threshold_audit.report(ctx, start, end)
+                async def as_json(
+                    ctx: Context, start: date = start, end: date = end, kind: Any = kind
+                ) -> Any:
+                    return (await jsna.feed(ctx, start, end, kind)).json()
 
-                await time_report(db, f"threshold-audit report, {label}", timed(audit_report), args.runs)
-            # An audit samples at most threshold_audit.MAX_AUDIT_ITEMS (1,000) decisions: a month
-            # at 3% and a year at 0.3% are each about 700 of 1,000,000 referrals' decisions.
-            draws = {
-                "a month": (date(2026, 10, 1), date(2026, 10, 31), 0.03),
-                "a year": (date(2025, 12, 1), date(2026, 11, 30), 0.003),
-            }
-            for label, (start, end, share) in draws.items():
-                body = ThresholdAuditCreate(
-                    decided_from=start, decided_to=end, share=share, seed=7, reviewer_ids=MASH_MANAGERS
-                )
+                await time_report(db, f"JSNA feed by {kind}, {label}, JSON", timed(as_json), args.runs)
 
-                async def draw(ctx: Context, body: ThresholdAuditCreate = body) -> Any:
-                    return await threshold_audit.draw(ctx, body)
+        async def as_csv(ctx: Context) -> Any:
+            return jsna.to_csv(await jsna.feed(ctx, *three, "month"))
 
-                await time_report(
-                    db,
-                    f"threshold-audit draw ({body.share:.1%}), {label} of decisions",
-                    timed(draw),
-                    args.runs,
-                    write=True,
-                )
-        finally:
-            await db.dispose()
+        await time_report(db, "JSNA feed by month, all three years, CSV", timed(as_csv), args.runs)
+        for label, (start, end) in (("last 12 months", year), ("all three years", three)):
+
+            async def audit_report(ctx: Context, start: date = start, end: date = end) -> Any:
+                return await threshold_audit.report(ctx, start, end)
+
+            await time_report(db, f"threshold-audit report, {label}", timed(audit_report), args.runs)
+        # An audit samples at most threshold_audit.MAX_AUDIT_ITEMS (1,000) decisions: a month
+        # at 3% and a year at 0.3% are each about 700 of 1,000,000 referrals' decisions.
+        draws = {
+            "a month": (date(2026, 10, 1), date(2026, 10, 31), 0.03),
+            "a year": (date(2025, 12, 1), date(2026, 11, 30), 0.003),
+        }
+        for label, (start, end, share) in draws.items():
+            body = ThresholdAuditCreate(
+                decided_from=start, decided_to=end, share=share, seed=7, reviewer_ids=MASH_MANAGERS
+            )
+
+            async def draw(ctx: Context, body: ThresholdAuditCreate = body) -> Any:
+                return await threshold_audit.draw(ctx, body)
+
+            await time_report(
+                db,
+                f"threshold-audit draw ({body.share:.1%}), {label} of decisions",
+                timed(draw),
+                args.runs,
+                write=True,
+            )
+        await time_over_http(url, args.runs)
+    finally:
+        await db.dispose()
+
+
+async def time_over_http(url: str, runs: int) -> None:
+    """The JSNA feed through the service's app, as a caller gets it (httpx.ASGITransport: the
+    route, its authentication, FastAPI's own work, the bytes of the answer), the clock at NOW."""
+    signer = TestSigner()
+    app = create_app(
+        Settings(database_url=url, environment="test", log_level="WARNING"), keys=signer.keyset()
+    )
+    headers = signer.auth_header(agency_type=MASH, agency_id="mash", client_id="bench", scopes="reports:read")
+    clock.set(NOW)
+    try:
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://service", timeout=120
+            ) as client,
+        ):
+            for kind in ("month", "quarter"):
+                for fmt in ("json", "csv") if kind == "month" else ("json",):
+                    params = {"from": "2024-01-01", "to": "2026-12-31", "period": kind, "format": fmt}
+
+                    async def get(params: dict[str, str] = params) -> None:
+                        resp = await client.get("/v1/reports/jsna", params=params, headers=headers)
+                        assert resp.status_code == 200, resp.text
+                        assert len(resp.content) > 1000
+
+                    label = f"JSNA feed by {kind}, all three years, {fmt.upper()}"
+                    await time_http(url.replace("postgresql+asyncpg", "postgresql"), label, get, runs)
+    finally:
+        clock.reset()
 
 
 if __name__ == "__main__":

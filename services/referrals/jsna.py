@@ -24,16 +24,18 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from pydantic_core import to_json
 from sqlalchemy import func, select, text
 
 from services.referrals.codes import NEED_CODES
 from services.referrals.households import address_key
 from services.referrals.models import JsnaFamilyPeriod, Referral, ReferralNeed
 from services.referrals.reports import POSTGRES_REPORT_SETTINGS
-from services.referrals.schemas import JsnaCell, JsnaPeriod, JsnaPeriodKind, JsnaReport, JsnaTotal
+from services.referrals.schemas import JsnaPeriodKind, JsnaReport
 from shared.clock import LONDON
 from shared.db import conflict_insert, is_postgres_session
 from shared.problems import ValidationProblem
@@ -163,7 +165,56 @@ def _district_order(code: str) -> tuple[int, str, int, str]:
     return (code == UNKNOWN, letters, number, code)
 
 
-async def jsna_report(ctx: Context, start_on: date, end_on: date, kind: JsnaPeriodKind) -> JsnaReport:
+@dataclass(frozen=True)
+class Feed:
+    """The feed as plain values, exactly what `JsnaReport` holds (its fields, in its order),
+    built without a model per cell: three years by month are ~37,000 cells, and validating
+    each as a model, then FastAPI validating the whole answer again, cost seconds. `json()`
+    serialises it once; `report()` is the same answer as the model (charts, tests)."""
+
+    start: date
+    end: date
+    kind: str
+    threshold: int
+    needs: list[str]
+    districts: list[str]
+    periods: list[tuple[str, date, date]]  # label, start, end
+    cells: list[
+        tuple[str, str, str, int | None, bool, str | None]
+    ]  # period, need, district, count, suppressed, reason
+    totals: list[
+        tuple[str, str | None, str | None, int | None, bool]
+    ]  # period, need, district, count, suppressed
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON answer (field names by alias, as the OpenAPI declares `JsnaReport`)."""
+        return {
+            "from": self.start,
+            "to": self.end,
+            "period": self.kind,
+            "threshold": self.threshold,
+            "needs": self.needs,
+            "districts": self.districts,
+            "periods": [{"label": label, "start": a, "end": b} for label, a, b in self.periods],
+            "cells": [
+                {"period": p, "need": n, "district": d, "count": c, "suppressed": s, "reason": r}
+                for p, n, d, c, s, r in self.cells
+            ],
+            "totals": [
+                {"period": p, "need": n, "district": d, "count": c, "suppressed": s}
+                for p, n, d, c, s in self.totals
+            ],
+        }
+
+    def json(self) -> bytes:
+        """The JSON answer serialised once (pydantic-core: dates ISO, None null)."""
+        return to_json(self.as_dict())
+
+    def report(self) -> JsnaReport:
+        return JsnaReport.model_validate(self.as_dict())
+
+
+async def feed(ctx: Context, start_on: date, end_on: date, kind: JsnaPeriodKind) -> Feed:
     """The feed over the whole, ended periods of [start_on, end_on] (422 naming `to` if none)."""
     periods = whole_periods(start_on, end_on, kind, ctx.now.astimezone(LONDON).date())
     if not periods:
@@ -176,62 +227,52 @@ async def jsna_report(ctx: Context, start_on: date, end_on: date, kind: JsnaPeri
         for statement in POSTGRES_REPORT_SETTINGS:
             await session.execute(text(statement))
     query = counts_query(kind, periods[0] * months, periods[-1] * months + months - 1)
-    found: dict[tuple[int, str, str], int] = {
-        (row.period, row.need, row.district): row.families for row in (await session.execute(query)).all()
-    }
-    needs = [n for n in NEED_CODES]
-    districts = sorted({d for _, _, d in found}, key=_district_order)
-    threshold = ctx.settings.jsna_suppression_threshold
-    cells: list[JsnaCell] = []
-    totals: list[JsnaTotal] = []
-    shown: list[JsnaPeriod] = []
+    found: dict[int, dict[tuple[str, str], int]] = {index: {} for index in periods}
+    for period, need, place, families in (await session.execute(query)).all():
+        found[period][need, place] = families
+    return layout(found, kind, ctx.settings.jsna_suppression_threshold)
+
+
+def layout(found: dict[int, dict[tuple[str, str], int]], kind: str, threshold: int) -> Feed:
+    """The feed of the counts `found` ({period: {(need, district): families}}, every period
+    shown a key, in order): one table a period, every need by every district, suppressed."""
+    periods = list(found)
+    needs = list(NEED_CODES)
+    districts = sorted({d for cells in found.values() for _, d in cells}, key=_district_order)
+    cells: list[tuple[str, str, str, int | None, bool, str | None]] = []
+    totals: list[tuple[str, str | None, str | None, int | None, bool]] = []
+    shown: list[tuple[str, date, date]] = []
     for index in periods:
         label = period_label(index, kind)
-        start, end = period_bounds(index, kind)
-        shown.append(JsnaPeriod(label=label, start=start, end=end))
-        table = [[found.get((index, need, d), 0) for d in districts] for need in needs]
-        out = suppress(table, threshold) if districts else None
-        for r, need in enumerate(needs):
-            for c, place in enumerate(districts):
-                assert out is not None
-                cells.append(
-                    JsnaCell(
-                        period=label,
-                        need=need,
-                        district=place,
-                        count=out.counts[r][c],
-                        suppressed=out.reasons[r][c] is not None,
-                        reason=out.reasons[r][c],
-                    )
-                )
-        for r, need in enumerate(needs):
-            count = out.row_totals[r] if out else 0
-            totals.append(
-                JsnaTotal(period=label, need=need, district=None, count=count, suppressed=count is None)
+        shown.append((label, *period_bounds(index, kind)))
+        counted = found[index]
+        if not districts:
+            totals.extend((label, need, None, 0, False) for need in needs)
+            totals.append((label, None, None, 0, False))
+            continue
+        out = suppress([[counted.get((need, d), 0) for d in districts] for need in needs], threshold)
+        for need, counts, reasons in zip(needs, out.counts, out.reasons, strict=True):
+            cells.extend(
+                (label, need, place, count, reason is not None, reason)
+                for place, count, reason in zip(districts, counts, reasons, strict=True)
             )
-        for c, place in enumerate(districts):
-            assert out is not None
-            count = out.column_totals[c]
-            totals.append(
-                JsnaTotal(period=label, need=None, district=place, count=count, suppressed=count is None)
-            )
-        grand = out.grand_total if out else 0
-        totals.append(
-            JsnaTotal(period=label, need=None, district=None, count=grand, suppressed=grand is None)
+        totals.extend(
+            (label, need, None, count, count is None)
+            for need, count in zip(needs, out.row_totals, strict=True)
         )
+        totals.extend(
+            (label, None, place, count, count is None)
+            for place, count in zip(districts, out.column_totals, strict=True)
+        )
+        totals.append((label, None, None, out.grand_total, out.grand_total is None))
     first, _ = period_bounds(periods[0], kind)
     _, last = period_bounds(periods[-1], kind)
-    return JsnaReport(
-        from_=first,
-        to=last,
-        period=kind,
-        threshold=threshold,
-        needs=needs,
-        districts=districts,
-        periods=shown,
-        cells=cells,
-        totals=totals,
-    )
+    return Feed(first, last, kind, threshold, needs, districts, shown, cells, totals)
+
+
+async def jsna_report(ctx: Context, start_on: date, end_on: date, kind: JsnaPeriodKind) -> JsnaReport:
+    """The feed as the model (`Feed.report`)."""
+    return (await feed(ctx, start_on, end_on, kind)).report()
 
 
 CSV_COLUMNS = (
@@ -259,19 +300,28 @@ CSV_SCHEMA: dict[str, Any] = {
 }
 
 
-def to_csv(report: JsnaReport) -> str:
-    bounds = {p.label: (p.start.isoformat(), p.end.isoformat()) for p in report.periods}
+def to_csv(data: Feed) -> str:
+    """The feed as CSV (`CSV_SCHEMA`): one row per cell, then per total, in the JSON's order."""
+    bounds = {label: (a.isoformat(), b.isoformat()) for label, a, b in data.periods}
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
-
-    def row(kind: str, period: str, need: str, place: str, count: int | None, hidden: bool, why: str) -> None:
-        count_text = "" if count is None else count
-        writer.writerow([kind, period, *bounds[period], need, place, count_text, str(hidden).lower(), why])
-
-    for cell in report.cells:
-        row("cell", cell.period, cell.need, cell.district, cell.count, cell.suppressed, cell.reason or "")
-    for t in report.totals:
-        kind = "need_total" if t.need else "district_total" if t.district else "period_total"
-        row(kind, t.period, t.need or "all", t.district or "all", t.count, t.suppressed, "")
+    flag = {True: "true", False: "false"}
+    writer.writerows(
+        ("cell", p, *bounds[p], n, d, "" if c is None else c, flag[hidden], why or "")
+        for p, n, d, c, hidden, why in data.cells
+    )
+    writer.writerows(
+        (
+            "need_total" if n else "district_total" if d else "period_total",
+            p,
+            *bounds[p],
+            n or "all",
+            d or "all",
+            "" if c is None else c,
+            flag[hidden],
+            "",
+        )
+        for p, n, d, c, hidden in data.totals
+    )
     return out.getvalue()

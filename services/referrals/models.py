@@ -166,6 +166,16 @@ class Referral(Base):
         Index("ix_referral_open_episode", "open_episode_id", "status"),
         # The threshold audit's draw (issue 21): the decisions of a period and their outcomes.
         Index("ix_referral_decided_at_outcome", "decided_at", "outcome"),
+        # The draw counts and numbers a period's decisions (a year: ~280,000) from this alone
+        # (PostgreSQL: index-only scans), in decision order; migration 0012.
+        Index(
+            "ix_referral_decided",
+            "decided_at",
+            "id",
+            postgresql_include=["outcome"],
+            postgresql_where=text("status = 'decided'"),
+            sqlite_where=text("status = 'decided'"),
+        ),
         # The report's volumes: on PostgreSQL an index-only scan of the period, not the rows.
         Index(
             "ix_referral_report",

@@ -20,11 +20,10 @@ import io
 import math
 import random
 import uuid
-from collections import defaultdict
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, insert, literal, select, union_all
+from sqlalchemy import and_, case, func, insert, literal, or_, select, text, union_all
 
 from services.referrals import policy
 from services.referrals.codes import OUTCOME_LEVELS
@@ -37,7 +36,7 @@ from services.referrals.errors import (
     ThresholdAuditNotFound,
 )
 from services.referrals.models import Referral, ReferralPerson, ThresholdAudit, ThresholdAuditItem
-from services.referrals.reports import period_bounds
+from services.referrals.reports import POSTGRES_REPORT_SETTINGS, period_bounds
 from services.referrals.schemas import (
     AgreementByLevel,
     AgreementByMonth,
@@ -60,11 +59,11 @@ from services.referrals.schemas import (
 from services.referrals.service import Context
 from shared.changes import where_changed_since
 from shared.clock import LONDON
+from shared.db import is_postgres_session
 from shared.pagination import PageParams, keyset, page_of
-from shared.problems import ValidationProblem
+from shared.problems import Conflict, ValidationProblem
 
 LEVELS = ("universal", "universal_plus", "partnership_plus", "specialist")
-DETAIL_CHUNK = 500  # ids per IN (...) when reading the sampled decisions' details
 # Each sampled decision is a blind second review by a manager: an audit of more than this many
 # is not one anyone will finish, and would cost seconds to draw and to list. 422 naming `share`.
 MAX_AUDIT_ITEMS = 1000
@@ -79,15 +78,22 @@ def stratum_size(decisions: int, share: float) -> int:
     return min(decisions, max(1, math.floor(decisions * share + 0.5)))
 
 
+def stratified_positions(decisions: dict[str, int], share: float, seed: int) -> dict[str, list[int]]:
+    """Which of each outcome's decisions to sample, as 0-based positions in the outcome's
+    decisions in decision order (the strata in name order). `random.Random.sample` picks
+    positions from the population's length alone, so these are exactly the picks
+    `stratified_sample` makes from the ids: the draw counts in SQL and reads only the picked."""
+    rng = random.Random(seed)
+    return {
+        outcome: rng.sample(range(n), stratum_size(n, share)) for outcome, n in sorted(decisions.items()) if n
+    }
+
+
 def stratified_sample(ids_by_outcome: dict[str, list[str]], share: float, seed: int) -> dict[str, list[str]]:
     """The sample of each outcome's ids: the same ids, share and seed give the same sample
     (the strata in name order, each id list in the order given)."""
-    rng = random.Random(seed)
-    return {
-        outcome: rng.sample(ids, stratum_size(len(ids), share))
-        for outcome, ids in sorted(ids_by_outcome.items())
-        if ids
-    }
+    positions = stratified_positions({o: len(ids) for o, ids in ids_by_outcome.items()}, share, seed)
+    return {outcome: [ids_by_outcome[outcome][p] for p in picks] for outcome, picks in positions.items()}
 
 
 def _assign(reviewers: list[str], deciders: list[str | None]) -> list[str | None]:
@@ -105,37 +111,109 @@ def _assign(reviewers: list[str], deciders: list[str | None]) -> list[str | None
     return out
 
 
+def _population(start: datetime, end: datetime) -> tuple[Any, ...]:
+    """The decisions made in [start, end) that no audit has sampled."""
+    r = Referral.__table__
+    sampled_before = select(ThresholdAuditItem.referral_id).where(ThresholdAuditItem.referral_id == r.c.id)
+    return (r.c.status == "decided", r.c.decided_at >= start, r.c.decided_at < end, ~sampled_before.exists())
+
+
+async def _picks(
+    ctx: Context, population: tuple[Any, ...], decisions: dict[str, int], positions: dict[str, list[int]]
+) -> dict[tuple[str, int], Any] | None:
+    """The decisions at `positions` of each outcome's decisions in decision order (decided_at,
+    id), read in one statement: numbered in SQL, so only the picked rows come back. None if the
+    population is no longer what was counted (a decision made or sampled meanwhile).
+
+    Each outcome's number is a running count of its decisions over all of them in decision
+    order, not a row_number() partitioned by outcome: that would sort the period by outcome
+    first, and comparing text over a year's ~280,000 decisions cost PostgreSQL seconds."""
+    r = Referral.__table__
+    running = []
+    for outcome in positions:
+        one = case((r.c.outcome == outcome, 1), else_=0)
+        running.append(
+            (r.c.outcome == outcome, func.sum(one).over(order_by=(r.c.decided_at, r.c.id), rows=(None, 0)))
+        )
+    # Only the columns of the index `ix_referral_decided` (an index-only scan on PostgreSQL).
+    numbered = (
+        select(
+            r.c.id.label("picked_id"), r.c.outcome.label("picked_outcome"), case(*running).label("position")
+        )
+        .where(*population)
+        .subquery()
+    )
+    # Beside the picks, each outcome's last decision as counted and the one after it (which
+    # must not exist): the outcome still has exactly the decisions counted.
+    wanted = or_(
+        *(
+            and_(
+                numbered.c.picked_outcome == outcome,
+                numbered.c.position.in_(
+                    sorted({p + 1 for p in picks} | {decisions[outcome], decisions[outcome] + 1})
+                ),
+            )
+            for outcome, picks in positions.items()
+        )
+    )
+    at = {
+        (o, int(p) - 1): rid
+        for rid, o, p in (await ctx.session.execute(select(numbered).where(wanted))).all()
+    }
+    if any((outcome, n - 1) not in at or (outcome, n) in at for outcome, n in decisions.items()):
+        return None
+    picked = {
+        key: at.get(key) for key in ((outcome, p) for outcome, picks in positions.items() for p in picks)
+    }
+    if None in picked.values():
+        return None
+    # The picked decisions' other columns, by id (a join would have the planner expect a
+    # tenth of the period and scan every referral).
+    stmt = select(
+        r.c.id, r.c.outcome, r.c.level_of_need, r.c.decided_at, r.c.decided_by_practitioner_id
+    ).where(r.c.id.in_(list(picked.values())))
+    rows = {row.id: row for row in (await ctx.session.execute(stmt)).all()}
+    return {key: rows[rid] for key, rid in picked.items()}
+
+
 async def draw(ctx: Context, body: ThresholdAuditCreate) -> ThresholdAuditRead:
-    """Sample the decisions made on London days [decided_from, decided_to] not sampled before."""
+    """Sample the decisions made on London days [decided_from, decided_to] not sampled before.
+
+    The decisions are counted per outcome in SQL, the positions to sample chosen from the
+    counts (`stratified_positions`: the very sample `stratified_sample` draws from the ids) and
+    only those decisions read: a year is ~250,000 decisions, none of them read into Python."""
     policy.require_audit_manager(ctx.identity, "draw a threshold audit")
     start, end = period_bounds(body.decided_from, body.decided_to)
     r = Referral.__table__
-    sampled_before = select(ThresholdAuditItem.referral_id).where(ThresholdAuditItem.referral_id == r.c.id)
-    rows = (
-        await ctx.session.execute(
-            select(r.c.id, r.c.outcome)
-            .where(r.c.status == "decided", r.c.decided_at >= start, r.c.decided_at < end)
-            .where(~sampled_before.exists())
-            .order_by(r.c.decided_at, r.c.id)
-        )
-    ).all()
-    if not rows:
-        raise ValidationProblem(
-            "decided_from",
-            f"no decisions made from {body.decided_from} to {body.decided_to} that an audit has not sampled",
-        )
-    ids_by_outcome: dict[str, list[str]] = defaultdict(list)
-    for rid, outcome in rows:
-        ids_by_outcome[outcome].append(rid)
+    if is_postgres_session(ctx.session):
+        for statement in POSTGRES_REPORT_SETTINGS:  # the numbering sorts the period in memory (work_mem)
+            await ctx.session.execute(text(statement))
+    population = _population(start, end)
     seed = body.seed if body.seed is not None else random.SystemRandom().randrange(2**31)
-    chosen = stratified_sample(ids_by_outcome, body.share, seed)
-    sampled = sum(len(ids) for ids in chosen.values())
-    if sampled > MAX_AUDIT_ITEMS:
-        raise ValidationProblem(
-            "share",
-            f"would sample {sampled} of {len(rows)} decisions; an audit samples at most {MAX_AUDIT_ITEMS} "
-            "(each is a blind review): choose a smaller share or a shorter period",
+    for _ in range(3):
+        counted = await ctx.session.execute(
+            select(r.c.outcome, func.count()).where(*population).group_by(r.c.outcome)
         )
+        decisions = {outcome: n for outcome, n in counted.all()}
+        total = sum(decisions.values())
+        if not total:
+            raise ValidationProblem(
+                "decided_from",
+                f"no decisions made from {body.decided_from} to {body.decided_to} that an audit has not sampled",
+            )
+        positions = stratified_positions(decisions, body.share, seed)
+        sampled = sum(len(picks) for picks in positions.values())
+        if sampled > MAX_AUDIT_ITEMS:
+            raise ValidationProblem(
+                "share",
+                f"would sample {sampled} of {total} decisions; an audit samples at most {MAX_AUDIT_ITEMS} "
+                "(each is a blind review): choose a smaller share or a shorter period",
+            )
+        at = await _picks(ctx, population, decisions, positions)
+        if at is not None:
+            break
+    else:
+        raise Conflict("decisions of the period kept changing while the sample was drawn: draw again")
     audit = ThresholdAudit(
         id=str(uuid.uuid4()),
         agency_id=ctx.identity.agency_id,
@@ -143,10 +221,9 @@ async def draw(ctx: Context, body: ThresholdAuditCreate) -> ThresholdAuditRead:
         decided_to=body.decided_to,
         share=body.share,
         seed=seed,
-        decisions=len(rows),
+        decisions=total,
         strata=[
-            {"outcome": o, "decisions": len(ids_by_outcome[o]), "sampled": len(ids)}
-            for o, ids in chosen.items()
+            {"outcome": o, "decisions": decisions[o], "sampled": len(picks)} for o, picks in positions.items()
         ],
         created_at=ctx.now,
         created_by=ctx.identity.actor,
@@ -154,14 +231,9 @@ async def draw(ctx: Context, body: ThresholdAuditCreate) -> ThresholdAuditRead:
     )
     ctx.session.add(audit)
     await ctx.session.flush()
-    picked = [rid for ids in chosen.values() for rid in ids]
-    details: dict[str, Any] = {}
-    for i in range(0, len(picked), DETAIL_CHUNK):
-        chunk = picked[i : i + DETAIL_CHUNK]
-        stmt = select(
-            r.c.id, r.c.level_of_need, r.c.outcome, r.c.decided_at, r.c.decided_by_practitioner_id
-        ).where(r.c.id.in_(chunk))
-        details.update({row.id: row for row in (await ctx.session.execute(stmt)).all()})
+    assert at is not None  # the loop broke with the picks
+    details = {row.id: row for row in at.values()}
+    picked = [at[outcome, p].id for outcome, picks in positions.items() for p in picks]
     # Not in strata (the list must not give away the outcomes), the same order for the seed.
     random.Random(seed).shuffle(picked)
     reviewers = _assign(
