@@ -75,15 +75,17 @@ async def time_report(
     runs: int,
     *,
     write: bool = False,
+    transaction: bool = False,
 ) -> list[float]:
     """Runs `call(session)` `runs` times, each in its own read session as an endpoint would,
     and prints the best and median wall time and the database backend's median CPU time (what
     the query cost PostgreSQL, which other load on the machine does not inflate). `write`: in
-    a write session rolled back after each run (a POST's work, timed without keeping it)."""
+    a write session rolled back after each run (a POST's work, timed without keeping it);
+    `transaction`: a read session in a transaction (a report whose settings are `SET LOCAL`)."""
     wall: list[float] = []
     cpu: list[float] = []
     for _ in range(runs):
-        sessions = db.write_sessions() if write else db.session(write=False)
+        sessions = db.write_sessions() if write else db.session(write=False, transaction=transaction)
         async with sessions as session:
             pid = (await session.execute(text("SELECT pg_backend_pid()"))).scalar_one()
             before = backend_cpu_seconds(pid)
