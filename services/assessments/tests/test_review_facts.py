@@ -4,7 +4,9 @@ migration 0009's SQL - both giving the same rows (services/assessments/review_fa
 
 from __future__ import annotations
 
+import csv
 import importlib.util
+import io
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,7 @@ from sqlalchemy import delete, select, text
 
 from services.assessments.models import EpisodeReviewFact
 from services.assessments.review_facts import HeldReview, no_movement
-from services.assessments.tests.conftest import EH, h
+from services.assessments.tests.conftest import EH, h, new_episode
 from services.assessments.tests.test_timeliness_drift import at, review, with_plan
 
 MIGRATION = Path(__file__).resolve().parents[1] / "migrations" / "versions" / "0009_episode_review_fact.py"
@@ -117,3 +119,26 @@ def test_no_movement():
     assert no_movement([r(("a", 3)), r(("a", 5)), r(("a", 3))])  # rose and fell back
     assert no_movement([r(("a", 1)), r(("a", 9), ("b", 2)), r(("a", 9)), r(("a", 9), ("b", 2))])
     assert not no_movement([r(("a", 3)), r(("b", 2)), r(("a", 4))])
+
+
+async def test_the_drift_csv_cells_are_the_json_values(svc):
+    """The CSV is written without building each row's model: its cells are still the JSON's."""
+    from services.assessments.tests.test_timeliness_drift import _drift_world
+
+    await _drift_world(svc)
+    at(2026, 3, 1, 10, 0, 0, 250000)  # a fraction of a second: opened_at keeps its digits
+    fraction = (await new_episode(svc))["id"]
+    svc.runtime.settings.drift_open_months = 0
+    at(2026, 3, 2, 10)
+    items = (await svc.client.get("/v1/reports/drift", params={"limit": 100}, headers=h(svc, EH))).json()[
+        "items"
+    ]
+    r = await svc.client.get("/v1/reports/drift", params={"format": "csv"}, headers=h(svc, EH))
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    assert len(rows) == len(items) >= 4
+    for item, row in zip(items, rows, strict=True):
+        expected = {
+            k: "" if v is None else ";".join(v) if isinstance(v, list) else str(v) for k, v in item.items()
+        }
+        assert row == expected
+    assert any(row["episode_id"] == fraction and ".25" in row["opened_at"] for row in rows)
