@@ -60,6 +60,16 @@ def _within_months(earlier: Any, later: Any, months: int) -> Any:
     return or_(gap < months, and_(gap == months, extract("day", later) <= extract("day", earlier)))
 
 
+def _within_months_per_row(dialect: str, earlier: Any, later: Any, months: int) -> Any:
+    """`_within_months` for a condition read on every review: on PostgreSQL as `later` on or
+    before `earlier` + an interval of `months` months (PostgreSQL clamps the day to the month's
+    end too, so the answer is the same) - date arithmetic rather than six EXTRACTs in numeric
+    per row, which cost most of the review cadence at 700,000 reviews."""
+    if dialect == "postgresql":
+        return later <= earlier + func.make_interval(0, months)
+    return _within_months(earlier, later, months)
+
+
 def _past_months(earlier: Any, today: date, months: int) -> Any:
     """`earlier` + `months` calendar months is before `today`."""
     gap = literal(today.year * 12 + today.month) - _month_index(earlier)
@@ -134,13 +144,11 @@ async def review_cadence(
         .subquery()
     )
     r = reviews.c
+    within = _within_months_per_row(dialect, r.previous, r.held_on, interval_months)
+    # Late: every review after the first that is not within.
     later = select(
-        _count_if(
-            and_(r.previous.is_not(None), _within_months(r.previous, r.held_on, interval_months))
-        ).label("within"),
-        _count_if(
-            and_(r.previous.is_not(None), ~_within_months(r.previous, r.held_on, interval_months))
-        ).label("late"),
+        _count_if(and_(r.previous.is_not(None), within)).label("within"),
+        func.count(r.previous).label("after_first"),
     )
     last_review = EpisodeReviewFact.last_review_on
     overdue = (
@@ -155,7 +163,7 @@ async def review_cadence(
         first_late=int(f["late"]),
         first_overdue=int(f["overdue"]),
         later_within=int(lr["within"]),
-        later_late=int(lr["late"]),
+        later_late=int(lr["after_first"]) - int(lr["within"]),
         later_overdue=int((await session.execute(overdue)).scalar_one()),
     )
 
