@@ -181,16 +181,26 @@ async def plan_actions_overdue(
         .group_by(Plan.episode_id)
         .subquery()
     )
-    agency_type = (
-        select(func.max(TafMember.agency_type))
-        .where(TafMember.episode_id == Plan.episode_id, TafMember.agency_id == PlanAction.owner_agency_id)
-        .scalar_subquery()
+    # Each agency's type on each episode of the cohort (its memberships, current or past),
+    # joined once rather than looked up per action.
+    member = (
+        select(
+            TafMember.episode_id, TafMember.agency_id, func.max(TafMember.agency_type).label("agency_type")
+        )
+        .join(Episode, Episode.id == TafMember.episode_id)
+        .where(cohort)
+        .group_by(TafMember.episode_id, TafMember.agency_id)
+        .subquery()
     )
     overdue = (
-        select(func.coalesce(agency_type, UNKNOWN_AGENCY_TYPE).label("agency_type"))
+        select(func.coalesce(member.c.agency_type, UNKNOWN_AGENCY_TYPE).label("agency_type"))
         .select_from(PlanAction)
         .join(Plan, Plan.id == PlanAction.plan_id)
         .join(latest, and_(latest.c.episode_id == Plan.episode_id, latest.c.version == Plan.version))
+        .outerjoin(
+            member,
+            and_(member.c.episode_id == Plan.episode_id, member.c.agency_id == PlanAction.owner_agency_id),
+        )
         .where(
             PlanAction.status != "completed",
             PlanAction.due_on < today,
