@@ -85,21 +85,26 @@ async def time_report(
     runs: int,
     *,
     write: bool = False,
+    transaction: bool = False,
 ) -> list[float]:
     """Runs `call(session)` `runs` times, each in its own read session as an endpoint would,
-    and prints the best and median wall time and the database backend's median CPU time (what
-    the query cost PostgreSQL, which other load on the machine does not inflate). `write`: in
-    a write session rolled back after each run (a POST's work, timed without keeping it)."""
+    and prints the best and median wall time, the database backend's median CPU time (what
+    the query cost PostgreSQL, which other load on the machine does not inflate) and this
+    process's (the Python side: building the answer). `write`: in
+    a write session rolled back after each run (a POST's work, timed without keeping it);
+    `transaction`: a read session in a transaction (a report whose settings are `SET LOCAL`)."""
     wall: list[float] = []
     cpu: list[float] = []
+    client: list[float] = []  # this process's CPU: the Python side, which load does not inflate
     for _ in range(runs):
-        sessions = db.write_sessions() if write else db.session(write=False)
+        sessions = db.write_sessions() if write else db.session(write=False, transaction=transaction)
         async with sessions as session:
             pid = (await session.execute(text("SELECT pg_backend_pid()"))).scalar_one()
             before = backend_cpu_seconds(pid)
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             await call(session)
             wall.append(time.perf_counter() - t)
+            client.append(time.process_time() - c)
             after = backend_cpu_seconds(pid)
             if before is not None and after is not None:
                 cpu.append(after - before)
@@ -112,7 +117,9 @@ def _print_timing(label: str, wall: list[float], cpu: list[float]) -> list[float
     """Prints the best and median wall time and the median database CPU; returns `wall` sorted."""
     wall.sort()
     cpu.sort()
+    client.sort()
     cpu_text = f", database CPU median {cpu[len(cpu) // 2]:.2f} s" if cpu else ""
+    cpu_text += f", client CPU median {client[len(client) // 2]:.2f} s"
     verdict = "meets" if wall[len(wall) // 2] < 2 else "MISSES"
     print(
         f"{label}: wall best {wall[0]:.2f} s, median {wall[len(wall) // 2]:.2f} s{cpu_text} "

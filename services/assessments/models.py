@@ -293,6 +293,8 @@ class PlanAction(Base):
 
 class Review(Base):
     __tablename__ = "review"
+    # An episode's reviews in their order (the review cadence reads them so; issue 21 item 6).
+    __table_args__ = (Index("ix_review_episode_order", "episode_id", "held_on", "created_at", "id"),)
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     episode_id: Mapped[str] = mapped_column(ForeignKey("episode.id"), nullable=False, index=True)
     held_on: Mapped[date] = mapped_column(Date, nullable=False)
@@ -372,3 +374,20 @@ class EpisodeNeed(Base):
 
 # Issue 22: what each row of a bulk import created (shared/imports.py): kind `episode`.
 IMPORT_RECORD = import_record_table(Base.metadata)
+
+
+class EpisodeReviewFact(Base):
+    """What the reports read of an episode's reviews (issue 21 item 6), kept by the rule that
+    records a review (plans.hold_review, in its transaction) so the drift list and the review
+    cadence are indexed reads rather than window functions over every review. Reviews are
+    ordered as everywhere: held_on, then created_at, then id. An episode with no review has no
+    row. `no_movement`: three reviews or more, and no outcome scored in the latest three has a
+    higher score at its latest scoring in them than at its earliest (docs/assessments.md, "The
+    drift list")."""
+
+    __tablename__ = "episode_review_fact"
+    episode_id: Mapped[str] = mapped_column(ForeignKey("episode.id"), primary_key=True)
+    reviews: Mapped[int] = mapped_column(Integer, nullable=False)
+    first_review_on: Mapped[date] = mapped_column(Date, nullable=False)
+    last_review_on: Mapped[date] = mapped_column(Date, nullable=False)
+    no_movement: Mapped[bool] = mapped_column(Boolean, nullable=False)

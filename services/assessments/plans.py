@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from services.assessments import partner_events, policy
+from services.assessments import partner_events, policy, review_facts
 from services.assessments import repository as repo
 from services.assessments.access import EpisodeAccess
 from services.assessments.context import Context
@@ -367,6 +367,7 @@ async def hold_review(ctx: Context, episode_id: str, body: ReviewCreate) -> Revi
     )
     episode.version += 1
     await ctx.session.flush()
+    await review_facts.refresh(ctx.session, episode.id)
     await ctx.publish(
         "review.held",
         {

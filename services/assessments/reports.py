@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 
+from sqlalchemy import text
+
 from services.assessments import insight_repository as insight
 from services.assessments import repository as repo
 from services.assessments.config import Settings
@@ -39,11 +41,26 @@ def _timeliness(within_key: str, within: int, late: int, overdue_key: str, overd
     return {within_key: within, "late": late, overdue_key: overdue}
 
 
+# The episode report's planner settings on PostgreSQL, for its statements only (`SET LOCAL`: the
+# router gives it a transaction of its own): a custom plan for each period (a cached generic plan
+# guesses 1,000 episodes for any period and chose nested loops over 200,000), no JIT compilation
+# (it cost more than it saved), and sorts and hashes of a few hundred thousand rows in memory
+# (docs/performance.md, "Assessments insight reports at 200,000 episodes").
+POSTGRES_REPORT_SETTINGS = (
+    "SET LOCAL plan_cache_mode = force_custom_plan",
+    "SET LOCAL jit = off",
+    "SET LOCAL work_mem = '64MB'",
+)
+
+
 async def episode_report(ctx: Context, opened_from: date | None, opened_to: date | None) -> EpisodeReport:
     start = _at_day(opened_from) if opened_from else None
     end = _at_day(opened_to + timedelta(days=1)) if opened_to else None
     if start and end and end <= start:
         raise ValidationProblem("opened_to", "must not be before opened_from")
+    if ctx.session.get_bind().dialect.name == "postgresql":
+        for statement in POSTGRES_REPORT_SETTINGS:
+            await ctx.session.execute(text(statement))
     f = await repo.episode_report(ctx.session, start, end, ctx.now)
     contact, started, completed = timeliness_keys(ctx.settings)
     first_key, later_key = review_keys(ctx.settings)

@@ -20,6 +20,7 @@ from services.assessments.models import (
     EpisodeCounter,
     EpisodeFamilyMember,
     EpisodePerson,
+    EpisodeReviewFact,
     LeadProfessional,
     Plan,
     PlanAction,
@@ -512,23 +513,24 @@ async def episode_report(
     def count_if(cond: Any) -> Any:
         return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
 
+    # The episode's first assessment started and first approved (min skips the unapproved),
+    # grouped over the cohort's assessments only; its reviews counted as they are recorded.
     first_assessment = (
-        select(Assessment.episode_id, func.min(Assessment.started_at).label("started_at"))
+        select(
+            Assessment.episode_id,
+            func.min(Assessment.started_at).label("started_at"),
+            func.min(Assessment.approved_at).label("approved_at"),
+        )
+        .join(Episode, Episode.id == Assessment.episode_id)
+        .where(where)
         .group_by(Assessment.episode_id)
         .subquery()
     )
-    first_approval = (
-        select(Assessment.episode_id, func.min(Assessment.approved_at).label("approved_at"))
-        .where(Assessment.approved_at.is_not(None))
-        .group_by(Assessment.episode_id)
-        .subquery()
-    )
-    review_count = select(Review.episode_id, func.count().label("n")).group_by(Review.episode_id).subquery()
     year_ago = now - timedelta(days=365)
     first_contact_at, first_contact_due = Episode.first_contact_at, Episode.first_contact_due_at
     started, start_due = first_assessment.c.started_at, Episode.assessment_start_due_at
-    approved, complete_due = first_approval.c.approved_at, Episode.assessment_complete_due_at
-    reviews = func.coalesce(review_count.c.n, 0)
+    approved, complete_due = first_assessment.c.approved_at, Episode.assessment_complete_due_at
+    reviews = func.coalesce(EpisodeReviewFact.reviews, 0)
     stmt = (
         select(
             func.count(Episode.id).label("episodes_opened"),
@@ -557,8 +559,7 @@ async def episode_report(
         )
         .select_from(Episode)
         .outerjoin(first_assessment, first_assessment.c.episode_id == Episode.id)
-        .outerjoin(first_approval, first_approval.c.episode_id == Episode.id)
-        .outerjoin(review_count, review_count.c.episode_id == Episode.id)
+        .outerjoin(EpisodeReviewFact, EpisodeReviewFact.episode_id == Episode.id)
         .where(where)
     )
     counts = (await session.execute(stmt)).mappings().one()

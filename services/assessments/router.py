@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -440,7 +441,9 @@ async def episode_report(
     format_: charts.FormatQuery = None,
 ) -> Any:
     """Timeliness, closures by reason, outcomes by headline and drift. `Accept: text/csv` for CSV."""
-    report = await reports.episode_report(ctx, opened_from, opened_to)
+    # A transaction of its own: the report's planner settings are `SET LOCAL` (PostgreSQL).
+    async with ctx.runtime.db.session(write=False, transaction=True) as session:
+        report = await reports.episode_report(replace(ctx, session=session), opened_from, opened_to)
     fmt = charts.chosen_format(format_, request.headers.get("accept", ""))
     if fmt in charts.CHART_FORMATS:
         name = f"episodes-{opened_from or 'start'}-{opened_to or 'today'}"
