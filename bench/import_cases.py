@@ -152,21 +152,45 @@ async def timed_import(gateway: str, path: Path, batch_size: int) -> tuple[float
         return time.perf_counter() - started, outcome
 
 
+def loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def cpu_report(before: dict[str, float], after: dict[str, float]) -> str:
+    """CPU seconds each process (with its children: PostgreSQL's backends, uvicorn's workers)
+    spent in a phase: what a loaded machine does not inflate, unlike the wall time."""
+    spent = {k: after[k] - before.get(k, 0.0) for k in after if k not in ("steal",)}
+    return ", ".join(f"{k} {v:.1f}" for k, v in spent.items())
+
+
+def workers_of(spec: str) -> dict[str, int]:
+    """`referrals=2,assessments=2` -> {"referrals": 2, "assessments": 2}."""
+    return {name: int(n) for name, n in (item.split("=") for item in spec.split(",") if item)}
+
+
 def main() -> int:
-    from bench.mixed import start_stack
+    from bench.mixed import Processes, start_stack
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rows", type=int, default=100_000)
     ap.add_argument("--batch-size", type=int, default=case_import.BATCH)
+    ap.add_argument(
+        "--workers", default="", help="uvicorn workers per process, e.g. referrals=2,assessments=2"
+    )
     args = ap.parse_args()
-    stack, tmp, pg_root, _ = start_stack("postgres", "WARNING")
+    stack, tmp, pg_root, postmaster = start_stack("postgres", "WARNING", workers=workers_of(args.workers))
     try:
         stack.start_all()
         stack.wait_ready(timeout=120)
+        procs = Processes({n: r.popen.pid for n, r in stack.running.items()}, postmaster)
         path = write_csv(tmp / "cases.csv", synthetic(args.rows))
         rows = sum(1 for _ in path.open()) - 1
         print(f"{rows} rows in {path}")
+        print(f"load average before: {loadavg()}")
+        before = procs.cpu()
         seconds, outcome = asyncio.run(timed_import(stack.gateway_url, path, args.batch_size))
+        print(f"load average after: {loadavg()}")
+        print(f"  CPU seconds: {cpu_report(before, procs.cpu())}")
         assert not outcome.errors, outcome.errors[:5]
         print(f"import: {seconds:.1f} s ({rows / seconds:.0f} rows/s), created {dict(outcome.created)}")
         print("  seconds by record type: " + ", ".join(f"{k} {v:.1f}" for k, v in outcome.seconds.items()))
