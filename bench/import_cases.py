@@ -22,6 +22,8 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
+
 from bench.referrals_common import GIVEN, postcode_pool, surname
 from devtools import case_import, pg
 
@@ -163,6 +165,26 @@ def cpu_report(before: dict[str, float], after: dict[str, float]) -> str:
     return ", ".join(f"{k} {v:.1f}" for k, v in spent.items())
 
 
+async def events_handled(pg_base: str, started: float, timeout: float = 1800.0) -> float:
+    """Seconds from `started` (a perf_counter) until every event the import published has been
+    delivered (each service's outbox empty): the notifications service then holds the imported
+    episodes' deadlines and the referrals service its projection."""
+    plain = pg_base.rstrip("/").replace("postgresql+asyncpg", "postgresql")
+    conns = [await asyncpg.connect(f"{plain}/eh_{name}") for name in ("assessments", "referrals")]
+    try:
+        while time.perf_counter() - started < timeout:
+            pending = 0
+            for conn in conns:
+                pending += await conn.fetchval("SELECT count(*) FROM outbox_event WHERE delivered_at IS NULL")
+            if not pending:
+                break
+            await asyncio.sleep(0.5)
+        return time.perf_counter() - started
+    finally:
+        for conn in conns:
+            await conn.close()
+
+
 def workers_of(spec: str) -> dict[str, int]:
     """`referrals=2,assessments=2` -> {"referrals": 2, "assessments": 2}."""
     return {name: int(n) for name, n in (item.split("=") for item in spec.split(",") if item)}
@@ -188,9 +210,14 @@ def main() -> int:
         print(f"{rows} rows in {path}")
         print(f"load average before: {loadavg()}")
         before = procs.cpu()
+        started = time.perf_counter()
         seconds, outcome = asyncio.run(timed_import(stack.gateway_url, path, args.batch_size))
         print(f"load average after: {loadavg()}")
         print(f"  CPU seconds: {cpu_report(before, procs.cpu())}")
+        assert stack.pg_base is not None
+        handled = asyncio.run(events_handled(stack.pg_base, started))
+        print(f"every event delivered {handled:.1f} s after the start (load average {loadavg()})")
+        print(f"  CPU seconds to then: {cpu_report(before, procs.cpu())}")
         assert not outcome.errors, outcome.errors[:5]
         print(f"import: {seconds:.1f} s ({rows / seconds:.0f} rows/s), created {dict(outcome.created)}")
         print("  seconds by record type: " + ", ".join(f"{k} {v:.1f}" for k, v in outcome.seconds.items()))
