@@ -22,6 +22,8 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
+
 from bench.referrals_common import GIVEN, postcode_pool, surname
 from devtools import case_import, pg
 
@@ -152,24 +154,93 @@ async def timed_import(gateway: str, path: Path, batch_size: int) -> tuple[float
         return time.perf_counter() - started, outcome
 
 
+def loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def cpu_report(before: dict[str, float], after: dict[str, float]) -> str:
+    """CPU seconds each process (with its children: PostgreSQL's backends, uvicorn's workers)
+    spent in a phase: what a loaded machine does not inflate, unlike the wall time."""
+    spent = {k: after[k] - before.get(k, 0.0) for k in after if k not in ("steal",)}
+    return ", ".join(f"{k} {v:.1f}" for k, v in spent.items())
+
+
+async def events_handled(
+    pg_base: str, ports: dict[str, int], started: float, timeout: float
+) -> tuple[float, int, int]:
+    """Seconds from `started` (a perf_counter) until every event the assessments service
+    published (the imported episodes') has been handled by its receivers - the notifications
+    service then holds the episodes' deadlines, the referrals service its projection - or
+    `timeout`; with how many of them were handled by then, of how many."""
+    plain = pg_base.rstrip("/").replace("postgresql+asyncpg", "postgresql")
+    by_port = {str(port): name for name, port in ports.items()}
+    source = await asyncpg.connect(f"{plain}/eh_assessments")
+    try:
+        sent = await source.fetch("SELECT destination, count(*) AS n FROM outbox_event GROUP BY destination")
+    finally:
+        await source.close()
+    want = {by_port[r["destination"].split(":")[2].split("/")[0]]: int(r["n"]) for r in sent}
+    conns = {name: await asyncpg.connect(f"{plain}/eh_{name}") for name in want}
+    try:
+        while True:
+            # The bench's own events besides these are few; each receiver records every event it handled.
+            got = {n: int(await c.fetchval("SELECT count(*) FROM processed_event")) for n, c in conns.items()}
+            done = sum(min(got[n], want[n]) for n in want)
+            if done >= sum(want.values()) or time.perf_counter() - started > timeout:
+                return time.perf_counter() - started, done, sum(want.values())
+            await asyncio.sleep(1.0)
+    finally:
+        for conn in conns.values():
+            await conn.close()
+
+
+def workers_of(spec: str) -> dict[str, int]:
+    """`referrals=2,assessments=2` -> {"referrals": 2, "assessments": 2}."""
+    return {name: int(n) for name, n in (item.split("=") for item in spec.split(",") if item)}
+
+
 def main() -> int:
-    from bench.mixed import start_stack
+    from bench.mixed import Processes, start_stack
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rows", type=int, default=100_000)
     ap.add_argument("--batch-size", type=int, default=case_import.BATCH)
+    ap.add_argument(
+        "--workers", default="", help="uvicorn workers per process, e.g. referrals=2,assessments=2"
+    )
+    ap.add_argument(
+        "--events-timeout",
+        type=float,
+        default=600.0,
+        help="seconds from the start to wait for the episodes' events to be handled (deadlines)",
+    )
     args = ap.parse_args()
-    stack, tmp, pg_root, _ = start_stack("postgres", "WARNING")
+    stack, tmp, pg_root, postmaster = start_stack("postgres", "WARNING", workers=workers_of(args.workers))
     try:
         stack.start_all()
         stack.wait_ready(timeout=120)
+        procs = Processes({n: r.popen.pid for n, r in stack.running.items()}, postmaster)
         path = write_csv(tmp / "cases.csv", synthetic(args.rows))
         rows = sum(1 for _ in path.open()) - 1
         print(f"{rows} rows in {path}")
+        print(f"load average before: {loadavg()}")
+        before = procs.cpu()
+        started = time.perf_counter()
         seconds, outcome = asyncio.run(timed_import(stack.gateway_url, path, args.batch_size))
+        print(f"load average after: {loadavg()}")
+        print(f"  CPU seconds: {cpu_report(before, procs.cpu())}")
         assert not outcome.errors, outcome.errors[:5]
         print(f"import: {seconds:.1f} s ({rows / seconds:.0f} rows/s), created {dict(outcome.created)}")
         print("  seconds by record type: " + ", ".join(f"{k} {v:.1f}" for k, v in outcome.seconds.items()))
+        assert stack.pg_base is not None
+        handled, done, published = asyncio.run(
+            events_handled(stack.pg_base, stack.ports, started, args.events_timeout)
+        )
+        print(
+            f"events of the imported episodes handled by their receivers: {done} of {published}, "
+            f"{handled:.1f} s after the start (load average {loadavg()})"
+        )
+        print(f"  CPU seconds to then: {cpu_report(before, procs.cpu())}")
         again, second = asyncio.run(timed_import(stack.gateway_url, path, args.batch_size))
         assert sum(second.created.values()) == 0
         print(f"re-run: {again:.1f} s, created nothing, already imported {sum(second.skipped.values())}")

@@ -66,3 +66,7 @@ class Context(Generic[RuntimeT]):
     async def publish(self, event_type: str, data: dict[str, Any]) -> None:
         """Publish in this context's transaction (sent once it commits)."""
         await self.runtime.publish(self.session, event_type, data)
+
+    async def publish_all(self, events: list[tuple[str, dict[str, Any]]]) -> None:
+        """Publish several events (type, data), in order, in this context's transaction."""
+        await self.runtime.publish_all(self.session, events)

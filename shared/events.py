@@ -82,32 +82,62 @@ async def publish(
     With `lease_seconds`, the rows are not due until the lease runs out: the caller means to
     deliver them itself once the transaction commits (it gets them in `handed_over`). If it
     never does, they are due to any relay when the lease ends."""
-    envelope = EventEnvelope(
-        id=event_id or str(uuid.uuid4()),
-        type=event_type,
+    (envelope,) = await publish_all(
+        session,
+        tables,
+        subscribers,
+        events=[(event_type, data)],
         source=source,
-        request_id=request_id_var.get(),
-        data=data,
+        event_ids=[event_id],
+        lease_seconds=lease_seconds,
+        handed_over=handed_over,
     )
-    now = utcnow()
-    rows = [
-        {
-            "id": str(uuid.uuid4()),
-            "event_id": envelope.id,
-            "event_type": event_type,
-            "destination": dest,
-            "payload": envelope.model_dump(mode="json"),
-            "created_at": now,
-            "next_attempt_at": now + timedelta(seconds=lease_seconds),
-            "attempts": 0,
-        }
-        for dest in subscribers_for(event_type, subscribers)
-    ]
+    return envelope
+
+
+async def publish_all(
+    session: AsyncSession,
+    tables: PlatformTables,
+    subscribers: dict[str, list[str]],
+    *,
+    events: list[tuple[str, dict[str, Any]]],
+    source: str,
+    event_ids: list[str | None] | None = None,
+    lease_seconds: float = 0.0,
+    handed_over: list[dict[str, Any]] | None = None,
+) -> list[EventEnvelope]:
+    """`publish` for several events, (type, data) in the order they happened: their outbox
+    rows in that order, in one statement (the bulk import publishes a batch's events at once)."""
+    envelopes: list[EventEnvelope] = []
+    rows: list[dict[str, Any]] = []
+    for (event_type, data), event_id in zip(events, event_ids or [None] * len(events), strict=True):
+        envelope = EventEnvelope(
+            id=event_id or str(uuid.uuid4()),
+            type=event_type,
+            source=source,
+            request_id=request_id_var.get(),
+            data=data,
+        )
+        envelopes.append(envelope)
+        now = utcnow()
+        rows += [
+            {
+                "id": str(uuid.uuid4()),
+                "event_id": envelope.id,
+                "event_type": event_type,
+                "destination": dest,
+                "payload": envelope.model_dump(mode="json"),
+                "created_at": now,
+                "next_attempt_at": now + timedelta(seconds=lease_seconds),
+                "attempts": 0,
+            }
+            for dest in subscribers_for(event_type, subscribers)
+        ]
     if rows:
         await session.execute(insert(tables.outbox), rows)
         if handed_over is not None:
             handed_over.extend(rows)
-    return envelope
+    return envelopes
 
 
 def backoff(attempts: int, *, base: float = 1.0, cap: float = MAX_BACKOFF_SECONDS) -> float:

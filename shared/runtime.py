@@ -27,7 +27,7 @@ from shared.app import create_service_app
 from shared.background import PeriodicTask
 from shared.calendar import WorkingCalendar
 from shared.db import Database
-from shared.events import EventEnvelope, Handler, OutboxRelay, publish, receive
+from shared.events import EventEnvelope, Handler, OutboxRelay, publish_all, receive
 from shared.idempotency import install_replay_handler
 from shared.identity import ServiceAuth, current_identity
 from shared.logs import configure_logging
@@ -80,14 +80,20 @@ class ServiceRuntime:
     async def publish(self, session: AsyncSession, event_type: str, data: dict[str, Any]) -> EventEnvelope:
         """Publish in the session's transaction; this process's relay sends the event as soon
         as the transaction commits (the rows are leased to it meanwhile, see shared.events)."""
+        (envelope,) = await self.publish_all(session, [(event_type, data)])
+        return envelope
+
+    async def publish_all(
+        self, session: AsyncSession, events: list[tuple[str, dict[str, Any]]]
+    ) -> list[EventEnvelope]:
+        """`publish` for several events (type, data), in order, with one outbox statement."""
         rows: list[dict[str, Any]] = []
-        envelope = await publish(
+        envelopes = await publish_all(
             session,
             self.tables,
             self.settings.event_subscribers,
-            event_type=event_type,
+            events=events,
             source=self.source,
-            data=data,
             lease_seconds=self.relay.lease_seconds if self.relay_enabled else 0.0,
             handed_over=rows,
         )
@@ -98,7 +104,7 @@ class ServiceRuntime:
                 relay.hand_over(rows)
 
             sa_event.listen(session.sync_session, "after_commit", _hand_over, once=True)
-        return envelope
+        return envelopes
 
     async def start(self) -> None:
         if self.relay_enabled:

@@ -119,13 +119,57 @@ async def open_episode(
 ) -> Episode:
     """`adults` (and their `relationships` to the children, codes): the rest of the family
     (issue 20, family.py); `person_ids` are the children."""
+    number = await repo.next_reference_number(ctx.session, ctx.now.year)
+    episode = new_episode(
+        ctx,
+        number,
+        origin,
+        level_of_need,
+        (referral_id, referral_received_at),
+        opened_by_agency_id=opened_by_agency_id,
+        stepdown_panel_on=stepdown_panel_on,
+        social_worker=social_worker,
+        social_work_assessment_ref=social_work_assessment_ref,
+    )
+    ctx.session.add(episode)
+    await ctx.session.flush()
+    await repo.add_people(ctx.session, episode.id, person_ids)
+    await repo.add_family(ctx.session, episode.id, person_ids, adults or [], relationships or {}, at=ctx.now)
+    await ctx.session.flush()
+    await ctx.publish("episode.opened", opened_data(episode, person_ids))
+    if origin == "step_down" and stepdown_panel_on:
+        await ctx.publish(
+            "stepdown.opened",
+            {
+                "episode_id": episode.id,
+                "panel_on": stepdown_panel_on.isoformat(),
+                "person_ids": list(dict.fromkeys(person_ids)),
+            },
+        )
+    return episode
+
+
+def new_episode(
+    ctx: Context,
+    number: int,
+    origin: str,
+    level_of_need: str,
+    referral: tuple[str | None, datetime | None],
+    *,
+    opened_by_agency_id: str | None = None,
+    stepdown_panel_on: date | None = None,
+    social_worker: dict[str, Any] | None = None,
+    social_work_assessment_ref: str | None = None,
+) -> Episode:
+    """The episode `open_episode` opens at `ctx.now`, numbered `number` in that year's series
+    (not yet added to the session); `referral`: its referral's id and received time, if any."""
+    referral_id, referral_received_at = referral
     cfg = ctx.settings
     cal = ctx.runtime.calendar
     now = ctx.now
     # Assessment timescales run from the request for support (domain.md); without one, from now.
     start = referral_received_at or now
-    number = await repo.next_reference_number(ctx.session, now.year)
-    episode = Episode(
+    return Episode(
         id=str(uuid.uuid4()),
         reference=f"EH-{now.year}-{number:06d}",
         referral_id=referral_id,
@@ -153,33 +197,23 @@ async def open_episode(
         ),
         version=1,
     )
-    ctx.session.add(episode)
-    await ctx.session.flush()
-    await repo.add_people(ctx.session, episode.id, person_ids)
-    await repo.add_family(ctx.session, episode.id, person_ids, adults or [], relationships or {}, at=now)
-    await ctx.session.flush()
+
+
+def opened_data(episode: Episode, person_ids: list[str]) -> dict[str, Any]:
+    """The `episode.opened` event of a new episode (its children `person_ids`)."""
     data: dict[str, Any] = {
         "episode_id": episode.id,
         "reference": episode.reference,
         "person_ids": list(dict.fromkeys(person_ids)),
-        "origin": origin,
-        "level_of_need": level_of_need,
-        "opened_at": now.isoformat(),
+        "origin": episode.origin,
+        "level_of_need": episode.level_of_need,
+        "opened_at": episode.opened_at.isoformat(),
     }
-    if referral_id:
-        data["referral_id"] = referral_id
-        data["referral_received_at"] = start.isoformat()
-    await ctx.publish("episode.opened", data)
-    if origin == "step_down" and stepdown_panel_on:
-        await ctx.publish(
-            "stepdown.opened",
-            {
-                "episode_id": episode.id,
-                "panel_on": stepdown_panel_on.isoformat(),
-                "person_ids": data["person_ids"],
-            },
-        )
-    return episode
+    if episode.referral_id:
+        data["referral_id"] = episode.referral_id
+        # The assessment timescales' start: the referral's receipt, or the opening.
+        data["referral_received_at"] = (episode.referral_received_at or episode.opened_at).isoformat()
+    return data
 
 
 async def create_episode(ctx: Context, body: EpisodeCreate) -> Episode:

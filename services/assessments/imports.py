@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections import Counter
 from datetime import datetime
+from typing import Any
 
 from services.assessments import episodes, partner_events
 from services.assessments import repository as repo
@@ -23,7 +25,12 @@ from services.assessments.clients.referrals import ReferralsUnavailable
 from services.assessments.context import Context
 from services.assessments.errors import PeopleCheckUnavailable
 from services.assessments.models import IMPORT_RECORD, Episode, LeadProfessional, TafMember
-from services.assessments.schemas import EpisodeImportBatch, EpisodeImportResult, ImportEpisodeIn
+from services.assessments.schemas import (
+    EpisodeImportBatch,
+    EpisodeImportResult,
+    ImportEpisodeIn,
+    LeadProfessionalSet,
+)
 from shared.imports import ImportedItem, imported, one_batch_at_a_time, record, require_importer, row_errors
 
 EPISODE = "episode"
@@ -38,10 +45,10 @@ async def import_batch(ctx: Context, body: EpisodeImportBatch) -> EpisodeImportR
     done = await imported(ctx.session, IMPORT_RECORD, EPISODE, (r.source_id for r in rows))
     todo = [(i, r) for i, r in enumerate(rows) if r.source_id not in done]
     await _check(ctx, todo, [r.source_id for r in rows], people_check=not body.dry_run)
-    created: list[tuple[str, str, str | None]] = []
-    for _, row in todo:
-        episode = await _open(ctx, row)
-        created.append((row.source_id, episode.id, None))
+    opened = await _open_all(ctx, [r for _, r in todo])
+    created: list[tuple[str, str, str | None]] = [
+        (row.source_id, episode.id, None) for (_, row), episode in zip(todo, opened, strict=True)
+    ]
     await record(ctx.session, IMPORT_RECORD, EPISODE, created, at=ctx.now, client_id=ctx.identity.client_id)
     if body.dry_run:
         await ctx.session.rollback()
@@ -108,37 +115,50 @@ async def _check(
         raise row_errors(errors)
 
 
-async def _open(ctx: Context, row: ImportEpisodeIn) -> Episode:
-    then = dataclasses.replace(ctx, now=row.opened_at)
-    episode = await episodes.open_episode(
-        then,
-        origin="referral" if row.referral_id else "self_referral",
-        person_ids=[str(p) for p in row.person_ids],
-        adults=[str(p) for p in row.adult_person_ids],
-        level_of_need=row.level_of_need,
-        opened_by_agency_id=None,
-        referral_id=row.referral_id,
-        referral_received_at=row.referral_received_at,
-    )
-    if row.lead_professional is not None:
-        await _lead(then, episode, row)
-    for member in row.taf:
-        taf = TafMember(
-            id=str(uuid.uuid4()),
-            episode_id=episode.id,
-            **member.model_dump(),
-            added_at=row.opened_at,
-        )
-        ctx.session.add(taf)
-        await ctx.session.flush()
-        await partner_events.taf_member_changed(ctx, "taf.member_added", taf)
-    return episode
+async def _open_all(ctx: Context, rows: list[ImportEpisodeIn]) -> list[Episode]:
+    """Each row opened as `episodes.open_episode` opens an episode, as of its own `opened_at`,
+    with its lead professional and TAF members, and the events each would publish, in the same
+    order - set-based: the batch's reference numbers reserved at once (per year, in row order),
+    one insert per table and one outbox statement for the batch."""
+    first: dict[int, int] = {}
+    for year, count in Counter(r.opened_at.year for r in rows).items():
+        first[year] = await repo.reserve_reference_numbers(ctx.session, year, count)
+    made: list[tuple[Episode, ImportEpisodeIn, Context]] = []
+    for row in rows:
+        then = dataclasses.replace(ctx, now=row.opened_at)
+        number = first[row.opened_at.year]
+        first[row.opened_at.year] += 1
+        origin = "referral" if row.referral_id else "self_referral"
+        referral = (row.referral_id, row.referral_received_at)
+        episode = episodes.new_episode(then, number, origin, row.level_of_need, referral)
+        made.append((episode, row, then))
+    ctx.session.add_all([episode for episode, _, _ in made])
+    await ctx.session.flush()
+    events: list[tuple[str, dict[str, Any]]] = []
+    for episode, row, then in made:
+        children = [str(p) for p in row.person_ids]
+        await repo.add_people(ctx.session, episode.id, children)
+        adults = [str(p) for p in row.adult_person_ids]
+        await repo.add_family(ctx.session, episode.id, children, adults, {}, at=row.opened_at)
+        events.append(("episode.opened", episodes.opened_data(episode, children)))
+        if row.lead_professional is not None:
+            events.append(_lead(then, episode, row.lead_professional))
+        agencies: set[str] = set()
+        for member in row.taf:
+            taf = TafMember(
+                id=str(uuid.uuid4()), episode_id=episode.id, **member.model_dump(), added_at=row.opened_at
+            )
+            ctx.session.add(taf)
+            agencies.add(taf.agency_id)
+            event = "taf.member_added"
+            events.append((event, partner_events.taf_member_data(event, taf, sorted(agencies))))
+    await ctx.session.flush()
+    await ctx.publish_all(events)
+    return [episode for episode, _, _ in made]
 
 
-async def _lead(ctx: Context, episode: Episode, row: ImportEpisodeIn) -> None:
-    lead_in = row.lead_professional
-    assert lead_in is not None
-    at: datetime = row.opened_at
+def _lead(ctx: Context, episode: Episode, lead_in: LeadProfessionalSet) -> tuple[str, dict[str, Any]]:
+    at: datetime = ctx.now
     lead = LeadProfessional(
         id=str(uuid.uuid4()),
         episode_id=episode.id,
@@ -147,8 +167,7 @@ async def _lead(ctx: Context, episode: Episode, row: ImportEpisodeIn) -> None:
         assigned_by_agency_id=ctx.identity.agency_id,
     )
     ctx.session.add(lead)
-    await ctx.session.flush()
-    await ctx.publish(
+    return (
         "lead_professional.assigned",
         {
             "episode_id": episode.id,

@@ -21,20 +21,23 @@ async def taf_agency_ids(ctx: Context, episode_id: str) -> list[str]:
 
 async def taf_member_changed(ctx: Context, event: str, member: TafMember) -> None:
     """`taf.member_added` or `taf.member_removed`, after the change is flushed."""
+    await ctx.publish(event, taf_member_data(event, member, await taf_agency_ids(ctx, member.episode_id)))
+
+
+def taf_member_data(event: str, member: TafMember, agency_ids: list[str]) -> dict[str, Any]:
+    """The data of `taf.member_added` or `taf.member_removed`; `agency_ids`: the agencies on
+    the episode's TAF after the change (`taf_agency_ids`)."""
     at = member.removed_at if event == "taf.member_removed" else member.added_at
     assert at is not None
-    await ctx.publish(
-        event,
-        {
-            "episode_id": member.episode_id,
-            "member_id": member.id,
-            "agency_id": member.agency_id,
-            "agency_type": member.agency_type,
-            "practitioner_id": member.practitioner_id,
-            "changed_at": at.isoformat(),
-            "taf_agency_ids": await taf_agency_ids(ctx, member.episode_id),
-        },
-    )
+    return {
+        "episode_id": member.episode_id,
+        "member_id": member.id,
+        "agency_id": member.agency_id,
+        "agency_type": member.agency_type,
+        "practitioner_id": member.practitioner_id,
+        "changed_at": at.isoformat(),
+        "taf_agency_ids": agency_ids,
+    }
 
 
 def plan_actions_data(actions: list[PlanAction]) -> list[dict[str, Any]]:

@@ -40,19 +40,25 @@ from shared.pagination import PageParams, keyset
 async def next_reference_number(session: AsyncSession, year: int) -> int:
     """Atomic per-year counter: an UPDATE ... RETURNING takes the row lock, so two concurrent
     openings never get the same number (SQLite serialises writers with BEGIN IMMEDIATE)."""
+    return await reserve_reference_numbers(session, year, 1)
+
+
+async def reserve_reference_numbers(session: AsyncSession, year: int, count: int) -> int:
+    """The first of `count` consecutive numbers of the year's series, taken at once (the bulk
+    import numbers a batch of episodes in one statement), as `next_reference_number` takes one."""
     for _ in range(3):
         stmt = (
             update(EpisodeCounter)
             .where(EpisodeCounter.year == year)
-            .values(last=EpisodeCounter.last + 1)
+            .values(last=EpisodeCounter.last + count)
             .returning(EpisodeCounter.last)
         )
         value = (await session.execute(stmt)).scalar_one_or_none()
         if value is not None:
-            return int(value)
+            return int(value) - count + 1
         try:
             async with session.begin_nested():
-                await session.execute(insert(EpisodeCounter).values(year=year, last=1))
+                await session.execute(insert(EpisodeCounter).values(year=year, last=count))
             return 1
         except IntegrityError:
             continue  # another transaction created the year's row first: increment it

@@ -118,25 +118,40 @@ def _today(ctx: Context) -> date:
 async def record_from_referral(ctx: Context, referral: Referral, rows: list[ReferralPerson]) -> None:
     """The referral's address becomes everyone's current one; adults' relationships to the
     children are recorded where their `relationship` text maps (`relationship_type`)."""
-    ids = list(dict.fromkeys(r.person_id for r in rows))
-    if not ids:
+    await record_from_referrals(ctx, [(referral, rows)])
+
+
+async def record_from_referrals(ctx: Context, referrals: list[tuple[Referral, list[ReferralPerson]]]) -> None:
+    """`record_from_referral` for several referrals, one after another as if each were recorded
+    alone, in one pass: one read of the addresses and relationships of everyone they name and
+    one flush (the bulk import records a batch of referrals at once)."""
+    named = [(referral, rows, list(dict.fromkeys(r.person_id for r in rows))) for referral, rows in referrals]
+    named = [(referral, rows, ids) for referral, rows, ids in named if ids]
+    if not named:
         return
+    everyone = list(dict.fromkeys(pid for _, _, ids in named for pid in ids))
     today = _today(ctx)
-    address = referral.address or {}
-    if address.get("line1") and address.get("postcode"):
-        key = address_key(address["line1"], address["postcode"])
-        current: dict[str, list[PersonAddress]] = {}
-        for a in await repo.addresses_of(ctx.session, ids):
+    current: dict[str, list[PersonAddress]] = {}
+    if any(
+        (referral.address or {}).get("line1") and (referral.address or {}).get("postcode")
+        for referral, _, _ in named
+    ):
+        for a in await repo.addresses_of(ctx.session, everyone):
             if a.to_on is None:
                 current.setdefault(a.person_id, []).append(a)
-        for pid in ids:
-            mine = current.get(pid, [])
-            if any(a.address_key == key for a in mine):
-                continue
-            for a in mine:
-                a.to_on = today
-            ctx.session.add(
-                PersonAddress(
+    existing = await repo.relationships_of(ctx.session, everyone)
+    held = {(r.from_person_id, r.to_person_id, r.type) for r in existing if r.ended_at is None}
+    for referral, rows, ids in named:
+        address = referral.address or {}
+        if address.get("line1") and address.get("postcode"):
+            key = address_key(address["line1"], address["postcode"])
+            for pid in ids:
+                mine = current.get(pid, [])
+                if any(a.address_key == key for a in mine):
+                    continue
+                for a in mine:
+                    a.to_on = today
+                new = PersonAddress(
                     id=str(uuid.uuid4()),
                     person_id=pid,
                     line1=address["line1"],
@@ -147,20 +162,19 @@ async def record_from_referral(ctx: Context, referral: Referral, rows: list[Refe
                     referral_id=referral.id,
                     created_at=ctx.now,
                 )
-            )
-    children = [r.person_id for r in rows if r.role == "child"]
-    existing = await repo.relationships_of(ctx.session, ids)
-    held = {(r.from_person_id, r.to_person_id, r.type) for r in existing if r.ended_at is None}
-    for row in rows:
-        type_ = relationship_type(row.relationship) if row.role == "adult" else None
-        if type_ is None:
-            continue
-        for child in children:
-            pair, reverse = (row.person_id, child, type_), (child, row.person_id, type_)
-            if child == row.person_id or pair in held or (type_ in SYMMETRIC and reverse in held):
+                ctx.session.add(new)
+                current[pid] = [new]
+        children = [r.person_id for r in rows if r.role == "child"]
+        for row in rows:
+            type_ = relationship_type(row.relationship) if row.role == "adult" else None
+            if type_ is None:
                 continue
-            held.add((row.person_id, child, type_))
-            ctx.session.add(_relationship(ctx, row.person_id, child, type_, referral_id=referral.id))
+            for child in children:
+                pair, reverse = (row.person_id, child, type_), (child, row.person_id, type_)
+                if child == row.person_id or pair in held or (type_ in SYMMETRIC and reverse in held):
+                    continue
+                held.add((row.person_id, child, type_))
+                ctx.session.add(_relationship(ctx, row.person_id, child, type_, referral_id=referral.id))
     await ctx.session.flush()
 
 

@@ -259,9 +259,9 @@ async def _referrals(batch: _Batch, rows: list[ImportReferralIn], dry_run: bool)
     rows_by_referral: dict[str, list[ReferralPerson]] = {}
     for r in person_rows:
         rows_by_referral.setdefault(r.referral_id, []).append(r)
-    for referral in referrals:
-        await jsna.record(ctx, referral)
-        await households.record_from_referral(ctx, referral, rows_by_referral[referral.id])
+    # As an intake records each referral's needs and household, for the whole batch at once.
+    await jsna.record_all(ctx, referrals)
+    await households.record_from_referrals(ctx, [(r, rows_by_referral[r.id]) for r in referrals])
     await batch.note(REFERRAL, created)
     return _answer(rows, done, created)
 

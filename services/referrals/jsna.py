@@ -105,12 +105,23 @@ def family_period_rows(needs: list[ReferralNeed]) -> list[dict[str, Any]]:
 async def record(ctx: Context, referral: Referral) -> None:
     """The referral's needs, for the feed, in the intake's transaction; its family in each
     cell unless a referral before put it there (ON CONFLICT DO NOTHING)."""
-    rows = need_rows(referral)
+    await record_all(ctx, [referral])
+
+
+# Family-period rows a statement (each takes five parameters; PostgreSQL allows 32,767).
+FAMILY_ROWS_A_STATEMENT = 2000
+
+
+async def record_all(ctx: Context, referrals: list[Referral]) -> None:
+    """`record` for several referrals at once (the bulk import's batch): their needs in one
+    flush and their families' cells in a few statements."""
+    rows = [row for referral in referrals for row in need_rows(referral)]
     ctx.session.add_all(rows)
-    if rows:
-        insert = conflict_insert(is_postgres_session(ctx.session))
-        families = insert(JsnaFamilyPeriod).values(family_period_rows(rows)).on_conflict_do_nothing()
-        await ctx.session.execute(families)
+    families = family_period_rows(rows)
+    insert = conflict_insert(is_postgres_session(ctx.session))
+    for start in range(0, len(families), FAMILY_ROWS_A_STATEMENT):
+        chunk = families[start : start + FAMILY_ROWS_A_STATEMENT]
+        await ctx.session.execute(insert(JsnaFamilyPeriod).values(chunk).on_conflict_do_nothing())
 
 
 # ---- periods ----
