@@ -372,3 +372,25 @@ class EpisodeNeed(Base):
 
 # Issue 22: what each row of a bulk import created (shared/imports.py): kind `episode`.
 IMPORT_RECORD = import_record_table(Base.metadata)
+
+
+class SfHeadline(Base):
+    """Each (episode, headline)'s Supporting Families facts that do not depend on the settings
+    or on today (issue 21 items 1 and 6): kept by `sf_facts.py` whenever needs, family members,
+    plans, reviews or closures are written, so the reports read one indexed table. The window
+    (`met_on` + `sf_sustain_months`) and "sustained by today" are applied when read."""
+
+    __tablename__ = "sf_headline"
+    __table_args__ = (Index("ix_sf_headline_opened_at", "opened_at", "episode_id"),)
+    episode_id: Mapped[str] = mapped_column(ForeignKey("episode.id"), primary_key=True)
+    headline: Mapped[str] = mapped_column(String(60), primary_key=True)
+    opened_at: Mapped[datetime] = mapped_column(TZ, nullable=False)  # the episode's, to scope reads
+    at_start: Mapped[int] = mapped_column(Integer, nullable=False)
+    from_needs: Mapped[int] = mapped_column(Integer, nullable=False)
+    from_plan: Mapped[int] = mapped_column(Integer, nullable=False)
+    met_on: Mapped[date | None] = mapped_column(Date, nullable=True)  # first evidenced as met
+    # The first day after `met_on` that could break it (a re-referral of the family naming a
+    # need under the headline; a review of the episode below target): it breaks the headline
+    # when it falls inside the window, however long the window is configured.
+    re_referral_after_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    review_below_after_on: Mapped[date | None] = mapped_column(Date, nullable=True)

@@ -3,9 +3,10 @@
 
 Everything is computed in SQL, one row per (episode, headline): whether the headline applied at
 the start, when it was first evidenced as met, when its sustainment window ends and what broke
-it. Dates are UTC days. Two dialect helpers keep the SQL the same on SQLite and PostgreSQL:
-`utc_date` (a timestamp's UTC day) and `add_months` (clamped to the month's end, as PostgreSQL
-does and as `add_months` below does in Python).
+it. The facts that do not depend on the settings are read from `sf_headline` (kept by
+`sf_facts.py`); the window is applied here. Dates are UTC days. `add_months` (clamped to the
+month's end, as PostgreSQL does and as `add_months` below does in Python) keeps the SQL the same
+on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -16,41 +17,14 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Date, and_, case, func, literal, or_, select, union, union_all
+from sqlalchemy import Date, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import aliased
 from sqlalchemy.sql.functions import FunctionElement
 
-from services.assessments.models import (
-    ClosureOutcome,
-    Episode,
-    EpisodeFamilyMember,
-    EpisodeNeed,
-    Plan,
-    PlanOutcome,
-    Review,
-    ReviewScore,
-)
+from services.assessments.models import ClosureOutcome, Episode, EpisodeNeed, SfHeadline
+from services.assessments.sf_facts import scored_reviews
 from shared.codes import NEED_CODES
-
-
-class utc_date(FunctionElement[date]):
-    """The UTC day of a timestamp column."""
-
-    type = Date()
-    inherit_cache = True
-    name = "utc_date"
-
-
-@compiles(utc_date)
-def _utc_date(element: Any, compiler: Any, **kw: Any) -> str:
-    return f"CAST(({compiler.process(element.clauses, **kw)} AT TIME ZONE 'UTC') AS DATE)"
-
-
-@compiles(utc_date, "sqlite")
-def _utc_date_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
-    return f"date({compiler.process(element.clauses, **kw)})"
 
 
 class add_months_sql(FunctionElement[date]):
@@ -88,15 +62,6 @@ def add_months(day: date, months: int) -> date:
     return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
-# A plan outcome's target read as a score (0-10, `7` or `7/10`); any other target is a measure
-# that a review score cannot reach, so only closure evidences it.
-_TARGETS = {str(n): n for n in range(11)} | {f"{n}/10": n for n in range(11)}
-
-
-def _target_score() -> Any:
-    return case(_TARGETS, value=func.replace(func.trim(PlanOutcome.target), " ", ""), else_=None)
-
-
 async def record_needs(session: AsyncSession, episode_id: str, needs: Sequence[str]) -> None:
     """The referral's needs, each under its headline; an unknown code is left out."""
     for need in dict.fromkeys(needs):
@@ -106,107 +71,40 @@ async def record_needs(session: AsyncSession, episode_id: str, needs: Sequence[s
 
 
 def headline_rows(scope: Any, months: int, today: date) -> Any:
-    """One row per (episode, headline) of the episodes `scope` selects (a select of ids):
-    `at_start`, `from_needs`, `from_plan`, `met_on`, `window_ends_on`, `re_referral_on`,
-    `review_below_on`, `sustained_on` (NULL unless sustained by `today`)."""
-    start_u = union_all(
+    """One row per (episode, headline) of the episodes `scope` selects (a select of ids), read
+    from `sf_headline` (kept by `sf_facts.py`): `at_start`, `from_needs`, `from_plan`, `met_on`,
+    `window_ends_on`, `re_referral_on`, `review_below_on` (the first break inside the window),
+    `sustained_on` (NULL unless sustained by `today`)."""
+    t = SfHeadline
+    facts = (
         select(
-            EpisodeNeed.episode_id,
-            EpisodeNeed.headline,
-            literal(1).label("from_needs"),
-            literal(0).label("from_plan"),
-        ).where(EpisodeNeed.episode_id.in_(scope)),
-        select(Plan.episode_id, PlanOutcome.headline, literal(0), literal(1))
-        .join(PlanOutcome, PlanOutcome.plan_id == Plan.id)
-        .where(Plan.version == 1, Plan.episode_id.in_(scope)),
-    ).subquery("start_u")
-    start = (
-        select(
-            start_u.c.episode_id,
-            start_u.c.headline,
-            func.max(start_u.c.from_needs).label("from_needs"),
-            func.max(start_u.c.from_plan).label("from_plan"),
+            t.episode_id,
+            t.headline,
+            t.at_start,
+            t.from_needs,
+            t.from_plan,
+            t.met_on,
+            add_months_sql(t.met_on, months).label("window_ends_on"),
+            t.re_referral_after_on,
+            t.review_below_after_on,
         )
-        .group_by(start_u.c.episode_id, start_u.c.headline)
-        .cte("sf_start")
-    )
-    scored = scored_reviews(scope).cte("sf_scored")
-    met_u = union_all(
-        select(ClosureOutcome.episode_id, ClosureOutcome.headline, utc_date(Episode.closed_at).label("on"))
-        .join(Episode, Episode.id == ClosureOutcome.episode_id)
-        .where(ClosureOutcome.episode_id.in_(scope), Episode.closed_at.is_not(None)),
-        select(scored.c.episode_id, scored.c.headline, scored.c.held_on).where(
-            scored.c.score >= scored.c.target_score
-        ),
-    ).subquery("met_u")
-    met_on = (
-        select(met_u.c.episode_id, met_u.c.headline, func.min(met_u.c.on).label("met_on"))
-        .group_by(met_u.c.episode_id, met_u.c.headline)
-        .subquery("met_on")
-    )
-    met = select(
-        met_on.c.episode_id,
-        met_on.c.headline,
-        met_on.c.met_on,
-        add_months_sql(met_on.c.met_on, months).label("window_ends_on"),
-    ).cte("sf_met")
-    keys = union(
-        select(start.c.episode_id, start.c.headline), select(met.c.episode_id, met.c.headline)
-    ).subquery("keys")
-
-    # A review of the same episode scoring an outcome under the headline below its target,
-    # after it was met and within the window (joins and GROUP BY, never a subquery per row).
-    below = (
-        select(met.c.episode_id, met.c.headline, func.min(scored.c.held_on).label("on"))
-        .join(
-            scored,
-            and_(
-                scored.c.episode_id == met.c.episode_id,
-                scored.c.headline == met.c.headline,
-                scored.c.score < scored.c.target_score,
-                scored.c.held_on > met.c.met_on,
-                scored.c.held_on <= met.c.window_ends_on,
-            ),
-        )
-        .group_by(met.c.episode_id, met.c.headline)
-        .subquery("below")
-    )
-    # Another episode of any family member, opened within the window, whose referral named a
-    # need under the headline.
-    mine, theirs = aliased(EpisodeFamilyMember), aliased(EpisodeFamilyMember)
-    other, need = aliased(Episode), aliased(EpisodeNeed)
-    opened = utc_date(other.opened_at)
-    rereferral = (
-        select(met.c.episode_id, met.c.headline, func.min(opened).label("on"))
-        .join(mine, mine.episode_id == met.c.episode_id)
-        .join(theirs, and_(theirs.person_id == mine.person_id, theirs.episode_id != mine.episode_id))
-        .join(other, other.id == theirs.episode_id)
-        .join(need, and_(need.episode_id == other.id, need.headline == met.c.headline))
-        .where(opened > met.c.met_on, opened <= met.c.window_ends_on)
-        .group_by(met.c.episode_id, met.c.headline)
-        .subquery("rereferral")
+        .where(t.episode_id.in_(scope))
+        .subquery("sf_facts")
     )
 
-    def on_key(t: Any) -> Any:
-        return and_(t.c.episode_id == keys.c.episode_id, t.c.headline == keys.c.headline)
+    def in_window(col: Any) -> Any:
+        return case((col <= facts.c.window_ends_on, col), else_=None)
 
-    rows = (
-        select(
-            keys.c.episode_id,
-            keys.c.headline,
-            case((start.c.episode_id.is_not(None), 1), else_=0).label("at_start"),
-            func.coalesce(start.c.from_needs, 0).label("from_needs"),
-            func.coalesce(start.c.from_plan, 0).label("from_plan"),
-            met.c.met_on,
-            met.c.window_ends_on,
-            rereferral.c.on.label("re_referral_on"),
-            below.c.on.label("review_below_on"),
-        )
-        .select_from(keys)
-        .outerjoin(start, on_key(start))
-        .outerjoin(met, on_key(met))
-        .outerjoin(rereferral, on_key(rereferral))
-        .outerjoin(below, on_key(below))
+    rows = select(
+        facts.c.episode_id,
+        facts.c.headline,
+        facts.c.at_start,
+        facts.c.from_needs,
+        facts.c.from_plan,
+        facts.c.met_on,
+        facts.c.window_ends_on,
+        in_window(facts.c.re_referral_after_on).label("re_referral_on"),
+        in_window(facts.c.review_below_after_on).label("review_below_on"),
     ).subquery("sf_rows")
     sustained = and_(
         rows.c.met_on.is_not(None),
@@ -217,41 +115,6 @@ def headline_rows(scope: Any, months: int, today: date) -> Any:
     return select(
         *rows.c, case((sustained, rows.c.window_ends_on), else_=None).label("sustained_on")
     ).subquery("sf_headlines")
-
-
-def scored_reviews(scope: Any) -> Any:
-    """Every review score of the scope's episodes, with the outcome's headline and its target as
-    a score in the episode's current (latest) plan version; outcomes with no score target are
-    left out."""
-    latest = (
-        select(Plan.episode_id, func.max(Plan.version).label("version"))
-        .where(Plan.episode_id.in_(scope))
-        .group_by(Plan.episode_id)
-        .subquery("latest")
-    )
-    current = (
-        select(Plan.episode_id, PlanOutcome.outcome_id, PlanOutcome.headline, _target_score().label("target"))
-        .join(latest, and_(latest.c.episode_id == Plan.episode_id, latest.c.version == Plan.version))
-        .join(PlanOutcome, PlanOutcome.plan_id == Plan.id)
-        .subquery("current")
-    )
-    return (
-        select(
-            Review.episode_id,
-            current.c.headline,
-            Review.held_on,
-            Review.id.label("review_id"),
-            ReviewScore.outcome_id,
-            ReviewScore.score,
-            current.c.target.label("target_score"),
-        )
-        .join(ReviewScore, ReviewScore.review_id == Review.id)
-        .join(
-            current,
-            and_(current.c.episode_id == Review.episode_id, current.c.outcome_id == ReviewScore.outcome_id),
-        )
-        .where(current.c.target.is_not(None))
-    )
 
 
 def family_rows(scope: Any, months: int, today: date, threshold: int) -> Any:
