@@ -9,11 +9,26 @@ window (`met_on` + `sf_sustain_months`) when it reads them. A break day is the f
 `met_on` (unbounded); it breaks the headline when it is inside the window - the same as the
 first break inside the window, for any window.
 
-Kept by a session listener (`before_flush` notes the episodes touched by needs, family members,
-plans and their outcomes, reviews and their scores, closure outcomes and an episode's opening or
-closing; `after_flush` recomputes them and every episode sharing a family member with them, whose
-re-referral breaks they may change). `backfill` fills the table for every episode (migration
-0008, the bench).
+Why a session listener, not a call in each rule: the facts are a pure function of the rows of
+eight tables (`WATCHED`), and every write to them goes through a `Session` - the rules
+(opening, the referral's needs, the family, plans, reviews, closure), the bulk import, event
+handlers, and the fixtures of the service tests that build families row by row. Keeping them
+at the one place every write passes means a new writer cannot forget them; a call in each rule
+would. Two listeners cover both ways a session writes:
+
+- the unit of work: `before_flush` notes the episodes touched by new, changed and deleted rows;
+  `after_flush` recomputes them in the same transaction;
+- statements run through the session (`session.execute(delete(EpisodeFamilyMember)...)`, as
+  `repository.replace_family` does): `do_orm_execute` reads the rows an UPDATE or DELETE of a
+  watched table will touch, runs it, and recomputes them at once; an INSERT statement into a
+  watched table is refused (it would carry no rows to note: add ORM objects instead).
+
+Each recompute also covers every episode sharing a family member with the touched ones (their
+re-referral breaks may change), before and after the write. What no listener sees - SQL text
+or a raw connection writing these tables - is kept out by `tests/test_sf_facts_paths.py`, which
+also drives every write path and compares the table with the facts recomputed from scratch.
+`backfill` fills the table for every episode (the bench; migration 0009 holds its own frozen
+copy of the same statement).
 """
 
 from __future__ import annotations
@@ -235,13 +250,25 @@ def refresh(conn: Connection, episode_ids: Iterable[str]) -> None:
 
 
 def backfill(conn: Connection) -> None:
-    """Every episode's rows, in one statement (migration 0008; the bench after its COPY)."""
+    """Every episode's rows, in one statement (the bench after its COPY; migration 0009 runs its
+    own frozen copy of this statement)."""
     conn.execute(delete(SfHeadline))
     conn.execute(insert(SfHeadline).from_select(_COLUMNS, facts(select(Episode.id))))
 
 
-# --- kept on every flush -----------------------------------------------------------------------
+# --- kept on every write -----------------------------------------------------------------------
 
+WATCHED = (
+    Episode,
+    EpisodeNeed,
+    EpisodeFamilyMember,
+    ClosureOutcome,
+    Plan,
+    PlanOutcome,
+    Review,
+    ReviewScore,
+)
+WATCHED_TABLES = frozenset(m.__tablename__ for m in WATCHED)
 _KEY = "sf_headline_touched"
 
 
@@ -252,44 +279,64 @@ def _touched(session: Session) -> dict[str, set[str]]:
     return touched
 
 
+def _note_row(t: dict[str, set[str]], o: Any) -> None:
+    if isinstance(o, Episode):
+        t["episode"].add(o.id)
+    elif isinstance(o, EpisodeNeed | EpisodeFamilyMember | ClosureOutcome | Plan | Review):
+        t["episode"].add(o.episode_id)
+        if isinstance(o, EpisodeFamilyMember):  # removed, it no longer links the episodes
+            t["person"].add(o.person_id)
+    elif isinstance(o, PlanOutcome):
+        t["plan"].add(o.plan_id)
+    elif isinstance(o, ReviewScore):
+        t["review"].add(o.review_id)
+
+
 @event.listens_for(Session, "before_flush")
 def _note(session: Session, flush_context: Any, instances: Any) -> None:
     changed = [*session.new, *session.dirty, *session.deleted]
-    if not any(isinstance(o, _WATCHED) for o in changed):
+    if not any(isinstance(o, WATCHED) for o in changed):
         return
     t = _touched(session)
     for o in changed:
-        if isinstance(o, Episode):
-            if o in session.new or any(get_history(o, a).has_changes() for a in ("opened_at", "closed_at")):
-                t["episode"].add(o.id)
-        elif isinstance(o, EpisodeNeed | EpisodeFamilyMember | ClosureOutcome | Plan | Review):
-            t["episode"].add(o.episode_id)
-            if isinstance(o, EpisodeFamilyMember):  # removed, it no longer links the episodes
-                t["person"].add(o.person_id)
-        elif isinstance(o, PlanOutcome):
-            t["plan"].add(o.plan_id)
-        elif isinstance(o, ReviewScore):
-            t["review"].add(o.review_id)
-
-
-_WATCHED = (
-    Episode,
-    EpisodeNeed,
-    EpisodeFamilyMember,
-    ClosureOutcome,
-    Plan,
-    PlanOutcome,
-    Review,
-    ReviewScore,
-)
+        if isinstance(o, Episode) and not (
+            o in session.new or any(get_history(o, a).has_changes() for a in ("opened_at", "closed_at"))
+        ):
+            continue  # an episode's other fields are not facts
+        _note_row(t, o)
 
 
 @event.listens_for(Session, "after_flush")
 def _keep(session: Session, flush_context: Any) -> None:
     t = session.info.pop(_KEY, None)
-    if not t:
-        return
-    conn = session.connection()
+    if t:
+        _recompute(session.connection(), t)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _statement(state: Any) -> Any:
+    """An UPDATE or DELETE of a watched table run through the session: note the rows it
+    touches, run it, recompute them; an INSERT statement is refused."""
+    if not (state.is_update or state.is_delete or state.is_insert):
+        return None
+    table = getattr(state.statement, "table", None)
+    if getattr(table, "name", None) not in WATCHED_TABLES:
+        return None
+    if state.is_insert:
+        raise TypeError(f"sf_facts: add {table.name} rows as ORM objects so their facts are kept")
+    model = next(m for m in WATCHED if m.__tablename__ == table.name)
+    where = state.statement.whereclause
+    rows = state.session.execute(select(model).where(where) if where is not None else select(model))
+    t: dict[str, set[str]] = {"episode": set(), "person": set(), "plan": set(), "review": set()}
+    for o in rows.scalars():
+        _note_row(t, o)
+    result = state.invoke_statement()
+    _recompute(state.session.connection(), t)
+    return result
+
+
+def _recompute(conn: Connection, t: dict[str, set[str]]) -> None:
+    """Recompute the touched episodes and every episode sharing a family member with them."""
     ids = set(t["episode"])
     if t["plan"]:
         ids |= set(conn.scalars(select(Plan.episode_id).where(Plan.id.in_(sorted(t["plan"])))))
@@ -297,7 +344,6 @@ def _keep(session: Session, flush_context: Any) -> None:
         ids |= set(conn.scalars(select(Review.episode_id).where(Review.id.in_(sorted(t["review"])))))
     if not ids:
         return
-    # Every episode sharing a family member with them: their re-referral breaks may change.
     persons = sorted(t["person"])
     for i in range(0, len(persons), 500):
         ids |= set(
