@@ -381,7 +381,10 @@ class SfHeadline(Base):
     (`met_on` + `sf_sustain_months`) and "sustained by today" are applied when read."""
 
     __tablename__ = "sf_headline"
-    __table_args__ = (Index("ix_sf_headline_opened_at", "opened_at", "episode_id"),)
+    __table_args__ = (
+        Index("ix_sf_headline_opened_at", "opened_at", "episode_id"),
+        Index("ix_sf_headline_met_on", "met_on"),  # the quarter's summary
+    )
     episode_id: Mapped[str] = mapped_column(ForeignKey("episode.id"), primary_key=True)
     headline: Mapped[str] = mapped_column(String(60), primary_key=True)
     opened_at: Mapped[datetime] = mapped_column(TZ, nullable=False)  # the episode's, to scope reads
@@ -394,3 +397,20 @@ class SfHeadline(Base):
     # when it falls inside the window, however long the window is configured.
     re_referral_after_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     review_below_after_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+
+
+class SfEvidenceFact(Base):
+    """Each piece of evidence that a headline was met (a closure outcome; a review scoring an
+    outcome at or above its target in the current plan), kept with `sf_headline` by
+    `sf_facts.py` so the claims export reads it by episode instead of recomputing the scored
+    reviews. `review_id` is '' for a closure outcome (it is part of the key)."""
+
+    __tablename__ = "sf_evidence"
+    episode_id: Mapped[str] = mapped_column(ForeignKey("episode.id"), primary_key=True)
+    headline: Mapped[str] = mapped_column(String(60), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)  # closure_outcome | review
+    review_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    outcome_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    evidenced_on: Mapped[date] = mapped_column(Date, nullable=False)
+    score: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    target_score: Mapped[int | None] = mapped_column(Integer, nullable=True)

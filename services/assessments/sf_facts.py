@@ -39,6 +39,7 @@ from typing import Any
 
 from sqlalchemy import (
     Date,
+    Integer,
     and_,
     case,
     delete,
@@ -65,6 +66,7 @@ from services.assessments.models import (
     PlanOutcome,
     Review,
     ReviewScore,
+    SfEvidenceFact,
     SfHeadline,
 )
 
@@ -239,21 +241,67 @@ _COLUMNS = [
 ]
 
 
+def evidence(scope: Any) -> Any:
+    """The `sf_evidence` rows of the episodes `scope` selects, in `_EVIDENCE_COLUMNS` order:
+    each closure outcome of a closed episode, each review score at or above its target."""
+    scored = scored_reviews(scope).subquery("sf_scored")
+    return union_all(
+        select(
+            ClosureOutcome.episode_id,
+            ClosureOutcome.headline,
+            literal("closure_outcome"),
+            literal(""),
+            ClosureOutcome.outcome_id,
+            utc_date(Episode.closed_at),
+            literal(None, Integer),
+            literal(None, Integer),
+        )
+        .join(Episode, Episode.id == ClosureOutcome.episode_id)
+        .where(ClosureOutcome.episode_id.in_(scope), Episode.closed_at.is_not(None)),
+        select(
+            scored.c.episode_id,
+            scored.c.headline,
+            literal("review"),
+            scored.c.review_id,
+            scored.c.outcome_id,
+            scored.c.held_on,
+            scored.c.score,
+            scored.c.target_score,
+        ).where(scored.c.score >= scored.c.target_score),
+    )
+
+
+_EVIDENCE_COLUMNS = [
+    "episode_id",
+    "headline",
+    "kind",
+    "review_id",
+    "outcome_id",
+    "evidenced_on",
+    "score",
+    "target_score",
+]
+
+
 def refresh(conn: Connection, episode_ids: Iterable[str]) -> None:
     """Recompute the rows of these episodes (a few hundred ids at a time)."""
     ids = sorted(set(episode_ids))
     for i in range(0, len(ids), 500):
         chunk = ids[i : i + 500]
         conn.execute(delete(SfHeadline).where(SfHeadline.episode_id.in_(chunk)))
+        conn.execute(delete(SfEvidenceFact).where(SfEvidenceFact.episode_id.in_(chunk)))
         scope = select(Episode.id).where(Episode.id.in_(chunk))
         conn.execute(insert(SfHeadline).from_select(_COLUMNS, facts(scope)))
+        conn.execute(insert(SfEvidenceFact).from_select(_EVIDENCE_COLUMNS, evidence(scope)))
 
 
 def backfill(conn: Connection) -> None:
-    """Every episode's rows, in one statement (the bench after its COPY; migration 0009 runs its
-    own frozen copy of this statement)."""
+    """Every episode's rows, one statement a table (the bench after its COPY; migration 0009
+    runs its own frozen copy of these statements)."""
     conn.execute(delete(SfHeadline))
+    conn.execute(delete(SfEvidenceFact))
     conn.execute(insert(SfHeadline).from_select(_COLUMNS, facts(select(Episode.id))))
+    conn.execute(insert(SfEvidenceFact).from_select(_EVIDENCE_COLUMNS, evidence(select(Episode.id))))
 
 
 # --- kept on every write -----------------------------------------------------------------------
@@ -319,12 +367,12 @@ def _statement(state: Any) -> Any:
     touches, run it, recompute them; an INSERT statement is refused."""
     if not (state.is_update or state.is_delete or state.is_insert):
         return None
-    table = getattr(state.statement, "table", None)
-    if getattr(table, "name", None) not in WATCHED_TABLES:
+    name = getattr(getattr(state.statement, "table", None), "name", None)
+    if name not in WATCHED_TABLES:
         return None
     if state.is_insert:
-        raise TypeError(f"sf_facts: add {table.name} rows as ORM objects so their facts are kept")
-    model = next(m for m in WATCHED if m.__tablename__ == table.name)
+        raise TypeError(f"sf_facts: add {name} rows as ORM objects so their facts are kept")
+    model = next(m for m in WATCHED if m.__tablename__ == name)
     where = state.statement.whereclause
     rows = state.session.execute(select(model).where(where) if where is not None else select(model))
     t: dict[str, set[str]] = {"episode": set(), "person": set(), "plan": set(), "review": set()}

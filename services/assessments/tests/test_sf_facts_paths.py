@@ -10,10 +10,10 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from services.assessments import sf_facts
-from services.assessments.models import Episode, SfHeadline
+from services.assessments.models import Episode, SfEvidenceFact, SfHeadline
 from services.assessments.tests.conftest import EH, decided_event, deliver, h
 from services.assessments.tests.test_plans import plan_body
 from services.assessments.tests.test_policy import EDDIE
@@ -23,11 +23,17 @@ NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 
 
 async def assert_kept(svc) -> list[tuple]:
-    """The kept rows equal `sf_facts.facts` over every episode, recomputed now."""
+    """The kept rows equal `sf_facts.facts` and `sf_facts.evidence` over every episode,
+    recomputed now; the headline rows are returned."""
+    everyone = select(Episode.id)
     async with svc.runtime.db.session() as s:
         kept = sorted(tuple(r) for r in (await s.execute(select(*SfHeadline.__table__.c))).all())
-        fresh = sorted(tuple(r) for r in (await s.execute(sf_facts.facts(select(Episode.id)))).all())
+        fresh = sorted(tuple(r) for r in (await s.execute(sf_facts.facts(everyone))).all())
+        columns = [SfEvidenceFact.__table__.c[c] for c in sf_facts._EVIDENCE_COLUMNS]
+        kept_evidence = sorted(tuple(r) for r in (await s.execute(select(*columns))).all())
+        fresh_evidence = sorted(tuple(r) for r in (await s.execute(sf_facts.evidence(everyone))).all())
     assert kept == fresh
+    assert kept_evidence == fresh_evidence
     return kept
 
 
@@ -194,6 +200,8 @@ async def test_the_migrations_frozen_fill_gives_the_kept_rows(svc, clock):
         reviews=((date(2025, 11, 1), {"o1": 8}), (date(2025, 12, 1), {"o1": 5})),
     )  # fmt: skip
     kept = await assert_kept(svc)
+    async with svc.runtime.db.session() as s:
+        assert (await s.execute(select(func.count()).select_from(SfEvidenceFact))).scalar_one() >= 3
     for _ in range(2):
         async with svc.runtime.db.session() as s:
             await s.run_sync(lambda sync: migration.fill(sync.connection()))

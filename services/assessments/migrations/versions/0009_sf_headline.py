@@ -1,10 +1,11 @@
-"""sf_headline: each (episode, headline)'s Supporting Families facts, kept for fast reports
+"""sf_headline, sf_evidence: the Supporting Families facts, kept for fast reports
 
 Revision ID: 0009
 Revises: 0008
 Create Date: 2026-12-03
 
-Issue 21 items 1 and 6. A new table, kept by `services/assessments/sf_facts.py` whenever needs,
+Issue 21 items 1 and 6. Two new tables (each (episode, headline)'s facts; each piece of
+evidence that a headline was met), kept by `services/assessments/sf_facts.py` whenever needs,
 family members, plans, reviews and closures are written, and filled here from the data already
 stored, so the reports read the same figures as before. Nothing existing changes; downgrade
 drops the table.
@@ -97,6 +98,27 @@ LEFT JOIN (
 ) AS below ON below.episode_id = keys.episode_id AND below.headline = keys.headline
 """
 
+_FILL_EVIDENCE = """
+INSERT INTO sf_evidence (episode_id, headline, kind, review_id, outcome_id, evidenced_on, score, target_score)
+SELECT closure_outcome.episode_id, closure_outcome.headline, 'closure_outcome', '', closure_outcome.outcome_id,
+       {closed_day}, NULL, NULL
+FROM closure_outcome JOIN episode ON episode.id = closure_outcome.episode_id
+WHERE episode.closed_at IS NOT NULL
+UNION ALL
+SELECT review.episode_id, cur.headline, 'review', review.id, review_score.outcome_id, review.held_on,
+       review_score.score, cur.target
+FROM review
+JOIN review_score ON review_score.review_id = review.id
+JOIN (
+    SELECT "plan".episode_id, plan_outcome.outcome_id, plan_outcome.headline, {target} AS target
+    FROM "plan"
+    JOIN (SELECT episode_id, max(version) AS version FROM "plan" GROUP BY episode_id) AS latest
+        ON latest.episode_id = "plan".episode_id AND latest.version = "plan".version
+    JOIN plan_outcome ON plan_outcome.plan_id = "plan".id
+) AS cur ON cur.episode_id = review.episode_id AND cur.outcome_id = review_score.outcome_id
+WHERE cur.target IS NOT NULL AND review_score.score >= cur.target
+"""
+
 
 def _utc_day(column: str, dialect: str) -> str:
     """A timestamp's UTC day (SQLite stores them as UTC text)."""
@@ -106,13 +128,12 @@ def _utc_day(column: str, dialect: str) -> str:
 def fill(bind: sa.engine.Connection) -> None:
     """Every episode's rows, from the data stored (idempotent: deletes, then inserts)."""
     name = bind.dialect.name
+    closed_day = _utc_day("episode.closed_at", name)
     bind.execute(sa.text("DELETE FROM sf_headline"))
-    sql = _FILL.format(
-        target=_TARGET,
-        closed_day=_utc_day("episode.closed_at", name),
-        other_day=_utc_day("other.opened_at", name),
-    )
-    bind.execute(sa.text(sql))
+    bind.execute(sa.text("DELETE FROM sf_evidence"))
+    other_day = _utc_day("other.opened_at", name)
+    bind.execute(sa.text(_FILL.format(target=_TARGET, closed_day=closed_day, other_day=other_day)))
+    bind.execute(sa.text(_FILL_EVIDENCE.format(target=_TARGET, closed_day=closed_day)))
 
 
 def upgrade() -> None:
@@ -133,9 +154,27 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("episode_id", "headline", name=op.f("pk_sf_headline")),
     )
     op.create_index("ix_sf_headline_opened_at", "sf_headline", ["opened_at", "episode_id"], unique=False)
+    op.create_index("ix_sf_headline_met_on", "sf_headline", ["met_on"], unique=False)
+    op.create_table(
+        "sf_evidence",
+        sa.Column("episode_id", sa.String(length=36), nullable=False),
+        sa.Column("headline", sa.String(length=60), nullable=False),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("review_id", sa.String(length=36), nullable=False),
+        sa.Column("outcome_id", sa.String(length=36), nullable=False),
+        sa.Column("evidenced_on", sa.Date(), nullable=False),
+        sa.Column("score", sa.Integer(), nullable=True),
+        sa.Column("target_score", sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(["episode_id"], ["episode.id"], name=op.f("fk_sf_evidence_episode_id_episode")),
+        sa.PrimaryKeyConstraint(
+            "episode_id", "headline", "kind", "review_id", "outcome_id", name=op.f("pk_sf_evidence")
+        ),
+    )
     fill(op.get_bind())
 
 
 def downgrade() -> None:
+    op.drop_table("sf_evidence")
+    op.drop_index("ix_sf_headline_met_on", table_name="sf_headline")
     op.drop_index("ix_sf_headline_opened_at", table_name="sf_headline")
     op.drop_table("sf_headline")
