@@ -341,19 +341,18 @@ async def quarter_figures(
     """[start, end] are the quarter's days, [start_at, end_at) its moments. Families started:
     opened in the quarter; met, sustained, claimable: the day it happened is in the quarter."""
     async with report_settings(session):
-        return await _quarter_figures(session, start, end, start_at, end_at, months, today, threshold)
+        return await _quarter_figures(session, (start, end), (start_at, end_at), months, today, threshold)
 
 
 async def _quarter_figures(
     session: AsyncSession,
-    start: date,
-    end: date,
-    start_at: datetime,
-    end_at: datetime,
+    days: tuple[date, date],
+    moments: tuple[datetime, datetime],
     months: int,
     today: date,
     threshold: int,
 ) -> QuarterFigures:
+    (start, end), (start_at, end_at) = days, moments
     quarter = Period(start_at, end_at)
     # Only the families something happened to in the quarter: opened in it, or a headline met
     # from `months` before it to its end (met in it, or sustained in it: the window ends

@@ -32,6 +32,23 @@ _TARGET = (
     + " END"
 )
 
+# Every review score with its outcome's headline and target in the episode's current (latest)
+# plan version; outcomes with no score target are left out.
+_SCORED = """
+    SELECT review.episode_id, cur.headline, review.id AS review_id, review_score.outcome_id,
+           review.held_on, review_score.score, cur.target AS target_score
+    FROM review
+    JOIN review_score ON review_score.review_id = review.id
+    JOIN (
+        SELECT "plan".episode_id, plan_outcome.outcome_id, plan_outcome.headline, {target} AS target
+        FROM "plan"
+        JOIN (SELECT episode_id, max(version) AS version FROM "plan" GROUP BY episode_id) AS latest
+            ON latest.episode_id = "plan".episode_id AND latest.version = "plan".version
+        JOIN plan_outcome ON plan_outcome.plan_id = "plan".id
+    ) AS cur ON cur.episode_id = review.episode_id AND cur.outcome_id = review_score.outcome_id
+    WHERE cur.target IS NOT NULL
+"""
+
 _FILL = """
 WITH sf_start AS (
     SELECT episode_id, headline, max(from_needs) AS from_needs, max(from_plan) AS from_plan
@@ -44,19 +61,7 @@ WITH sf_start AS (
     ) AS start_u
     GROUP BY episode_id, headline
 ),
-sf_scored AS (
-    SELECT review.episode_id, cur.headline, review.held_on, review_score.score, cur.target AS target_score
-    FROM review
-    JOIN review_score ON review_score.review_id = review.id
-    JOIN (
-        SELECT "plan".episode_id, plan_outcome.outcome_id, plan_outcome.headline, {target} AS target
-        FROM "plan"
-        JOIN (SELECT episode_id, max(version) AS version FROM "plan" GROUP BY episode_id) AS latest
-            ON latest.episode_id = "plan".episode_id AND latest.version = "plan".version
-        JOIN plan_outcome ON plan_outcome.plan_id = "plan".id
-    ) AS cur ON cur.episode_id = review.episode_id AND cur.outcome_id = review_score.outcome_id
-    WHERE cur.target IS NOT NULL
-),
+sf_scored AS ({scored}),
 sf_met AS (
     SELECT episode_id, headline, min(met) AS met_on
     FROM (
@@ -105,18 +110,9 @@ SELECT closure_outcome.episode_id, closure_outcome.headline, 'closure_outcome', 
 FROM closure_outcome JOIN episode ON episode.id = closure_outcome.episode_id
 WHERE episode.closed_at IS NOT NULL
 UNION ALL
-SELECT review.episode_id, cur.headline, 'review', review.id, review_score.outcome_id, review.held_on,
-       review_score.score, cur.target
-FROM review
-JOIN review_score ON review_score.review_id = review.id
-JOIN (
-    SELECT "plan".episode_id, plan_outcome.outcome_id, plan_outcome.headline, {target} AS target
-    FROM "plan"
-    JOIN (SELECT episode_id, max(version) AS version FROM "plan" GROUP BY episode_id) AS latest
-        ON latest.episode_id = "plan".episode_id AND latest.version = "plan".version
-    JOIN plan_outcome ON plan_outcome.plan_id = "plan".id
-) AS cur ON cur.episode_id = review.episode_id AND cur.outcome_id = review_score.outcome_id
-WHERE cur.target IS NOT NULL AND review_score.score >= cur.target
+SELECT episode_id, headline, 'review', review_id, outcome_id, held_on, score, target_score
+FROM ({scored}) AS sf_scored
+WHERE score >= target_score
 """
 
 
@@ -132,8 +128,9 @@ def fill(bind: sa.engine.Connection) -> None:
     bind.execute(sa.text("DELETE FROM sf_headline"))
     bind.execute(sa.text("DELETE FROM sf_evidence"))
     other_day = _utc_day("other.opened_at", name)
-    bind.execute(sa.text(_FILL.format(target=_TARGET, closed_day=closed_day, other_day=other_day)))
-    bind.execute(sa.text(_FILL_EVIDENCE.format(target=_TARGET, closed_day=closed_day)))
+    scored = _SCORED.format(target=_TARGET)
+    bind.execute(sa.text(_FILL.format(scored=scored, closed_day=closed_day, other_day=other_day)))
+    bind.execute(sa.text(_FILL_EVIDENCE.format(scored=scored, closed_day=closed_day)))
 
 
 def upgrade() -> None:
