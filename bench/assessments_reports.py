@@ -171,7 +171,8 @@ async def load(url: str, dsn: str, tables: Iterable[Rows]) -> None:
         await conn.execute("ANALYZE")  # the backfill's plan needs the tables' statistics
     finally:
         await conn.close()
-    # The Supporting Families facts, as migration 0008 fills them from data already stored.
+    # The Supporting Families facts and evidence, as migration 0009 fills them from the data
+    # already stored (the same statements; a test compares the two).
     db = Database(url)
     try:
         async with db.write_engine.begin() as sconn:

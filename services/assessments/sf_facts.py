@@ -1,8 +1,9 @@
-"""The `sf_headline` table (issue 21 items 1 and 6): each (episode, headline)'s Supporting
-Families facts - at the start (from the referral's needs, from the first plan), the first day met,
-and the first day after it that a re-referral or a review below target could break it - kept
-up to date on every flush that writes what they come from, so the reports
-(`sf_repository.py`) read one indexed table instead of recomputing every family.
+"""The `sf_headline` and `sf_evidence` tables (issue 21 items 1 and 6): each (episode,
+headline)'s Supporting Families facts - at the start (from the referral's needs, from the first
+plan), the first day met, and the first day after it that a re-referral or a review below target
+could break it - and each piece of evidence that a headline was met, kept up to date in the
+transaction of every write of what they come from, so the reports (`sf_repository.py`) read
+indexed tables instead of recomputing every family.
 
 The facts do not depend on the settings or on today: `sf_repository.headline_rows` applies the
 window (`met_on` + `sf_sustain_months`) when it reads them. A break day is the first one AFTER
@@ -27,8 +28,8 @@ Each recompute also covers every episode sharing a family member with the touche
 re-referral breaks may change), before and after the write. What no listener sees - SQL text
 or a raw connection writing these tables - is kept out by `tests/test_sf_facts_paths.py`, which
 also drives every write path and compares the table with the facts recomputed from scratch.
-`backfill` fills the table for every episode (the bench; migration 0009 holds its own frozen
-copy of the same statement).
+`backfill` fills both tables for every episode (the bench; migration 0009 holds its own frozen
+copy of the same statements).
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import calendar
+import contextlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -187,13 +188,22 @@ async def report_settings(session: AsyncSession) -> AsyncIterator[None]:
     if session.get_bind().dialect.name != "postgresql":
         yield
         return
+
+    async def reset() -> None:
+        for name in POSTGRES_REPORT_SETTINGS:
+            await session.execute(text(f"RESET {name}"))
+
     for name, value in POSTGRES_REPORT_SETTINGS.items():
         await session.execute(text(f"SET {name} = {value}"))
     try:
         yield
-    finally:
-        for name in POSTGRES_REPORT_SETTINGS:
-            await session.execute(text(f"RESET {name}"))
+    except BaseException:
+        # Inside a transaction that failed, its rollback undoes the SET (and a RESET would fail
+        # too, hiding the error); outside one, the RESET runs.
+        with contextlib.suppress(Exception):
+            await reset()
+        raise
+    await reset()
 
 
 # --- the reads ---------------------------------------------------------------------------------
