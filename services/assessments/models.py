@@ -414,3 +414,10 @@ class SfEvidenceFact(Base):
     evidenced_on: Mapped[date] = mapped_column(Date, nullable=False)
     score: Mapped[int | None] = mapped_column(Integer, nullable=True)
     target_score: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+# The Supporting Families facts above are kept by session listeners (`sf_facts.py`), registered
+# here, at the end of the module every writer of the watched tables imports: no process (the
+# service, a job, a script, a test) can write those rows without them. Imported last, as it
+# reads the classes above.
+from services.assessments import sf_facts as _sf_facts  # noqa: E402, F401

@@ -206,3 +206,25 @@ async def test_the_migrations_frozen_fill_gives_the_kept_rows(svc, clock):
         async with svc.runtime.db.session() as s:
             await s.run_sync(lambda sync: migration.fill(sync.connection()))
         assert await assert_kept(svc) == kept
+
+
+def test_the_listeners_come_with_the_models():
+    """A process that imports only the models (the service does not import sf_facts itself)
+    has the listeners: they cannot be left out of a process that writes the rows."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "from sqlalchemy import event\n"
+        "from sqlalchemy.orm import Session\n"
+        "import services.assessments.models\n"
+        "f = sys.modules['services.assessments.sf_facts']\n"
+        "assert event.contains(Session, 'before_flush', f._note)\n"
+        "assert event.contains(Session, 'after_flush', f._keep)\n"
+        "assert event.contains(Session, 'do_orm_execute', f._statement)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=SERVICE.parents[1]
+    )
+    assert done.returncode == 0, done.stderr
