@@ -34,11 +34,12 @@ import asyncpg
 from sqlalchemy import Table
 
 from bench.pgdb import add_pg_url_argument, migrated_database, time_report
-from services.assessments import models
+from services.assessments import models, sf_facts
 from services.assessments.config import Settings
 from services.assessments.context import Context
-from shared.codes import HEADLINES
+from shared.codes import HEADLINES, NEED_CODES
 from shared.db import Database
+from shared.identity import Identity
 
 SERVICE_DIR = Path(__file__).resolve().parents[1] / "services" / "assessments"
 START = datetime(2024, 1, 1, tzinfo=UTC)
@@ -47,6 +48,8 @@ SPAN_DAYS = (NOW - START).days - 7
 LEVELS = ("universal_plus", "early_help", "targeted")
 CLOSE_REASONS = [("needs_met", 55), ("stepped_up", 10), ("consent_withdrawn", 8), ("moved_away", 7),
                  ("disengaged", 10), ("stepped_down", 10)]  # fmt: skip
+# The council's admin reading the reports (the Supporting Families ones check the caller).
+READER = Identity("bench", "bench", "council", "admin", frozenset({"reports:read"}))
 AGENCIES = ("eh-north", "eh-south", "school-a", "health-b", "housing-c")
 
 
@@ -72,9 +75,11 @@ def _pg(value: Any) -> Any:
 def generate(n: int, rng: random.Random) -> list[Rows]:
     t = {name: Rows(models.Base.metadata.tables[name]) for name in (
         "episode", "episode_person", "lead_professional", "assessment", "plan", "plan_outcome",
-        "plan_action", "review", "review_score", "closure_outcome",
+        "plan_action", "review", "review_score", "closure_outcome", "episode_family_member", "episode_need",
     )}  # fmt: skip
     headlines = list(HEADLINES)
+    needs = list(NEED_CODES.items())
+    people: list[str] = []  # earlier episodes' children: one family in five comes back
     reasons, weights = zip(*CLOSE_REASONS, strict=True)
     for i in range(n):
         eid = str(uuid.uuid4())
@@ -92,8 +97,17 @@ def generate(n: int, rng: random.Random) -> list[Rows]:
             social_care_involved=False, closed_at=closed,
             close_reason=rng.choices(reasons, weights)[0] if closed else None, version=1,
         )  # fmt: skip
-        for _ in range(rng.choice((1, 1, 2, 3))):
-            t["episode_person"].add(episode_id=eid, person_id=str(uuid.uuid4()))
+        children = [str(uuid.uuid4()) for _ in range(rng.choice((1, 1, 2, 3)))]
+        if people and rng.random() < 0.2:
+            children[0] = rng.choice(people)
+        for pid in dict.fromkeys(children):
+            t["episode_person"].add(episode_id=eid, person_id=pid)
+            t["episode_family_member"].add(episode_id=eid, person_id=pid, role="child", added_at=opened)
+            people.append(pid)
+        for need, headline in rng.sample(
+            needs, rng.choice((0, 1, 2, 2, 3))
+        ):  # as `referral.decided` names them
+            t["episode_need"].add(episode_id=eid, need=need, headline=headline)
         lead_agency = rng.choice(AGENCIES)
         t["lead_professional"].add(
             id=str(uuid.uuid4()), episode_id=eid, name="Lead Professional", agency_id=lead_agency,
@@ -163,12 +177,25 @@ def review_facts_backfill() -> str:
     return str(module.BACKFILL)
 
 
-async def load(dsn: str, tables: Iterable[Rows]) -> None:
+async def load(url: str, dsn: str, tables: Iterable[Rows]) -> None:
     conn = await asyncpg.connect(dsn)
     try:
         for rows in tables:
             await conn.copy_records_to_table(rows.table.name, records=rows.records, columns=rows.columns)
         await conn.execute(review_facts_backfill())
+        await conn.execute("ANALYZE")  # the backfill's plan needs the tables' statistics
+    finally:
+        await conn.close()
+    # The Supporting Families facts and evidence, as migration 0010 fills them from the data
+    # already stored (the same statements; a test compares the two).
+    db = Database(url)
+    try:
+        async with db.write_engine.begin() as sconn:
+            await sconn.run_sync(sf_facts.backfill)
+    finally:
+        await db.dispose()
+    conn = await asyncpg.connect(dsn)
+    try:
         await conn.execute("VACUUM ANALYZE")
     finally:
         await conn.close()
@@ -181,6 +208,7 @@ def reports() -> dict[str, tuple[Report, bool]]:
     """Each report as its endpoint calls it: (call, whether it takes a period of episodes opened)."""
     from services.assessments import drift
     from services.assessments import reports as episode_reports
+    from services.assessments import supporting_families as sf
     from shared.pagination import PageParams
 
     return {
@@ -190,6 +218,12 @@ def reports() -> dict[str, tuple[Report, bool]]:
         ),
         "drift list, first page": (lambda ctx, _s, _e: drift.drift_list(ctx, PageParams(limit=50)), False),
         "drift list, every row as CSV": (lambda ctx, _s, _e: drift.drift_csv(ctx), False),
+        "Supporting Families, first page of 50 families": (
+            lambda ctx, s, e: sf.families(ctx, s, e, PageParams(limit=50)),
+            True,
+        ),
+        "Supporting Families claims CSV": (sf.claims_csv, True),
+        "Supporting Families summary of 2026-Q3": (lambda ctx, _s, _e: sf.summary(ctx, "2026-Q3"), False),
     }
 
 
@@ -238,8 +272,8 @@ async def main() -> None:
     )
     async with migrated_database(SERVICE_DIR, "bench_eh_reports", args.pg_url) as (url, dsn):
         t = time.perf_counter()
-        await load(dsn, tables)
-        print(f"loaded with COPY and analysed in {time.perf_counter() - t:.1f} s")
+        await load(url, dsn, tables)
+        print(f"loaded with COPY, backfilled and analysed in {time.perf_counter() - t:.1f} s", flush=True)
         settings = Settings(database_url=url, environment="test", log_level="WARNING")
         db = Database(url)
         runtime = SimpleNamespace(settings=settings)
@@ -255,7 +289,7 @@ async def main() -> None:
                         session: Any, start: date = start, end: date = end, report: Any = report
                     ) -> Any:
                         # The reports read only the session, the settings and the clock.
-                        ctx = Context(session, runtime, None, NOW, None)  # type: ignore[arg-type]
+                        ctx = Context(session, runtime, READER, NOW, None)  # type: ignore[arg-type]
                         return await report(ctx, start, end)
 
                     # The episode report runs in a transaction of its own, as its endpoint runs it.

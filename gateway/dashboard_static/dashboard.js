@@ -10,6 +10,7 @@ const REPORTS = [
   { name: "Threshold audit", path: "/v1/reports/threshold-audit", from: "from", to: "to", file: "threshold-audit" },
   { name: "JSNA feed", path: "/v1/reports/jsna", from: "from", to: "to", file: "jsna" },
   { name: "Drifting episodes", path: "/v1/reports/drift", from: null, to: null, file: "drift" },
+  { name: "Supporting Families", path: "/v1/reports/supporting-families/summary", from: null, to: null, quarter: true, file: "supporting-families" },
 ];
 
 const objectUrls = [];
@@ -66,10 +67,15 @@ async function getToken() {
   return { token: (await resp.json()).access_token };
 }
 
+function quarterOf(day) {
+  return `${day.slice(0, 4)}-Q${Math.floor((Number(day.slice(5, 7)) - 1) / 3) + 1}`;
+}
+
 function reportUrl(report, from, to, format) {
   const q = new URLSearchParams({ format: format });
   if (report.from) q.set(report.from, from);
   if (report.to) q.set(report.to, to);
+  if (report.quarter) q.set("quarter", quarterOf(to)); // the calendar quarter holding To
   return `${report.path}?${q}`;
 }
 

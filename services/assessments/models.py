@@ -391,3 +391,50 @@ class EpisodeReviewFact(Base):
     first_review_on: Mapped[date] = mapped_column(Date, nullable=False)
     last_review_on: Mapped[date] = mapped_column(Date, nullable=False)
     no_movement: Mapped[bool] = mapped_column(Boolean, nullable=False)
+class SfHeadline(Base):
+    """Each (episode, headline)'s Supporting Families facts that do not depend on the settings
+    or on today (issue 21 items 1 and 6): kept by `sf_facts.py` whenever needs, family members,
+    plans, reviews or closures are written, so the reports read one indexed table. The window
+    (`met_on` + `sf_sustain_months`) and "sustained by today" are applied when read."""
+
+    __tablename__ = "sf_headline"
+    __table_args__ = (
+        Index("ix_sf_headline_opened_at", "opened_at", "episode_id"),
+        Index("ix_sf_headline_met_on", "met_on"),  # the quarter's summary
+    )
+    episode_id: Mapped[str] = mapped_column(ForeignKey("episode.id"), primary_key=True)
+    headline: Mapped[str] = mapped_column(String(60), primary_key=True)
+    opened_at: Mapped[datetime] = mapped_column(TZ, nullable=False)  # the episode's, to scope reads
+    at_start: Mapped[int] = mapped_column(Integer, nullable=False)
+    from_needs: Mapped[int] = mapped_column(Integer, nullable=False)
+    from_plan: Mapped[int] = mapped_column(Integer, nullable=False)
+    met_on: Mapped[date | None] = mapped_column(Date, nullable=True)  # first evidenced as met
+    # The first day after `met_on` that could break it (a re-referral of the family naming a
+    # need under the headline; a review of the episode below target): it breaks the headline
+    # when it falls inside the window, however long the window is configured.
+    re_referral_after_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    review_below_after_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+
+
+class SfEvidenceFact(Base):
+    """Each piece of evidence that a headline was met (a closure outcome; a review scoring an
+    outcome at or above its target in the current plan), kept with `sf_headline` by
+    `sf_facts.py` so the claims export reads it by episode instead of recomputing the scored
+    reviews. `review_id` is '' for a closure outcome (it is part of the key)."""
+
+    __tablename__ = "sf_evidence"
+    episode_id: Mapped[str] = mapped_column(ForeignKey("episode.id"), primary_key=True)
+    headline: Mapped[str] = mapped_column(String(60), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)  # closure_outcome | review
+    review_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    outcome_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    evidenced_on: Mapped[date] = mapped_column(Date, nullable=False)
+    score: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    target_score: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+# The Supporting Families facts above are kept by session listeners (`sf_facts.py`), registered
+# here, at the end of the module every writer of the watched tables imports: no process (the
+# service, a job, a script, a test) can write those rows without them. Imported last, as it
+# reads the classes above.
+from services.assessments import sf_facts as _sf_facts  # noqa: E402, F401

@@ -4,7 +4,7 @@ same `EpisodeReport` as the JSON and CSV, so the three always agree (shared/char
 from __future__ import annotations
 
 from services.assessments.drift import DriftSummary, band_labels
-from services.assessments.schemas import EpisodeReport
+from services.assessments.schemas import EpisodeReport, SfSummary
 from shared.charts import Bars, Chart, label
 from shared.codes import HEADLINES
 
@@ -108,6 +108,46 @@ def drift_chart(summary: DriftSummary) -> Chart:
                 value_label="Episodes",
                 category_label="Months open",
                 stacked=True,
+            ),
+        ],
+    )
+
+
+def sf_summary_chart(summary: SfSummary) -> Chart:
+    """The Supporting Families quarter (`GET /v1/reports/supporting-families/summary?format=svg`):
+    the families' progress, and by headline started, met and sustained."""
+    by = summary.by_headline
+    return Chart(
+        title=f"Supporting Families {summary.quarter} ({summary.first_day} to {summary.last_day})",
+        description=(
+            f"{summary.families_started} families started, {summary.with_multiple_needs} with multiple "
+            f"needs; {summary.families_met} met a first headline, {summary.families_sustained} sustained "
+            f"one ({summary.sustain_months} months) and {summary.families_claimable} became claimable."
+        ),
+        panels=[
+            Bars.counts(
+                "Families in the quarter",
+                {
+                    "Started": summary.families_started,
+                    "With multiple needs": summary.with_multiple_needs,
+                    "Needs not recorded": summary.needs_not_recorded,
+                    "First headline met": summary.families_met,
+                    "First headline sustained": summary.families_sustained,
+                    "Became claimable": summary.families_claimable,
+                },
+                value_label="Families",
+                horizontal=True,
+            ),
+            Bars(
+                "By Supporting Families headline",
+                [HEADLINES[h] for h in by],
+                {
+                    "Started with it": [f.started for f in by.values()],
+                    "Met": [f.met for f in by.values()],
+                    "Sustained": [f.sustained for f in by.values()],
+                },
+                value_label="Families",
+                horizontal=True,
             ),
         ],
     )

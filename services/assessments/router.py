@@ -26,7 +26,7 @@ from services.assessments import import_plans as import_plans_rules
 from services.assessments.access import Viewer, ViewerDep
 from services.assessments.app_runtime import AppRuntimeDep
 from services.assessments.context import Context
-from services.assessments.report_charts import drift_chart, episode_chart
+from services.assessments.report_charts import drift_chart, episode_chart, sf_summary_chart
 from services.assessments.schemas import (
     DRIFT_CSV,
     EPISODE_REPORT_CSV,
@@ -655,18 +655,25 @@ async def supporting_families_claims(ctx: Ctx, from_: SfFrom = None, to: SfTo = 
     response_model=SfSummary,
     dependencies=REPORTS,
     responses={
-        200: {"description": "JSON, or CSV with `format=csv`", "content": {"text/csv": SF_SUMMARY_CSV}},
+        200: {
+            "description": "JSON, or CSV with `format=csv`, or a chart with `format=svg`/`png`",
+            "content": {"text/csv": SF_SUMMARY_CSV, **charts.openapi_content("The quarter's figures")},
+        },
         403: {"description": "Not an agency that reads reports (`read-reports`)"},
     },
 )
 async def supporting_families_summary(
     ctx: Ctx,
     quarter: Annotated[str, Query(max_length=10, description="A calendar quarter, `2026-Q3`")],
-    format: Literal["json", "csv"] = "json",
+    format: Literal["json", "csv", "svg", "png"] = "json",
 ) -> Any:
     """The quarter's families started, with multiple needs, met, sustained and claimable, in all
     and by headline."""
     summary = await supporting_families.summary(ctx, quarter)
+    if format in ("svg", "png"):
+        return await charts.chart_response(
+            sf_summary_chart(summary), format, f"supporting-families-{quarter}"
+        )
     if format == "csv":
         return Response(supporting_families.summary_csv(summary), media_type="text/csv; charset=utf-8")
     return summary

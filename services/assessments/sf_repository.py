@@ -3,54 +3,29 @@
 
 Everything is computed in SQL, one row per (episode, headline): whether the headline applied at
 the start, when it was first evidenced as met, when its sustainment window ends and what broke
-it. Dates are UTC days. Two dialect helpers keep the SQL the same on SQLite and PostgreSQL:
-`utc_date` (a timestamp's UTC day) and `add_months` (clamped to the month's end, as PostgreSQL
-does and as `add_months` below does in Python).
+it. The facts that do not depend on the settings are read from `sf_headline` (kept by
+`sf_facts.py`); the window is applied here. Dates are UTC days. `add_months` (clamped to the
+month's end, as PostgreSQL does and as `add_months` below does in Python) keeps the SQL the same
+on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
 
 import calendar
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Date, and_, case, func, literal, or_, select, union, union_all
+from sqlalchemy import Date, String, and_, case, cast, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import aliased
 from sqlalchemy.sql.functions import FunctionElement
 
-from services.assessments.models import (
-    ClosureOutcome,
-    Episode,
-    EpisodeFamilyMember,
-    EpisodeNeed,
-    Plan,
-    PlanOutcome,
-    Review,
-    ReviewScore,
-)
+from services.assessments.models import Episode, EpisodeNeed, SfEvidenceFact, SfHeadline
 from shared.codes import NEED_CODES
-
-
-class utc_date(FunctionElement[date]):
-    """The UTC day of a timestamp column."""
-
-    type = Date()
-    inherit_cache = True
-    name = "utc_date"
-
-
-@compiles(utc_date)
-def _utc_date(element: Any, compiler: Any, **kw: Any) -> str:
-    return f"CAST(({compiler.process(element.clauses, **kw)} AT TIME ZONE 'UTC') AS DATE)"
-
-
-@compiles(utc_date, "sqlite")
-def _utc_date_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
-    return f"date({compiler.process(element.clauses, **kw)})"
 
 
 class add_months_sql(FunctionElement[date]):
@@ -88,15 +63,6 @@ def add_months(day: date, months: int) -> date:
     return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
-# A plan outcome's target read as a score (0-10, `7` or `7/10`); any other target is a measure
-# that a review score cannot reach, so only closure evidences it.
-_TARGETS = {str(n): n for n in range(11)} | {f"{n}/10": n for n in range(11)}
-
-
-def _target_score() -> Any:
-    return case(_TARGETS, value=func.replace(func.trim(PlanOutcome.target), " ", ""), else_=None)
-
-
 async def record_needs(session: AsyncSession, episode_id: str, needs: Sequence[str]) -> None:
     """The referral's needs, each under its headline; an unknown code is left out."""
     for need in dict.fromkeys(needs):
@@ -106,107 +72,42 @@ async def record_needs(session: AsyncSession, episode_id: str, needs: Sequence[s
 
 
 def headline_rows(scope: Any, months: int, today: date) -> Any:
-    """One row per (episode, headline) of the episodes `scope` selects (a select of ids):
-    `at_start`, `from_needs`, `from_plan`, `met_on`, `window_ends_on`, `re_referral_on`,
-    `review_below_on`, `sustained_on` (NULL unless sustained by `today`)."""
-    start_u = union_all(
+    """One row per (episode, headline) of the episodes `scope` selects (a select of ids), read
+    from `sf_headline` (kept by `sf_facts.py`): `at_start`, `from_needs`, `from_plan`, `met_on`,
+    `window_ends_on`, `re_referral_on`, `review_below_on` (the first break inside the window),
+    `sustained_on` (NULL unless sustained by `today`)."""
+    t = SfHeadline
+    facts = (
         select(
-            EpisodeNeed.episode_id,
-            EpisodeNeed.headline,
-            literal(1).label("from_needs"),
-            literal(0).label("from_plan"),
-        ).where(EpisodeNeed.episode_id.in_(scope)),
-        select(Plan.episode_id, PlanOutcome.headline, literal(0), literal(1))
-        .join(PlanOutcome, PlanOutcome.plan_id == Plan.id)
-        .where(Plan.version == 1, Plan.episode_id.in_(scope)),
-    ).subquery("start_u")
-    start = (
-        select(
-            start_u.c.episode_id,
-            start_u.c.headline,
-            func.max(start_u.c.from_needs).label("from_needs"),
-            func.max(start_u.c.from_plan).label("from_plan"),
+            t.episode_id,
+            t.headline,
+            t.opened_at,
+            t.at_start,
+            t.from_needs,
+            t.from_plan,
+            t.met_on,
+            add_months_sql(t.met_on, months).label("window_ends_on"),
+            t.re_referral_after_on,
+            t.review_below_after_on,
         )
-        .group_by(start_u.c.episode_id, start_u.c.headline)
-        .cte("sf_start")
-    )
-    scored = scored_reviews(scope).cte("sf_scored")
-    met_u = union_all(
-        select(ClosureOutcome.episode_id, ClosureOutcome.headline, utc_date(Episode.closed_at).label("on"))
-        .join(Episode, Episode.id == ClosureOutcome.episode_id)
-        .where(ClosureOutcome.episode_id.in_(scope), Episode.closed_at.is_not(None)),
-        select(scored.c.episode_id, scored.c.headline, scored.c.held_on).where(
-            scored.c.score >= scored.c.target_score
-        ),
-    ).subquery("met_u")
-    met_on = (
-        select(met_u.c.episode_id, met_u.c.headline, func.min(met_u.c.on).label("met_on"))
-        .group_by(met_u.c.episode_id, met_u.c.headline)
-        .subquery("met_on")
-    )
-    met = select(
-        met_on.c.episode_id,
-        met_on.c.headline,
-        met_on.c.met_on,
-        add_months_sql(met_on.c.met_on, months).label("window_ends_on"),
-    ).cte("sf_met")
-    keys = union(
-        select(start.c.episode_id, start.c.headline), select(met.c.episode_id, met.c.headline)
-    ).subquery("keys")
-
-    # A review of the same episode scoring an outcome under the headline below its target,
-    # after it was met and within the window (joins and GROUP BY, never a subquery per row).
-    below = (
-        select(met.c.episode_id, met.c.headline, func.min(scored.c.held_on).label("on"))
-        .join(
-            scored,
-            and_(
-                scored.c.episode_id == met.c.episode_id,
-                scored.c.headline == met.c.headline,
-                scored.c.score < scored.c.target_score,
-                scored.c.held_on > met.c.met_on,
-                scored.c.held_on <= met.c.window_ends_on,
-            ),
-        )
-        .group_by(met.c.episode_id, met.c.headline)
-        .subquery("below")
-    )
-    # Another episode of any family member, opened within the window, whose referral named a
-    # need under the headline.
-    mine, theirs = aliased(EpisodeFamilyMember), aliased(EpisodeFamilyMember)
-    other, need = aliased(Episode), aliased(EpisodeNeed)
-    opened = utc_date(other.opened_at)
-    rereferral = (
-        select(met.c.episode_id, met.c.headline, func.min(opened).label("on"))
-        .join(mine, mine.episode_id == met.c.episode_id)
-        .join(theirs, and_(theirs.person_id == mine.person_id, theirs.episode_id != mine.episode_id))
-        .join(other, other.id == theirs.episode_id)
-        .join(need, and_(need.episode_id == other.id, need.headline == met.c.headline))
-        .where(opened > met.c.met_on, opened <= met.c.window_ends_on)
-        .group_by(met.c.episode_id, met.c.headline)
-        .subquery("rereferral")
+        .where(_in_scope(scope, t.episode_id, t.opened_at))
+        .subquery("sf_facts")
     )
 
-    def on_key(t: Any) -> Any:
-        return and_(t.c.episode_id == keys.c.episode_id, t.c.headline == keys.c.headline)
+    def in_window(col: Any) -> Any:
+        return case((col <= facts.c.window_ends_on, col), else_=None)
 
-    rows = (
-        select(
-            keys.c.episode_id,
-            keys.c.headline,
-            case((start.c.episode_id.is_not(None), 1), else_=0).label("at_start"),
-            func.coalesce(start.c.from_needs, 0).label("from_needs"),
-            func.coalesce(start.c.from_plan, 0).label("from_plan"),
-            met.c.met_on,
-            met.c.window_ends_on,
-            rereferral.c.on.label("re_referral_on"),
-            below.c.on.label("review_below_on"),
-        )
-        .select_from(keys)
-        .outerjoin(start, on_key(start))
-        .outerjoin(met, on_key(met))
-        .outerjoin(rereferral, on_key(rereferral))
-        .outerjoin(below, on_key(below))
+    rows = select(
+        facts.c.episode_id,
+        facts.c.headline,
+        facts.c.opened_at,
+        facts.c.at_start,
+        facts.c.from_needs,
+        facts.c.from_plan,
+        facts.c.met_on,
+        facts.c.window_ends_on,
+        in_window(facts.c.re_referral_after_on).label("re_referral_on"),
+        in_window(facts.c.review_below_after_on).label("review_below_on"),
     ).subquery("sf_rows")
     sustained = and_(
         rows.c.met_on.is_not(None),
@@ -217,41 +118,6 @@ def headline_rows(scope: Any, months: int, today: date) -> Any:
     return select(
         *rows.c, case((sustained, rows.c.window_ends_on), else_=None).label("sustained_on")
     ).subquery("sf_headlines")
-
-
-def scored_reviews(scope: Any) -> Any:
-    """Every review score of the scope's episodes, with the outcome's headline and its target as
-    a score in the episode's current (latest) plan version; outcomes with no score target are
-    left out."""
-    latest = (
-        select(Plan.episode_id, func.max(Plan.version).label("version"))
-        .where(Plan.episode_id.in_(scope))
-        .group_by(Plan.episode_id)
-        .subquery("latest")
-    )
-    current = (
-        select(Plan.episode_id, PlanOutcome.outcome_id, PlanOutcome.headline, _target_score().label("target"))
-        .join(latest, and_(latest.c.episode_id == Plan.episode_id, latest.c.version == Plan.version))
-        .join(PlanOutcome, PlanOutcome.plan_id == Plan.id)
-        .subquery("current")
-    )
-    return (
-        select(
-            Review.episode_id,
-            current.c.headline,
-            Review.held_on,
-            Review.id.label("review_id"),
-            ReviewScore.outcome_id,
-            ReviewScore.score,
-            current.c.target.label("target_score"),
-        )
-        .join(ReviewScore, ReviewScore.review_id == Review.id)
-        .join(
-            current,
-            and_(current.c.episode_id == Review.episode_id, current.c.outcome_id == ReviewScore.outcome_id),
-        )
-        .where(current.c.target.is_not(None))
-    )
 
 
 def family_rows(scope: Any, months: int, today: date, threshold: int) -> Any:
@@ -267,6 +133,7 @@ def family_rows(scope: Any, months: int, today: date, threshold: int) -> Any:
     return (
         select(
             h.c.episode_id,
+            func.min(h.c.opened_at).label("opened_at"),
             start_n.label("start_n"),
             met_n.label("met_n"),
             sustained_n.label("sustained_n"),
@@ -281,14 +148,62 @@ def family_rows(scope: Any, months: int, today: date, threshold: int) -> Any:
     )
 
 
-def opened_between(start: datetime | None, end: datetime | None) -> Any:
-    """The ids of the episodes opened in [start, end)."""
-    conds = []
-    if start is not None:
-        conds.append(Episode.opened_at >= start)
-    if end is not None:
-        conds.append(Episode.opened_at < end)
-    return select(Episode.id).where(and_(True, *conds))
+@dataclass(frozen=True)
+class Period:
+    """The episodes opened in [start, end) (either end open): a scope the reads filter on the
+    opening time where it is stored (`episode.opened_at`, `sf_headline.opened_at`, both indexed)
+    instead of a list of ids to match."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+
+    def on(self, opened_at: Any) -> Any:
+        conds = []
+        if self.start is not None:
+            conds.append(opened_at >= self.start)
+        if self.end is not None:
+            conds.append(opened_at < self.end)
+        return and_(True, *conds)
+
+
+def opened_between(start: datetime | None, end: datetime | None) -> Period:
+    """The episodes opened in [start, end)."""
+    return Period(start, end)
+
+
+def _in_scope(scope: Any, episode_id: Any, opened_at: Any) -> Any:
+    """`scope` (a `Period` or a select of episode ids) as a condition on a table's columns."""
+    return scope.on(opened_at) if isinstance(scope, Period) else episode_id.in_(scope)
+
+
+# On PostgreSQL, for the statements that aggregate every family of a period: JIT compilation
+# cost more than the query (0.2-0.25 s a statement at 200,000 episodes, measured) and the
+# grouping spilled to disk. A GET's read session runs each statement on its own (autocommit), so
+# `SET LOCAL` would not hold: the settings are set for the connection and reset after the read.
+POSTGRES_REPORT_SETTINGS = {"jit": "off", "work_mem": "'64MB'"}
+
+
+@asynccontextmanager
+async def report_settings(session: AsyncSession) -> AsyncIterator[None]:
+    if session.get_bind().dialect.name != "postgresql":
+        yield
+        return
+
+    async def reset() -> None:
+        for name in POSTGRES_REPORT_SETTINGS:
+            await session.execute(text(f"RESET {name}"))
+
+    for name, value in POSTGRES_REPORT_SETTINGS.items():
+        await session.execute(text(f"SET {name} = {value}"))
+    try:
+        yield
+    except BaseException:
+        # Inside a transaction that failed, its rollback undoes the SET (and a RESET would fail
+        # too, hiding the error); outside one, the RESET runs.
+        with contextlib.suppress(Exception):
+            await reset()
+        raise
+    await reset()
 
 
 # --- the reads ---------------------------------------------------------------------------------
@@ -299,7 +214,7 @@ async def episodes_page(
 ) -> list[Any]:
     """Episodes of the scope, oldest first (`opened_at`, `id`), `limit` + 1 of them."""
     stmt = select(Episode.id, Episode.reference, Episode.status, Episode.opened_at, Episode.closed_at).where(
-        Episode.id.in_(scope)
+        _in_scope(scope, Episode.id, Episode.opened_at)
     )
     if after is not None:
         at, eid = after
@@ -310,7 +225,10 @@ async def episodes_page(
 
 async def headlines_of(session: AsyncSession, ids: Sequence[str], months: int, today: date) -> list[Any]:
     h = headline_rows(select(Episode.id).where(Episode.id.in_(list(ids))), months, today)
-    return list((await session.execute(select(h).order_by(h.c.episode_id, h.c.headline))).mappings())
+    # On the connection: plain rows, without the ORM's result processing (thousands of rows
+    # for a claims export).
+    conn = await session.connection()
+    return list((await conn.execute(select(h).order_by(h.c.episode_id, h.c.headline))).mappings())
 
 
 async def needs_recorded(session: AsyncSession, ids: Sequence[str]) -> set[str]:
@@ -333,27 +251,65 @@ class Evidence:
 
 
 async def evidence_of(session: AsyncSession, ids: Sequence[str]) -> list[Evidence]:
-    """Every piece of evidence that a headline was met, of the given episodes, oldest first."""
-    scope = select(Episode.id).where(Episode.id.in_(list(ids)))
-    closures = await session.execute(
+    """Every piece of evidence that a headline was met, of the given episodes, oldest first
+    (read from `sf_evidence`, kept by `sf_facts.py`)."""
+    e = SfEvidenceFact
+    conn = await session.connection()
+    rows = await conn.execute(
         select(
-            ClosureOutcome.episode_id, ClosureOutcome.headline, Episode.closed_at, ClosureOutcome.outcome_id
-        )
-        .join(Episode, Episode.id == ClosureOutcome.episode_id)
-        .where(ClosureOutcome.episode_id.in_(scope), Episode.closed_at.is_not(None))
+            e.episode_id,
+            e.headline,
+            e.evidenced_on,
+            e.kind,
+            e.outcome_id,
+            e.review_id,
+            e.score,
+            e.target_score,
+        ).where(e.episode_id.in_(list(ids)))
     )
-    out = [Evidence(e, h, at.date(), "closure_outcome", o) for e, h, at, o in closures if at is not None]
-    scored = scored_reviews(scope).subquery()
-    reviews = await session.execute(select(scored).where(scored.c.score >= scored.c.target_score))
-    out += [
-        Evidence(
-            r.episode_id, r.headline, r.held_on, "review", r.outcome_id, r.review_id, r.score, r.target_score
-        )
-        for r in reviews
-    ]
+    out = [Evidence(eid, h, on, kind, o, r or None, sc, t) for eid, h, on, kind, o, r, sc, t in rows]
     return sorted(
         out, key=lambda e: (e.episode_id, e.headline, e.on, e.kind, e.review_id or "", e.outcome_id)
     )
+
+
+async def evidence_texts(session: AsyncSession, ids: Sequence[str]) -> dict[str, list[str]]:
+    """`evidence_of` as the claims export writes each piece (`headline=review:<review>:<outcome>:
+    <score>/<target>@<day>`, `headline=closure_outcome:<outcome>@<day>`), built and ordered by
+    the database: thousands of families' evidence without a Python object each. Ordered as
+    `evidence_of` sorts (PostgreSQL compares the text byte by byte, as Python does)."""
+    e = SfEvidenceFact
+    postgres = session.get_bind().dialect.name == "postgresql"
+
+    def text_of(col: Any) -> Any:
+        return cast(col, String)
+
+    def ordered(col: Any) -> Any:
+        return col.collate("C") if postgres else col
+
+    day = text_of(e.evidenced_on)
+    review = (
+        e.headline + "=review:" + e.review_id + ":" + e.outcome_id + ":"
+        + text_of(e.score) + "/" + text_of(e.target_score) + "@" + day
+    )  # fmt: skip
+    closure = e.headline + "=closure_outcome:" + e.outcome_id + "@" + day
+    conn = await session.connection()
+    rows = await conn.execute(
+        select(e.episode_id, case((e.kind == "review", review), else_=closure))
+        .where(e.episode_id.in_(list(ids)))
+        .order_by(
+            ordered(e.episode_id),
+            ordered(e.headline),
+            e.evidenced_on,
+            ordered(e.kind),
+            ordered(e.review_id),
+            ordered(e.outcome_id),
+        )
+    )
+    out: dict[str, list[str]] = {}
+    for eid, piece in rows:
+        out.setdefault(eid, []).append(piece)
+    return out
 
 
 async def claimable(session: AsyncSession, scope: Any, months: int, today: date, threshold: int) -> list[Any]:
@@ -367,7 +323,8 @@ async def claimable(session: AsyncSession, scope: Any, months: int, today: date,
         .where(f.c.eligible == 1)
         .order_by(Episode.opened_at, Episode.id)
     )
-    return list((await session.execute(stmt)).all())
+    async with report_settings(session):
+        return list((await session.execute(stmt)).all())
 
 
 @dataclass(frozen=True)
@@ -393,9 +350,31 @@ async def quarter_figures(
 ) -> QuarterFigures:
     """[start, end] are the quarter's days, [start_at, end_at) its moments. Families started:
     opened in the quarter; met, sustained, claimable: the day it happened is in the quarter."""
-    scope = select(Episode.id).where(Episode.opened_at < end_at)
+    async with report_settings(session):
+        return await _quarter_figures(session, (start, end), (start_at, end_at), months, today, threshold)
+
+
+async def _quarter_figures(
+    session: AsyncSession,
+    days: tuple[date, date],
+    moments: tuple[datetime, datetime],
+    months: int,
+    today: date,
+    threshold: int,
+) -> QuarterFigures:
+    (start, end), (start_at, end_at) = days, moments
+    quarter = Period(start_at, end_at)
+    # Only the families something happened to in the quarter: opened in it, or a headline met
+    # from `months` before it to its end (met in it, or sustained in it: the window ends
+    # `months` after the day met). Every figure below counts only such families and rows, so
+    # the rest of the history is never aggregated.
+    t = SfHeadline
+    scope = select(t.episode_id).where(
+        t.opened_at < end_at,
+        or_(t.opened_at >= start_at, and_(t.met_on >= add_months(start, -months), t.met_on <= end)),
+    )
     f = family_rows(scope, months, today, threshold)
-    opened = select(Episode.id).where(Episode.opened_at >= start_at, Episode.opened_at < end_at).subquery()
+    opened = select(Episode.id).where(quarter.on(Episode.opened_at)).subquery()
 
     def count_if(cond: Any) -> Any:
         return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
@@ -403,15 +382,14 @@ async def quarter_figures(
     def in_q(col: Any) -> Any:
         return and_(col >= start, col <= end)
 
-    started = opened.c.id.is_not(None)
     fam = (
         await session.execute(
             select(
-                count_if(and_(started, f.c.multiple_needs == 1)).label("multiple"),
+                count_if(and_(quarter.on(f.c.opened_at), f.c.multiple_needs == 1)).label("multiple"),
                 count_if(in_q(f.c.first_met_on)).label("met"),
                 count_if(in_q(f.c.first_sustained_on)).label("sustained"),
                 count_if(in_q(f.c.claimable_on)).label("claimable"),
-            ).select_from(f.outerjoin(opened, opened.c.id == f.c.episode_id))
+            )
         )
     ).one()
     counts = (
@@ -425,7 +403,7 @@ async def quarter_figures(
         )
     ).one()
     h = headline_rows(scope, months, today)
-    hstarted = h.c.episode_id.in_(select(opened.c.id))
+    hstarted = quarter.on(h.c.opened_at)
     by = await session.execute(
         select(
             h.c.headline,

@@ -34,7 +34,7 @@ ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-REPORTS = ("referrals", "episodes", "threshold-audit", "jsna", "drift")
+REPORTS = ("referrals", "episodes", "threshold-audit", "jsna", "drift", "supporting-families")
 TO = date.today()
 FROM = TO - timedelta(days=60)  # holds a whole month that has ended, as the JSNA feed needs
 
