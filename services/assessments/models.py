@@ -391,6 +391,8 @@ class EpisodeReviewFact(Base):
     first_review_on: Mapped[date] = mapped_column(Date, nullable=False)
     last_review_on: Mapped[date] = mapped_column(Date, nullable=False)
     no_movement: Mapped[bool] = mapped_column(Boolean, nullable=False)
+
+
 class SfHeadline(Base):
     """Each (episode, headline)'s Supporting Families facts that do not depend on the settings
     or on today (issue 21 items 1 and 6): kept by `sf_facts.py` whenever needs, family members,
