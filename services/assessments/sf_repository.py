@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Date, String, and_, case, cast, func, literal_column, or_, select, text
+from sqlalchemy import Date, String, and_, case, cast, func, literal_column, or_, select, text, true
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
@@ -359,58 +359,61 @@ async def claims_lines(
     session: AsyncSession, scope: Any, months: int, today: date, threshold: int, headlines: Sequence[str]
 ) -> list[str]:
     """PostgreSQL only: the claims export's rows (after the header), each line as `csv.writer`
-    writes it, built by one statement: the claimable families of `family_rows`, their start
-    headlines (in the order of `headlines`, then by name) aggregated with the same grouping and
-    their evidence in the order `evidence_texts` reads it. Python only joins the lines."""
-    h = headline_rows(scope, months, today)
-    at_start = h.c.at_start == 1
-    start_n = func.sum(h.c.at_start)
-    met_n = func.sum(case((and_(at_start, h.c.met_on.is_not(None)), 1), else_=0))
-    sustained_n = func.sum(case((and_(at_start, h.c.sustained_on.is_not(None)), 1), else_=0))
-    rank = case({name: i for i, name in enumerate(headlines)}, value=h.c.headline, else_=len(headlines))
+    writes it, built by one statement. The claimable families are `family_rows`' (a numeric
+    aggregate); only for them, by their key, the start headlines (in the order of `headlines`,
+    then by name: every one is sustained, on `met_on` + `months`) and the evidence (in the order
+    `evidence_texts` reads it) are aggregated into text. Python only joins the lines."""
+    f = family_rows(scope, months, today, threshold)
+    fam = (
+        select(f.c.episode_id, f.c.start_n, f.c.claimable_on)
+        .where(f.c.eligible == 1)
+        .subquery("sf_claimable")
+    )
+    t = SfHeadline
+    rank = case({name: i for i, name in enumerate(headlines)}, value=t.headline, else_=len(headlines))
 
     def start_list(item: Any) -> Any:
-        return func.string_agg(item, aggregate_order_by(_SEMICOLON, rank, h.c.headline)).filter(at_start)
+        return func.string_agg(item, aggregate_order_by(_SEMICOLON, rank, t.headline))
 
-    def dated(col: Any) -> Any:
-        return h.c.headline + "@" + func.to_char(col, "YYYY-MM-DD")
+    def dated(day: Any) -> Any:
+        return t.headline + "@" + func.to_char(day, "YYYY-MM-DD")
 
-    fam = (
+    starts = (
         select(
-            h.c.episode_id,
-            start_n.label("start_n"),
-            func.max(h.c.sustained_on).label("claimable_on"),
-            start_list(h.c.headline).label("starts"),
-            start_list(dated(h.c.met_on)).label("met"),
-            start_list(dated(h.c.sustained_on)).label("sustained"),
+            start_list(t.headline).label("starts"),
+            start_list(dated(t.met_on)).label("met"),
+            start_list(dated(add_months_sql(t.met_on, months))).label("sustained"),
         )
-        .group_by(h.c.episode_id)
-        .having(and_(start_n >= threshold, met_n == start_n, sustained_n == start_n))
-        .subquery("sf_claimable")
+        .where(t.episode_id == fam.c.episode_id, t.at_start == 1)
+        .lateral("sf_starts")
     )
     e = SfEvidenceFact
     piece, order = _evidence_piece(True)
     evidence = (
-        select(func.string_agg(piece, aggregate_order_by(_SEMICOLON, *order)))
+        select(func.string_agg(piece, aggregate_order_by(_SEMICOLON, *order)).label("pieces"))
         .where(e.episode_id == fam.c.episode_id)
-        .scalar_subquery()
+        .lateral("sf_pieces")
     )
     fields = [
         _csv_field(Episode.id),
         _csv_field(Episode.reference),
         _utc_day(Episode.opened_at),
         func.coalesce(_utc_day(Episode.closed_at), ""),
-        _csv_field(fam.c.starts),
+        _csv_field(starts.c.starts),
         cast(fam.c.start_n, String),
         func.coalesce(func.to_char(fam.c.claimable_on, "YYYY-MM-DD"), ""),
-        _csv_field(fam.c.met),
-        _csv_field(fam.c.sustained),
-        _csv_field(evidence),
+        _csv_field(starts.c.met),
+        _csv_field(starts.c.sustained),
+        _csv_field(evidence.c.pieces),
     ]
     line = func.concat_ws(",", *fields) + "\r\n"
     stmt = (
         select(line)
-        .join_from(Episode, fam, fam.c.episode_id == Episode.id)
+        .select_from(
+            Episode.__table__.join(fam, fam.c.episode_id == Episode.id)
+            .join(starts, true())
+            .join(evidence, true())
+        )
         .order_by(Episode.opened_at, Episode.id)
     )
     async with report_settings(session):
