@@ -13,12 +13,17 @@ service keeps them when a review is recorded), then each report is timed as its 
 it (the same rule function, its own session), for the last 12 months and for all three years.
 Target: under 2 s each. `--explain MS`: first the analysed plan of every statement of MS ms or
 more (auto_explain).
+
+Generating and loading 200,000 episodes takes minutes: `--keep` (with `--pg-url`) keeps the
+database and prints its URL, `--reuse-db URL` times against it again; `--only TEXT` times only
+the reports whose name contains TEXT.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import importlib.util
 import json
 import random
@@ -33,7 +38,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy import Table
 
-from bench.pgdb import add_pg_url_argument, migrated_database, time_report
+from bench.pgdb import add_pg_url_argument, existing_database, migrated_database, time_report
 from services.assessments import models, sf_facts
 from services.assessments.config import Settings
 from services.assessments.context import Context
@@ -223,6 +228,10 @@ def reports() -> dict[str, tuple[Report, bool]]:
             True,
         ),
         "Supporting Families claims CSV": (sf.claims_csv, True),
+        "Supporting Families claims CSV written by Python (SQLite's path, PostgreSQL's before)": (
+            lambda ctx, s, e: sf.claims_csv_python(ctx, sf._scope(s, e)),
+            True,
+        ),
         "Supporting Families summary of 2026-Q3": (lambda ctx, _s, _e: sf.summary(ctx, "2026-Q3"), False),
     }
 
@@ -262,7 +271,16 @@ async def main() -> None:
     ap.add_argument(
         "--explain", type=int, metavar="MS", help="print the analysed plan of each statement of MS ms or more"
     )
+    ap.add_argument("--keep", action="store_true", help="keep the database (with --pg-url): print its URL")
+    ap.add_argument("--reuse-db", help="time against a database an earlier --keep run loaded (its URL)")
+    ap.add_argument("--only", help="time only the reports whose name contains this text")
+    ap.add_argument(
+        "--check-claims", action="store_true", help="compare the claims CSV of both paths byte for byte"
+    )
     args = ap.parse_args()
+    if args.reuse_db:
+        await time_all(*existing_database(args.reuse_db), args)
+        return
     rng = random.Random(args.seed)
     t = time.perf_counter()
     tables = generate(args.episodes, rng)
@@ -270,34 +288,62 @@ async def main() -> None:
         f"generated in {time.perf_counter() - t:.1f} s: "
         + ", ".join(f"{len(r.records):,} {r.table.name}" for r in tables)
     )
-    async with migrated_database(SERVICE_DIR, "bench_eh_reports", args.pg_url) as (url, dsn):
+    async with migrated_database(SERVICE_DIR, "bench_eh_reports", args.pg_url, keep=args.keep) as (url, dsn):
         t = time.perf_counter()
         await load(url, dsn, tables)
         print(f"loaded with COPY, backfilled and analysed in {time.perf_counter() - t:.1f} s", flush=True)
-        settings = Settings(database_url=url, environment="test", log_level="WARNING")
-        db = Database(url)
-        runtime = SimpleNamespace(settings=settings)
-        periods: dict[str, tuple[date | None, date | None]] = {
-            "last 12 months": (date(2025, 12, 1), date(2026, 11, 30)),
-            "all three years": (date(2024, 1, 1), date(2026, 12, 31)),
-        }
-        try:
-            for name, (report, periodic) in reports().items():
-                for label, (start, end) in periods.items() if periodic else [("now", (None, None))]:
+        del tables
+        await time_all(url, dsn, args)
 
-                    async def call(
-                        session: Any, start: date = start, end: date = end, report: Any = report
-                    ) -> Any:
-                        # The reports read only the session, the settings and the clock.
-                        ctx = Context(session, runtime, READER, NOW, None)  # type: ignore[arg-type]
-                        return await report(ctx, start, end)
 
-                    # The episode report runs in a transaction of its own, as its endpoint runs it.
-                    if args.explain is not None:
-                        await explain(db, f"{name}, {label}", call, args.explain, periodic)
-                    await time_report(db, f"{name}, {label}", call, args.runs, transaction=periodic)
-        finally:
-            await db.dispose()
+async def check_claims(
+    db: Database, runtime: Any, periods: dict[str, tuple[date | None, date | None]]
+) -> None:
+    """The claims CSV PostgreSQL writes against the one Python writes, byte for byte."""
+    from services.assessments import supporting_families as sf
+
+    for label, (start, end) in periods.items():
+        async with db.session(write=False, transaction=True) as session:
+            ctx = Context(session, runtime, READER, NOW, None)  # type: ignore[arg-type]
+            new = (await sf.claims_csv(ctx, start, end)).encode()
+            old = (await sf.claims_csv_python(ctx, sf._scope(start, end))).encode()
+        print(
+            f"claims CSV, {label}: {'byte-identical' if new == old else 'DIFFERENT'} "
+            f"({len(new):,} and {len(old):,} bytes, sha256 {hashlib.sha256(new).hexdigest()[:16]})",
+            flush=True,
+        )
+
+
+async def time_all(url: str, dsn: str, args: argparse.Namespace) -> None:
+    """Times each report (or those `--only` names) against the loaded database."""
+    settings = Settings(database_url=url, environment="test", log_level="WARNING")
+    db = Database(url)
+    runtime = SimpleNamespace(settings=settings)
+    periods: dict[str, tuple[date | None, date | None]] = {
+        "last 12 months": (date(2025, 12, 1), date(2026, 11, 30)),
+        "all three years": (date(2024, 1, 1), date(2026, 12, 31)),
+    }
+    try:
+        if args.check_claims:
+            await check_claims(db, runtime, periods)
+        for name, (report, periodic) in reports().items():
+            if args.only and args.only not in name:
+                continue
+            for label, (start, end) in periods.items() if periodic else [("now", (None, None))]:
+
+                async def call(
+                    session: Any, start: date = start, end: date = end, report: Any = report
+                ) -> Any:
+                    # The reports read only the session, the settings and the clock.
+                    ctx = Context(session, runtime, READER, NOW, None)  # type: ignore[arg-type]
+                    return await report(ctx, start, end)
+
+                # The episode report runs in a transaction of its own, as its endpoint runs it.
+                if args.explain is not None:
+                    await explain(db, f"{name}, {label}", call, args.explain, periodic)
+                await time_report(db, f"{name}, {label}", call, args.runs, transaction=periodic)
+    finally:
+        await db.dispose()
 
 
 if __name__ == "__main__":

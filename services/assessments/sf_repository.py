@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Date, String, and_, case, cast, func, or_, select, text
+from sqlalchemy import Date, String, and_, case, cast, func, literal_column, or_, select, text, true
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
@@ -273,13 +274,11 @@ async def evidence_of(session: AsyncSession, ids: Sequence[str]) -> list[Evidenc
     )
 
 
-async def evidence_texts(session: AsyncSession, ids: Sequence[str]) -> dict[str, list[str]]:
-    """`evidence_of` as the claims export writes each piece (`headline=review:<review>:<outcome>:
-    <score>/<target>@<day>`, `headline=closure_outcome:<outcome>@<day>`), built and ordered by
-    the database: thousands of families' evidence without a Python object each. Ordered as
-    `evidence_of` sorts (PostgreSQL compares the text byte by byte, as Python does)."""
+def _evidence_piece(postgres: bool) -> tuple[Any, list[Any]]:
+    """One piece of `sf_evidence` as the claims export writes it, and the order of an
+    episode's pieces (`evidence_of`'s sort; PostgreSQL compares the text byte by byte under
+    the "C" collation, as Python does)."""
     e = SfEvidenceFact
-    postgres = session.get_bind().dialect.name == "postgresql"
 
     def text_of(col: Any) -> Any:
         return cast(col, String)
@@ -293,18 +292,29 @@ async def evidence_texts(session: AsyncSession, ids: Sequence[str]) -> dict[str,
         + text_of(e.score) + "/" + text_of(e.target_score) + "@" + day
     )  # fmt: skip
     closure = e.headline + "=closure_outcome:" + e.outcome_id + "@" + day
+    piece = case((e.kind == "review", review), else_=closure)
+    return piece, [
+        ordered(e.headline),
+        e.evidenced_on,
+        ordered(e.kind),
+        ordered(e.review_id),
+        ordered(e.outcome_id),
+    ]
+
+
+async def evidence_texts(session: AsyncSession, ids: Sequence[str]) -> dict[str, list[str]]:
+    """`evidence_of` as the claims export writes each piece (`headline=review:<review>:<outcome>:
+    <score>/<target>@<day>`, `headline=closure_outcome:<outcome>@<day>`), built and ordered by
+    the database: thousands of families' evidence without a Python object each. Ordered as
+    `evidence_of` sorts (PostgreSQL compares the text byte by byte, as Python does)."""
+    e = SfEvidenceFact
+    postgres = session.get_bind().dialect.name == "postgresql"
+    piece, order = _evidence_piece(postgres)
     conn = await session.connection()
     rows = await conn.execute(
-        select(e.episode_id, case((e.kind == "review", review), else_=closure))
+        select(e.episode_id, piece)
         .where(e.episode_id.in_(list(ids)))
-        .order_by(
-            ordered(e.episode_id),
-            ordered(e.headline),
-            e.evidenced_on,
-            ordered(e.kind),
-            ordered(e.review_id),
-            ordered(e.outcome_id),
-        )
+        .order_by(e.episode_id.collate("C") if postgres else e.episode_id, *order)
     )
     out: dict[str, list[str]] = {}
     for eid, piece in rows:
@@ -325,6 +335,90 @@ async def claimable(session: AsyncSession, scope: Any, months: int, today: date,
     )
     async with report_settings(session):
         return list((await session.execute(stmt)).all())
+
+
+# --- the claims export written by PostgreSQL ------------------------------------------------------
+
+# The characters for which Python's `csv.writer` (QUOTE_MINIMAL, "\r\n" lines) quotes a field.
+_CSV_QUOTED = '[,"\r\n]'
+_SEMICOLON: Any = literal_column("';'")
+
+
+def _csv_field(value: Any) -> Any:
+    """`value` (text; NULL as empty) as `csv.writer` writes it: quoted, with its quotes doubled,
+    when it holds a comma, a quote, a CR or a LF."""
+    v = func.coalesce(value, "")
+    return case((v.op("~")(_CSV_QUOTED), '"' + func.replace(v, '"', '""') + '"'), else_=v)
+
+
+def _utc_day(at: Any) -> Any:
+    return func.to_char(func.timezone("UTC", at), "YYYY-MM-DD")
+
+
+async def claims_lines(
+    session: AsyncSession, scope: Any, months: int, today: date, threshold: int, headlines: Sequence[str]
+) -> list[str]:
+    """PostgreSQL only: the claims export's rows (after the header), each line as `csv.writer`
+    writes it, built by one statement. The claimable families are `family_rows`' (a numeric
+    aggregate); only for them, by their key, the start headlines (in the order of `headlines`,
+    then by name: every one is sustained, on `met_on` + `months`) and the evidence (in the order
+    `evidence_texts` reads it) are aggregated into text. Python only joins the lines."""
+    f = family_rows(scope, months, today, threshold)
+    fam = (
+        select(f.c.episode_id, f.c.start_n, f.c.claimable_on)
+        .where(f.c.eligible == 1)
+        .subquery("sf_claimable")
+    )
+    t = SfHeadline
+    rank = case({name: i for i, name in enumerate(headlines)}, value=t.headline, else_=len(headlines))
+
+    def start_list(item: Any) -> Any:
+        return func.string_agg(item, aggregate_order_by(_SEMICOLON, rank, t.headline))
+
+    def dated(day: Any) -> Any:
+        return t.headline + "@" + func.to_char(day, "YYYY-MM-DD")
+
+    starts = (
+        select(
+            start_list(t.headline).label("starts"),
+            start_list(dated(t.met_on)).label("met"),
+            start_list(dated(add_months_sql(t.met_on, months))).label("sustained"),
+        )
+        .where(t.episode_id == fam.c.episode_id, t.at_start == 1)
+        .lateral("sf_starts")
+    )
+    e = SfEvidenceFact
+    piece, order = _evidence_piece(True)
+    evidence = (
+        select(func.string_agg(piece, aggregate_order_by(_SEMICOLON, *order)).label("pieces"))
+        .where(e.episode_id == fam.c.episode_id)
+        .lateral("sf_pieces")
+    )
+    fields = [
+        _csv_field(Episode.id),
+        _csv_field(Episode.reference),
+        _utc_day(Episode.opened_at),
+        func.coalesce(_utc_day(Episode.closed_at), ""),
+        _csv_field(starts.c.starts),
+        cast(fam.c.start_n, String),
+        func.coalesce(func.to_char(fam.c.claimable_on, "YYYY-MM-DD"), ""),
+        _csv_field(starts.c.met),
+        _csv_field(starts.c.sustained),
+        _csv_field(evidence.c.pieces),
+    ]
+    line = func.concat_ws(",", *fields) + "\r\n"
+    stmt = (
+        select(line)
+        .select_from(
+            Episode.__table__.join(fam, fam.c.episode_id == Episode.id)
+            .join(starts, true())
+            .join(evidence, true())
+        )
+        .order_by(Episode.opened_at, Episode.id)
+    )
+    async with report_settings(session):
+        conn = await session.connection()
+        return list((await conn.execute(stmt)).scalars())
 
 
 @dataclass(frozen=True)

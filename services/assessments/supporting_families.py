@@ -186,16 +186,34 @@ def _day(at: datetime | None) -> str:
     return at.astimezone(UTC).date().isoformat() if at else ""
 
 
+def _claims_header() -> str:
+    buf = io.StringIO()
+    csv.writer(buf).writerow(SF_CLAIMS_COLUMNS)
+    return buf.getvalue()
+
+
 async def claims_csv(ctx: Context, start: date | None, end: date | None) -> str:
-    """One row per claimable family; the rule is the SQL's (`family_rows`), the evidence is read
-    for the claimable families only, 2,000 at a time."""
+    """One row per claimable family; the rule is the SQL's (`family_rows`). On PostgreSQL the
+    database writes every line (`sf_repository.claims_lines`); elsewhere Python does
+    (`claims_csv_python`): the same bytes (a test compares the two)."""
     policy.may_read_family_outcomes(ctx.identity)
+    scope = _scope(start, end)
+    if ctx.session.get_bind().dialect.name != "postgresql":
+        return await claims_csv_python(ctx, scope)
+    months, threshold = _settings(ctx)
+    lines = await repo.claims_lines(ctx.session, scope, months, _today(ctx), threshold, list(HEADLINES))
+    return _claims_header() + "".join(lines)
+
+
+async def claims_csv_python(ctx: Context, scope: Any) -> str:
+    """The claims export written by Python, the evidence read for the claimable families only,
+    2,000 at a time."""
     months, threshold = _settings(ctx)
     today = _today(ctx)
-    claimable = await repo.claimable(ctx.session, _scope(start, end), months, today, threshold)
+    claimable = await repo.claimable(ctx.session, scope, months, today, threshold)
     buf = io.StringIO()
+    buf.write(_claims_header())
     writer = csv.writer(buf)
-    writer.writerow(SF_CLAIMS_COLUMNS)
     for i in range(0, len(claimable), 2000):
         chunk = claimable[i : i + 2000]
         ids = [c.id for c in chunk]
