@@ -11,9 +11,14 @@ transaction: wholly, or (any row wrong: one 422 naming every row and field) not 
 - Every row's source id is recorded with what it created (`shared/imports.py`); a row already
   imported is skipped and answered with what it created before, so the same file imported
   twice creates nothing twice, and a run killed mid-way is resumed by running it again.
-- Imported referrals keep their received and decision times and publish no event: they are
-  history. The open work they led to is imported into the assessments service as episodes,
-  whose events (`episode.opened`...) give the notifications service its deadlines as usual.
+- Imported referrals keep their received and decision times. A decided one publishes no
+  event: it is history; the open work it led to is imported into the assessments service as
+  episodes, whose events (`episode.opened`...) give the notifications service its deadlines as
+  usual. One still awaiting its decision (`received`) is open work in the MASH queue and
+  announces itself as an intake does (`referral.received`, and `referral.safeguarding_concern`
+  when urgent), written to the outbox in the batch's transaction with one statement: its
+  decision deadline runs from its own `received_at`. A dry run publishes nothing; a re-run
+  skips the referral, so it is announced once.
 """
 
 from __future__ import annotations
@@ -262,8 +267,29 @@ async def _referrals(batch: _Batch, rows: list[ImportReferralIn], dry_run: bool)
     # As an intake records each referral's needs and household, for the whole batch at once.
     await jsna.record_all(ctx, referrals)
     await households.record_from_referrals(ctx, [(r, rows_by_referral[r.id]) for r in referrals])
+    if not dry_run:
+        await ctx.publish_all(_awaiting_decision_events(referrals, rows_by_referral))
     await batch.note(REFERRAL, created)
     return _answer(rows, done, created)
+
+
+def _awaiting_decision_events(
+    referrals: list[Referral], rows_by_referral: dict[str, list[ReferralPerson]]
+) -> list[tuple[str, dict[str, Any]]]:
+    """The events of the batch's referrals still awaiting a decision, in row order, as an intake
+    publishes them (`service.received_events`): the notifications service opens each one's
+    front-door decision deadline from its own `received_at` (an old one is overdue at once) and
+    alerts the MASH. A decided referral announces nothing: it is history, and `referral.decided`
+    would open a second episode in the assessments service (its episode is imported apart)."""
+    events: list[tuple[str, dict[str, Any]]] = []
+    for referral in referrals:
+        if referral.status != "received":
+            continue
+        rows = rows_by_referral[referral.id]
+        children = [r.person_id for r in rows if r.role == "child"]
+        adults = [r.person_id for r in rows if r.role == "adult"]
+        events += service.received_events(referral, children, adults)
+    return events
 
 
 async def _number(ctx: service.Context, referrals: list[Referral], dry_run: bool) -> None:

@@ -338,8 +338,21 @@ async def _link_and_add(
     adults = [r.person_id for r in rows if r.role == "adult"]
     if referral.status == "linked":
         await _publish_linked(ctx, referral, children)
+        if referral.urgent:
+            await ctx.publish(*_safeguarding_concern_event(referral, children))
     else:
-        await ctx.publish(
+        await ctx.publish_all(received_events(referral, children, adults))
+
+
+def received_events(
+    referral: Referral, children: list[str], adults: list[str]
+) -> list[tuple[str, dict[str, Any]]]:
+    """What a referral in the MASH queue announces: `referral.received` (the notifications
+    service opens its front-door decision deadline from `received_at` and alerts the MASH and
+    the referrer) and, when urgent, `referral.safeguarding_concern` (the MASH, at once). An
+    intake publishes them; so does the bulk import for a referral still awaiting its decision."""
+    events: list[tuple[str, dict[str, Any]]] = [
+        (
             "referral.received",
             {
                 **_base_event(referral),
@@ -354,16 +367,22 @@ async def _link_and_add(
                 "linked_referral_id": referral.linked_referral_id,
             },
         )
+    ]
     if referral.urgent:
-        await ctx.publish(
-            "referral.safeguarding_concern",
-            {
-                **_base_event(referral),
-                "person_ids": children,
-                "received_at": _iso(referral.received_at),
-                "open_episode_id": referral.open_episode_id,
-            },
-        )
+        events.append(_safeguarding_concern_event(referral, children))
+    return events
+
+
+def _safeguarding_concern_event(referral: Referral, children: list[str]) -> tuple[str, dict[str, Any]]:
+    return (
+        "referral.safeguarding_concern",
+        {
+            **_base_event(referral),
+            "person_ids": children,
+            "received_at": _iso(referral.received_at),
+            "open_episode_id": referral.open_episode_id,
+        },
+    )
 
 
 def _base_event(referral: Referral) -> dict[str, Any]:

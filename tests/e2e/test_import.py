@@ -127,3 +127,44 @@ def test_a_plan_and_consents_are_imported_with_the_actions_deadlines(api: Any, t
     child = first.ids[("person", records[0]["source_id"])]
     consents = api.get(EH, "/v1/consents", params={"person_id": child}).json()["items"]
     assert sorted(c["status"] for c in consents) == ["active", "withdrawn"]
+
+
+DECISION = ("level_of_need", "outcome", "rationale", "decided_by_name", "decided_by_role", "decided_at")
+
+
+def test_an_undecided_referral_gets_its_decision_deadline_overdue_from_its_receipt(
+    api: Any, tmp_path: Path
+) -> None:
+    """A referral the incumbent system still had awaiting a MASH decision: imported as
+    `received`, it announces itself as an intake does, and its front-door decision deadline runs
+    from its own (old) received_at - overdue; the decided family beside it stays silent."""
+    waiting = [dict(r) for r in family(5)[:4]]  # the child, her mother, relationship, referral
+    for column in DECISION:
+        del waiting[3][column]
+    waiting[3]["received_at"] = "2026-01-05T09:00:00Z"
+    records = unique(waiting + family(6))
+    path = write_csv(tmp_path / "waiting.csv", records)
+    checked = run(api, path, tmp_path, dry_run=True)
+    assert checked.errors == [], checked.errors
+    first = run(api, path, tmp_path, dry_run=False)
+    assert first.errors == [] and not first.stopped
+    referral_id = first.ids[("referral", records[3]["source_id"])]
+    decided_id = first.ids[("referral", records[7]["source_id"])]
+    referral = api.get(MASH, f"/v1/referrals/{referral_id}").json()
+    assert referral["status"] == "received" and referral["received_at"].startswith("2026-01-05")
+
+    def decision_deadline() -> list[dict[str, Any]]:
+        items = api.get(MASH, "/v1/deadlines", params={"referral_id": referral_id}).json()["items"]
+        return [d for d in items if d["kind"] == "front_door_decision"]
+
+    [deadline] = eventually(decision_deadline, "the imported undecided referral's decision deadline")
+    assert deadline["status"] == "open" and deadline["overdue"] is True
+    assert deadline["due_at"] < "2026-01-16"  # working days from 5 January, not from the import
+    # The decided referral published nothing: no decision deadline of its own.
+    decided = api.get(MASH, "/v1/deadlines", params={"referral_id": decided_id}).json()["items"]
+    assert [d for d in decided if d["kind"] == "front_door_decision"] == []
+
+    # A second run creates nothing and announces nothing again: still one deadline.
+    again = run(api, path, tmp_path, dry_run=False)
+    assert sum(again.created.values()) == 0 and again.skipped["referral"] == 2
+    assert len(decision_deadline()) == 1
