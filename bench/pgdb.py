@@ -110,16 +110,19 @@ async def time_report(
                 cpu.append(after - before)
             if write:
                 await session.rollback()
-    return _print_timing(label, wall, cpu)
+    return _print_timing(label, wall, cpu, client)
 
 
-def _print_timing(label: str, wall: list[float], cpu: list[float]) -> list[float]:
+def _print_timing(
+    label: str, wall: list[float], cpu: list[float], client: list[float] | None = None
+) -> list[float]:
     """Prints the best and median wall time and the median database CPU; returns `wall` sorted."""
     wall.sort()
     cpu.sort()
-    client.sort()
     cpu_text = f", database CPU median {cpu[len(cpu) // 2]:.2f} s" if cpu else ""
-    cpu_text += f", client CPU median {client[len(client) // 2]:.2f} s"
+    if client:
+        client.sort()
+        cpu_text += f", client CPU median {client[len(client) // 2]:.2f} s"
     verdict = "meets" if wall[len(wall) // 2] < 2 else "MISSES"
     print(
         f"{label}: wall best {wall[0]:.2f} s, median {wall[len(wall) // 2]:.2f} s{cpu_text} "

@@ -14,11 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.assessments.models import (
     Episode,
+    EpisodeReportFact,
     EpisodeReviewFact,
+    EpisodeReviewGap,
     LeadProfessional,
-    Plan,
     PlanAction,
-    Review,
     TafMember,
 )
 from shared.pagination import PageParams, keyset
@@ -101,17 +101,12 @@ async def review_cadence(
     is past."""
     dialect = session.get_bind().dialect.name
     cohort = _cohort(opened_from, opened_to)
-    first_plan = (
-        select(Plan.episode_id, func.min(Plan.agreed_at).label("agreed_at"))
-        .join(Episode, Episode.id == Plan.episode_id)
-        .where(cohort)
-        .group_by(Plan.episode_id)
-        .subquery()
-    )
+    # The day the first plan version was agreed, as kept when each is agreed (report_facts.py).
+    first_plan_agreed = EpisodeReportFact.first_plan_agreed_at
     # The first and latest review days as kept when each review is recorded (review_facts.py).
     first_review = EpisodeReviewFact.first_review_on
     allowed = first_review_weeks * 7
-    gap = _days_from_utc_day(dialect, first_plan.c.agreed_at, first_review)
+    gap = _days_from_utc_day(dialect, first_plan_agreed, first_review)
     # Agreed on a UTC day before this instant: that day + the allowed days is before today.
     due_before = datetime.combine(today - timedelta(days=allowed), time(0), tzinfo=UTC)
     first = (
@@ -122,33 +117,31 @@ async def review_cadence(
                 and_(
                     first_review.is_(None),
                     Episode.status == "open",
-                    first_plan.c.agreed_at < due_before,
+                    first_plan_agreed < due_before,
                 )
             ).label("overdue"),
         )
         .select_from(Episode)
-        .join(first_plan, first_plan.c.episode_id == Episode.id)
+        .join(EpisodeReportFact, EpisodeReportFact.episode_id == Episode.id)
         .outerjoin(EpisodeReviewFact, EpisodeReviewFact.episode_id == Episode.id)
-        .where(cohort)
+        .where(cohort, first_plan_agreed.is_not(None))
     )
     f = (await session.execute(first)).mappings().one()
 
-    order = (Review.held_on, Review.created_at, Review.id)
-    reviews = (
+    # Each review after the first, counted by the calendar months it came after the one before
+    # (kept as each review is recorded, review_facts.py): within when that is `interval_months`
+    # or fewer; late: every other.
+    gaps = EpisodeReviewGap
+    later = (
         select(
-            Review.held_on,
-            func.lag(Review.held_on).over(partition_by=Review.episode_id, order_by=order).label("previous"),
+            func.coalesce(func.sum(case((gaps.months <= interval_months, gaps.reviews), else_=0)), 0).label(
+                "within"
+            ),
+            func.coalesce(func.sum(gaps.reviews), 0).label("after_first"),
         )
-        .join(Episode, Episode.id == Review.episode_id)
+        .select_from(gaps)
+        .join(Episode, Episode.id == gaps.episode_id)
         .where(cohort)
-        .subquery()
-    )
-    r = reviews.c
-    within = _within_months_per_row(dialect, r.previous, r.held_on, interval_months)
-    # Late: every review after the first that is not within.
-    later = select(
-        _count_if(and_(r.previous.is_not(None), within)).label("within"),
-        func.count(r.previous).label("after_first"),
     )
     last_review = EpisodeReviewFact.last_review_on
     overdue = (
@@ -174,13 +167,8 @@ async def plan_actions_overdue(
     """Open actions (not `completed`) of the current plan version of open episodes, due before
     `today`, by the owning agency's type (its TAF membership on the episode, else `unknown`)."""
     cohort = and_(_cohort(opened_from, opened_to), Episode.status == "open")
-    latest = (
-        select(Plan.episode_id, func.max(Plan.version).label("version"))
-        .join(Episode, Episode.id == Plan.episode_id)
-        .where(cohort)
-        .group_by(Plan.episode_id)
-        .subquery()
-    )
+    # The current plan version of each episode, as kept when each is agreed (report_facts.py).
+    current = EpisodeReportFact
     # Each agency's type on each episode of the cohort (its memberships, current or past),
     # joined once rather than looked up per action.
     member = (
@@ -195,13 +183,14 @@ async def plan_actions_overdue(
     overdue = (
         select(func.coalesce(member.c.agency_type, UNKNOWN_AGENCY_TYPE).label("agency_type"))
         .select_from(PlanAction)
-        .join(Plan, Plan.id == PlanAction.plan_id)
-        .join(latest, and_(latest.c.episode_id == Plan.episode_id, latest.c.version == Plan.version))
+        .join(current, current.current_plan_id == PlanAction.plan_id)
+        .join(Episode, Episode.id == current.episode_id)
         .outerjoin(
             member,
-            and_(member.c.episode_id == Plan.episode_id, member.c.agency_id == PlanAction.owner_agency_id),
+            and_(member.c.episode_id == current.episode_id, member.c.agency_id == PlanAction.owner_agency_id),
         )
         .where(
+            cohort,
             PlanAction.status != "completed",
             PlanAction.due_on < today,
         )

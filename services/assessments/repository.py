@@ -20,6 +20,7 @@ from services.assessments.models import (
     EpisodeCounter,
     EpisodeFamilyMember,
     EpisodePerson,
+    EpisodeReportFact,
     EpisodeReviewFact,
     LeadProfessional,
     Plan,
@@ -513,23 +514,13 @@ async def episode_report(
     def count_if(cond: Any) -> Any:
         return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
 
-    # The episode's first assessment started and first approved (min skips the unapproved),
-    # grouped over the cohort's assessments only; its reviews counted as they are recorded.
-    first_assessment = (
-        select(
-            Assessment.episode_id,
-            func.min(Assessment.started_at).label("started_at"),
-            func.min(Assessment.approved_at).label("approved_at"),
-        )
-        .join(Episode, Episode.id == Assessment.episode_id)
-        .where(where)
-        .group_by(Assessment.episode_id)
-        .subquery()
-    )
+    # The episode's first assessment started and first approved (min skips the unapproved), as
+    # kept when each is started and approved (report_facts.py); its reviews as they are recorded.
+    first_assessment = EpisodeReportFact
     year_ago = now - timedelta(days=365)
     first_contact_at, first_contact_due = Episode.first_contact_at, Episode.first_contact_due_at
-    started, start_due = first_assessment.c.started_at, Episode.assessment_start_due_at
-    approved, complete_due = first_assessment.c.approved_at, Episode.assessment_complete_due_at
+    started, start_due = first_assessment.first_assessment_started_at, Episode.assessment_start_due_at
+    approved, complete_due = first_assessment.first_assessment_approved_at, Episode.assessment_complete_due_at
     reviews = func.coalesce(EpisodeReviewFact.reviews, 0)
     stmt = (
         select(
@@ -558,7 +549,7 @@ async def episode_report(
             ),
         )
         .select_from(Episode)
-        .outerjoin(first_assessment, first_assessment.c.episode_id == Episode.id)
+        .outerjoin(first_assessment, first_assessment.episode_id == Episode.id)
         .outerjoin(EpisodeReviewFact, EpisodeReviewFact.episode_id == Episode.id)
         .where(where)
     )
