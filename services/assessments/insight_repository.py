@@ -5,6 +5,7 @@ shapes a page of rows. Definitions: docs/assessments.md, "Timeliness and drift".
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -76,6 +77,16 @@ def _past_months(earlier: Any, today: date, months: int) -> Any:
     return or_(gap > months, and_(gap == months, literal(today.day) > extract("day", earlier)))
 
 
+def _past_months_per_row(dialect: str, earlier: Any, today: date, months: int) -> Any:
+    """`_past_months` read on every episode: on PostgreSQL as `earlier` + an interval of
+    `months` months before `today` (the day clamped to the month's end there too, and today's
+    day is never past its month's end, so the answer is the same) - date arithmetic rather than
+    EXTRACTs in numeric per row."""
+    if dialect == "postgresql":
+        return earlier + func.make_interval(0, months) < today
+    return _past_months(earlier, today, months)
+
+
 @dataclass
 class ReviewCadence:
     first_within: int
@@ -86,47 +97,52 @@ class ReviewCadence:
     later_overdue: int
 
 
-async def review_cadence(
-    session: AsyncSession,
-    opened_from: datetime | None,
-    opened_to: datetime | None,
-    today: date,
-    first_review_weeks: int,
-    interval_months: int,
-) -> ReviewCadence:
-    """First review: per episode of the cohort with an agreed plan, its earliest review against
-    the UTC day the first plan version was agreed + `first_review_weeks`; overdue: open, no
-    review, and that day is past. Later reviews: each review after the first against the one
-    before + `interval_months`; overdue: open episodes whose latest review + `interval_months`
-    is past."""
-    dialect = session.get_bind().dialect.name
-    cohort = _cohort(opened_from, opened_to)
+def first_review_counts(dialect: str, today: date, first_review_weeks: int) -> list[Any]:
+    """The first-review counts as labelled columns over episodes outer-joined to their
+    `episode_report_fact` and `episode_review_fact` (the episode report reads them in its pass
+    over the cohort): per episode with an agreed plan, its earliest review against the UTC day
+    the first plan version was agreed + `first_review_weeks`; overdue: open, no review, and that
+    day is past. An episode without a plan counts in none (its agreed day is NULL)."""
     # The day the first plan version was agreed, as kept when each is agreed (report_facts.py).
     first_plan_agreed = EpisodeReportFact.first_plan_agreed_at
-    # The first and latest review days as kept when each review is recorded (review_facts.py).
+    # The first review day as kept when each review is recorded (review_facts.py).
     first_review = EpisodeReviewFact.first_review_on
     allowed = first_review_weeks * 7
     gap = _days_from_utc_day(dialect, first_plan_agreed, first_review)
     # Agreed on a UTC day before this instant: that day + the allowed days is before today.
     due_before = datetime.combine(today - timedelta(days=allowed), time(0), tzinfo=UTC)
-    first = (
-        select(
-            _count_if(and_(first_review.is_not(None), gap <= allowed)).label("within"),
-            _count_if(and_(first_review.is_not(None), gap > allowed)).label("late"),
-            _count_if(
-                and_(
-                    first_review.is_(None),
-                    Episode.status == "open",
-                    first_plan_agreed < due_before,
-                )
-            ).label("overdue"),
-        )
-        .select_from(Episode)
-        .join(EpisodeReportFact, EpisodeReportFact.episode_id == Episode.id)
-        .outerjoin(EpisodeReviewFact, EpisodeReviewFact.episode_id == Episode.id)
-        .where(cohort, first_plan_agreed.is_not(None))
-    )
-    f = (await session.execute(first)).mappings().one()
+    planned = first_plan_agreed.is_not(None)
+    return [
+        _count_if(and_(planned, first_review.is_not(None), gap <= allowed)).label(FIRST_REVIEW[0]),
+        _count_if(and_(planned, first_review.is_not(None), gap > allowed)).label(FIRST_REVIEW[1]),
+        _count_if(
+            and_(planned, first_review.is_(None), Episode.status == "open", first_plan_agreed < due_before)
+        ).label(FIRST_REVIEW[2]),
+    ]
+
+
+# The labels of `first_review_counts`: within, late, overdue.
+FIRST_REVIEW = ("first_review_within", "first_review_late", "first_review_overdue")
+
+
+async def review_cadence(
+    session: AsyncSession,
+    opened_from: datetime | None,
+    opened_to: datetime | None,
+    today: date,
+    interval_months: int,
+    first_counts: Mapping[str, int],
+) -> ReviewCadence:
+    """First review: `first_counts`, the `first_review_counts` as read with the episode
+    report's timeliness counts in one pass over the cohort. Later reviews: each review after
+    the first against the one before + `interval_months`; overdue: open episodes whose latest
+    review + `interval_months` is past."""
+    dialect = session.get_bind().dialect.name
+    cohort = _cohort(opened_from, opened_to)
+    f = {
+        key: first_counts[label]
+        for key, label in zip(("within", "late", "overdue"), FIRST_REVIEW, strict=True)
+    }
 
     # Each review after the first, counted by the calendar months it came after the one before
     # (kept as each review is recorded, review_facts.py): within when that is `interval_months`
@@ -148,7 +164,11 @@ async def review_cadence(
         select(func.count())
         .select_from(Episode)
         .join(EpisodeReviewFact, EpisodeReviewFact.episode_id == Episode.id)
-        .where(cohort, Episode.status == "open", _past_months(last_review, today, interval_months))
+        .where(
+            cohort,
+            Episode.status == "open",
+            _past_months_per_row(dialect, last_review, today, interval_months),
+        )
     )
     lr = (await session.execute(later)).mappings().one()
     return ReviewCadence(

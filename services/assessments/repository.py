@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -501,9 +502,15 @@ async def due_step_ups(session: AsyncSession, now: datetime, limit: int = 20) ->
 
 
 async def episode_report(
-    session: AsyncSession, opened_from: datetime | None, opened_to: datetime | None, now: datetime
+    session: AsyncSession,
+    opened_from: datetime | None,
+    opened_to: datetime | None,
+    now: datetime,
+    extra: Sequence[Any] = (),
 ) -> EpisodeFigures:
-    """Every figure is one aggregate query, read by column name; nothing is counted in Python."""
+    """Every figure is one aggregate query, read by column name; nothing is counted in Python.
+    `extra`: labelled counts over the same rows (the cohort's episodes, each with its
+    `episode_report_fact` and `episode_review_fact` if any), read in the same pass."""
     conds = []
     if opened_from is not None:
         conds.append(Episode.opened_at >= opened_from)
@@ -547,6 +554,7 @@ async def episode_report(
             count_if(and_(Episode.status == "open", or_(Episode.opened_at < year_ago, reviews >= 3))).label(
                 "open_and_drifting"
             ),
+            *extra,
         )
         .select_from(Episode)
         .outerjoin(first_assessment, first_assessment.episode_id == Episode.id)
@@ -567,8 +575,10 @@ async def episode_report(
         .group_by(ClosureOutcome.headline)
         .order_by(ClosureOutcome.headline)
     )
+    extra_names = {column.name for column in extra}
     return EpisodeFigures(
-        **{name: int(value) for name, value in counts.items()},
+        **{name: int(value) for name, value in counts.items() if name not in extra_names},
+        extra={name: int(value) for name, value in counts.items() if name in extra_names},
         closures_by_reason={str(k): int(v) for k, v in closures},
         outcomes_achieved_by_headline={str(k): int(v) for k, v in outcomes},
     )
