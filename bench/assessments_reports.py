@@ -8,15 +8,16 @@ professional, the assessment (most approved, some late), the TAF plan with two o
 outcomes under Supporting Families headlines and three actions (some overdue), reviews about
 every eight weeks with a score per outcome (some families improving, some stuck), and closure
 for about 60% with the outcomes achieved. Loaded with COPY into a database built by the
-service's own migrations (the per-episode review facts filled by migration 0009's SQL, as the
-service keeps them when a review is recorded), then each report is timed as its endpoint runs
+service's own migrations (the per-episode facts filled by migrations 0009's and 0011's SQL, as
+the service keeps them when an assessment, plan or review is recorded), then each report is timed as its endpoint runs
 it (the same rule function, its own session), for the last 12 months and for all three years.
 Target: under 2 s each. `--explain MS`: first the analysed plan of every statement of MS ms or
 more (auto_explain).
 
 Generating and loading 200,000 episodes takes minutes: `--keep` (with `--pg-url`) keeps the
 database and prints its URL, `--reuse-db URL` times against it again; `--only TEXT` times only
-the reports whose name contains TEXT.
+the reports whose name contains TEXT; `--answers FILE` writes each report's answer as JSON (to
+compare two versions of a report).
 """
 
 from __future__ import annotations
@@ -171,15 +172,25 @@ def generate(n: int, rng: random.Random) -> list[Rows]:
     return list(t.values())
 
 
-def review_facts_backfill() -> str:
-    """Migration 0009's SQL that fills `episode_review_fact` from the stored reviews: the
-    facts the service keeps as each review is recorded, for reviews loaded with COPY."""
-    path = SERVICE_DIR / "migrations" / "versions" / "0009_episode_review_fact.py"
-    spec = importlib.util.spec_from_file_location("review_fact_migration", path)
+def _migration(name: str) -> Any:
+    path = SERVICE_DIR / "migrations" / "versions" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return str(module.BACKFILL)
+    return module
+
+
+def facts_backfill() -> list[str]:
+    """Migrations 0009's and 0011's SQL that fill the per-episode facts from the stored rows:
+    the facts the service keeps as each assessment, plan and review is recorded, for rows
+    loaded with COPY."""
+    later = _migration("0011_episode_report_fact")
+    return [
+        str(_migration("0009_episode_review_fact").BACKFILL),
+        str(later.REPORT_FACTS),
+        str(later.review_gaps_sql("postgresql")),
+    ]
 
 
 async def load(url: str, dsn: str, tables: Iterable[Rows]) -> None:
@@ -187,7 +198,8 @@ async def load(url: str, dsn: str, tables: Iterable[Rows]) -> None:
     try:
         for rows in tables:
             await conn.copy_records_to_table(rows.table.name, records=rows.records, columns=rows.columns)
-        await conn.execute(review_facts_backfill())
+        for sql in facts_backfill():
+            await conn.execute(sql)
         await conn.execute("ANALYZE")  # the backfill's plan needs the tables' statistics
     finally:
         await conn.close()
@@ -274,6 +286,7 @@ async def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the database (with --pg-url): print its URL")
     ap.add_argument("--reuse-db", help="time against a database an earlier --keep run loaded (its URL)")
     ap.add_argument("--only", help="time only the reports whose name contains this text")
+    ap.add_argument("--answers", help="write each report's answer as JSON to this file")
     ap.add_argument(
         "--check-claims", action="store_true", help="compare the claims CSV of both paths byte for byte"
     )
@@ -323,6 +336,7 @@ async def time_all(url: str, dsn: str, args: argparse.Namespace) -> None:
         "last 12 months": (date(2025, 12, 1), date(2026, 11, 30)),
         "all three years": (date(2024, 1, 1), date(2026, 12, 31)),
     }
+    answers: dict[str, Any] = {}
     try:
         if args.check_claims:
             await check_claims(db, runtime, periods)
@@ -341,9 +355,28 @@ async def time_all(url: str, dsn: str, args: argparse.Namespace) -> None:
                 # The episode report runs in a transaction of its own, as its endpoint runs it.
                 if args.explain is not None:
                     await explain(db, f"{name}, {label}", call, args.explain, periodic)
+                if args.answers:
+                    async with db.session(write=False, transaction=periodic) as session:
+                        answers[f"{name}, {label}"] = _plain(await call(session))
                 await time_report(db, f"{name}, {label}", call, args.runs, transaction=periodic)
     finally:
         await db.dispose()
+    if args.answers:
+        Path(args.answers).write_text(json.dumps(answers, indent=1, sort_keys=True, default=str))
+        print(f"answers written to {args.answers}")
+
+
+def _plain(answer: Any) -> Any:
+    """A report's answer as JSON-ready values (Pydantic models dumped; CSV text as is)."""
+    if hasattr(answer, "model_dump"):
+        return answer.model_dump(mode="json")
+    if isinstance(answer, str | bytes):
+        return answer if isinstance(answer, str) else answer.decode()
+    if isinstance(answer, list | tuple):
+        return [_plain(a) for a in answer]
+    if isinstance(answer, dict):
+        return {str(k): _plain(v) for k, v in answer.items()}
+    return answer
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from calendar import monthrange
 from datetime import datetime, timedelta
 from typing import Any
 
-from services.assessments import policy
+from services.assessments import policy, report_facts
 from services.assessments import repository as repo
 from services.assessments.access import EpisodeAccess
 from services.assessments.context import Context
@@ -123,6 +123,7 @@ async def start_assessment(
     apply_fields(a, body)
     ctx.session.add(a)
     await ctx.session.flush()
+    await report_facts.refresh(ctx.session, episode.id)
     await ctx.publish(
         "assessment.started",
         {
@@ -214,6 +215,7 @@ async def approve_assessment(
     a.approved_by = body.approved_by.model_dump()
     a.version += 1
     await ctx.session.flush()
+    await report_facts.refresh(ctx.session, a.episode_id)
     await ctx.publish(
         "assessment.approved",
         {"episode_id": a.episode_id, "assessment_id": a.id, "approved_at": now.isoformat()},

@@ -5,6 +5,7 @@ shapes a page of rows. Definitions: docs/assessments.md, "Timeliness and drift".
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -14,11 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.assessments.models import (
     Episode,
+    EpisodeReportFact,
     EpisodeReviewFact,
+    EpisodeReviewGap,
     LeadProfessional,
-    Plan,
     PlanAction,
-    Review,
     TafMember,
 )
 from shared.pagination import PageParams, keyset
@@ -76,6 +77,16 @@ def _past_months(earlier: Any, today: date, months: int) -> Any:
     return or_(gap > months, and_(gap == months, literal(today.day) > extract("day", earlier)))
 
 
+def _past_months_per_row(dialect: str, earlier: Any, today: date, months: int) -> Any:
+    """`_past_months` read on every episode: on PostgreSQL as `earlier` + an interval of
+    `months` months before `today` (the day clamped to the month's end there too, and today's
+    day is never past its month's end, so the answer is the same) - date arithmetic rather than
+    EXTRACTs in numeric per row."""
+    if dialect == "postgresql":
+        return earlier + func.make_interval(0, months) < today
+    return _past_months(earlier, today, months)
+
+
 @dataclass
 class ReviewCadence:
     first_within: int
@@ -86,76 +97,78 @@ class ReviewCadence:
     later_overdue: int
 
 
+def first_review_counts(dialect: str, today: date, first_review_weeks: int) -> list[Any]:
+    """The first-review counts as labelled columns over episodes outer-joined to their
+    `episode_report_fact` and `episode_review_fact` (the episode report reads them in its pass
+    over the cohort): per episode with an agreed plan, its earliest review against the UTC day
+    the first plan version was agreed + `first_review_weeks`; overdue: open, no review, and that
+    day is past. An episode without a plan counts in none (its agreed day is NULL)."""
+    # The day the first plan version was agreed, as kept when each is agreed (report_facts.py).
+    first_plan_agreed = EpisodeReportFact.first_plan_agreed_at
+    # The first review day as kept when each review is recorded (review_facts.py).
+    first_review = EpisodeReviewFact.first_review_on
+    allowed = first_review_weeks * 7
+    gap = _days_from_utc_day(dialect, first_plan_agreed, first_review)
+    # Agreed on a UTC day before this instant: that day + the allowed days is before today.
+    due_before = datetime.combine(today - timedelta(days=allowed), time(0), tzinfo=UTC)
+    planned = first_plan_agreed.is_not(None)
+    return [
+        _count_if(and_(planned, first_review.is_not(None), gap <= allowed)).label(FIRST_REVIEW[0]),
+        _count_if(and_(planned, first_review.is_not(None), gap > allowed)).label(FIRST_REVIEW[1]),
+        _count_if(
+            and_(planned, first_review.is_(None), Episode.status == "open", first_plan_agreed < due_before)
+        ).label(FIRST_REVIEW[2]),
+    ]
+
+
+# The labels of `first_review_counts`: within, late, overdue.
+FIRST_REVIEW = ("first_review_within", "first_review_late", "first_review_overdue")
+
+
 async def review_cadence(
     session: AsyncSession,
     opened_from: datetime | None,
     opened_to: datetime | None,
     today: date,
-    first_review_weeks: int,
     interval_months: int,
+    first_counts: Mapping[str, int],
 ) -> ReviewCadence:
-    """First review: per episode of the cohort with an agreed plan, its earliest review against
-    the UTC day the first plan version was agreed + `first_review_weeks`; overdue: open, no
-    review, and that day is past. Later reviews: each review after the first against the one
-    before + `interval_months`; overdue: open episodes whose latest review + `interval_months`
-    is past."""
+    """First review: `first_counts`, the `first_review_counts` as read with the episode
+    report's timeliness counts in one pass over the cohort. Later reviews: each review after
+    the first against the one before + `interval_months`; overdue: open episodes whose latest
+    review + `interval_months` is past."""
     dialect = session.get_bind().dialect.name
     cohort = _cohort(opened_from, opened_to)
-    first_plan = (
-        select(Plan.episode_id, func.min(Plan.agreed_at).label("agreed_at"))
-        .join(Episode, Episode.id == Plan.episode_id)
-        .where(cohort)
-        .group_by(Plan.episode_id)
-        .subquery()
-    )
-    # The first and latest review days as kept when each review is recorded (review_facts.py).
-    first_review = EpisodeReviewFact.first_review_on
-    allowed = first_review_weeks * 7
-    gap = _days_from_utc_day(dialect, first_plan.c.agreed_at, first_review)
-    # Agreed on a UTC day before this instant: that day + the allowed days is before today.
-    due_before = datetime.combine(today - timedelta(days=allowed), time(0), tzinfo=UTC)
-    first = (
-        select(
-            _count_if(and_(first_review.is_not(None), gap <= allowed)).label("within"),
-            _count_if(and_(first_review.is_not(None), gap > allowed)).label("late"),
-            _count_if(
-                and_(
-                    first_review.is_(None),
-                    Episode.status == "open",
-                    first_plan.c.agreed_at < due_before,
-                )
-            ).label("overdue"),
-        )
-        .select_from(Episode)
-        .join(first_plan, first_plan.c.episode_id == Episode.id)
-        .outerjoin(EpisodeReviewFact, EpisodeReviewFact.episode_id == Episode.id)
-        .where(cohort)
-    )
-    f = (await session.execute(first)).mappings().one()
+    f = {
+        key: first_counts[label]
+        for key, label in zip(("within", "late", "overdue"), FIRST_REVIEW, strict=True)
+    }
 
-    order = (Review.held_on, Review.created_at, Review.id)
-    reviews = (
+    # Each review after the first, counted by the calendar months it came after the one before
+    # (kept as each review is recorded, review_facts.py): within when that is `interval_months`
+    # or fewer; late: every other.
+    gaps = EpisodeReviewGap
+    later = (
         select(
-            Review.held_on,
-            func.lag(Review.held_on).over(partition_by=Review.episode_id, order_by=order).label("previous"),
+            func.coalesce(func.sum(case((gaps.months <= interval_months, gaps.reviews), else_=0)), 0).label(
+                "within"
+            ),
+            func.coalesce(func.sum(gaps.reviews), 0).label("after_first"),
         )
-        .join(Episode, Episode.id == Review.episode_id)
+        .select_from(gaps)
+        .join(Episode, Episode.id == gaps.episode_id)
         .where(cohort)
-        .subquery()
-    )
-    r = reviews.c
-    within = _within_months_per_row(dialect, r.previous, r.held_on, interval_months)
-    # Late: every review after the first that is not within.
-    later = select(
-        _count_if(and_(r.previous.is_not(None), within)).label("within"),
-        func.count(r.previous).label("after_first"),
     )
     last_review = EpisodeReviewFact.last_review_on
     overdue = (
         select(func.count())
         .select_from(Episode)
         .join(EpisodeReviewFact, EpisodeReviewFact.episode_id == Episode.id)
-        .where(cohort, Episode.status == "open", _past_months(last_review, today, interval_months))
+        .where(
+            cohort,
+            Episode.status == "open",
+            _past_months_per_row(dialect, last_review, today, interval_months),
+        )
     )
     lr = (await session.execute(later)).mappings().one()
     return ReviewCadence(
@@ -174,13 +187,8 @@ async def plan_actions_overdue(
     """Open actions (not `completed`) of the current plan version of open episodes, due before
     `today`, by the owning agency's type (its TAF membership on the episode, else `unknown`)."""
     cohort = and_(_cohort(opened_from, opened_to), Episode.status == "open")
-    latest = (
-        select(Plan.episode_id, func.max(Plan.version).label("version"))
-        .join(Episode, Episode.id == Plan.episode_id)
-        .where(cohort)
-        .group_by(Plan.episode_id)
-        .subquery()
-    )
+    # The current plan version of each episode, as kept when each is agreed (report_facts.py).
+    current = EpisodeReportFact
     # Each agency's type on each episode of the cohort (its memberships, current or past),
     # joined once rather than looked up per action.
     member = (
@@ -195,13 +203,14 @@ async def plan_actions_overdue(
     overdue = (
         select(func.coalesce(member.c.agency_type, UNKNOWN_AGENCY_TYPE).label("agency_type"))
         .select_from(PlanAction)
-        .join(Plan, Plan.id == PlanAction.plan_id)
-        .join(latest, and_(latest.c.episode_id == Plan.episode_id, latest.c.version == Plan.version))
+        .join(current, current.current_plan_id == PlanAction.plan_id)
+        .join(Episode, Episode.id == current.episode_id)
         .outerjoin(
             member,
-            and_(member.c.episode_id == Plan.episode_id, member.c.agency_id == PlanAction.owner_agency_id),
+            and_(member.c.episode_id == current.episode_id, member.c.agency_id == PlanAction.owner_agency_id),
         )
         .where(
+            cohort,
             PlanAction.status != "completed",
             PlanAction.due_on < today,
         )

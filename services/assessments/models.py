@@ -393,6 +393,37 @@ class EpisodeReviewFact(Base):
     no_movement: Mapped[bool] = mapped_column(Boolean, nullable=False)
 
 
+class EpisodeReportFact(Base):
+    """An episode's first steps as the episode report reads them (issue 21 item 6): its first
+    assessment started, its first approved, its first plan version agreed - the earliest of
+    each, and the current plan version, kept by the rules that start and approve an assessment
+    and agree a plan, in their
+    transactions (services/assessments/report_facts.py), so the report reads one row per episode
+    rather than grouping every assessment and plan. A row once the episode has an assessment or
+    a plan."""
+
+    __tablename__ = "episode_report_fact"
+    episode_id: Mapped[str] = mapped_column(ForeignKey("episode.id"), primary_key=True)
+    first_assessment_started_at: Mapped[datetime | None] = mapped_column(TZ, nullable=True)
+    first_assessment_approved_at: Mapped[datetime | None] = mapped_column(TZ, nullable=True)
+    first_plan_agreed_at: Mapped[datetime | None] = mapped_column(TZ, nullable=True)
+    # The current (highest) plan version's id: the overdue plan actions read its actions.
+    current_plan_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+
+
+class EpisodeReviewGap(Base):
+    """The reviews after an episode's first, counted by the calendar months each came after
+    the one before (`months`: the fewest whole months that reach it, the day clamped to the
+    month's end as everywhere), kept with `episode_review_fact` by the rule that records a
+    review. A review is within an interval of N months when its `months` <= N, so the review
+    cadence counts these rows for any setting rather than ranking every review."""
+
+    __tablename__ = "episode_review_gap"
+    episode_id: Mapped[str] = mapped_column(ForeignKey("episode.id"), primary_key=True)
+    months: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reviews: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
 class SfHeadline(Base):
     """Each (episode, headline)'s Supporting Families facts that do not depend on the settings
     or on today (issue 21 items 1 and 6): kept by `sf_facts.py` whenever needs, family members,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from services.assessments import partner_events, policy, review_facts
+from services.assessments import partner_events, policy, report_facts, review_facts
 from services.assessments import repository as repo
 from services.assessments.access import EpisodeAccess
 from services.assessments.context import Context
@@ -191,6 +191,7 @@ async def agree_plan(
     )
     ctx.session.add(plan)
     await ctx.session.flush()
+    await report_facts.refresh(ctx.session, episode.id)
     outcome_ids: list[str] = []
     for i, o in enumerate(body.outcomes):
         oid = o.id or str(uuid.uuid4())

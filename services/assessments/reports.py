@@ -61,7 +61,10 @@ async def episode_report(ctx: Context, opened_from: date | None, opened_to: date
     if ctx.session.get_bind().dialect.name == "postgresql":
         for statement in POSTGRES_REPORT_SETTINGS:
             await ctx.session.execute(text(statement))
-    f = await repo.episode_report(ctx.session, start, end, ctx.now)
+    # The first-review counts read in the same pass over the cohort as the timeliness counts.
+    dialect = ctx.session.get_bind().dialect.name
+    first_review = insight.first_review_counts(dialect, ctx.today, ctx.settings.first_review_weeks)
+    f = await repo.episode_report(ctx.session, start, end, ctx.now, extra=first_review)
     contact, started, completed = timeliness_keys(ctx.settings)
     first_key, later_key = review_keys(ctx.settings)
     cadence = await insight.review_cadence(
@@ -69,8 +72,8 @@ async def episode_report(ctx: Context, opened_from: date | None, opened_to: date
         start,
         end,
         ctx.today,
-        ctx.settings.first_review_weeks,
         ctx.settings.review_interval_months,
+        first_counts=f.extra,
     )
     actions = await insight.plan_actions_overdue(ctx.session, start, end, ctx.today)
     return EpisodeReport(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,6 +21,7 @@ from services.assessments.models import (
     EpisodeCounter,
     EpisodeFamilyMember,
     EpisodePerson,
+    EpisodeReportFact,
     EpisodeReviewFact,
     LeadProfessional,
     Plan,
@@ -506,9 +508,15 @@ async def due_step_ups(session: AsyncSession, now: datetime, limit: int = 20) ->
 
 
 async def episode_report(
-    session: AsyncSession, opened_from: datetime | None, opened_to: datetime | None, now: datetime
+    session: AsyncSession,
+    opened_from: datetime | None,
+    opened_to: datetime | None,
+    now: datetime,
+    extra: Sequence[Any] = (),
 ) -> EpisodeFigures:
-    """Every figure is one aggregate query, read by column name; nothing is counted in Python."""
+    """Every figure is one aggregate query, read by column name; nothing is counted in Python.
+    `extra`: labelled counts over the same rows (the cohort's episodes, each with its
+    `episode_report_fact` and `episode_review_fact` if any), read in the same pass."""
     conds = []
     if opened_from is not None:
         conds.append(Episode.opened_at >= opened_from)
@@ -519,23 +527,13 @@ async def episode_report(
     def count_if(cond: Any) -> Any:
         return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
 
-    # The episode's first assessment started and first approved (min skips the unapproved),
-    # grouped over the cohort's assessments only; its reviews counted as they are recorded.
-    first_assessment = (
-        select(
-            Assessment.episode_id,
-            func.min(Assessment.started_at).label("started_at"),
-            func.min(Assessment.approved_at).label("approved_at"),
-        )
-        .join(Episode, Episode.id == Assessment.episode_id)
-        .where(where)
-        .group_by(Assessment.episode_id)
-        .subquery()
-    )
+    # The episode's first assessment started and first approved (min skips the unapproved), as
+    # kept when each is started and approved (report_facts.py); its reviews as they are recorded.
+    first_assessment = EpisodeReportFact
     year_ago = now - timedelta(days=365)
     first_contact_at, first_contact_due = Episode.first_contact_at, Episode.first_contact_due_at
-    started, start_due = first_assessment.c.started_at, Episode.assessment_start_due_at
-    approved, complete_due = first_assessment.c.approved_at, Episode.assessment_complete_due_at
+    started, start_due = first_assessment.first_assessment_started_at, Episode.assessment_start_due_at
+    approved, complete_due = first_assessment.first_assessment_approved_at, Episode.assessment_complete_due_at
     reviews = func.coalesce(EpisodeReviewFact.reviews, 0)
     stmt = (
         select(
@@ -562,9 +560,10 @@ async def episode_report(
             count_if(and_(Episode.status == "open", or_(Episode.opened_at < year_ago, reviews >= 3))).label(
                 "open_and_drifting"
             ),
+            *extra,
         )
         .select_from(Episode)
-        .outerjoin(first_assessment, first_assessment.c.episode_id == Episode.id)
+        .outerjoin(first_assessment, first_assessment.episode_id == Episode.id)
         .outerjoin(EpisodeReviewFact, EpisodeReviewFact.episode_id == Episode.id)
         .where(where)
     )
@@ -582,8 +581,10 @@ async def episode_report(
         .group_by(ClosureOutcome.headline)
         .order_by(ClosureOutcome.headline)
     )
+    extra_names = {column.name for column in extra}
     return EpisodeFigures(
-        **{name: int(value) for name, value in counts.items()},
+        **{name: int(value) for name, value in counts.items() if name not in extra_names},
+        extra={name: int(value) for name, value in counts.items() if name in extra_names},
         closures_by_reason={str(k): int(v) for k, v in closures},
         outcomes_achieved_by_headline={str(k): int(v) for k, v in outcomes},
     )

@@ -616,6 +616,8 @@ class EpisodeFigures(BaseModel):
     open_and_drifting: int
     closures_by_reason: dict[str, int]
     outcomes_achieved_by_headline: dict[str, int]
+    # Counts of other columns read in the same pass over the cohort (`extra`), by label.
+    extra: dict[str, int] = Field(default_factory=dict)
 
 
 class PlanActionsOverdue(BaseModel):
