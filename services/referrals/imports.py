@@ -105,15 +105,7 @@ def _no_repeats(body: ReferralImportBatch) -> None:
 def _facts(row: ImportChildIn | ImportAdultIn) -> Facts:
     postcode = normalise_postcode(row.postcode) if row.postcode else None
     if isinstance(row, ImportChildIn):
-        return Facts.of(
-            row.kind,
-            row.given_name,
-            row.family_name,
-            date_of_birth=row.date_of_birth,
-            unborn_expected_on=row.unborn_expected_on,
-            nhs_number=row.nhs_number,
-            postcode=postcode,
-        )
+        return Facts.of_child(row, postcode)
     return Facts.of("adult", row.given_name, row.family_name, postcode=postcode)
 
 

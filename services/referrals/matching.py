@@ -20,6 +20,7 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 import jellyfish
 
@@ -87,6 +88,20 @@ class Facts:
             nhs_number=nhs_number,
             postcode=postcode,
             person_id=person_id,
+        )
+
+    @classmethod
+    def of_child(cls, child: Any, postcode: str | None) -> Facts:
+        """A child as named on a referral (an intake's or an import's): its kind, names, date of
+        birth or expected date, NHS number, and the family's postcode."""
+        return cls.of(
+            child.kind,
+            child.given_name,
+            child.family_name,
+            date_of_birth=child.date_of_birth,
+            unborn_expected_on=child.unborn_expected_on,
+            nhs_number=child.nhs_number,
+            postcode=postcode,
         )
 
 

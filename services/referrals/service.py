@@ -113,20 +113,7 @@ async def create(ctx: Context, body: ReferralCreate) -> Referral:
     _check_consent(ctx, body)
     postcode = normalise_postcode(body.address.postcode)
     subjects: list[tuple[str, Any, Facts]] = [
-        (
-            "child",
-            c,
-            Facts.of(
-                c.kind,
-                c.given_name,
-                c.family_name,
-                date_of_birth=c.date_of_birth,
-                unborn_expected_on=c.unborn_expected_on,
-                nhs_number=c.nhs_number,
-                postcode=postcode,
-            ),
-        )
-        for c in body.children
+        ("child", c, Facts.of_child(c, postcode)) for c in body.children
     ] + [("adult", a, Facts.of("adult", a.given_name, a.family_name, postcode=postcode)) for a in body.adults]
     reserved = _reserve_reference(ctx)
     await repo.lock_keys(ctx.session, (k for _, _, f in subjects for k in people.match_lock_keys(f)))
